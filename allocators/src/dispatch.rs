@@ -1,0 +1,160 @@
+//! The dispatching global allocator.
+//!
+//! One executable carries three allocators: libc `malloc` (glibc, or whatever
+//! `LD_PRELOAD` interposes), the built-in jemalloc and the built-in mimalloc.
+//! [`DispatchAlloc`] picks one of them once, at the first allocation, from the
+//! environment variable [`SELECT_ENV`], read with `getenv` so that the choice
+//! itself allocates nothing. Every later call goes to the same allocator, so a
+//! pointer is always freed by the allocator that made it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use mimalloc::MiMalloc;
+use tikv_jemallocator::Jemalloc;
+
+/// The environment variable that selects the allocator of a process:
+/// `system` (libc malloc; the default), `jemalloc` or `mimalloc`.
+pub const SELECT_ENV: &str = "ALLOCBENCH_ALLOCATOR";
+const SELECT_ENV_C: &CStr = c"ALLOCBENCH_ALLOCATOR";
+
+/// Which allocator [`DispatchAlloc`] serves this process's allocations with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// libc `malloc`: glibc, or the library `LD_PRELOAD` put in front of it.
+    System,
+    /// The built-in jemalloc (tikv-jemallocator, prefixed `_rjem_`).
+    Jemalloc,
+    /// The built-in mimalloc (the `mimalloc` crate's static library).
+    Mimalloc,
+}
+
+impl Selection {
+    /// The value of [`SELECT_ENV`] that selects this allocator.
+    pub fn env_value(self) -> &'static str {
+        match self {
+            Selection::System => "system",
+            Selection::Jemalloc => "jemalloc",
+            Selection::Mimalloc => "mimalloc",
+        }
+    }
+
+    fn from_bytes(value: &[u8]) -> Option<Selection> {
+        match value {
+            b"system" | b"" => Some(Selection::System),
+            b"jemalloc" => Some(Selection::Jemalloc),
+            b"mimalloc" => Some(Selection::Mimalloc),
+            _ => None,
+        }
+    }
+}
+
+const UNSET: u8 = 0;
+const SYSTEM: u8 = 1;
+const JEMALLOC: u8 = 2;
+const MIMALLOC: u8 = 3;
+/// An unknown value in the environment: served by libc malloc, and
+/// [`selection`] reports the error so the process can refuse to run.
+const INVALID: u8 = 4;
+
+static CHOICE: AtomicU8 = AtomicU8::new(UNSET);
+
+#[inline]
+fn choice() -> u8 {
+    match CHOICE.load(Ordering::Relaxed) {
+        UNSET => choose(),
+        c => c,
+    }
+}
+
+#[cold]
+fn choose() -> u8 {
+    // SAFETY: getenv reads the environment without allocating; nothing in
+    // this process modifies the environment while allocating.
+    let raw = unsafe { libc::getenv(SELECT_ENV_C.as_ptr()) };
+    let c = if raw.is_null() {
+        SYSTEM
+    } else {
+        // SAFETY: getenv returned a valid NUL-terminated string.
+        let value = unsafe { CStr::from_ptr(raw) }.to_bytes();
+        match Selection::from_bytes(value) {
+            Some(Selection::System) => SYSTEM,
+            Some(Selection::Jemalloc) => JEMALLOC,
+            Some(Selection::Mimalloc) => MIMALLOC,
+            None => INVALID,
+        }
+    };
+    // Two threads racing here read the same environment and agree.
+    match CHOICE.compare_exchange(UNSET, c, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => c,
+        Err(existing) => existing,
+    }
+}
+
+/// The allocator this process's allocations go to, or an error naming the
+/// bad value of [`SELECT_ENV`].
+pub fn selection() -> Result<Selection, String> {
+    match choice() {
+        JEMALLOC => Ok(Selection::Jemalloc),
+        MIMALLOC => Ok(Selection::Mimalloc),
+        INVALID => Err(format!(
+            "{SELECT_ENV} has an unknown value {:?} (valid: system, jemalloc, mimalloc)",
+            std::env::var_os(SELECT_ENV).unwrap_or_default()
+        )),
+        _ => Ok(Selection::System),
+    }
+}
+
+/// A `GlobalAlloc` that forwards to libc malloc, jemalloc or mimalloc, chosen
+/// once per process from [`SELECT_ENV`].
+pub struct DispatchAlloc;
+
+// SAFETY: every method forwards to the same underlying allocator for the life
+// of the process (the choice never changes once made), so each pointer is
+// freed and reallocated by the allocator that produced it.
+unsafe impl GlobalAlloc for DispatchAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe {
+            match choice() {
+                JEMALLOC => Jemalloc.alloc(layout),
+                MIMALLOC => MiMalloc.alloc(layout),
+                _ => System.alloc(layout),
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        unsafe {
+            match choice() {
+                JEMALLOC => Jemalloc.alloc_zeroed(layout),
+                MIMALLOC => MiMalloc.alloc_zeroed(layout),
+                _ => System.alloc_zeroed(layout),
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe {
+            match choice() {
+                JEMALLOC => Jemalloc.dealloc(ptr, layout),
+                MIMALLOC => MiMalloc.dealloc(ptr, layout),
+                _ => System.dealloc(ptr, layout),
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        unsafe {
+            match choice() {
+                JEMALLOC => Jemalloc.realloc(ptr, layout, new_size),
+                MIMALLOC => MiMalloc.realloc(ptr, layout, new_size),
+                _ => System.realloc(ptr, layout, new_size),
+            }
+        }
+    }
+}

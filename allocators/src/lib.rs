@@ -1,0 +1,42 @@
+//! Allocator variants for allocbench.
+//!
+//! Outside a process this crate says what a variant is ([`Variant`]: a base
+//! allocator plus environment), which named presets exist ([`presets`]), how
+//! users define their own ([`Catalog::add_toml`]) and the environment a
+//! process is launched with ([`Variant::launch`]).
+//!
+//! Inside a process it provides the dispatching `#[global_allocator]`
+//! ([`DispatchAlloc`]), the identity and version probe ([`probe`]), the
+//! explicit release call ([`release`]) and allocator statistics such as the
+//! arena count ([`arena_count`]).
+//!
+//! Nothing here knows about workloads.
+
+mod dispatch;
+mod probe;
+mod variant;
+
+pub use dispatch::{DispatchAlloc, SELECT_ENV, Selection, selection};
+pub use probe::{
+    AllocatorIdentity, arena_count, count_heaps, glibc_arena_count, glibc_version,
+    mimalloc_version_string, probe, release, release_thread,
+};
+pub use variant::{
+    Base, Catalog, Launch, LibraryProblem, Variant, VariantError, check_shared_object,
+    is_allocator_env, library_dirs, parse_env_assignment, presets,
+};
+
+/// The versions of the built-in allocators. Asking jemalloc initialises it,
+/// so call this only in a process that is not measured (the harness).
+pub fn builtin_versions() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "jemalloc",
+            probe::builtin_jemalloc_version().unwrap_or_else(|| "unknown".into()),
+        ),
+        (
+            "mimalloc",
+            mimalloc_version_string(unsafe { libmimalloc_sys::mi_version() }),
+        ),
+    ]
+}

@@ -1,0 +1,785 @@
+//! What an allocator variant is, the named presets, user-defined variants
+//! from a TOML file, and the environment a process is launched with.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::dispatch::{SELECT_ENV, Selection};
+
+/// Which allocator a variant runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Base {
+    /// glibc malloc, tuned through its environment.
+    Glibc,
+    /// The jemalloc compiled into allocbench (tikv-jemallocator).
+    Jemalloc,
+    /// The mimalloc compiled into allocbench (the `mimalloc` crate).
+    Mimalloc,
+    /// A shared library put in front of libc through `LD_PRELOAD`. `library`
+    /// is a path (it contains `/`) or a file name looked up in the system's
+    /// library directories.
+    Preload {
+        library: String,
+        /// The allocator the library must turn out to be, for presets.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        expect: Option<String>,
+        /// The Debian package that provides it, for presets.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        package: Option<String>,
+    },
+}
+
+/// A named allocator configuration: a base allocator plus environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variant {
+    pub name: String,
+    pub base: Base,
+    /// Environment as the user wrote it (for built-in jemalloc, `MALLOC_CONF`
+    /// is passed on as `_RJEM_MALLOC_CONF`; see [`Variant::launch`]).
+    pub env: BTreeMap<String, String>,
+    pub description: String,
+}
+
+/// Bad variant names, definitions or files: usage errors.
+#[derive(Debug, Error, PartialEq)]
+pub enum VariantError {
+    #[error("unknown variant {name:?}; valid variants: {valid}")]
+    Unknown { name: String, valid: String },
+    #[error(
+        "variant {variant:?}: invalid environment variable name {name:?} (letters, digits and '_', not starting with a digit)"
+    )]
+    BadEnvName { variant: String, name: String },
+    #[error("variant {variant:?}: environment variable {name} must not be set here: {why}")]
+    ReservedEnv {
+        variant: String,
+        name: String,
+        why: &'static str,
+    },
+    #[error("variant {variant:?}: value of {name} contains a NUL byte")]
+    BadEnvValue { variant: String, name: String },
+    #[error("invalid environment assignment {0:?}: expected NAME=VALUE")]
+    BadAssignment(String),
+    #[error("invalid variant name {0:?}: use letters, digits, '.', '_', '+' and '-'")]
+    BadName(String),
+    #[error("variant {name:?} is defined twice")]
+    Duplicate { name: String },
+    #[error(
+        "variant {variant:?}: base {base:?} is neither a variant name nor a path to a .so file; valid bases: {valid}"
+    )]
+    UnknownBase {
+        variant: String,
+        base: String,
+        valid: String,
+    },
+    #[error("variants file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("variant {variant:?}: {problem}")]
+    Library {
+        variant: String,
+        problem: LibraryProblem,
+    },
+    #[error("the variant list is empty")]
+    Empty,
+}
+
+/// Why a preload library can't be used.
+#[derive(Debug, Error, PartialEq, Clone)]
+pub enum LibraryProblem {
+    #[error("{path}: no such file")]
+    Missing { path: String },
+    #[error("{path}: cannot be read: {error}")]
+    Unreadable { path: String, error: String },
+    #[error("{path}: not an ELF file")]
+    NotElf { path: String },
+    #[error("{path}: an ELF file but not a shared object")]
+    NotShared { path: String },
+    #[error("{path}: built for {found}, this machine runs {expected}")]
+    WrongArch {
+        path: String,
+        found: String,
+        expected: String,
+    },
+    #[error("{file} is not installed (looked in {searched}){hint}")]
+    NotInstalled {
+        file: String,
+        searched: String,
+        hint: String,
+    },
+}
+
+impl Variant {
+    fn preset(name: &str, base: Base, env: &[(&str, &str)], description: &str) -> Variant {
+        Variant {
+            name: name.into(),
+            base,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            description: description.into(),
+        }
+    }
+
+    /// `glibc`, `built-in` or `preload`: how the allocator gets into the process.
+    pub fn kind(&self) -> &'static str {
+        match self.base {
+            Base::Glibc => "glibc",
+            Base::Jemalloc | Base::Mimalloc => "built-in",
+            Base::Preload { .. } => "preload",
+        }
+    }
+
+    /// The allocator name the worker must report for this variant to be in
+    /// effect; `None` for a user's `.so`, which may be any allocator (its
+    /// library must still be the one defining `malloc`).
+    pub fn expected_allocator(&self) -> Option<&str> {
+        match &self.base {
+            Base::Glibc => Some("glibc"),
+            Base::Jemalloc => Some("jemalloc"),
+            Base::Mimalloc => Some("mimalloc"),
+            Base::Preload { expect, .. } => expect.as_deref(),
+        }
+    }
+
+    /// The library file to preload, resolved and checked; `None` for
+    /// variants that preload nothing.
+    pub fn preload_path(&self) -> Result<Option<PathBuf>, LibraryProblem> {
+        match &self.base {
+            Base::Preload {
+                library, package, ..
+            } => resolve_library(library, package.as_deref()).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether the variant can run on this machine, and if not, why.
+    pub fn availability(&self) -> Result<(), LibraryProblem> {
+        self.preload_path().map(|_| ())
+    }
+
+    /// The environment to launch a process under this variant with.
+    pub fn launch(&self) -> Result<Launch, VariantError> {
+        let mut set = Vec::new();
+        let selection = match self.base {
+            Base::Jemalloc => Selection::Jemalloc,
+            Base::Mimalloc => Selection::Mimalloc,
+            _ => Selection::System,
+        };
+        set.push((SELECT_ENV.to_string(), selection.env_value().to_string()));
+        if let Some(path) = self
+            .preload_path()
+            .map_err(|problem| VariantError::Library {
+                variant: self.name.clone(),
+                problem,
+            })?
+        {
+            set.push(("LD_PRELOAD".into(), path.to_string_lossy().into_owned()));
+        }
+        for (k, v) in &self.env {
+            // The built-in jemalloc is prefixed: it reads _RJEM_MALLOC_CONF.
+            let key = if self.base == Base::Jemalloc && k == "MALLOC_CONF" {
+                "_RJEM_MALLOC_CONF".to_string()
+            } else {
+                k.clone()
+            };
+            set.push((key, v.clone()));
+        }
+        Ok(Launch { set })
+    }
+
+    fn validate(&self) -> Result<(), VariantError> {
+        validate_name(&self.name)?;
+        for (k, v) in &self.env {
+            validate_env(&self.name, k, v)?;
+        }
+        Ok(())
+    }
+}
+
+/// The environment of a process launched under a variant: variables to set,
+/// after removing every allocator variable the parent had (see
+/// [`is_allocator_env`]) so that the user's shell does not leak into a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub set: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// Applies the launch environment to a command.
+    pub fn apply(&self, cmd: &mut std::process::Command) {
+        for (k, _) in std::env::vars_os() {
+            if let Some(k) = k.to_str()
+                && is_allocator_env(k)
+            {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in &self.set {
+            cmd.env(k, v);
+        }
+    }
+}
+
+/// Environment variables that tune or replace an allocator; a launched
+/// process gets only those its variant sets.
+pub fn is_allocator_env(name: &str) -> bool {
+    const EXACT: &[&str] = &["LD_PRELOAD", "GLIBC_TUNABLES", SELECT_ENV];
+    const PREFIXES: &[&str] = &["MALLOC_", "_RJEM_", "MIMALLOC_", "TCMALLOC_", "JE_MALLOC"];
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+fn validate_name(name: &str) -> Result<(), VariantError> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(VariantError::BadName(name.into()))
+    }
+}
+
+fn validate_env(variant: &str, name: &str, value: &str) -> Result<(), VariantError> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return Err(VariantError::BadEnvName {
+            variant: variant.into(),
+            name: name.into(),
+        });
+    }
+    let reserved = match name {
+        "LD_PRELOAD" => Some("preload a library by giving its path as the variant's base"),
+        SELECT_ENV => Some("allocbench sets it from the variant's base"),
+        "_RJEM_MALLOC_CONF" => {
+            Some("write MALLOC_CONF; allocbench passes it to the built-in jemalloc")
+        }
+        _ => None,
+    };
+    if let Some(why) = reserved {
+        return Err(VariantError::ReservedEnv {
+            variant: variant.into(),
+            name: name.into(),
+            why,
+        });
+    }
+    if value.contains('\0') {
+        return Err(VariantError::BadEnvValue {
+            variant: variant.into(),
+            name: name.into(),
+        });
+    }
+    Ok(())
+}
+
+/// Parses `NAME=VALUE`.
+pub fn parse_env_assignment(s: &str) -> Result<(String, String), VariantError> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(VariantError::BadAssignment(s.into())),
+    }
+}
+
+fn preload(library: &str, expect: &str, package: &str) -> Base {
+    Base::Preload {
+        library: library.into(),
+        expect: Some(expect.into()),
+        package: Some(package.into()),
+    }
+}
+
+/// The named presets, in the order tables show them (baseline first).
+pub fn presets() -> Vec<Variant> {
+    vec![
+        Variant::preset("glibc", Base::Glibc, &[], "glibc malloc, default settings"),
+        Variant::preset(
+            "glibc-arena1",
+            Base::Glibc,
+            &[("MALLOC_ARENA_MAX", "1")],
+            "glibc malloc with a single arena",
+        ),
+        Variant::preset(
+            "glibc-arena2",
+            Base::Glibc,
+            &[("MALLOC_ARENA_MAX", "2")],
+            "glibc malloc with at most two arenas",
+        ),
+        Variant::preset(
+            "glibc-mmap128k",
+            Base::Glibc,
+            &[("MALLOC_MMAP_THRESHOLD_", "131072")],
+            "glibc malloc with a fixed 128 KiB mmap threshold (disables the dynamic threshold)",
+        ),
+        Variant::preset(
+            "jemalloc",
+            Base::Jemalloc,
+            &[],
+            "jemalloc built in (tikv-jemallocator), default settings",
+        ),
+        Variant::preset(
+            "mimalloc",
+            Base::Mimalloc,
+            &[],
+            "mimalloc built in (mimalloc crate), default settings",
+        ),
+        Variant::preset(
+            "jemalloc-so",
+            preload("libjemalloc.so.2", "jemalloc", "libjemalloc2"),
+            &[],
+            "the system's jemalloc through LD_PRELOAD",
+        ),
+        Variant::preset(
+            "tcmalloc-so",
+            preload(
+                "libtcmalloc_minimal.so.4",
+                "tcmalloc",
+                "libtcmalloc-minimal4",
+            ),
+            &[],
+            "the system's tcmalloc (gperftools, minimal) through LD_PRELOAD",
+        ),
+        Variant::preset(
+            "mimalloc-so",
+            preload("libmimalloc.so.2", "mimalloc", "libmimalloc2.0"),
+            &[],
+            "the system's mimalloc through LD_PRELOAD",
+        ),
+    ]
+}
+
+/// The directories searched for a preload library given by file name, in
+/// the dynamic linker's order for this architecture.
+pub fn library_dirs() -> Vec<PathBuf> {
+    let triple = format!("{}-linux-gnu", std::env::consts::ARCH);
+    [
+        format!("/usr/lib/{triple}"),
+        format!("/lib/{triple}"),
+        "/usr/local/lib".into(),
+        "/usr/lib64".into(),
+        "/lib64".into(),
+        "/usr/lib".into(),
+        "/lib".into(),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .collect()
+}
+
+fn resolve_library(library: &str, package: Option<&str>) -> Result<PathBuf, LibraryProblem> {
+    if library.contains('/') {
+        let path = PathBuf::from(library);
+        check_shared_object(&path)?;
+        return Ok(path);
+    }
+    let dirs = library_dirs();
+    for dir in &dirs {
+        let path = dir.join(library);
+        if path.exists() {
+            check_shared_object(&path)?;
+            return Ok(path);
+        }
+    }
+    Err(LibraryProblem::NotInstalled {
+        file: library.into(),
+        searched: dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        hint: package
+            .map(|p| format!("; install Debian's {p} (scripts/install-allocators)"))
+            .unwrap_or_default(),
+    })
+}
+
+/// ELF machine numbers of the architectures we name in messages.
+fn machine_name(machine: u16) -> String {
+    match machine {
+        3 => "x86 (32-bit)".into(),
+        40 => "arm (32-bit)".into(),
+        62 => "x86_64".into(),
+        183 => "aarch64".into(),
+        243 => "riscv".into(),
+        m => format!("ELF machine {m}"),
+    }
+}
+
+fn host_machine() -> u16 {
+    match std::env::consts::ARCH {
+        "x86" => 3,
+        "arm" => 40,
+        "x86_64" => 62,
+        "aarch64" => 183,
+        "riscv64" => 243,
+        _ => 0,
+    }
+}
+
+/// Checks that `path` exists, is readable, and is an ELF shared object for
+/// this machine: `LD_PRELOAD` of anything else is ignored by ld.so with a
+/// warning only, and the row would silently be glibc.
+pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
+    let shown = path.display().to_string();
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LibraryProblem::Missing { path: shown });
+        }
+        Err(e) => {
+            return Err(LibraryProblem::Unreadable {
+                path: shown,
+                error: e.to_string(),
+            });
+        }
+    };
+    let mut header = [0u8; 20];
+    if let Err(e) = f.read_exact(&mut header) {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return Err(LibraryProblem::NotElf { path: shown });
+        }
+        return Err(LibraryProblem::Unreadable {
+            path: shown,
+            error: e.to_string(),
+        });
+    }
+    if &header[..4] != b"\x7fELF" {
+        return Err(LibraryProblem::NotElf { path: shown });
+    }
+    let little = header[5] == 1;
+    let read16 = |at: usize| {
+        let b = [header[at], header[at + 1]];
+        if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }
+    };
+    let (e_type, e_machine) = (read16(16), read16(18));
+    let class64 = header[4] == 2;
+    let host = host_machine();
+    if e_machine != host || class64 != cfg!(target_pointer_width = "64") {
+        return Err(LibraryProblem::WrongArch {
+            path: shown,
+            found: format!(
+                "{} ({}-bit)",
+                machine_name(e_machine),
+                if class64 { 64 } else { 32 }
+            ),
+            expected: std::env::consts::ARCH.into(),
+        });
+    }
+    // ET_DYN: a shared object (or PIE executable, which ld.so can't preload
+    // either; it then fails the identity check).
+    if e_type != 3 {
+        return Err(LibraryProblem::NotShared { path: shown });
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantsFile {
+    variants: BTreeMap<String, VariantDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantDef {
+    base: String,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// Every variant known to a run: the presets, then those of a variants file.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub variants: Vec<Variant>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog {
+            variants: presets(),
+        }
+    }
+}
+
+impl Catalog {
+    /// The presets plus the variants defined in the TOML file at `path`.
+    pub fn with_file(path: &Path) -> Result<Catalog, VariantError> {
+        let text = std::fs::read_to_string(path).map_err(|e| VariantError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut catalog = Catalog::default();
+        catalog.add_toml(&text).map_err(|e| match e {
+            VariantError::File { message, .. } => VariantError::File {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(catalog)
+    }
+
+    /// Adds the variants of a variants-file text (`[variants.NAME]` tables
+    /// with `base`, `env` and an optional `description`).
+    pub fn add_toml(&mut self, text: &str) -> Result<(), VariantError> {
+        let file: VariantsFile = toml::from_str(text).map_err(|e| VariantError::File {
+            path: String::new(),
+            message: e.to_string(),
+        })?;
+        for (name, def) in file.variants {
+            if self.get(&name).is_some() {
+                return Err(VariantError::Duplicate { name });
+            }
+            validate_name(&name)?;
+            let (base, mut env, base_desc) = match self.get(&def.base) {
+                Some(b) => (b.base.clone(), b.env.clone(), b.name.clone()),
+                None if def.base.contains('/') => (
+                    Base::Preload {
+                        library: def.base.clone(),
+                        expect: None,
+                        package: None,
+                    },
+                    BTreeMap::new(),
+                    def.base.clone(),
+                ),
+                None => {
+                    return Err(VariantError::UnknownBase {
+                        variant: name,
+                        base: def.base,
+                        valid: self.names().join(", "),
+                    });
+                }
+            };
+            env.extend(def.env);
+            let description = def.description.unwrap_or_else(|| {
+                let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{base_desc} with {}", pairs.join(" "))
+            });
+            let v = Variant {
+                name,
+                base,
+                env,
+                description,
+            };
+            v.validate()?;
+            self.variants.push(v);
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.variants.iter().map(|v| v.name.clone()).collect()
+    }
+
+    /// Resolves a comma-separated list of variant names and `.so` paths (an
+    /// item containing `/` is a preload of that file). Each variant is
+    /// checked: unknown names and unusable libraries are errors.
+    pub fn resolve(&self, list: &str) -> Result<Vec<Variant>, VariantError> {
+        let mut out: Vec<Variant> = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let v = if item.contains('/') {
+                Variant {
+                    name: item.to_string(),
+                    base: Base::Preload {
+                        library: item.to_string(),
+                        expect: None,
+                        package: None,
+                    },
+                    env: BTreeMap::new(),
+                    description: format!("{item} through LD_PRELOAD"),
+                }
+            } else {
+                self.get(item)
+                    .cloned()
+                    .ok_or_else(|| VariantError::Unknown {
+                        name: item.into(),
+                        valid: self.names().join(", "),
+                    })?
+            };
+            v.availability().map_err(|problem| VariantError::Library {
+                variant: v.name.clone(),
+                problem,
+            })?;
+            if out.iter().any(|o| o.name == v.name) {
+                return Err(VariantError::Duplicate { name: v.name });
+            }
+            out.push(v);
+        }
+        if out.is_empty() {
+            return Err(VariantError::Empty);
+        }
+        Ok(out)
+    }
+
+    /// Every variant that can run here, in catalog order.
+    pub fn available(&self) -> Vec<Variant> {
+        self.variants
+            .iter()
+            .filter(|v| v.availability().is_ok())
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_unique_valid_names() {
+        let p = presets();
+        for v in &p {
+            v.validate().unwrap();
+        }
+        let mut names: Vec<_> = p.iter().map(|v| &v.name).collect();
+        names.dedup();
+        assert_eq!(names.len(), p.len());
+        assert_eq!(p[0].name, "glibc");
+    }
+
+    #[test]
+    fn unknown_variant_lists_valid_ones() {
+        let err = Catalog::default().resolve("glibc,nope").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("\"nope\""), "{msg}");
+        assert!(msg.contains("glibc-arena1"), "{msg}");
+    }
+
+    #[test]
+    fn builtin_jemalloc_gets_prefixed_malloc_conf() {
+        let mut c = Catalog::default();
+        c.add_toml("[variants.je2]\nbase = \"jemalloc\"\nenv = { MALLOC_CONF = \"narenas:2\" }\n")
+            .unwrap();
+        let l = c.get("je2").unwrap().launch().unwrap();
+        assert!(
+            l.set
+                .contains(&("_RJEM_MALLOC_CONF".into(), "narenas:2".into()))
+        );
+        assert!(
+            l.set
+                .contains(&("ALLOCBENCH_ALLOCATOR".into(), "jemalloc".into()))
+        );
+        assert!(!l.set.iter().any(|(k, _)| k == "MALLOC_CONF"));
+    }
+
+    #[test]
+    fn user_variant_inherits_base_env() {
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.a2t]\nbase = \"glibc-arena2\"\nenv = { GLIBC_TUNABLES = \"glibc.malloc.trim_threshold=0\" }\n",
+        )
+        .unwrap();
+        let v = c.get("a2t").unwrap();
+        assert_eq!(v.base, Base::Glibc);
+        assert_eq!(v.env.get("MALLOC_ARENA_MAX").unwrap(), "2");
+        assert_eq!(v.env.len(), 2);
+    }
+
+    #[test]
+    fn variants_file_errors_name_the_problem() {
+        let mut c = Catalog::default();
+        let e = c
+            .add_toml("[variants.x]\nbase = \"glibc\"\nenv = { \"BAD-NAME\" = \"1\" }\n")
+            .unwrap_err();
+        assert!(matches!(e, VariantError::BadEnvName { .. }), "{e}");
+        let e = c
+            .add_toml("[variants.x]\nbase = \"glibc\"\nenv = { MALLOC_ARENA_MAX = 2 }\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("string"), "{e}");
+        let e = c.add_toml("[variants.x]\nbase = \"glibcc\"\n").unwrap_err();
+        assert!(matches!(e, VariantError::UnknownBase { .. }), "{e}");
+        let e = c
+            .add_toml("[variants.x]\nbase = \"glibc\"\nflavour = 1\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("flavour"), "{e}");
+        let e = c
+            .add_toml("[variants.glibc]\nbase = \"glibc\"\n")
+            .unwrap_err();
+        assert!(matches!(e, VariantError::Duplicate { .. }), "{e}");
+        let e = c
+            .add_toml("[variants.x]\nbase = \"glibc\"\nenv = { LD_PRELOAD = \"/x.so\" }\n")
+            .unwrap_err();
+        assert!(matches!(e, VariantError::ReservedEnv { .. }), "{e}");
+    }
+
+    #[test]
+    fn env_assignments_parse() {
+        assert_eq!(
+            parse_env_assignment("MALLOC_CONF=narenas:2,dirty_decay_ms:0").unwrap(),
+            ("MALLOC_CONF".into(), "narenas:2,dirty_decay_ms:0".into())
+        );
+        assert!(parse_env_assignment("NOEQUALS").is_err());
+        assert!(parse_env_assignment("=x").is_err());
+    }
+
+    #[test]
+    fn shared_object_checks() {
+        let dir = std::env::temp_dir().join(format!("allocbench-elf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.so");
+        assert!(matches!(
+            check_shared_object(&missing),
+            Err(LibraryProblem::Missing { .. })
+        ));
+        let text = dir.join("text.so");
+        std::fs::write(&text, "not an elf file at all").unwrap();
+        assert!(matches!(
+            check_shared_object(&text),
+            Err(LibraryProblem::NotElf { .. })
+        ));
+        // The running test executable is ELF for this machine; a PIE is ET_DYN.
+        let exe = std::env::current_exe().unwrap();
+        let mut bytes = std::fs::read(&exe).unwrap()[..64].to_vec();
+        let wrong = dir.join("wrong-arch.so");
+        bytes[18] = 40; // EM_ARM
+        bytes[19] = 0;
+        std::fs::write(&wrong, &bytes).unwrap();
+        assert!(matches!(
+            check_shared_object(&wrong),
+            Err(LibraryProblem::WrongArch { .. })
+        ));
+        let exec = dir.join("exec.so");
+        bytes[18..20].copy_from_slice(&host_machine().to_le_bytes());
+        bytes[16] = 2; // ET_EXEC
+        std::fs::write(&exec, &bytes).unwrap();
+        assert!(matches!(
+            check_shared_object(&exec),
+            Err(LibraryProblem::NotShared { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn allocator_env_is_recognised() {
+        for k in [
+            "LD_PRELOAD",
+            "MALLOC_ARENA_MAX",
+            "MALLOC_CONF",
+            "_RJEM_MALLOC_CONF",
+            "GLIBC_TUNABLES",
+            "MIMALLOC_PURGE_DELAY",
+            "TCMALLOC_RELEASE_RATE",
+        ] {
+            assert!(is_allocator_env(k), "{k}");
+        }
+        assert!(!is_allocator_env("PATH"));
+    }
+}

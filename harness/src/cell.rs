@@ -1,0 +1,717 @@
+//! Running one cell: spawn the master under the variant's environment, drive
+//! every process of the tree through the phase boundaries, sample `/proc` at
+//! each, and turn the outcome into a [`CellResult`]. A cell that fails (a
+//! crash, a hang, an allocator not in effect) is a result with a reason; its
+//! whole process tree is killed and the run goes on.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Write};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use allocbench_allocators::{AllocatorIdentity, Variant};
+use allocbench_workloads::protocol::CONTINUE;
+use allocbench_workloads::{Event, Phase, PhaseReport, Role, WorkloadSpec};
+
+use crate::interrupt;
+use crate::metrics;
+use crate::result::{CellResult, Mem, PhaseSample, ProcessRole, ProcessSample, Status};
+use crate::sample::sample;
+
+/// Everything one cell needs to run.
+#[derive(Debug, Clone)]
+pub struct CellPlan {
+    pub workload: String,
+    pub variant: Variant,
+    pub spec: WorkloadSpec,
+    pub repetition: u32,
+    /// Offsets after `drained` at which idle samples are taken, in seconds.
+    pub idle: Vec<f64>,
+    /// How long any one phase may take before the cell is failed as hung.
+    pub phase_timeout: Duration,
+}
+
+/// The name of an idle sample: `idle+0s`, `idle+0.1s`, `idle+30s`.
+pub fn idle_name(offset_s: f64) -> String {
+    format!("idle+{offset_s}s")
+}
+
+enum Incoming {
+    Connected { conn: usize, writer: UnixStream },
+    Event { conn: usize, event: Event },
+    Garbage { conn: usize, line: String },
+    Closed { conn: usize },
+}
+
+struct Proc {
+    pid: i32,
+    role: Role,
+    index: u32,
+    writer: UnixStream,
+    reached: Option<Phase>,
+    closed_at: Option<Instant>,
+    exit: Option<(String, bool)>,
+}
+
+/// Accepts connections on the cell's socket until dropped.
+struct Acceptor {
+    name: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Acceptor {
+    fn start(tx: mpsc::Sender<Incoming>) -> std::io::Result<(Acceptor, String)> {
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "allocbench-{}-{}",
+            std::process::id(),
+            SERIAL.fetch_add(1, Ordering::Relaxed)
+        );
+        let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes())?)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        std::thread::Builder::new()
+            .name("cell-accept".into())
+            .spawn(move || {
+                for (conn, stream) in listener.incoming().enumerate() {
+                    if stop2.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let Ok(writer) = stream.try_clone() else {
+                        continue;
+                    };
+                    if tx.send(Incoming::Connected { conn, writer }).is_err() {
+                        break;
+                    }
+                    let tx = tx.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("cell-read".into())
+                        .spawn(move || read_events(conn, stream, tx));
+                }
+            })?;
+        Ok((
+            Acceptor {
+                name: name.clone(),
+                stop,
+            },
+            name,
+        ))
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the blocked accept so the thread sees the flag.
+        if let Ok(addr) = SocketAddr::from_abstract_name(self.name.as_bytes()) {
+            let _ = UnixStream::connect_addr(&addr);
+        }
+    }
+}
+
+fn read_events(conn: usize, stream: UnixStream, tx: mpsc::Sender<Incoming>) {
+    for line in BufReader::new(stream).lines() {
+        let Ok(line) = line else { break };
+        let msg = match serde_json::from_str::<Event>(&line) {
+            Ok(event) => Incoming::Event { conn, event },
+            Err(_) => Incoming::Garbage { conn, line },
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(Incoming::Closed { conn });
+}
+
+/// The last lines a cell's processes wrote to stderr.
+struct StderrTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    /// Closed when every process of the tree has closed its stderr.
+    done: Receiver<()>,
+}
+
+impl StderrTail {
+    const KEEP: usize = 40;
+
+    fn collect(stream: impl std::io::Read + Send + 'static) -> StderrTail {
+        let lines = Arc::new(Mutex::new(VecDeque::new()));
+        let (done_tx, done) = mpsc::channel::<()>();
+        let tail = lines.clone();
+        let _ = std::thread::Builder::new()
+            .name("cell-stderr".into())
+            .spawn(move || {
+                let _done = done_tx;
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                    if t.len() == Self::KEEP {
+                        t.pop_front();
+                    }
+                    t.push_back(line);
+                }
+            });
+        StderrTail { lines, done }
+    }
+
+    /// Waits (a bounded time) until the tree's stderr is closed, so that
+    /// everything written is in the tail.
+    fn wait_closed(&self, timeout: Duration) {
+        let _ = self.done.recv_timeout(timeout);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Describes how a process ended: `exited with status N`, `killed by SIGxxx`.
+pub fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        format!("exited with status {code}")
+    } else if let Some(sig) = status.signal() {
+        match nix::sys::signal::Signal::try_from(sig) {
+            Ok(s) => format!("killed by {s}"),
+            Err(_) => format!("killed by signal {sig}"),
+        }
+    } else {
+        format!("ended ({status})")
+    }
+}
+
+/// Stderr lines that mean the variant's allocator or configuration is not
+/// what was asked for, though the process ran on.
+const NOT_IN_EFFECT: &[&str] = &[
+    "from LD_PRELOAD cannot be preloaded",
+    "<jemalloc>: Invalid conf",
+    "<jemalloc>: Malformed conf",
+    "mimalloc: warning: unknown option",
+];
+
+/// Checks the allocator a cell's master reported against its variant.
+pub fn verify_allocator(
+    variant: &Variant,
+    id: &AllocatorIdentity,
+    preload: Option<&Path>,
+) -> Result<(), String> {
+    let found = format!(
+        "{}{} (malloc from {})",
+        id.name,
+        id.version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default(),
+        if id.builtin {
+            "the built-in allocator".to_string()
+        } else {
+            id.library
+                .clone()
+                .unwrap_or_else(|| "an unknown object".into())
+        }
+    );
+    if let Some(path) = preload {
+        let want = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let got = id
+            .library
+            .as_deref()
+            .map(|l| std::fs::canonicalize(l).unwrap_or_else(|_| l.into()));
+        if got.as_deref() != Some(want.as_path()) {
+            return Err(format!(
+                "variant {} is not in effect: LD_PRELOAD={} but the process runs on {found}",
+                variant.name,
+                path.display()
+            ));
+        }
+    }
+    if let Some(expected) = variant.expected_allocator()
+        && expected != id.name
+    {
+        return Err(format!(
+            "variant {} is not in effect: expected {expected}, the process runs on {found}",
+            variant.name
+        ));
+    }
+    if id.owns_allocations == Some(false) {
+        return Err(format!(
+            "variant {}: {found} does not own the workload's allocations",
+            variant.name
+        ));
+    }
+    Ok(())
+}
+
+struct CellRun<'a> {
+    plan: &'a CellPlan,
+    observe: &'a dyn Fn(&str),
+    t0: Instant,
+    rx: Receiver<Incoming>,
+    _acceptor: Acceptor,
+    child: Child,
+    master_pid: i32,
+    procs: HashMap<usize, Proc>,
+    pending: HashMap<usize, UnixStream>,
+    reports: HashMap<(Role, u32, Phase), PhaseReport>,
+    phases: Vec<PhaseSample>,
+    /// What the cell is doing now, for messages ("steady", "idle", …).
+    now: &'static str,
+    stderr: StderrTail,
+    master_status: Option<ExitStatus>,
+}
+
+/// Runs one cell to its end. Never panics on a fault of the cell's
+/// processes; every outcome is a result.
+pub fn run_cell(plan: &CellPlan, observe: &dyn Fn(&str)) -> CellResult {
+    let t0 = Instant::now();
+    let launch = plan.variant.launch();
+    let launch_env: BTreeMap<String, String> = launch
+        .as_ref()
+        .map(|l| l.set.iter().cloned().collect())
+        .unwrap_or_default();
+    let mut result = CellResult {
+        workload: plan.workload.clone(),
+        variant: plan.variant.name.clone(),
+        variant_def: plan.variant.clone(),
+        launch_env,
+        prefork: plan.spec.prefork.to_string(),
+        repetition: plan.repetition,
+        status: Status::Failed,
+        error: None,
+        allocator: None,
+        spec: plan.spec.clone(),
+        phases: Vec::new(),
+        metrics: None,
+        wall_ms: 0.0,
+        stderr_tail: Vec::new(),
+    };
+    let outcome = match launch {
+        Err(e) => Err(e.to_string()),
+        Ok(launch) => match CellRun::start(plan, observe, &launch) {
+            Err(e) => Err(e),
+            Ok(mut run) => {
+                let outcome = run.drive();
+                let outcome = run.finish(outcome);
+                result.allocator = run
+                    .reports
+                    .get(&(Role::Master, 0, Phase::Started))
+                    .and_then(|r| r.allocator.clone());
+                result.stderr_tail = run.stderr.lines();
+                result.phases = std::mem::take(&mut run.phases);
+                match outcome {
+                    Ok(()) => metrics::compute(&result.phases, &run.reports, plan.spec.processes)
+                        .map(|m| result.metrics = Some(m)),
+                    Err(e) => Err(e),
+                }
+            }
+        },
+    };
+    match outcome {
+        Ok(()) => result.status = Status::Ok,
+        Err(e) => result.error = Some(e),
+    }
+    result.wall_ms = t0.elapsed().as_secs_f64() * 1e3;
+    result
+}
+
+impl<'a> CellRun<'a> {
+    fn start(
+        plan: &'a CellPlan,
+        observe: &'a dyn Fn(&str),
+        launch: &allocbench_allocators::Launch,
+    ) -> Result<CellRun<'a>, String> {
+        let (tx, rx) = mpsc::channel();
+        let (acceptor, socket) =
+            Acceptor::start(tx).map_err(|e| format!("cannot open the cell's socket: {e}"))?;
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find allocbench: {e}"))?;
+        let spec = serde_json::to_string(&plan.spec).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["__worker", "--socket", &socket, "--spec-json", &spec])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        launch.apply(&mut cmd);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // Own process group: the tree is killed as one, and a
+                // terminal's Ctrl-C reaches only the harness.
+                if libc::setpgid(0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // Die with the harness (the spawning thread lives as long as
+                // the cell).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start the worker process: {e}"))?;
+        interrupt::register(child.id() as i32);
+        let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
+        let master_pid = child.id() as i32;
+        Ok(CellRun {
+            plan,
+            observe,
+            t0: Instant::now(),
+            rx,
+            _acceptor: acceptor,
+            child,
+            master_pid,
+            procs: HashMap::new(),
+            pending: HashMap::new(),
+            reports: HashMap::new(),
+            phases: Vec::new(),
+            now: "started",
+            stderr,
+            master_status: None,
+        })
+    }
+
+    fn drive(&mut self) -> Result<(), String> {
+        let workers = self.plan.spec.processes;
+        self.barrier(Phase::Started, true, 0)?;
+        let identity = self
+            .reports
+            .get(&(Role::Master, 0, Phase::Started))
+            .and_then(|r| r.allocator.clone())
+            .ok_or("the master did not report its allocator")?;
+        let preload = self
+            .plan
+            .variant
+            .preload_path()
+            .map_err(|e| e.to_string())?;
+        verify_allocator(&self.plan.variant, &identity, preload.as_deref())?;
+        self.record(Phase::Started.name());
+        self.continue_all(Phase::Started);
+
+        for (phase, master, workers) in [
+            (Phase::Preloaded, true, 0),
+            (Phase::Forked, true, workers),
+            (Phase::Steady, false, workers),
+        ] {
+            self.barrier(phase, master, workers)?;
+            self.record(phase.name());
+            self.continue_all(phase);
+        }
+
+        self.barrier(Phase::Drained, false, workers)?;
+        self.record(Phase::Drained.name());
+        // Idle: the workers wait at `drained` while the harness samples.
+        self.now = "idle";
+        let drained_at = Instant::now();
+        for &offset in &self.plan.idle {
+            self.pump_until(drained_at + Duration::from_secs_f64(offset))?;
+            self.record(&idle_name(offset));
+        }
+        self.continue_all(Phase::Drained);
+
+        self.barrier(Phase::Trimmed, false, workers)?;
+        self.record(Phase::Trimmed.name());
+        self.continue_all(Phase::Trimmed);
+
+        // Exit: every worker ends with status 0, then the master.
+        self.now = "exit";
+        let deadline = Instant::now() + self.plan.phase_timeout;
+        loop {
+            self.pump(deadline)?;
+            let exited = self
+                .procs
+                .values()
+                .filter(|p| p.role == Role::Worker && p.exit.is_some())
+                .count();
+            if exited == workers as usize && self.master_status.is_some() {
+                break;
+            }
+        }
+        let status = self.master_status.expect("checked above");
+        if !status.success() {
+            return Err(format!(
+                "master {} {} at exit",
+                self.master_pid,
+                describe_exit(status)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until the master (if `master`) and `workers` workers have all
+    /// reached `phase`.
+    fn barrier(&mut self, phase: Phase, master: bool, workers: u32) -> Result<(), String> {
+        self.now = phase.name();
+        (self.observe)(&format!("{}: {}", self.plan.variant.name, phase.name()));
+        let deadline = Instant::now() + self.plan.phase_timeout;
+        loop {
+            let master_done = !master
+                || self
+                    .procs
+                    .values()
+                    .any(|p| p.role == Role::Master && p.reached == Some(phase));
+            let workers_done = self
+                .procs
+                .values()
+                .filter(|p| p.role == Role::Worker && p.reached == Some(phase))
+                .count();
+            if master_done && workers_done == workers as usize {
+                return Ok(());
+            }
+            self.pump(deadline)?;
+        }
+    }
+
+    /// Handles what arrives until `until`, failing on any fault.
+    fn pump_until(&mut self, until: Instant) -> Result<(), String> {
+        while Instant::now() < until {
+            self.pump_once(until)?;
+        }
+        Ok(())
+    }
+
+    /// Handles one message or one tick; fails the cell on a timeout after
+    /// `deadline`.
+    fn pump(&mut self, deadline: Instant) -> Result<(), String> {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "timed out in phase {} after {:.0} s",
+                self.now,
+                self.plan.phase_timeout.as_secs_f64()
+            ));
+        }
+        self.pump_once(deadline)
+    }
+
+    fn pump_once(&mut self, until: Instant) -> Result<(), String> {
+        const TICK: Duration = Duration::from_millis(20);
+        if interrupt::interrupted() {
+            return Err("interrupted".into());
+        }
+        let wait = until.saturating_duration_since(Instant::now()).min(TICK);
+        match self.rx.recv_timeout(wait) {
+            Ok(msg) => self.handle(msg)?,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err("lost the cell's socket".into()),
+        }
+        self.check_processes()
+    }
+
+    fn handle(&mut self, msg: Incoming) -> Result<(), String> {
+        match msg {
+            Incoming::Connected { conn, writer } => {
+                self.pending.insert(conn, writer);
+            }
+            Incoming::Event { conn, event } => return self.handle_event(conn, event),
+            Incoming::Garbage { conn, line } => {
+                return Err(format!(
+                    "{} sent a line that is not an event: {line:?}",
+                    self.who(conn)
+                ));
+            }
+            Incoming::Closed { conn } => {
+                if let Some(p) = self.procs.get_mut(&conn) {
+                    p.closed_at = Some(Instant::now());
+                }
+                self.pending.remove(&conn);
+            }
+        }
+        Ok(())
+    }
+
+    fn who(&self, conn: usize) -> String {
+        match self.procs.get(&conn) {
+            Some(p) if p.role == Role::Master => format!("master {}", p.pid),
+            Some(p) => format!("worker {}", p.pid),
+            None => "a process".into(),
+        }
+    }
+
+    fn handle_event(&mut self, conn: usize, event: Event) -> Result<(), String> {
+        match event {
+            Event::Hello { pid, role, index } => {
+                let writer = self
+                    .pending
+                    .remove(&conn)
+                    .ok_or("a hello on an unknown connection")?;
+                self.procs.insert(
+                    conn,
+                    Proc {
+                        pid,
+                        role,
+                        index,
+                        writer,
+                        reached: None,
+                        closed_at: None,
+                        exit: None,
+                    },
+                );
+            }
+            Event::Phase { phase, report } => {
+                let p = self
+                    .procs
+                    .get_mut(&conn)
+                    .ok_or("a phase event before hello")?;
+                p.reached = Some(phase);
+                self.reports.insert((p.role, p.index, phase), *report);
+            }
+            Event::ChildExit {
+                pid,
+                index: _,
+                status,
+                success,
+            } => {
+                let known = match self.procs.values_mut().find(|p| p.pid == pid) {
+                    Some(p) => {
+                        p.exit = Some((status.clone(), success));
+                        true
+                    }
+                    None => false,
+                };
+                if self.now != "exit" || !success {
+                    return Err(format!("worker {pid} {status} in phase {}", self.now));
+                }
+                if !known {
+                    return Err(format!("worker {pid} {status} before it connected"));
+                }
+            }
+            Event::Error { message } => {
+                return Err(format!("{}: {message}", self.who(conn)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Notices processes that ended without telling: the master's own exit
+    /// status, and connections closed with no exit report.
+    fn check_processes(&mut self) -> Result<(), String> {
+        if self.master_status.is_none()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            self.master_status = Some(status);
+            if self.now != "exit" {
+                return Err(format!(
+                    "master {} {} in phase {}",
+                    self.master_pid,
+                    describe_exit(status),
+                    self.now
+                ));
+            }
+        }
+        // Give the master a moment to report why a worker's connection closed.
+        const GRACE: Duration = Duration::from_millis(500);
+        for p in self.procs.values() {
+            if p.role == Role::Worker
+                && p.exit.is_none()
+                && p.closed_at.is_some_and(|t| t.elapsed() > GRACE)
+            {
+                return Err(format!(
+                    "worker {} closed its connection in phase {} without an exit report",
+                    p.pid, self.now
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Samples every known process of the tree.
+    fn sample_tree(&self, name: &str) -> PhaseSample {
+        let mut processes = vec![sample_one(self.master_pid, ProcessRole::Master, None)];
+        let mut workers: Vec<&Proc> = self
+            .procs
+            .values()
+            .filter(|p| p.role == Role::Worker)
+            .collect();
+        workers.sort_by_key(|p| p.index);
+        for w in workers {
+            processes.push(sample_one(w.pid, ProcessRole::Worker, Some(w.index)));
+        }
+        let mut tree = Mem::default();
+        for p in &processes {
+            if let Some(m) = &p.mem {
+                tree.add(m);
+            }
+        }
+        PhaseSample {
+            name: name.to_string(),
+            t_ms: self.t0.elapsed().as_secs_f64() * 1e3,
+            tree,
+            processes,
+        }
+    }
+
+    /// Samples the tree and keeps the sample under `name`.
+    fn record(&mut self, name: &str) {
+        let s = self.sample_tree(name);
+        self.phases.push(s);
+    }
+
+    /// Lets every process waiting at `phase` go on.
+    fn continue_all(&mut self, phase: Phase) {
+        for p in self.procs.values_mut() {
+            if p.reached == Some(phase) {
+                // A failed write means the process is gone; that is noticed
+                // through its closed connection or exit report.
+                let _ = p.writer.write_all(format!("{CONTINUE}\n").as_bytes());
+            }
+        }
+    }
+
+    /// Ends the cell: on failure, kills the whole tree; always reaps the
+    /// master so nothing is left behind.
+    fn finish(&mut self, outcome: Result<(), String>) -> Result<(), String> {
+        let pgid = self.master_pid;
+        if outcome.is_err() || self.master_status.is_none() {
+            // SAFETY: signalling our own process group.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+        if self.master_status.is_none() {
+            self.master_status = self.child.wait().ok();
+        }
+        interrupt::unregister(pgid);
+        self.stderr.wait_closed(Duration::from_secs(2));
+        // Stderr lines that say the configuration was not taken.
+        let tail = self.stderr.lines();
+        let rejected = tail
+            .iter()
+            .find(|l| NOT_IN_EFFECT.iter().any(|p| l.contains(p)));
+        match (outcome, rejected) {
+            (Ok(()), Some(line)) => Err(format!(
+                "variant {} is not in effect as defined: {line}",
+                self.plan.variant.name
+            )),
+            (Err(e), _) if tail.is_empty() => Err(e),
+            (Err(e), _) => Err(format!("{e} (stderr: {})", tail.last().expect("non-empty"))),
+            (ok, None) => ok,
+        }
+    }
+}
+
+fn sample_one(pid: i32, role: ProcessRole, index: Option<u32>) -> ProcessSample {
+    match sample(pid) {
+        Ok(m) => ProcessSample {
+            pid,
+            role,
+            index,
+            mem: Some(m),
+            missed: None,
+        },
+        Err(e) => ProcessSample {
+            pid,
+            role,
+            index,
+            mem: None,
+            missed: Some(e.to_string()),
+        },
+    }
+}

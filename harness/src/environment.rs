@@ -1,0 +1,123 @@
+//! Facts about the machine recorded with every run: results from different
+//! kernels, glibc versions or THP settings are not comparable.
+
+use std::collections::BTreeMap;
+
+use procfs::Current;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub hostname: String,
+    pub kernel: String,
+    /// `PRETTY_NAME` of /etc/os-release.
+    pub os: String,
+    pub arch: String,
+    pub glibc_version: String,
+    /// The selected value of /sys/kernel/mm/transparent_hugepage/enabled.
+    pub thp_enabled: String,
+    pub thp_defrag: String,
+    /// CPUs this process may run on.
+    pub cpus: usize,
+    /// CPUs online on the machine.
+    pub cpus_online: usize,
+    pub cpu_model: String,
+    pub mem_total_bytes: u64,
+    pub mem_available_bytes: u64,
+    pub page_size: u64,
+    pub allocbench_version: String,
+    /// Versions of the built-in allocators and of every allocator a cell
+    /// reported (name → version).
+    pub allocator_versions: BTreeMap<String, String>,
+    /// Seconds since the Unix epoch when the run started.
+    pub started_unix_s: u64,
+}
+
+fn read_trim(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The bracketed choice of a sysfs selector like `always [madvise] never`.
+pub fn selected(choice_line: &str) -> String {
+    choice_line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('[').and_then(|w| w.strip_suffix(']')))
+        .unwrap_or(choice_line)
+        .to_string()
+}
+
+impl Environment {
+    pub fn collect() -> Environment {
+        let meminfo = procfs::Meminfo::current().ok();
+        let os = read_trim("/etc/os-release")
+            .lines()
+            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+            .map(|s| s.trim_matches('"').to_string())
+            .unwrap_or_default();
+        let cpu_model = read_trim("/proc/cpuinfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|s| s.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        let allocator_versions = allocbench_allocators::builtin_versions()
+            .into_iter()
+            .map(|(k, v)| (format!("{k} (built-in)"), v))
+            .collect();
+        Environment {
+            hostname: read_trim("/proc/sys/kernel/hostname"),
+            kernel: read_trim("/proc/sys/kernel/osrelease"),
+            os,
+            arch: std::env::consts::ARCH.into(),
+            glibc_version: allocbench_allocators::glibc_version(),
+            thp_enabled: selected(&read_trim("/sys/kernel/mm/transparent_hugepage/enabled")),
+            thp_defrag: selected(&read_trim("/sys/kernel/mm/transparent_hugepage/defrag")),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            cpus_online: procfs::CpuInfo::current()
+                .map(|c| c.num_cores())
+                .unwrap_or(0),
+            cpu_model,
+            mem_total_bytes: meminfo.as_ref().map(|m| m.mem_total).unwrap_or(0),
+            mem_available_bytes: meminfo.as_ref().and_then(|m| m.mem_available).unwrap_or(0),
+            page_size: procfs::page_size(),
+            allocbench_version: env!("CARGO_PKG_VERSION").into(),
+            allocator_versions,
+            started_unix_s: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// Bytes the kernel says can be allocated without swapping.
+pub fn mem_available() -> Option<u64> {
+    procfs::Meminfo::current()
+        .ok()
+        .and_then(|m| m.mem_available)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_choice_is_the_bracketed_word() {
+        assert_eq!(selected("always [madvise] never"), "madvise");
+        assert_eq!(selected("[always] defer"), "always");
+        assert_eq!(selected("weird"), "weird");
+    }
+
+    #[test]
+    fn facts_are_read() {
+        let e = Environment::collect();
+        assert!(!e.kernel.is_empty());
+        assert!(e.glibc_version.starts_with("2."));
+        assert!(e.mem_total_bytes > 0 && e.cpus > 0);
+        assert!(e.allocator_versions.contains_key("jemalloc (built-in)"));
+    }
+}

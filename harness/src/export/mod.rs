@@ -1,0 +1,75 @@
+//! Exporters: the result document as a terminal table, Markdown, CSV or
+//! JSON. Outputs are rewritten after every cell, so a crash loses nothing
+//! finished.
+
+mod compare;
+mod csv;
+mod markup;
+
+use std::path::Path;
+
+pub use compare::{baseline_name, compare_table, failures};
+pub use markup::{Markup, Table, render};
+
+use crate::cli::Format;
+use crate::result::Document;
+
+/// Turns a document into the bytes of one output format.
+pub trait Exporter {
+    fn serialize(&self, doc: &Document) -> anyhow::Result<String>;
+}
+
+struct Json;
+
+impl Exporter for Json {
+    fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
+        Ok(serde_json::to_string_pretty(doc)? + "\n")
+    }
+}
+
+/// The comparison table in a markup, with the failed cells listed under it.
+struct CompareMarkup(Markup);
+
+impl Exporter for CompareMarkup {
+    fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
+        let mut out = render(&compare_table(doc), self.0);
+        if let Some(base) = baseline_name(doc) {
+            out.push_str(&format!(
+                "\nRatios (×) are to {base}. Memory is anonymous PSS summed over the process tree.\n"
+            ));
+        }
+        let failed = failures(doc);
+        if !failed.is_empty() {
+            out.push_str("\nFailed cells:\n");
+            for (who, why) in failed {
+                out.push_str(&format!("- {who}: {why}\n"));
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub fn exporter(format: Format) -> Box<dyn Exporter> {
+    match format {
+        Format::Table => Box::new(CompareMarkup(Markup::Terminal)),
+        Format::Md => Box::new(CompareMarkup(Markup::Markdown)),
+        Format::Csv => Box::new(csv::Csv),
+        Format::Json => Box::new(Json),
+    }
+}
+
+/// Writes `text` to `path` atomically: a temporary file beside it, then a
+/// rename, so a reader never sees a half-written file.
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let tmp = path.with_file_name(format!(".{file}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

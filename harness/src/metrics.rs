@@ -1,0 +1,219 @@
+//! Figures derived from a finished cell's phase samples and the workers'
+//! reports. Definitions are in ARCHITECTURE.md; each has a test with a
+//! known answer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use allocbench_workloads::{Phase, PhaseReport, Role, latency_histogram, merge_latency};
+
+use crate::result::{Metrics, PhaseSample};
+
+/// Reports keyed by (role, worker index, phase).
+pub type Reports = HashMap<(Role, u32, Phase), PhaseReport>;
+
+fn find<'a>(phases: &'a [PhaseSample], name: &str) -> Result<&'a PhaseSample, String> {
+    let p = phases
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| format!("no {name} sample"))?;
+    if let Some(missed) = p.processes.iter().find_map(|p| p.missed.as_ref()) {
+        return Err(format!("the {name} sample is incomplete: {missed}"));
+    }
+    Ok(p)
+}
+
+/// Computes a cell's metrics. Fails (and so fails the cell) when a sample
+/// the figures need is missing: a row must never rest on a partial sample.
+pub fn compute(phases: &[PhaseSample], reports: &Reports, workers: u32) -> Result<Metrics, String> {
+    let forked = find(phases, "forked")?;
+    let steady = find(phases, "steady")?;
+    let trimmed = find(phases, "trimmed")?;
+    let master_rss_forked = forked.master().ok_or("no master sample at forked")?.rss;
+
+    let worker_reports: Vec<&PhaseReport> = (0..workers)
+        .map(|i| {
+            reports
+                .get(&(Role::Worker, i, Phase::Steady))
+                .ok_or_else(|| format!("worker {i} sent no steady report"))
+        })
+        .collect::<Result<_, _>>()?;
+
+    let base = forked.workers_sum();
+    let top = steady.workers_sum();
+    let excess = top.anon_net() - base.anon_net();
+    let live_bytes_steady: u64 = worker_reports.iter().filter_map(|r| r.live_bytes).sum();
+
+    let mut returned = BTreeMap::new();
+    let mut returned_lazyfree = BTreeMap::new();
+    let after_steady = phases.iter().skip_while(|p| p.name != "steady").skip(1);
+    for p in after_steady {
+        if excess > 0 {
+            let now = p.workers_sum();
+            returned.insert(
+                p.name.clone(),
+                (top.anon_net() - now.anon_net()) as f64 / excess as f64,
+            );
+            returned_lazyfree.insert(p.name.clone(), now.lazyfree as f64 / excess as f64);
+        }
+    }
+
+    let cow: Vec<f64> = steady
+        .workers()
+        .map(|(_, w)| w.shared() as f64 / master_rss_forked as f64)
+        .collect();
+    let cow_efficiency = (!cow.is_empty() && master_rss_forked > 0)
+        .then(|| cow.iter().sum::<f64>() / cow.len() as f64);
+
+    let mut histogram = latency_histogram();
+    let mut requests = 0;
+    let mut slowest_ns = 0u64;
+    for r in &worker_reports {
+        requests += r.requests.unwrap_or(0);
+        slowest_ns = slowest_ns.max(r.serve_ns.unwrap_or(0));
+        merge_latency(&mut histogram, r.latency_ns.as_deref().unwrap_or(&[]));
+    }
+    let us = |q: f64| histogram.value_at_quantile(q) as f64 / 1e3;
+
+    Ok(Metrics {
+        tree_pss_steady: steady.tree.pss,
+        tree_pss_anon_steady: steady.tree.pss_anon,
+        tree_uss_steady: steady.tree.uss,
+        tree_rss_steady: steady.tree.rss,
+        tree_pss_trimmed: trimmed.tree.pss,
+        tree_pss_anon_trimmed: trimmed.tree.pss_anon,
+        master_rss_forked,
+        static_live_bytes: reports
+            .get(&(Role::Master, 0, Phase::Preloaded))
+            .and_then(|r| r.static_live_bytes)
+            .unwrap_or(0),
+        worker_private_dirty_growth: top.private_dirty as i64 - base.private_dirty as i64,
+        cow_efficiency,
+        fragmentation: (live_bytes_steady > 0).then(|| excess as f64 / live_bytes_steady as f64),
+        live_bytes_steady,
+        returned,
+        returned_lazyfree,
+        requests,
+        throughput_rps: if slowest_ns > 0 {
+            requests as f64 / (slowest_ns as f64 / 1e9)
+        } else {
+            0.0
+        },
+        latency_p50_us: us(0.50),
+        latency_p99_us: us(0.99),
+        latency_p999_us: us(0.999),
+        latency_max_us: histogram.max() as f64 / 1e3,
+        arenas: worker_reports.iter().filter_map(|r| r.arenas).max(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::{Mem, ProcessRole, ProcessSample};
+
+    fn phase(name: &str, master: Mem, workers: &[Mem]) -> PhaseSample {
+        let mut processes = vec![ProcessSample {
+            pid: 1,
+            role: ProcessRole::Master,
+            index: None,
+            mem: Some(master),
+            missed: None,
+        }];
+        for (i, w) in workers.iter().enumerate() {
+            processes.push(ProcessSample {
+                pid: 2 + i as i32,
+                role: ProcessRole::Worker,
+                index: Some(i as u32),
+                mem: Some(*w),
+                missed: None,
+            });
+        }
+        let mut tree = Mem::default();
+        for p in &processes {
+            tree.add(p.mem.as_ref().unwrap());
+        }
+        PhaseSample {
+            name: name.into(),
+            t_ms: 0.0,
+            tree,
+            processes,
+        }
+    }
+
+    fn anon(anonymous: u64, lazyfree: u64, private_dirty: u64, shared: u64) -> Mem {
+        Mem {
+            anonymous,
+            lazyfree,
+            private_dirty,
+            shared_dirty: shared,
+            rss: anonymous,
+            pss: anonymous,
+            ..Mem::default()
+        }
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn known_answers() {
+        let master = anon(100 * MIB, 0, 100 * MIB, 0);
+        let phases = vec![
+            phase("forked", master, &[anon(100 * MIB, 0, 0, 100 * MIB); 2]),
+            // Each worker grows by 40 MiB (30 private, 10 lazy-free later).
+            phase(
+                "steady",
+                master,
+                &[anon(140 * MIB, 0, 50 * MIB, 80 * MIB); 2],
+            ),
+            // 20 of the 40 MiB given back, 10 more freed with MADV_FREE.
+            phase(
+                "drained",
+                master,
+                &[anon(120 * MIB, 10 * MIB, 30 * MIB, 80 * MIB); 2],
+            ),
+            phase(
+                "trimmed",
+                master,
+                &[anon(100 * MIB, 0, 10 * MIB, 80 * MIB); 2],
+            ),
+        ];
+        let mut reports = Reports::new();
+        for i in 0..2 {
+            reports.insert(
+                (Role::Worker, i, Phase::Steady),
+                PhaseReport {
+                    requests: Some(1000),
+                    serve_ns: Some(if i == 0 { 1_000_000_000 } else { 2_000_000_000 }),
+                    latency_ns: Some(vec![(1000, 98), (100_000, 2)]),
+                    live_bytes: Some(20 * MIB),
+                    arenas: Some(3 + i),
+                    ..Default::default()
+                },
+            );
+        }
+        let m = compute(&phases, &reports, 2).unwrap();
+        assert_eq!(m.worker_private_dirty_growth, 100 * MIB as i64);
+        assert_eq!(m.cow_efficiency, Some(0.8));
+        // 80 MiB of growth over 40 MiB live.
+        assert_eq!(m.fragmentation, Some(2.0));
+        assert_eq!(m.returned["drained"], 0.75);
+        assert_eq!(m.returned_lazyfree["drained"], 0.25);
+        assert_eq!(m.returned["trimmed"], 1.0);
+        // 2000 requests over the slower worker's 2 s.
+        assert_eq!(m.throughput_rps, 1000.0);
+        assert_eq!(m.requests, 2000);
+        assert!((m.latency_p50_us - 1.0).abs() < 0.01);
+        assert!((m.latency_p99_us - 100.0).abs() < 0.1);
+        assert_eq!(m.arenas, Some(4));
+        assert_eq!(m.master_rss_forked, 100 * MIB);
+    }
+
+    #[test]
+    fn a_missed_sample_fails_the_metrics() {
+        let mut p = phase("forked", Mem::default(), &[Mem::default()]);
+        p.processes[1].mem = None;
+        p.processes[1].missed = Some("process 2 is gone".into());
+        let err = compute(&[p], &Reports::new(), 1).unwrap_err();
+        assert!(err.contains("incomplete"), "{err}");
+    }
+}

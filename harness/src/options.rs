@@ -1,0 +1,212 @@
+//! From command-line arguments to checked plans. Every problem with the
+//! user's input is a [`UsageError`] (exit code 2), found before any cell runs.
+
+use std::time::Duration;
+
+use allocbench_allocators::{Catalog, Variant};
+use allocbench_workloads::{PreforkHook, SpecError, WorkloadSpec, workload};
+
+use crate::cell::CellPlan;
+use crate::cli::{CompareArgs, RunArgs, WorkloadArgs};
+use crate::environment::mem_available;
+
+/// Bad input: the run refuses to start. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    UsageError(e.to_string()).into()
+}
+
+/// Default idle offsets after `drained`, in seconds.
+pub const IDLE_DEFAULT: &[f64] = &[0.0, 0.1, 1.0];
+pub const IDLE_QUICK: &[f64] = &[0.0, 0.1];
+/// Default per-phase timeout.
+pub const TIMEOUT_DEFAULT_S: f64 = 600.0;
+
+/// The checked workload part of a run.
+#[derive(Debug, Clone)]
+pub struct WorkloadChoice {
+    pub name: String,
+    pub spec: WorkloadSpec,
+    pub idle: Vec<f64>,
+    pub timeout: Duration,
+}
+
+fn check_proc() -> anyhow::Result<()> {
+    if !cfg!(target_os = "linux") {
+        return Err(usage("allocbench runs on Linux only: it reads /proc"));
+    }
+    std::fs::read_to_string("/proc/self/smaps_rollup").map_err(|e| {
+        usage(format!(
+            "cannot read /proc/self/smaps_rollup ({e}); allocbench needs Linux 4.14 or later with /proc mounted"
+        ))
+    })?;
+    Ok(())
+}
+
+/// The variant catalog: presets plus the user's variants file.
+pub fn catalog(file: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
+    match file {
+        Some(path) => Catalog::with_file(path).map_err(usage),
+        None => Ok(Catalog::default()),
+    }
+}
+
+pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
+    check_proc()?;
+    let w = workload(&args.workload).map_err(usage)?;
+    let mut spec = if args.quick { w.quick } else { w.spec };
+    if let Some(path) = &args.spec {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("spec file {}: {e}", path.display())))?;
+        spec = spec.overlay_toml(&text).map_err(|e| match e {
+            SpecError::File { message, .. } => {
+                usage(format!("spec file {}: {message}", path.display()))
+            }
+            other => usage(other),
+        })?;
+    }
+    if let Some(v) = args.processes {
+        spec.processes = v;
+    }
+    if let Some(v) = args.threads {
+        spec.threads = v;
+    }
+    if let Some(v) = args.requests {
+        spec.requests = v;
+    }
+    if let Some(v) = args.static_mib {
+        spec.static_mib = v;
+    }
+    if let Some(v) = args.seed {
+        spec.seed = v;
+    }
+    spec.validate().map_err(usage)?;
+
+    let idle = match &args.idle {
+        Some(v) => v.clone(),
+        None if args.quick => IDLE_QUICK.to_vec(),
+        None => IDLE_DEFAULT.to_vec(),
+    };
+    if let Some(bad) = idle
+        .iter()
+        .find(|s| !(s.is_finite() && **s >= 0.0 && **s <= 86_400.0))
+    {
+        return Err(usage(format!(
+            "--idle: offsets must be seconds between 0 and 86400, got {bad}"
+        )));
+    }
+    if idle.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(usage("--idle: offsets must be increasing"));
+    }
+    let timeout = args.timeout.unwrap_or(TIMEOUT_DEFAULT_S);
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 1e6) {
+        return Err(usage(format!(
+            "--timeout: must be a positive number of seconds, got {timeout}"
+        )));
+    }
+    if !args.force {
+        check_memory(&spec)?;
+    }
+    Ok(WorkloadChoice {
+        name: args.workload.clone(),
+        spec,
+        idle,
+        timeout: Duration::from_secs_f64(timeout),
+    })
+}
+
+fn check_memory(spec: &WorkloadSpec) -> anyhow::Result<()> {
+    let need = spec.memory_estimate_bytes();
+    if let Some(avail) = mem_available()
+        && need > avail
+    {
+        return Err(usage(format!(
+            "these sizes may need up to {} MiB ({} MiB static × (1 + {} workers) plus request and cache memory of {} threads), \
+             but only {} MiB are available; use smaller sizes or --force",
+            need >> 20,
+            spec.static_mib,
+            spec.processes,
+            spec.processes * spec.threads,
+            avail >> 20
+        )));
+    }
+    Ok(())
+}
+
+fn hooks(list: Option<&str>, default: PreforkHook) -> anyhow::Result<Vec<PreforkHook>> {
+    let Some(list) = list else {
+        return Ok(vec![default]);
+    };
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let h: PreforkHook = item.parse().map_err(usage)?;
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    if out.is_empty() {
+        return Err(usage("--prefork: no hook given"));
+    }
+    Ok(out)
+}
+
+fn plans(w: &WorkloadChoice, variants: &[Variant], hooks: &[PreforkHook]) -> Vec<CellPlan> {
+    let mut out = Vec::new();
+    for &hook in hooks {
+        for v in variants {
+            out.push(CellPlan {
+                workload: w.name.clone(),
+                variant: v.clone(),
+                spec: WorkloadSpec {
+                    prefork: hook,
+                    ..w.spec.clone()
+                },
+                repetition: 0,
+                idle: w.idle.clone(),
+                phase_timeout: w.timeout,
+            });
+        }
+    }
+    out
+}
+
+pub fn run_plans(args: &RunArgs) -> anyhow::Result<Vec<CellPlan>> {
+    let w = workload_choice(&args.workload)?;
+    let catalog = catalog(args.workload.variants_file.as_deref())?;
+    if args.variant.contains(',') {
+        return Err(usage(
+            "--variant takes one variant; use compare for several",
+        ));
+    }
+    let variants = catalog.resolve(&args.variant).map_err(usage)?;
+    let hooks = hooks(args.prefork.as_deref(), w.spec.prefork)?;
+    if hooks.len() > 1 {
+        return Err(usage(
+            "--prefork takes one hook with run; use compare for several",
+        ));
+    }
+    Ok(plans(&w, &variants, &hooks))
+}
+
+pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
+    let w = workload_choice(&args.workload)?;
+    let catalog = catalog(args.workload.variants_file.as_deref())?;
+    let variants = match &args.variants {
+        Some(list) => catalog.resolve(list).map_err(usage)?,
+        None => catalog
+            .available()
+            .into_iter()
+            // Default: the presets (user-defined variants are asked for by name).
+            .filter(|v| {
+                allocbench_allocators::presets()
+                    .iter()
+                    .any(|p| p.name == v.name)
+            })
+            .collect(),
+    };
+    let hooks = hooks(args.prefork.as_deref(), w.spec.prefork)?;
+    Ok(plans(&w, &variants, &hooks))
+}

@@ -1,0 +1,221 @@
+//! The result document: what a run writes as JSON and every exporter reads.
+//! Field names are a contract (scripts read them); add fields, rename none.
+//! All memory is in bytes; units are in the type names.
+
+use std::collections::BTreeMap;
+
+use allocbench_allocators::{AllocatorIdentity, Variant};
+use allocbench_workloads::WorkloadSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::environment::Environment;
+
+/// Bytes of memory.
+pub type Bytes = u64;
+/// Milliseconds since the cell's master was spawned.
+pub type Millis = f64;
+/// Microseconds.
+pub type Micros = f64;
+/// A share, 0–1 unless stated otherwise.
+pub type Fraction = f64;
+
+/// The version of this document's layout; `report` refuses other versions.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole run: its environment and one entry per cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Document {
+    pub allocbench_version: String,
+    pub format_version: u32,
+    /// The command line that produced the document.
+    pub command: Vec<String>,
+    pub environment: Environment,
+    pub cells: Vec<CellResult>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+}
+
+/// One variant × workload × pre-fork hook × repetition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellResult {
+    pub workload: String,
+    pub variant: String,
+    /// The variant's definition: base allocator and environment.
+    pub variant_def: Variant,
+    /// The environment the master was launched with (allocator variables only).
+    pub launch_env: BTreeMap<String, String>,
+    pub prefork: String,
+    pub repetition: u32,
+    pub status: Status,
+    /// Why the cell failed; `null` when it did not.
+    pub error: Option<String>,
+    /// The allocator the master reported, when it got that far.
+    pub allocator: Option<AllocatorIdentity>,
+    pub spec: WorkloadSpec,
+    /// Phase samples in the order they were taken.
+    pub phases: Vec<PhaseSample>,
+    /// Derived figures; present when the cell finished.
+    pub metrics: Option<Metrics>,
+    /// Wall time of the whole cell.
+    pub wall_ms: Millis,
+    /// The last lines the cell's processes wrote to stderr.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stderr_tail: Vec<String>,
+}
+
+/// `/proc/PID/smaps_rollup` of one process, or a sum of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mem {
+    pub pss: Bytes,
+    pub pss_anon: Bytes,
+    pub pss_file: Bytes,
+    pub rss: Bytes,
+    /// Unique set size: `Private_Clean + Private_Dirty`.
+    pub uss: Bytes,
+    pub shared_clean: Bytes,
+    pub shared_dirty: Bytes,
+    pub private_clean: Bytes,
+    pub private_dirty: Bytes,
+    pub anonymous: Bytes,
+    /// Pages freed with `MADV_FREE`, still resident until memory pressure.
+    pub lazyfree: Bytes,
+    pub anon_huge: Bytes,
+    pub swap: Bytes,
+}
+
+impl Mem {
+    /// Anonymous resident memory less `LazyFree`: what the process really
+    /// holds of anonymous memory.
+    pub fn anon_net(&self) -> i64 {
+        self.anonymous as i64 - self.lazyfree as i64
+    }
+
+    pub fn shared(&self) -> Bytes {
+        self.shared_clean + self.shared_dirty
+    }
+
+    pub fn add(&mut self, o: &Mem) {
+        self.pss += o.pss;
+        self.pss_anon += o.pss_anon;
+        self.pss_file += o.pss_file;
+        self.rss += o.rss;
+        self.uss += o.uss;
+        self.shared_clean += o.shared_clean;
+        self.shared_dirty += o.shared_dirty;
+        self.private_clean += o.private_clean;
+        self.private_dirty += o.private_dirty;
+        self.anonymous += o.anonymous;
+        self.lazyfree += o.lazyfree;
+        self.anon_huge += o.anon_huge;
+        self.swap += o.swap;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessRole {
+    Master,
+    Worker,
+}
+
+/// One process at one sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSample {
+    pub pid: i32,
+    pub role: ProcessRole,
+    /// Worker index (0..P); absent for the master.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// The memory figures; absent when the sample was missed.
+    #[serde(flatten)]
+    pub mem: Option<Mem>,
+    /// Why the sample was missed (the process was gone, or /proc denied it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<String>,
+}
+
+/// Every process of the tree at one phase boundary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSample {
+    /// `started`, `preloaded`, `forked`, `steady`, `drained`,
+    /// `idle+<seconds>s`, `trimmed`.
+    pub name: String,
+    pub t_ms: Millis,
+    /// Sum over the processes sampled.
+    pub tree: Mem,
+    pub processes: Vec<ProcessSample>,
+}
+
+impl PhaseSample {
+    pub fn workers(&self) -> impl Iterator<Item = (&ProcessSample, &Mem)> {
+        self.processes
+            .iter()
+            .filter(|p| p.role == ProcessRole::Worker)
+            .filter_map(|p| p.mem.as_ref().map(|m| (p, m)))
+    }
+
+    pub fn master(&self) -> Option<&Mem> {
+        self.processes
+            .iter()
+            .find(|p| p.role == ProcessRole::Master)
+            .and_then(|p| p.mem.as_ref())
+    }
+
+    /// Sum over the workers sampled.
+    pub fn workers_sum(&self) -> Mem {
+        let mut m = Mem::default();
+        for (_, w) in self.workers() {
+            m.add(w);
+        }
+        m
+    }
+}
+
+/// Figures derived from a finished cell's phases (definitions in
+/// ARCHITECTURE.md). Absent values could not be computed (for example a
+/// zero denominator), never zero stand-ins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub tree_pss_steady: Bytes,
+    pub tree_pss_anon_steady: Bytes,
+    pub tree_uss_steady: Bytes,
+    pub tree_rss_steady: Bytes,
+    pub tree_pss_trimmed: Bytes,
+    pub tree_pss_anon_trimmed: Bytes,
+    /// Master RSS at fork.
+    pub master_rss_forked: Bytes,
+    /// Static bytes the master holds live after preloading.
+    pub static_live_bytes: Bytes,
+    /// Sum over workers of `Private_Dirty` at steady less at fork.
+    pub worker_private_dirty_growth: i64,
+    /// Mean over workers of `Shared_Clean + Shared_Dirty` at steady divided
+    /// by the master's RSS at fork.
+    pub cow_efficiency: Option<Fraction>,
+    /// Growth of the workers' anonymous memory less `LazyFree` from fork to
+    /// steady, divided by the bytes their caches hold live at steady.
+    pub fragmentation: Option<f64>,
+    /// Bytes the workers' caches hold live at steady.
+    pub live_bytes_steady: Bytes,
+    /// For `drained`, each `idle+<s>s` and `trimmed`: the share of the
+    /// workers' steady-state excess of anonymous memory less `LazyFree` that
+    /// is given back. Above 1 when memory inherited from the master is given
+    /// back too.
+    pub returned: BTreeMap<String, Fraction>,
+    /// For the same phases: the share of the excess still resident as
+    /// `LazyFree` (freed with `MADV_FREE`, reclaimed only under pressure).
+    pub returned_lazyfree: BTreeMap<String, Fraction>,
+    pub requests: u64,
+    /// Requests of all workers per second of the slowest worker's serving.
+    pub throughput_rps: f64,
+    pub latency_p50_us: Micros,
+    pub latency_p99_us: Micros,
+    pub latency_p999_us: Micros,
+    pub latency_max_us: Micros,
+    /// Largest arena count a worker reported after its threads ran.
+    pub arenas: Option<u32>,
+}

@@ -1,0 +1,114 @@
+//! Fault injection for the harness's own tests: `ALLOCBENCH_FAULT=KIND@PHASE[#WORKER]`
+//! makes a process of the cell fail in the period that ends at boundary PHASE
+//! (`started`/`preloaded` in the master; `forked`/`steady`/`drained`/`trimmed`
+//! in worker WORKER, default 0). KIND is `segv`, `abort`, `kill`, `hang` or
+//! `exit`. The faults are real: a real signal, a real hang.
+
+use crate::protocol::{Phase, Role};
+
+/// The environment variable that injects a fault.
+pub const FAULT_ENV: &str = "ALLOCBENCH_FAULT";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Segv,
+    Abort,
+    Kill,
+    Hang,
+    Exit,
+}
+
+/// A fault to inject, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fault(Option<(Kind, Phase, u32)>);
+
+impl Fault {
+    pub fn parse(s: &str) -> Result<Fault, String> {
+        let bad = || {
+            format!(
+                "{FAULT_ENV}={s:?}: expected KIND@PHASE[#WORKER], KIND one of segv, abort, kill, hang, exit"
+            )
+        };
+        let (kind, rest) = s.split_once('@').ok_or_else(bad)?;
+        let kind = match kind {
+            "segv" => Kind::Segv,
+            "abort" => Kind::Abort,
+            "kill" => Kind::Kill,
+            "hang" => Kind::Hang,
+            "exit" => Kind::Exit,
+            _ => return Err(bad()),
+        };
+        let (phase, index) = match rest.split_once('#') {
+            Some((p, i)) => (p, i.parse().map_err(|_| bad())?),
+            None => (rest, 0),
+        };
+        let phase = [
+            Phase::Started,
+            Phase::Preloaded,
+            Phase::Forked,
+            Phase::Steady,
+            Phase::Drained,
+            Phase::Trimmed,
+        ]
+        .into_iter()
+        .find(|p| p.name() == phase)
+        .ok_or_else(bad)?;
+        Ok(Fault(Some((kind, phase, index))))
+    }
+
+    pub fn from_env() -> Result<Fault, String> {
+        match std::env::var(FAULT_ENV) {
+            Ok(s) if !s.is_empty() => Fault::parse(&s),
+            _ => Ok(Fault::default()),
+        }
+    }
+
+    /// Triggers the fault if it is due for this process at this boundary.
+    pub fn at(&self, role: Role, index: u32, phase: Phase) {
+        let Some((kind, at, who)) = self.0 else {
+            return;
+        };
+        let master_phase = matches!(at, Phase::Started | Phase::Preloaded);
+        let mine = match role {
+            Role::Master => master_phase,
+            Role::Worker => !master_phase && who == index,
+        };
+        if !mine || at != phase {
+            return;
+        }
+        // SAFETY: raising a signal or exiting; nothing after this runs.
+        unsafe {
+            match kind {
+                Kind::Segv => {
+                    libc::raise(libc::SIGSEGV);
+                }
+                Kind::Abort => libc::abort(),
+                Kind::Kill => {
+                    libc::raise(libc::SIGKILL);
+                }
+                Kind::Hang => std::thread::sleep(crate::engine::HANG),
+                Kind::Exit => libc::_exit(7),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kind_phase_and_worker() {
+        assert_eq!(
+            Fault::parse("segv@steady#1").unwrap(),
+            Fault(Some((Kind::Segv, Phase::Steady, 1)))
+        );
+        assert_eq!(
+            Fault::parse("hang@preloaded").unwrap(),
+            Fault(Some((Kind::Hang, Phase::Preloaded, 0)))
+        );
+        assert!(Fault::parse("boom@steady").is_err());
+        assert!(Fault::parse("segv@nowhere").is_err());
+        assert!(Fault::parse("segv").is_err());
+    }
+}

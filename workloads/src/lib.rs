@@ -1,0 +1,34 @@
+//! Workloads for allocbench.
+//!
+//! A workload is a [`WorkloadSpec`] (serde; CLI flags and TOML spec files set
+//! its fields) under a name ([`workloads`]). The [`run_master`] engine runs
+//! inside the process the harness spawns: it preloads static memory, applies
+//! the pre-fork hook, forks the workers and drives their threads through the
+//! requests, stopping at each [`Phase`] boundary until the harness has
+//! sampled. [`protocol`] holds the event types both sides speak.
+//!
+//! Nothing here reads `/proc` of other processes; sampling is the harness's.
+
+mod engine;
+pub mod fault;
+pub mod protocol;
+mod spec;
+
+pub use engine::run_master;
+pub use protocol::{Event, Phase, PhaseReport, Role};
+pub use spec::{
+    MAX_PROCESSES, MAX_THREADS, PreforkHook, SizeBand, SpecError, Workload, WorkloadSpec, workload,
+    workloads,
+};
+
+/// Merges a latency histogram sent as (value, count) pairs into `into`.
+pub fn merge_latency(into: &mut hdrhistogram::Histogram<u64>, pairs: &[(u64, u64)]) {
+    for &(v, c) in pairs {
+        into.saturating_record_n(v, c);
+    }
+}
+
+/// An empty latency histogram with the bounds the workers use (ns).
+pub fn latency_histogram() -> hdrhistogram::Histogram<u64> {
+    engine::latency_histogram()
+}

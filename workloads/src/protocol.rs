@@ -1,0 +1,220 @@
+//! The event protocol between the harness and the processes of a cell.
+//!
+//! Every process of a cell (the master, and each worker after it forks)
+//! opens its own connection to the harness's abstract Unix socket and sends
+//! JSON lines: first [`Event::Hello`], then [`Event::Phase`] at each phase
+//! boundary, after which it blocks until the harness answers with a line
+//! [`CONTINUE`] (the harness samples `/proc` in between). The master, after
+//! forking, reports each worker's exit as [`Event::ChildExit`].
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
+
+use allocbench_allocators::AllocatorIdentity;
+use serde::{Deserialize, Serialize};
+
+/// The harness's answer that lets a process leave a phase boundary.
+pub const CONTINUE: &str = "continue";
+
+/// Environment variable naming the abstract socket of the harness.
+pub const SOCKET_ENV: &str = "ALLOCBENCH_SOCKET";
+
+/// A phase boundary the processes of a cell stop at. Idle samples and the
+/// exit are the harness's own and have no boundary here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The master has started; nothing allocated yet by the workload.
+    Started,
+    /// The master has preloaded its static memory (before the pre-fork hook).
+    Preloaded,
+    /// The workers exist and have done nothing yet.
+    Forked,
+    /// The workers have served every request and still hold their caches.
+    Steady,
+    /// The workers have freed their caches.
+    Drained,
+    /// The workers have called the allocator's release call.
+    Trimmed,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Started => "started",
+            Phase::Preloaded => "preloaded",
+            Phase::Forked => "forked",
+            Phase::Steady => "steady",
+            Phase::Drained => "drained",
+            Phase::Trimmed => "trimmed",
+        }
+    }
+}
+
+/// Who a connection belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Worker,
+}
+
+/// What a process tells the harness at a phase boundary; each field is
+/// present where it applies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    /// The allocator that serves this process (master, at `started`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub allocator: Option<AllocatorIdentity>,
+    /// Bytes of static objects live after preloading (master).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub static_live_bytes: Option<u64>,
+    /// Static objects allocated and freed again while preloading (master).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub static_objects: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub static_freed_objects: Option<u64>,
+    /// The release call the pre-fork hook or the trim made, if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub release_call: Option<String>,
+    /// Worker pids, in index order (master, at `forked`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workers: Option<Vec<i32>>,
+    /// Requests served (worker, at `steady`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requests: Option<u64>,
+    /// Wall time from the start of serving to the last thread's last
+    /// request, in nanoseconds (worker, at `steady`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub serve_ns: Option<u64>,
+    /// Request latency histogram as (value in ns, count) pairs at the
+    /// histogram's resolution (worker, at `steady`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency_ns: Option<Vec<(u64, u64)>>,
+    /// Bytes the worker's own allocations since fork hold live (its caches).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub live_bytes: Option<u64>,
+    /// Arena count (glibc, jemalloc) after the threads ran.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub arenas: Option<u32>,
+    /// Checksum of the bytes read back, proof the writes happened.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub checksum: Option<u64>,
+}
+
+/// A message from a process of a cell to the harness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Hello {
+        pid: i32,
+        role: Role,
+        /// Worker index 0..P (0 for the master).
+        index: u32,
+    },
+    Phase {
+        phase: Phase,
+        #[serde(default)]
+        report: Box<PhaseReport>,
+    },
+    /// The master saw a worker end.
+    ChildExit {
+        pid: i32,
+        index: u32,
+        /// `exited with status N` or `killed by SIGxxx`.
+        status: String,
+        /// True for exit status 0.
+        success: bool,
+    },
+    /// The process cannot go on; it exits after sending this.
+    Error { message: String },
+}
+
+/// One process's connection to the harness.
+pub struct Channel {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Channel {
+    /// Connects to the harness's abstract socket `name` and says hello.
+    pub fn connect(name: &str, role: Role, index: u32) -> std::io::Result<Channel> {
+        let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
+        let stream = UnixStream::connect_addr(&addr)?;
+        let mut ch = Channel {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+        };
+        ch.send(&Event::Hello {
+            pid: std::process::id() as i32,
+            role,
+            index,
+        })?;
+        Ok(ch)
+    }
+
+    /// Sends one event as one JSON line.
+    pub fn send(&mut self, event: &Event) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.writer.write_all(&line)
+    }
+
+    /// Reports reaching `phase` and blocks until the harness says continue.
+    pub fn phase(&mut self, phase: Phase, report: PhaseReport) -> std::io::Result<()> {
+        self.send(&Event::Phase {
+            phase,
+            report: Box::new(report),
+        })?;
+        self.wait_continue()
+    }
+
+    fn wait_continue(&mut self) -> std::io::Result<()> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the harness closed the connection",
+            ));
+        }
+        if line.trim_end() == CONTINUE {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "unexpected message from the harness: {:?}",
+                line.trim_end()
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_as_tagged_json() {
+        let e = Event::Phase {
+            phase: Phase::Steady,
+            report: Box::new(PhaseReport {
+                requests: Some(10),
+                latency_ns: Some(vec![(100, 2)]),
+                ..Default::default()
+            }),
+        };
+        let s = serde_json::to_string(&e).unwrap();
+        assert!(s.starts_with(r#"{"event":"phase","phase":"steady""#), "{s}");
+        assert_eq!(serde_json::from_str::<Event>(&s).unwrap(), e);
+        let h: Event =
+            serde_json::from_str(r#"{"event":"hello","pid":5,"role":"worker","index":1}"#).unwrap();
+        assert_eq!(
+            h,
+            Event::Hello {
+                pid: 5,
+                role: Role::Worker,
+                index: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,449 @@
+//! What a workload is: a serde spec (CLI flags and TOML spec files set its
+//! fields), the named presets, and validation.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A band of allocation sizes, drawn log-uniformly between `min` and `max`
+/// bytes (small sizes are more common, as in real programs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeBand {
+    pub min: u64,
+    pub max: u64,
+    /// Relative weight of the band in a mix (ignored where a single band is used).
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl SizeBand {
+    pub const fn new(min: u64, max: u64, weight: f64) -> SizeBand {
+        SizeBand { min, max, weight }
+    }
+
+    /// Mean size of the band under log-uniform sampling, in bytes.
+    pub fn mean(&self) -> f64 {
+        if self.max == self.min {
+            return self.min as f64;
+        }
+        let (a, b) = (self.min as f64, self.max as f64);
+        (b - a) / (b / a).ln()
+    }
+}
+
+/// What the master does to its heap between preloading and forking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PreforkHook {
+    /// Nothing: fork the heap as preloading left it.
+    #[default]
+    None,
+    /// The allocator's own release call: glibc `malloc_trim(0)`, jemalloc
+    /// `arena.<all>.purge`, mimalloc `mi_collect(true)`, tcmalloc
+    /// `MallocExtension_ReleaseFreeMemory()`.
+    Trim,
+    /// Allocate and free a burst of request-sized objects, so the allocator's
+    /// caches and free lists are in their working shape before the fork.
+    Warmup,
+    /// The master frees nothing before fork (no holes in the inherited heap).
+    Freeze,
+}
+
+impl PreforkHook {
+    pub const ALL: [PreforkHook; 4] = [
+        PreforkHook::None,
+        PreforkHook::Trim,
+        PreforkHook::Warmup,
+        PreforkHook::Freeze,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PreforkHook::None => "none",
+            PreforkHook::Trim => "trim",
+            PreforkHook::Warmup => "warmup",
+            PreforkHook::Freeze => "freeze",
+        }
+    }
+}
+
+impl fmt::Display for PreforkHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for PreforkHook {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        PreforkHook::ALL
+            .into_iter()
+            .find(|h| h.name() == s)
+            .ok_or_else(|| SpecError::UnknownHook(s.to_string()))
+    }
+}
+
+/// Everything that decides what a workload does. Sizes in bytes unless the
+/// name says otherwise; `requests` is per worker process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Worker processes the master forks (P).
+    pub processes: u32,
+    /// Threads per worker (T); each serves an equal share of `requests`.
+    pub threads: u32,
+    /// Requests each worker serves.
+    pub requests: u64,
+    /// Static memory the master preloads before forking, in MiB.
+    pub static_mib: u64,
+    /// Sizes of the many small static objects.
+    pub static_small: SizeBand,
+    /// Sizes of the few large static buffers.
+    pub static_large: SizeBand,
+    /// Share of the static bytes held in large buffers (0–1).
+    pub static_large_share: f64,
+    /// Share of the small static objects freed again before fork, leaving
+    /// holes as an interpreter's heap has (0–1).
+    pub static_free_share: f64,
+    /// Share of the surviving small static objects that requests write to,
+    /// as an interpreter updates shared objects (0–1).
+    pub static_hot_share: f64,
+    /// Writes each request makes into hot static objects.
+    pub static_writes_per_request: u32,
+    /// What the master does to its heap just before forking.
+    pub prefork: PreforkHook,
+    /// Seed of every random choice; the same seed gives the same run.
+    pub seed: u64,
+    /// Objects each request allocates, writes and (mostly) frees.
+    pub objects_per_request: u32,
+    /// The request size mix.
+    pub sizes: Vec<SizeBand>,
+    /// Probability that a request object is kept in its thread's cache after
+    /// the request instead of being freed (0–1).
+    pub retain_share: f64,
+    /// Largest object a cache keeps, in bytes.
+    pub retain_max_size: u64,
+    /// Objects each thread's cache holds at most; when full, a random entry
+    /// is evicted (freed).
+    pub cache_objects: u32,
+}
+
+/// Largest counts accepted: beyond them a run is a typo, not a benchmark.
+pub const MAX_PROCESSES: u32 = 256;
+pub const MAX_THREADS: u32 = 1024;
+pub const MAX_OBJECT_SIZE: u64 = 1 << 30;
+
+/// A spec that can't be run, named by the offending item.
+#[derive(Debug, Error, PartialEq)]
+pub enum SpecError {
+    #[error("unknown workload {name:?}; valid workloads: {valid}")]
+    UnknownWorkload { name: String, valid: String },
+    #[error("unknown pre-fork hook {0:?}; valid hooks: none, trim, warmup, freeze")]
+    UnknownHook(String),
+    #[error("{field} must be between {min} and {max}, got {value}")]
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        min: String,
+        max: String,
+    },
+    #[error("{field}: {problem}")]
+    Invalid { field: String, problem: String },
+    #[error("spec file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+fn range<T: PartialOrd + fmt::Display>(
+    field: &'static str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), SpecError> {
+    if value < min || value > max {
+        return Err(SpecError::OutOfRange {
+            field,
+            value: value.to_string(),
+            min: min.to_string(),
+            max: max.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn share(field: &'static str, value: f64) -> Result<(), SpecError> {
+    if !value.is_finite() {
+        return Err(SpecError::Invalid {
+            field: field.into(),
+            problem: format!("must be a number between 0 and 1, got {value}"),
+        });
+    }
+    range(field, value, 0.0, 1.0)
+}
+
+fn band(field: &str, b: &SizeBand) -> Result<(), SpecError> {
+    let bad = |problem: String| {
+        Err(SpecError::Invalid {
+            field: field.to_string(),
+            problem,
+        })
+    };
+    if b.min < 16 {
+        return bad(format!("min must be at least 16 bytes, got {}", b.min));
+    }
+    if b.min > b.max {
+        return bad(format!("min {} is larger than max {}", b.min, b.max));
+    }
+    if b.max > MAX_OBJECT_SIZE {
+        return bad(format!(
+            "max must be at most {MAX_OBJECT_SIZE} bytes, got {}",
+            b.max
+        ));
+    }
+    if !(b.weight.is_finite() && b.weight > 0.0) {
+        return bad(format!(
+            "weight must be a positive number, got {}",
+            b.weight
+        ));
+    }
+    Ok(())
+}
+
+impl WorkloadSpec {
+    /// The `server` workload's defaults: a preforking server with tens of MiB
+    /// preloaded, two workers of two threads.
+    pub fn server() -> WorkloadSpec {
+        WorkloadSpec {
+            processes: 2,
+            threads: 2,
+            requests: 40_000,
+            static_mib: 64,
+            static_small: SizeBand::new(16, 512, 1.0),
+            static_large: SizeBand::new(256 << 10, 4 << 20, 1.0),
+            static_large_share: 0.3,
+            static_free_share: 0.25,
+            static_hot_share: 0.02,
+            static_writes_per_request: 8,
+            prefork: PreforkHook::None,
+            seed: 1,
+            objects_per_request: 40,
+            sizes: vec![
+                SizeBand::new(16, 512, 0.85),
+                SizeBand::new(512, 64 << 10, 0.13),
+                SizeBand::new(128 << 10, 1 << 20, 0.02),
+            ],
+            retain_share: 0.03,
+            retain_max_size: 64 << 10,
+            cache_objects: 2048,
+        }
+    }
+
+    /// Checks every field; the first problem found is the error.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        range("processes", self.processes, 1, MAX_PROCESSES)?;
+        range("threads", self.threads, 1, MAX_THREADS)?;
+        range("requests", self.requests, 1, 1 << 40)?;
+        range("static_mib", self.static_mib, 0, 1 << 20)?;
+        band("static_small", &self.static_small)?;
+        band("static_large", &self.static_large)?;
+        share("static_large_share", self.static_large_share)?;
+        share("static_free_share", self.static_free_share)?;
+        share("static_hot_share", self.static_hot_share)?;
+        range(
+            "static_writes_per_request",
+            self.static_writes_per_request,
+            0,
+            1_000_000,
+        )?;
+        range(
+            "objects_per_request",
+            self.objects_per_request,
+            1,
+            1_000_000,
+        )?;
+        if self.sizes.is_empty() {
+            return Err(SpecError::Invalid {
+                field: "sizes".into(),
+                problem: "needs at least one size band".into(),
+            });
+        }
+        for (i, b) in self.sizes.iter().enumerate() {
+            band(&format!("sizes[{i}]"), b)?;
+        }
+        share("retain_share", self.retain_share)?;
+        range("retain_max_size", self.retain_max_size, 0, MAX_OBJECT_SIZE)?;
+        range("cache_objects", self.cache_objects, 0, 10_000_000)?;
+        Ok(())
+    }
+
+    /// Mean bytes of one request object.
+    pub fn mean_object_size(&self) -> f64 {
+        let total: f64 = self.sizes.iter().map(|b| b.weight).sum();
+        self.sizes.iter().map(|b| b.weight * b.mean()).sum::<f64>() / total
+    }
+
+    /// An upper estimate of the memory a run of this spec needs: the master's
+    /// static memory, a full private copy of it per worker, and per thread
+    /// the largest request plus a full cache of the largest kept objects.
+    pub fn memory_estimate_bytes(&self) -> u64 {
+        let static_bytes = self.static_mib << 20;
+        let largest = self.sizes.iter().map(|b| b.max).max().unwrap_or(0);
+        let per_thread = u64::from(self.objects_per_request).saturating_mul(largest)
+            + u64::from(self.cache_objects).saturating_mul(self.retain_max_size.min(largest));
+        let workers = u64::from(self.processes);
+        static_bytes.saturating_mul(1 + workers)
+            + workers
+                .saturating_mul(u64::from(self.threads))
+                .saturating_mul(per_thread)
+    }
+
+    /// Overlays the keys of a TOML spec text on this spec. Unknown keys and
+    /// wrong types are errors naming the key.
+    pub fn overlay_toml(&self, text: &str) -> Result<WorkloadSpec, SpecError> {
+        let file_err = |message: String| SpecError::File {
+            path: String::new(),
+            message,
+        };
+        let overlay: toml::Table = toml::from_str(text).map_err(|e| file_err(e.to_string()))?;
+        let mut base = toml::Table::try_from(self).map_err(|e| file_err(e.to_string()))?;
+        for (k, v) in overlay {
+            base.insert(k, v);
+        }
+        let merged: WorkloadSpec = toml::Value::Table(base)
+            .try_into()
+            .map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+        Ok(merged)
+    }
+}
+
+/// A named workload: its description and its default and `--quick` specs.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub spec: WorkloadSpec,
+    pub quick: WorkloadSpec,
+}
+
+/// Every workload preset.
+pub fn workloads() -> Vec<Workload> {
+    let server = WorkloadSpec::server();
+    let quick = WorkloadSpec {
+        requests: 4_000,
+        static_mib: 24,
+        ..server.clone()
+    };
+    vec![Workload {
+        name: "server",
+        description: "preforking server: the master preloads static memory with holes, forks \
+                      P workers of T threads serving requests that allocate, write and free a \
+                      mixed-size load, keep a bounded cache and write into shared static objects",
+        spec: server,
+        quick,
+    }]
+}
+
+/// The workload named `name`, or an error listing the valid names.
+pub fn workload(name: &str) -> Result<Workload, SpecError> {
+    let all = workloads();
+    let valid = all.iter().map(|w| w.name).collect::<Vec<_>>().join(", ");
+    all.into_iter()
+        .find(|w| w.name == name)
+        .ok_or(SpecError::UnknownWorkload {
+            name: name.into(),
+            valid,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate() {
+        for w in workloads() {
+            w.spec.validate().unwrap();
+            w.quick.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn overlay_changes_only_given_keys() {
+        let s = WorkloadSpec::server()
+            .overlay_toml("processes = 3\nprefork = \"trim\"\n")
+            .unwrap();
+        assert_eq!(s.processes, 3);
+        assert_eq!(s.prefork, PreforkHook::Trim);
+        assert_eq!(s.threads, WorkloadSpec::server().threads);
+    }
+
+    #[test]
+    fn overlay_rejects_unknown_keys_and_wrong_types() {
+        let e = WorkloadSpec::server()
+            .overlay_toml("procesess = 3\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("procesess"), "{e}");
+        let e = WorkloadSpec::server()
+            .overlay_toml("threads = \"two\"\n")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("threads") || e.to_string().contains("u32"),
+            "{e}"
+        );
+        let e = WorkloadSpec::server()
+            .overlay_toml("requests = -5\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("-5"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut s = WorkloadSpec::server();
+        s.threads = 0;
+        assert!(s.validate().unwrap_err().to_string().starts_with("threads"));
+        let mut s = WorkloadSpec::server();
+        s.processes = 100_000;
+        assert!(s.validate().unwrap_err().to_string().contains("processes"));
+        let mut s = WorkloadSpec::server();
+        s.sizes[1].min = 8;
+        assert!(s.validate().unwrap_err().to_string().contains("sizes[1]"));
+        let mut s = WorkloadSpec::server();
+        s.retain_share = f64::NAN;
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("retain_share")
+        );
+    }
+
+    #[test]
+    fn hooks_parse_and_unknown_is_listed() {
+        assert_eq!(
+            "warmup".parse::<PreforkHook>().unwrap(),
+            PreforkHook::Warmup
+        );
+        let e = "trimm".parse::<PreforkHook>().unwrap_err();
+        assert!(e.to_string().contains("none, trim, warmup, freeze"));
+    }
+
+    #[test]
+    fn unknown_workload_lists_valid_ones() {
+        let e = workload("srever").unwrap_err().to_string();
+        assert!(e.contains("srever") && e.contains("server"), "{e}");
+    }
+
+    #[test]
+    fn log_uniform_mean_is_between_bounds() {
+        let b = SizeBand::new(16, 512, 1.0);
+        let m = b.mean();
+        assert!(m > 16.0 && m < 264.0, "{m}");
+        assert_eq!(SizeBand::new(64, 64, 1.0).mean(), 64.0);
+    }
+}
