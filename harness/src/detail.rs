@@ -33,6 +33,20 @@ fn mem_cells(m: &Mem) -> Vec<String> {
     ]
 }
 
+/// `drained 25%, idle+0s 25%, …` in the order the phases were sampled.
+fn in_phase_order(cell: &CellResult, map: &std::collections::BTreeMap<String, f64>) -> String {
+    let parts: Vec<String> = cell
+        .phases
+        .iter()
+        .filter_map(|p| map.get(&p.name).map(|v| format!("{} {}", p.name, pct(*v))))
+        .collect();
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
     let mut out = format!(
         "workload {} · variant {} · prefork {} · {} workers × {} threads · {} requests per worker · {} MiB static\n",
@@ -130,21 +144,10 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
                     opt(m.fragmentation.map(|f| format!("{f:.2}"))),
                 ),
                 ("live bytes in caches at steady", mib(m.live_bytes_steady)),
-                (
-                    "returned",
-                    m.returned
-                        .iter()
-                        .map(|(k, v)| format!("{k} {}", pct(*v)))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
+                ("returned", in_phase_order(cell, &m.returned)),
                 (
                     "still in LazyFree",
-                    m.returned_lazyfree
-                        .iter()
-                        .map(|(k, v)| format!("{k} {}", pct(*v)))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    in_phase_order(cell, &m.returned_lazyfree),
                 ),
                 (
                     "throughput",

@@ -7,27 +7,12 @@
 #[global_allocator]
 static GLOBAL: allocbench_allocators::DispatchAlloc = allocbench_allocators::DispatchAlloc;
 
-mod cell;
-mod cli;
-mod detail;
-mod environment;
-mod export;
-mod interrupt;
-mod list;
-mod metrics;
-mod options;
-mod result;
-mod runner;
-mod sample;
-mod units;
-mod worker;
-
+use allocbench::cli::{Cli, Command, Format, ListFormat};
+use allocbench::export::{Markup, exporter, write_atomic};
+use allocbench::options::UsageError;
+use allocbench::runner::{Outcome, Sink};
+use allocbench::{cell, detail, export, interrupt, list, options, result, runner, worker};
 use clap::Parser;
-
-use crate::cli::{Cli, Command, Format, ListFormat};
-use crate::export::{Markup, exporter, write_atomic};
-use crate::options::UsageError;
-use crate::runner::{Outcome, Sink};
 
 fn main() {
     let cli = Cli::parse();

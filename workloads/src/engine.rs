@@ -285,15 +285,17 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
             Err(e) => return Err(format!("fork: {e}")),
         }
     }
+    // The master does not wait at `forked`: from here on it only reaps its
+    // workers, so that it can report a worker that dies at any point.
     chan(&mut ch)
-        .phase(
-            Phase::Forked,
-            PhaseReport {
+        .send(&Event::Phase {
+            phase: Phase::Forked,
+            report: Box::new(PhaseReport {
                 workers: Some(workers.clone()),
                 release_call,
                 ..Default::default()
-            },
-        )
+            }),
+        })
         .map_err(|e| io("forked", e))?;
 
     // Like a preforking server's master: wait for the workers, report each.

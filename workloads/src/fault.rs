@@ -79,9 +79,9 @@ impl Fault {
         // SAFETY: raising a signal or exiting; nothing after this runs.
         unsafe {
             match kind {
-                Kind::Segv => {
-                    libc::raise(libc::SIGSEGV);
-                }
+                // A real invalid access: a raised SIGSEGV would be swallowed
+                // by Rust's stack-overflow handler.
+                Kind::Segv => std::ptr::write_volatile(std::ptr::null_mut::<u8>(), 1),
                 Kind::Abort => libc::abort(),
                 Kind::Kill => {
                     libc::raise(libc::SIGKILL);

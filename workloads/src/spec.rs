@@ -222,7 +222,7 @@ impl WorkloadSpec {
         WorkloadSpec {
             processes: 2,
             threads: 2,
-            requests: 40_000,
+            requests: 300_000,
             static_mib: 64,
             static_small: SizeBand::new(16, 512, 1.0),
             static_large: SizeBand::new(256 << 10, 4 << 20, 1.0),
@@ -335,7 +335,7 @@ pub struct Workload {
 pub fn workloads() -> Vec<Workload> {
     let server = WorkloadSpec::server();
     let quick = WorkloadSpec {
-        requests: 4_000,
+        requests: 30_000,
         static_mib: 24,
         ..server.clone()
     };

@@ -92,7 +92,7 @@ pub fn compare_table(doc: &Document) -> Table {
                 let b = baseline(doc, c, &base_name);
                 let arenas = m
                     .arenas
-                    .map(|n| format!(", {n} arenas"))
+                    .map(|n| format!(", {n} arena{}", if n == 1 { "" } else { "s" }))
                     .unwrap_or_default();
                 row.push(format!("{allocator}{arenas}"));
                 row.push(with_ratio(

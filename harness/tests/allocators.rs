@@ -1,0 +1,120 @@
+//! Each variant's worker reports the allocator that really serves it.
+
+mod common;
+
+use allocbench::result::Status;
+use common::*;
+
+#[test]
+fn builtin_jemalloc_and_mimalloc_report_themselves() {
+    let r = compare(&["--variants", "jemalloc,mimalloc"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let je = doc.cells[0].allocator.as_ref().unwrap();
+    assert_eq!((je.name.as_str(), je.builtin), ("jemalloc", true));
+    assert!(je.version.as_ref().unwrap().starts_with("5."), "{je:?}");
+    assert_eq!(je.owns_allocations, Some(true));
+    let mi = doc.cells[1].allocator.as_ref().unwrap();
+    assert_eq!((mi.name.as_str(), mi.builtin), ("mimalloc", true));
+    assert!(mi.version.as_ref().unwrap().starts_with("3."), "{mi:?}");
+    assert_eq!(mi.owns_allocations, Some(true));
+}
+
+#[test]
+fn glibc_arena1_has_one_arena_with_threads_and_glibc_more() {
+    let r = compare(&["--variants", "glibc,glibc-arena1", "--threads", "4"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let arenas = |i: usize| doc.cells[i].metrics.as_ref().unwrap().arenas.unwrap();
+    assert!(arenas(0) > 1, "glibc with 4 threads: {} arenas", arenas(0));
+    assert_eq!(arenas(1), 1);
+    assert_eq!(doc.cells[1].allocator.as_ref().unwrap().name, "glibc");
+}
+
+#[test]
+fn malloc_conf_reaches_the_builtin_jemalloc() {
+    let dir = temp_dir("malloc-conf");
+    let file = variants_file(
+        &dir,
+        "[variants.je-n1]\nbase = \"jemalloc\"\nenv = { MALLOC_CONF = \"narenas:1\" }\n",
+    );
+    let r = compare(&["--variants-file", &file, "--variants", "jemalloc,je-n1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    assert_eq!(doc.cells[1].launch_env["_RJEM_MALLOC_CONF"], "narenas:1");
+    let default = doc.cells[0].metrics.as_ref().unwrap().arenas.unwrap();
+    // narenas:1 leaves one automatic arena plus jemalloc 5.3's dedicated
+    // arena for huge allocations.
+    assert_eq!(doc.cells[1].metrics.as_ref().unwrap().arenas, Some(2));
+    assert!(default > 2, "{default}");
+}
+
+#[test]
+fn an_invalid_malloc_conf_fails_the_cell() {
+    let dir = temp_dir("bad-conf");
+    let file = variants_file(
+        &dir,
+        "[variants.je-typo]\nbase = \"jemalloc\"\nenv = { MALLOC_CONF = \"narenaz:1\" }\n",
+    );
+    let r = compare(&["--variants-file", &file, "--variants", "je-typo"]);
+    assert_eq!(r.code, 1);
+    let cell = &r.doc().cells[0];
+    assert_eq!(cell.status, Status::Failed);
+    assert!(
+        cell.error.as_ref().unwrap().contains("Invalid conf pair"),
+        "{:?}",
+        cell.error
+    );
+}
+
+#[test]
+fn a_library_that_is_not_an_allocator_fails_its_cell_and_others_run() {
+    // A real shared library that preloads fine but defines no malloc.
+    let libm = allocbench_allocators::library_dirs()
+        .into_iter()
+        .map(|d| d.join("libm.so.6"))
+        .find(|p| p.exists())
+        .expect("libm.so.6");
+    let libm = libm.display().to_string();
+    let r = compare(&["--variants", &format!("glibc,{libm}")]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc = r.doc();
+    assert_eq!(doc.cells[0].status, Status::Ok);
+    assert_eq!(doc.cells[1].status, Status::Failed);
+    let err = doc.cells[1].error.as_ref().unwrap();
+    assert!(
+        err.contains("not in effect") && err.contains("libc.so"),
+        "{err}"
+    );
+    assert!(doc.cells[1].metrics.is_none());
+}
+
+#[test]
+fn a_preload_that_ld_so_ignores_fails_its_cell() {
+    // An ELF header for this machine and nothing else: the pre-check
+    // passes, ld.so ignores the preload with a warning ("cannot read file
+    // data"), and the worker finds glibc in its place.
+    let dir = temp_dir("broken-so");
+    let libm = allocbench_allocators::library_dirs()
+        .into_iter()
+        .map(|d| d.join("libm.so.6"))
+        .find(|p| p.exists())
+        .expect("libm.so.6");
+    let bytes = std::fs::read(&libm).unwrap();
+    let broken = dir.join("libbroken.so");
+    std::fs::write(&broken, &bytes[..64]).unwrap();
+    let broken = broken.display().to_string();
+    let r = compare(&["--variants", &broken]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let cell = &r.doc().cells[0];
+    assert_eq!(cell.status, Status::Failed);
+    let err = cell.error.as_ref().unwrap();
+    assert!(err.contains("not in effect"), "{err}");
+    assert!(
+        cell.stderr_tail
+            .iter()
+            .any(|l| l.contains("cannot be preloaded")),
+        "{:?}",
+        cell.stderr_tail
+    );
+}

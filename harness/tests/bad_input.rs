@@ -1,0 +1,124 @@
+//! Bad input is refused before any work: exit code 2, a message naming the
+//! problem, and no result rows.
+
+mod common;
+
+use common::*;
+
+fn refused(args: &[&str], needles: &[&str]) {
+    let r = run(args);
+    assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+    for n in needles {
+        assert!(r.stderr.contains(n), "{args:?}: {n:?} not in {}", r.stderr);
+    }
+    assert!(r.stdout.is_empty(), "{args:?} printed {}", r.stdout);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+#[test]
+fn unknown_workload_lists_the_valid_ones() {
+    refused(
+        &["compare", "--workload", "srever"],
+        &["srever", "valid workloads: server"],
+    );
+}
+
+#[test]
+fn unknown_variant_lists_the_valid_ones() {
+    refused(
+        &["compare", "--variants", "glibc,jemallocc"],
+        &["jemallocc", "glibc-arena1", "mimalloc-so"],
+    );
+}
+
+#[test]
+fn unknown_hook_lists_the_valid_ones() {
+    refused(
+        &["compare", "--prefork", "none,trimm"],
+        &["trimm", "none, trim, warmup, freeze"],
+    );
+}
+
+#[test]
+fn missing_library_is_refused_before_any_run() {
+    refused(
+        &["compare", "--variants", "glibc,/nonexistent/libfoo.so"],
+        &["/nonexistent/libfoo.so", "no such file"],
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_shared_object_is_refused() {
+    let dir = temp_dir("not-elf");
+    let f = dir.join("libtext.so");
+    std::fs::write(&f, "just text").unwrap();
+    refused(
+        &["compare", "--variants", &f.display().to_string()],
+        &["not an ELF file"],
+    );
+}
+
+#[test]
+fn malformed_variants_files_name_the_offending_item() {
+    let dir = temp_dir("bad-variants");
+    let cases = [
+        (
+            "[variants.x]\nbase = \"glibc\"\nenv = { \"MALLOC-ARENA\" = \"1\" }\n",
+            "MALLOC-ARENA",
+        ),
+        (
+            "[variants.x]\nbase = \"glibc\"\nenv = { MALLOC_ARENA_MAX = 2 }\n",
+            "MALLOC_ARENA_MAX",
+        ),
+        ("[variants.x]\nbase = \"glibcc\"\n", "glibcc"),
+        (
+            "[variants.x]\nbase = \"glibc\"\ncolour = \"red\"\n",
+            "colour",
+        ),
+        ("[variants.x\nbase = \"glibc\"\n", "variants file"),
+        (
+            "[variants.x]\nbase = \"glibc\"\nenv = { LD_PRELOAD = \"/x.so\" }\n",
+            "LD_PRELOAD",
+        ),
+    ];
+    for (text, needle) in cases {
+        let file = variants_file(&dir, text);
+        refused(&["compare", "--variants-file", &file], &[needle]);
+    }
+}
+
+#[test]
+fn malformed_spec_files_name_the_offending_key() {
+    let dir = temp_dir("bad-spec");
+    let cases = [
+        ("procesess = 2\n", "procesess"),
+        ("threads = \"two\"\n", "threads"),
+        ("requests = -5\n", "requests"),
+        ("processes = 0\n", "processes"),
+        ("retain_share = 1.5\n", "retain_share"),
+        ("sizes = [{ min = 8, max = 64 }]\n", "sizes[0]"),
+    ];
+    for (text, needle) in cases {
+        let p = dir.join("spec.toml");
+        std::fs::write(&p, text).unwrap();
+        refused(&["compare", "--spec", &p.display().to_string()], &[needle]);
+    }
+}
+
+#[test]
+fn bad_counts_and_flags_are_refused() {
+    refused(&["compare", "--threads", "0"], &["threads"]);
+    refused(&["compare", "--threads", "100000"], &["threads", "1024"]);
+    refused(&["compare", "--processes", "-1"], &["-1"]);
+    refused(&["compare", "--idle", "1,0.5"], &["increasing"]);
+    refused(&["compare", "--timeout", "0"], &["timeout"]);
+    refused(&["run", "--variant", "glibc,jemalloc"], &["one variant"]);
+}
+
+#[test]
+fn sizes_beyond_available_memory_are_refused_with_the_numbers() {
+    refused(
+        &["compare", "--static-mib", "900000"],
+        &["900000 MiB static", "available", "--force"],
+    );
+}

@@ -1,0 +1,133 @@
+//! Faults lose nothing: a crashed or hung worker fails its own cell with the
+//! reason, the other cells run, and no process is left behind.
+
+mod common;
+
+use allocbench::result::Status;
+use common::*;
+
+/// A variants file with one glibc variant that injects `fault`.
+fn faulty(name: &str, fault: &str) -> String {
+    let dir = temp_dir(name);
+    variants_file(
+        &dir,
+        &format!(
+            "[variants.faulty]\nbase = \"glibc\"\nenv = {{ ALLOCBENCH_FAULT = \"{fault}\" }}\n"
+        ),
+    )
+}
+
+#[test]
+fn a_crashed_worker_fails_its_cell_and_the_next_cell_runs() {
+    let file = faulty("segv", "segv@steady#1");
+    let r = compare(&["--variants-file", &file, "--variants", "faulty,glibc"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc = r.doc();
+    let bad = &doc.cells[0];
+    assert_eq!(bad.status, Status::Failed);
+    let err = bad.error.as_ref().unwrap();
+    assert!(
+        err.contains("killed by SIGSEGV in phase steady") && err.starts_with("worker "),
+        "{err}"
+    );
+    assert!(bad.metrics.is_none());
+    assert_eq!(doc.cells[1].status, Status::Ok);
+}
+
+#[test]
+fn an_aborting_master_fails_its_cell() {
+    let file = faulty("abort", "abort@preloaded");
+    let r = compare(&["--variants-file", &file, "--variants", "faulty"]);
+    assert_eq!(r.code, 1);
+    let err = r.doc().cells[0].error.clone().unwrap();
+    assert!(
+        err.contains("master") && err.contains("SIGABRT") && err.contains("preloaded"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_hung_worker_times_out_naming_the_phase() {
+    let file = faulty("hang", "hang@drained");
+    let r = compare(&[
+        "--variants-file",
+        &file,
+        "--variants",
+        "faulty",
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(r.code, 1);
+    let err = r.doc().cells[0].error.clone().unwrap();
+    assert!(err.contains("timed out in phase drained"), "{err}");
+}
+
+#[test]
+fn a_worker_that_exits_early_fails_its_cell() {
+    let file = faulty("exit", "exit@forked");
+    let r = compare(&["--variants-file", &file, "--variants", "faulty"]);
+    assert_eq!(r.code, 1);
+    let err = r.doc().cells[0].error.clone().unwrap();
+    assert!(
+        err.contains("exited with status 7 in phase forked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_every_process_and_keeps_finished_cells() {
+    let dir = temp_dir("sigint");
+    let file = faulty("sigint-variants", "hang@steady");
+    let out = dir.join("out.json");
+    let mut args: Vec<String> = ["compare", "--format", "json", "--output"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    args.push(out.display().to_string());
+    args.extend(SMALL.iter().map(|s| s.to_string()));
+    args.extend([
+        "--variants-file".into(),
+        file,
+        "--variants".into(),
+        "glibc,faulty".into(),
+    ]);
+    let mut child = allocbench()
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until the second cell's processes exist (its master has socket
+    // number 1), then interrupt.
+    let second = format!("allocbench-{pid}-1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let running = workers_of(pid).into_iter().any(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&second))
+                .unwrap_or(false)
+        });
+        if running {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "second cell never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_no_workers_left(pid);
+    let doc: allocbench::result::Document =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc.cells.len(), 1);
+    assert_eq!(doc.cells[0].variant, "glibc");
+    assert_eq!(doc.cells[0].status, Status::Ok);
+}
