@@ -89,6 +89,9 @@ pub struct WorkloadArgs {
     /// Idle sample offsets after `drained`, in seconds (comma-separated).
     #[arg(long, value_name = "SECONDS,…", value_delimiter = ',')]
     pub idle: Option<Vec<f64>>,
+    /// Timeline samples per second of every process of the tree (0: off).
+    #[arg(long, value_name = "HZ")]
+    pub sample_hz: Option<f64>,
     /// Seconds any one phase may take before the cell fails as hung.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,

@@ -8,6 +8,7 @@
 
 pub mod cell;
 pub mod cli;
+pub mod cow;
 pub mod detail;
 pub mod environment;
 pub mod export;
@@ -18,5 +19,6 @@ pub mod options;
 pub mod result;
 pub mod runner;
 pub mod sample;
+pub mod tree;
 pub mod units;
 pub mod worker;

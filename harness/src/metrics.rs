@@ -64,6 +64,13 @@ pub fn compute(phases: &[PhaseSample], reports: &Reports, workers: u32) -> Resul
     let cow_efficiency = (!cow.is_empty() && master_rss_forked > 0)
         .then(|| cow.iter().sum::<f64>() / cow.len() as f64);
 
+    let cows: Option<Vec<_>> = steady.workers().map(|(p, _)| p.cow.as_ref()).collect();
+    let cow_sum = |f: fn(&crate::cow::CowSample) -> u64| {
+        cows.as_ref()
+            .filter(|c| !c.is_empty())
+            .map(|c| c.iter().map(|s| f(s)).sum())
+    };
+
     let mut histogram = latency_histogram();
     let mut requests = 0;
     let mut slowest_ns = 0u64;
@@ -88,6 +95,9 @@ pub fn compute(phases: &[PhaseSample], reports: &Reports, workers: u32) -> Resul
             .unwrap_or(0),
         worker_private_dirty_growth: top.private_dirty as i64 - base.private_dirty as i64,
         cow_efficiency,
+        cow_copied: cow_sum(|c| c.cow_copied),
+        cow_shared: cow_sum(|c| c.cow_shared),
+        cow_new: cow_sum(|c| c.cow_new),
         fragmentation: (live_bytes_steady > 0).then(|| excess as f64 / live_bytes_steady as f64),
         live_bytes_steady,
         returned,
@@ -118,6 +128,8 @@ mod tests {
             index: None,
             mem: Some(master),
             missed: None,
+            cow: None,
+            cow_missed: None,
         }];
         for (i, w) in workers.iter().enumerate() {
             processes.push(ProcessSample {
@@ -126,6 +138,8 @@ mod tests {
                 index: Some(i as u32),
                 mem: Some(*w),
                 missed: None,
+                cow: None,
+                cow_missed: None,
             });
         }
         let mut tree = Mem::default();
@@ -133,6 +147,7 @@ mod tests {
             tree.add(p.mem.as_ref().unwrap());
         }
         PhaseSample {
+            requests: 0,
             name: name.into(),
             t_ms: 0.0,
             tree,

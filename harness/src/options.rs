@@ -22,6 +22,8 @@ pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
 /// Default idle offsets after `drained`, in seconds.
 pub const IDLE_DEFAULT: &[f64] = &[0.0, 0.1, 1.0];
 pub const IDLE_QUICK: &[f64] = &[0.0, 0.1];
+/// Default timeline sampling rate.
+pub const SAMPLE_HZ_DEFAULT: f64 = 10.0;
 /// Default per-phase timeout.
 pub const TIMEOUT_DEFAULT_S: f64 = 600.0;
 
@@ -32,6 +34,7 @@ pub struct WorkloadChoice {
     pub spec: WorkloadSpec,
     pub idle: Vec<f64>,
     pub timeout: Duration,
+    pub sample_hz: f64,
 }
 
 fn check_proc() -> anyhow::Result<()> {
@@ -107,6 +110,12 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
             "--timeout: must be a positive number of seconds, got {timeout}"
         )));
     }
+    let sample_hz = args.sample_hz.unwrap_or(SAMPLE_HZ_DEFAULT);
+    if !(sample_hz.is_finite() && (0.0..=1000.0).contains(&sample_hz)) {
+        return Err(usage(format!(
+            "--sample-hz: must be between 0 (off) and 1000, got {sample_hz}"
+        )));
+    }
     if !args.force {
         check_memory(&spec)?;
     }
@@ -115,6 +124,7 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
         spec,
         idle,
         timeout: Duration::from_secs_f64(timeout),
+        sample_hz,
     })
 }
 
@@ -167,6 +177,7 @@ fn plans(w: &WorkloadChoice, variants: &[Variant], hooks: &[PreforkHook]) -> Vec
                 repetition: 0,
                 idle: w.idle.clone(),
                 phase_timeout: w.timeout,
+                sample_hz: w.sample_hz,
             });
         }
     }

@@ -8,6 +8,7 @@ use allocbench_allocators::{AllocatorIdentity, Variant};
 use allocbench_workloads::WorkloadSpec;
 use serde::{Deserialize, Serialize};
 
+use crate::cow::CowSample;
 use crate::environment::Environment;
 
 /// Bytes of memory.
@@ -59,6 +60,9 @@ pub struct CellResult {
     pub spec: WorkloadSpec,
     /// Phase samples in the order they were taken.
     pub phases: Vec<PhaseSample>,
+    /// Samples on a timer between the phase boundaries.
+    #[serde(default, skip_serializing_if = "Timeline::is_empty")]
+    pub timeline: Timeline,
     /// Derived figures; present when the cell finished.
     pub metrics: Option<Metrics>,
     /// Wall time of the whole cell.
@@ -137,11 +141,22 @@ pub struct ProcessSample {
     /// Why the sample was missed (the process was gone, or /proc denied it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<String>,
+    /// Copy-on-write state of a worker relative to the master at the fork
+    /// (`cow_copied`, `cow_shared`, `cow_by_mapping`, …); absent for the
+    /// master, before the fork, and when pagemap could not be read.
+    #[serde(flatten)]
+    pub cow: Option<CowSample>,
+    /// Why the CoW figures are absent for a worker after the fork.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cow_missed: Option<String>,
 }
 
 /// Every process of the tree at one phase boundary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSample {
+    /// Requests the workers had served when the sample was taken.
+    #[serde(default)]
+    pub requests: u64,
     /// `started`, `preloaded`, `forked`, `steady`, `drained`,
     /// `idle+<seconds>s`, `trimmed`.
     pub name: String,
@@ -196,6 +211,13 @@ pub struct Metrics {
     /// Mean over workers of `Shared_Clean + Shared_Dirty` at steady divided
     /// by the master's RSS at fork.
     pub cow_efficiency: Option<Fraction>,
+    /// Sum over workers at steady of inherited bytes copied since the fork
+    /// (pagemap, exact to the page).
+    pub cow_copied: Option<Bytes>,
+    /// Sum over workers at steady of inherited bytes still shared.
+    pub cow_shared: Option<Bytes>,
+    /// Sum over workers at steady of their own new memory (see `cow_new`).
+    pub cow_new: Option<Bytes>,
     /// Growth of the workers' anonymous memory less `LazyFree` from fork to
     /// steady, divided by the bytes their caches hold live at steady.
     pub fragmentation: Option<f64>,
@@ -218,4 +240,113 @@ pub struct Metrics {
     pub latency_max_us: Micros,
     /// Largest arena count a worker reported after its threads ran.
     pub arenas: Option<u32>,
+}
+
+/// A memory series: one value per timeline point, `null` where the process
+/// did not exist yet or its sample was missed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemSeries {
+    pub pss: Vec<Option<Bytes>>,
+    pub pss_anon: Vec<Option<Bytes>>,
+    pub rss: Vec<Option<Bytes>>,
+    pub uss: Vec<Option<Bytes>>,
+    pub anonymous: Vec<Option<Bytes>>,
+    pub lazyfree: Vec<Option<Bytes>>,
+    pub anon_huge: Vec<Option<Bytes>>,
+}
+
+impl MemSeries {
+    pub fn push(&mut self, m: Option<&Mem>) {
+        self.pss.push(m.map(|m| m.pss));
+        self.pss_anon.push(m.map(|m| m.pss_anon));
+        self.rss.push(m.map(|m| m.rss));
+        self.uss.push(m.map(|m| m.uss));
+        self.anonymous.push(m.map(|m| m.anonymous));
+        self.lazyfree.push(m.map(|m| m.lazyfree));
+        self.anon_huge.push(m.map(|m| m.anon_huge));
+    }
+
+    pub fn len(&self) -> usize {
+        self.pss.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pss.is_empty()
+    }
+}
+
+/// One process's series on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSeries {
+    pub pid: i32,
+    pub role: ProcessRole,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    #[serde(flatten)]
+    pub mem: MemSeries,
+    /// Inherited bytes copied since the fork (workers).
+    pub cow_copied: Vec<Option<Bytes>>,
+}
+
+/// The tree sampled on a timer, column by column (compact in JSON, and what
+/// plots need).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The sampling rate asked for.
+    pub sample_hz: f64,
+    pub t_ms: Vec<Millis>,
+    /// The phase the cell was in at each point (`steady` while serving).
+    pub phase: Vec<String>,
+    /// Requests the workers had served at each point.
+    pub requests: Vec<u64>,
+    /// Sums over the processes sampled.
+    pub tree: MemSeries,
+    pub processes: Vec<ProcessSeries>,
+}
+
+impl Timeline {
+    pub fn is_empty(&self) -> bool {
+        self.t_ms.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.t_ms.len()
+    }
+
+    /// Appends one point: a tree sample taken at `t_ms`.
+    pub fn push(
+        &mut self,
+        t_ms: Millis,
+        phase: &str,
+        requests: u64,
+        tree: &Mem,
+        procs: &[ProcessSample],
+    ) {
+        let n = self.t_ms.len();
+        self.t_ms.push(t_ms);
+        self.phase.push(phase.to_string());
+        self.requests.push(requests);
+        self.tree.push(Some(tree));
+        for p in procs {
+            if !self.processes.iter().any(|s| s.pid == p.pid) {
+                let mut mem = MemSeries::default();
+                for _ in 0..n {
+                    mem.push(None);
+                }
+                self.processes.push(ProcessSeries {
+                    pid: p.pid,
+                    role: p.role,
+                    index: p.index,
+                    mem,
+                    cow_copied: vec![None; n],
+                });
+            }
+        }
+        for s in &mut self.processes {
+            let p = procs.iter().find(|p| p.pid == s.pid);
+            s.mem.push(p.and_then(|p| p.mem.as_ref()));
+            s.cow_copied
+                .push(p.and_then(|p| p.cow.as_ref()).map(|c| c.cow_copied));
+        }
+    }
 }

@@ -1,16 +1,18 @@
-//! Runs the planned cells one after another with a progress display,
-//! rewriting the output after every cell.
+//! Runs the planned cells with a progress display, rewriting the output
+//! after every cell. At most one cell is busy at a time; a cell in its idle
+//! window lets the next one start (see [`BusyGate`]).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::mpsc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cell::{CellPlan, run_cell};
+use crate::cell::{BusyGate, CellPlan, run_cell};
 use crate::environment::Environment;
 use crate::export::{Exporter, write_atomic};
 use crate::interrupt;
-use crate::result::{Document, FORMAT_VERSION, Status};
+use crate::result::{CellResult, Document, FORMAT_VERSION, Status};
 
 /// Where and how the document is written as cells finish.
 pub struct Sink {
@@ -41,8 +43,10 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
     // exec; the forking master is a separate process.
     let bar = ProgressBar::new(plans.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] cell {pos}/{len} {wide_msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {pos}/{len} cells done  {wide_msg}",
+        )
+        .expect("valid template"),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let log = |line: String| {
@@ -52,60 +56,108 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
             eprintln!("{line}");
         }
     };
+    let gate = BusyGate::default();
     let mut failed = 0;
-    for (i, plan) in plans.iter().enumerate() {
-        if interrupt::interrupted() {
-            break;
-        }
-        bar.set_position(i as u64);
-        let observe = |msg: &str| bar.set_message(msg.to_string());
-        let cell = run_cell(plan, &observe);
-        if interrupt::interrupted() && cell.status == Status::Failed {
-            // The interrupted cell is not a result.
-            break;
-        }
-        let label = format!(
-            "{} (prefork {}, repetition {})",
-            cell.variant, cell.prefork, cell.repetition
-        );
-        match (&cell.status, &cell.error) {
-            (Status::Ok, _) => log(format!(
-                "cell {}/{} {label}: ok in {:.1} s",
-                i + 1,
-                plans.len(),
-                cell.wall_ms / 1e3
-            )),
-            (Status::Failed, e) => {
-                failed += 1;
-                log(format!(
-                    "cell {}/{} {label}: FAILED: {}",
-                    i + 1,
-                    plans.len(),
-                    e.as_deref().unwrap_or("?")
-                ));
+    let mut finished: Vec<Option<CellResult>> = vec![None; plans.len()];
+    let mut written = 0;
+    let (done_tx, done_rx) = mpsc::channel::<(usize, CellResult)>();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let mut running = 0;
+        let mut handle_done =
+            |(i, cell): (usize, CellResult), running: &mut usize| -> anyhow::Result<()> {
+                *running -= 1;
+                bar.inc(1);
+                if interrupt::interrupted() && cell.status == Status::Failed {
+                    // An interrupted cell is not a result.
+                    return Ok(());
+                }
+                let label = format!(
+                    "{} (prefork {}, repetition {})",
+                    cell.variant, cell.prefork, cell.repetition
+                );
+                match (&cell.status, &cell.error) {
+                    (Status::Ok, _) => log(format!(
+                        "cell {}/{} {label}: ok in {:.1} s",
+                        i + 1,
+                        plans.len(),
+                        cell.wall_ms / 1e3
+                    )),
+                    (Status::Failed, e) => {
+                        failed += 1;
+                        log(format!(
+                            "cell {}/{} {label}: FAILED: {}",
+                            i + 1,
+                            plans.len(),
+                            e.as_deref().unwrap_or("?")
+                        ));
+                    }
+                }
+                finished[i] = Some(cell);
+                // Results go out in plan order, each as soon as all before it are in.
+                while written < finished.len() {
+                    let Some(cell) = finished[written].take() else {
+                        break;
+                    };
+                    note_allocator(&mut doc, &cell);
+                    doc.cells.push(cell);
+                    written += 1;
+                    if let Some(path) = &sink.output {
+                        write_atomic(path, &sink.exporter.serialize(&doc)?)?;
+                    }
+                }
+                Ok(())
+            };
+        for (i, plan) in plans.iter().enumerate() {
+            // Wait for the busy cell to go idle (or end) before starting the next.
+            let hold = loop {
+                while let Ok(d) = done_rx.try_recv() {
+                    handle_done(d, &mut running)?;
+                }
+                if let Some(h) = gate.try_acquire_for(std::time::Duration::from_millis(50)) {
+                    break h;
+                }
+            };
+            if interrupt::interrupted() {
+                break;
             }
+            running += 1;
+            let tx = done_tx.clone();
+            let bar = &bar;
+            std::thread::Builder::new()
+                .name(format!("cell-{i}"))
+                .spawn_scoped(scope, move || {
+                    let observe = |msg: &str| bar.set_message(msg.to_string());
+                    let cell = run_cell(plan, &hold, &observe);
+                    drop(hold);
+                    let _ = tx.send((i, cell));
+                })?;
         }
-        if let Some(a) = &cell.allocator
-            && let Some(v) = &a.version
-        {
-            doc.environment
-                .allocator_versions
-                .entry(if a.builtin {
-                    format!("{} (built-in)", a.name)
-                } else {
-                    a.name.clone()
-                })
-                .or_insert_with(|| v.clone());
+        while running > 0 {
+            let d = done_rx.recv()?;
+            handle_done(d, &mut running)?;
         }
-        doc.cells.push(cell);
-        if let Some(path) = &sink.output {
-            write_atomic(path, &sink.exporter.serialize(&doc)?)?;
-        }
-    }
+        Ok(())
+    })?;
+    // Cells dropped as interrupted leave gaps; what finished before them is out.
     bar.finish_and_clear();
     Ok(Outcome {
         doc,
         failed,
         interrupted: interrupt::interrupted(),
     })
+}
+
+fn note_allocator(doc: &mut Document, cell: &CellResult) {
+    if let Some(a) = &cell.allocator
+        && let Some(v) = &a.version
+    {
+        doc.environment
+            .allocator_versions
+            .entry(if a.builtin {
+                format!("{} (built-in)", a.name)
+            } else {
+                a.name.clone()
+            })
+            .or_insert_with(|| v.clone());
+    }
 }

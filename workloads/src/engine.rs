@@ -394,6 +394,7 @@ fn run_worker(
 
     let threads = spec.threads as u64;
     let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
+    let progress: Vec<Progress> = (0..threads).map(|_| Progress::default()).collect();
     std::thread::scope(|scope| -> Result<(), String> {
         let start = Instant::now();
         let commands: Vec<mpsc::Sender<Command>> = (0..threads)
@@ -402,10 +403,11 @@ fn run_worker(
                 let reply = reply_tx.clone();
                 let requests = spec.requests / threads + u64::from(t < spec.requests % threads);
                 let mut rng = Rng::new(spec.seed, 1 + u64::from(index) * 1_000_003 + t);
+                let served = &progress[t as usize];
                 std::thread::Builder::new()
                     .name(format!("worker{index}-t{t}"))
                     .spawn_scoped(scope, move || {
-                        serve_thread(spec, heap, requests, &mut rng, &rx, &reply)
+                        serve_thread(spec, heap, requests, &mut rng, served, &rx, &reply)
                     })
                     .expect("spawn worker thread");
                 tx
@@ -415,12 +417,23 @@ fn run_worker(
         let mut live_bytes = 0;
         let mut checksum = 0u64;
         let mut histogram = latency_histogram();
-        for _ in 0..threads {
-            if let Ok(Reply::Served(s)) = reply_rx.recv() {
-                requests += s.requests;
-                live_bytes += s.live_bytes;
-                checksum = checksum.wrapping_add(s.checksum);
-                histogram.add(&s.histogram).expect("same bounds");
+        let mut done = 0;
+        while done < threads {
+            match reply_rx.recv_timeout(PROGRESS_EVERY) {
+                Ok(Reply::Served(s)) => {
+                    done += 1;
+                    requests += s.requests;
+                    live_bytes += s.live_bytes;
+                    checksum = checksum.wrapping_add(s.checksum);
+                    histogram.add(&s.histogram).expect("same bounds");
+                }
+                Ok(Reply::Done) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let served = progress.iter().map(|p| p.0.load(Ordering::Relaxed)).sum();
+                    ch.send(&Event::Progress { requests: served })
+                        .map_err(|e| io("progress", e))?;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         let serve_ns = start.elapsed().as_nanos() as u64;
@@ -484,11 +497,21 @@ pub(crate) fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
 }
 
+/// A thread's count of requests served, on a cache line of its own so the
+/// counting threads do not slow each other down.
+#[derive(Default)]
+#[repr(align(128))]
+struct Progress(AtomicU64);
+
+/// How often a serving worker reports its progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
 fn serve_thread(
     spec: &WorkloadSpec,
     heap: &StaticHeap,
     requests: u64,
     rng: &mut Rng,
+    served: &Progress,
     commands: &mpsc::Receiver<Command>,
     reply: &mpsc::Sender<Reply>,
 ) {
@@ -520,6 +543,7 @@ fn serve_thread(
             }
         }
         histogram.saturating_record(t0.elapsed().as_nanos().max(1) as u64);
+        served.0.store(r + 1, Ordering::Relaxed);
     }
     let live_bytes = cache.iter().map(|b| b.size() as u64).sum();
     let _ = reply.send(Reply::Served(Box::new(Served {

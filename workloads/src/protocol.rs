@@ -127,6 +127,9 @@ pub enum Event {
         /// True for exit status 0.
         success: bool,
     },
+    /// A worker's requests served so far, sent about ten times a second
+    /// while serving (for the timeline).
+    Progress { requests: u64 },
     /// The process cannot go on; it exits after sending this.
     Error { message: String },
 }

@@ -1,29 +1,37 @@
 //! Running one cell: spawn the master under the variant's environment, drive
 //! every process of the tree through the phase boundaries, sample `/proc` at
-//! each, and turn the outcome into a [`CellResult`]. A cell that fails (a
-//! crash, a hang, an allocator not in effect) is a result with a reason; its
-//! whole process tree is killed and the run goes on.
+//! each and on a timer, and turn the outcome into a [`CellResult`]. A cell
+//! that fails (a crash, a hang, an allocator not in effect) is a result with a
+//! reason; its whole process tree is killed and the run goes on.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
+mod channel;
+mod gate;
+mod stderr;
+mod verify;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use allocbench_allocators::{AllocatorIdentity, Variant};
+use allocbench_allocators::Variant;
 use allocbench_workloads::protocol::CONTINUE;
 use allocbench_workloads::{Event, Phase, PhaseReport, Role, WorkloadSpec};
 
+use crate::cow::CowBaseline;
 use crate::interrupt;
 use crate::metrics;
-use crate::result::{CellResult, Mem, PhaseSample, ProcessRole, ProcessSample, Status};
-use crate::sample::sample;
+use crate::result::{CellResult, PhaseSample, Status};
+use crate::tree::{SharedTree, TimelineSampler, TreeState, sample_tree};
+use channel::{Acceptor, Incoming};
+pub use gate::{BusyGate, Hold};
+use stderr::StderrTail;
+use verify::NOT_IN_EFFECT;
+pub use verify::{describe_exit, verify_allocator};
 
 /// Everything one cell needs to run.
 #[derive(Debug, Clone)]
@@ -36,18 +44,13 @@ pub struct CellPlan {
     pub idle: Vec<f64>,
     /// How long any one phase may take before the cell is failed as hung.
     pub phase_timeout: Duration,
+    /// Timeline samples per second; 0 turns the timeline off.
+    pub sample_hz: f64,
 }
 
 /// The name of an idle sample: `idle+0s`, `idle+0.1s`, `idle+30s`.
 pub fn idle_name(offset_s: f64) -> String {
     format!("idle+{offset_s}s")
-}
-
-enum Incoming {
-    Connected { conn: usize, writer: UnixStream },
-    Event { conn: usize, event: Event },
-    Garbage { conn: usize, line: String },
-    Closed { conn: usize },
 }
 
 struct Proc {
@@ -60,201 +63,12 @@ struct Proc {
     exit: Option<(String, bool)>,
 }
 
-/// Accepts connections on the cell's socket until dropped.
-struct Acceptor {
-    name: String,
-    stop: Arc<AtomicBool>,
-}
-
-impl Acceptor {
-    fn start(tx: mpsc::Sender<Incoming>) -> std::io::Result<(Acceptor, String)> {
-        static SERIAL: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "allocbench-{}-{}",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::Relaxed)
-        );
-        let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes())?)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        std::thread::Builder::new()
-            .name("cell-accept".into())
-            .spawn(move || {
-                for (conn, stream) in listener.incoming().enumerate() {
-                    if stop2.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let Ok(writer) = stream.try_clone() else {
-                        continue;
-                    };
-                    if tx.send(Incoming::Connected { conn, writer }).is_err() {
-                        break;
-                    }
-                    let tx = tx.clone();
-                    let _ = std::thread::Builder::new()
-                        .name("cell-read".into())
-                        .spawn(move || read_events(conn, stream, tx));
-                }
-            })?;
-        Ok((
-            Acceptor {
-                name: name.clone(),
-                stop,
-            },
-            name,
-        ))
-    }
-}
-
-impl Drop for Acceptor {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the blocked accept so the thread sees the flag.
-        if let Ok(addr) = SocketAddr::from_abstract_name(self.name.as_bytes()) {
-            let _ = UnixStream::connect_addr(&addr);
-        }
-    }
-}
-
-fn read_events(conn: usize, stream: UnixStream, tx: mpsc::Sender<Incoming>) {
-    for line in BufReader::new(stream).lines() {
-        let Ok(line) = line else { break };
-        let msg = match serde_json::from_str::<Event>(&line) {
-            Ok(event) => Incoming::Event { conn, event },
-            Err(_) => Incoming::Garbage { conn, line },
-        };
-        if tx.send(msg).is_err() {
-            return;
-        }
-    }
-    let _ = tx.send(Incoming::Closed { conn });
-}
-
-/// The last lines a cell's processes wrote to stderr.
-struct StderrTail {
-    lines: Arc<Mutex<VecDeque<String>>>,
-    /// Closed when every process of the tree has closed its stderr.
-    done: Receiver<()>,
-}
-
-impl StderrTail {
-    const KEEP: usize = 40;
-
-    fn collect(stream: impl std::io::Read + Send + 'static) -> StderrTail {
-        let lines = Arc::new(Mutex::new(VecDeque::new()));
-        let (done_tx, done) = mpsc::channel::<()>();
-        let tail = lines.clone();
-        let _ = std::thread::Builder::new()
-            .name("cell-stderr".into())
-            .spawn(move || {
-                let _done = done_tx;
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
-                    if t.len() == Self::KEEP {
-                        t.pop_front();
-                    }
-                    t.push_back(line);
-                }
-            });
-        StderrTail { lines, done }
-    }
-
-    /// Waits (a bounded time) until the tree's stderr is closed, so that
-    /// everything written is in the tail.
-    fn wait_closed(&self, timeout: Duration) {
-        let _ = self.done.recv_timeout(timeout);
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
-    }
-}
-
-/// Describes how a process ended: `exited with status N`, `killed by SIGxxx`.
-pub fn describe_exit(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        format!("exited with status {code}")
-    } else if let Some(sig) = status.signal() {
-        match nix::sys::signal::Signal::try_from(sig) {
-            Ok(s) => format!("killed by {s}"),
-            Err(_) => format!("killed by signal {sig}"),
-        }
-    } else {
-        format!("ended ({status})")
-    }
-}
-
-/// Stderr lines that mean the variant's allocator or configuration is not
-/// what was asked for, though the process ran on.
-const NOT_IN_EFFECT: &[&str] = &[
-    "from LD_PRELOAD cannot be preloaded",
-    "<jemalloc>: Invalid conf",
-    "<jemalloc>: Malformed conf",
-    "mimalloc: warning: unknown option",
-];
-
-/// Checks the allocator a cell's master reported against its variant.
-pub fn verify_allocator(
-    variant: &Variant,
-    id: &AllocatorIdentity,
-    preload: Option<&Path>,
-) -> Result<(), String> {
-    let found = format!(
-        "{}{} (malloc from {})",
-        id.name,
-        id.version
-            .as_deref()
-            .map(|v| format!(" {v}"))
-            .unwrap_or_default(),
-        if id.builtin {
-            "the built-in allocator".to_string()
-        } else {
-            id.library
-                .clone()
-                .unwrap_or_else(|| "an unknown object".into())
-        }
-    );
-    if let Some(path) = preload {
-        let want = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let got = id
-            .library
-            .as_deref()
-            .map(|l| std::fs::canonicalize(l).unwrap_or_else(|_| l.into()));
-        if got.as_deref() != Some(want.as_path()) {
-            return Err(format!(
-                "variant {} is not in effect: LD_PRELOAD={} but the process runs on {found}",
-                variant.name,
-                path.display()
-            ));
-        }
-    }
-    if let Some(expected) = variant.expected_allocator()
-        && expected != id.name
-    {
-        return Err(format!(
-            "variant {} is not in effect: expected {expected}, the process runs on {found}",
-            variant.name
-        ));
-    }
-    if id.owns_allocations == Some(false) {
-        return Err(format!(
-            "variant {}: {found} does not own the workload's allocations",
-            variant.name
-        ));
-    }
-    Ok(())
-}
-
 struct CellRun<'a> {
     plan: &'a CellPlan,
     observe: &'a dyn Fn(&str),
+    gate: &'a Hold<'a>,
+    tree: SharedTree,
+    timeline: Option<TimelineSampler>,
     t0: Instant,
     rx: Receiver<Incoming>,
     _acceptor: Acceptor,
@@ -268,11 +82,15 @@ struct CellRun<'a> {
     now: &'static str,
     stderr: StderrTail,
     master_status: Option<ExitStatus>,
+    /// Why there is no CoW baseline, when the master's pagemap was unreadable.
+    cow_missed: Option<String>,
 }
 
 /// Runs one cell to its end. Never panics on a fault of the cell's
-/// processes; every outcome is a result.
-pub fn run_cell(plan: &CellPlan, observe: &dyn Fn(&str)) -> CellResult {
+/// processes; every outcome is a result. The cell comes with a hold on the
+/// busy gate and lets go of it when it goes idle, so that the next cell can
+/// run its busy phases meanwhile.
+pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellResult {
     let t0 = Instant::now();
     let launch = plan.variant.launch();
     let launch_env: BTreeMap<String, String> = launch
@@ -291,13 +109,14 @@ pub fn run_cell(plan: &CellPlan, observe: &dyn Fn(&str)) -> CellResult {
         allocator: None,
         spec: plan.spec.clone(),
         phases: Vec::new(),
+        timeline: Default::default(),
         metrics: None,
         wall_ms: 0.0,
         stderr_tail: Vec::new(),
     };
     let outcome = match launch {
         Err(e) => Err(e.to_string()),
-        Ok(launch) => match CellRun::start(plan, observe, &launch) {
+        Ok(launch) => match CellRun::start(plan, gate, observe, &launch) {
             Err(e) => Err(e),
             Ok(mut run) => {
                 let outcome = run.drive();
@@ -308,6 +127,9 @@ pub fn run_cell(plan: &CellPlan, observe: &dyn Fn(&str)) -> CellResult {
                     .and_then(|r| r.allocator.clone());
                 result.stderr_tail = run.stderr.lines();
                 result.phases = std::mem::take(&mut run.phases);
+                if let Some(t) = run.timeline.take() {
+                    result.timeline = t.finish();
+                }
                 match outcome {
                     Ok(()) => metrics::compute(&result.phases, &run.reports, plan.spec.processes)
                         .map(|m| result.metrics = Some(m)),
@@ -316,6 +138,7 @@ pub fn run_cell(plan: &CellPlan, observe: &dyn Fn(&str)) -> CellResult {
             }
         },
     };
+    gate.release();
     match outcome {
         Ok(()) => result.status = Status::Ok,
         Err(e) => result.error = Some(e),
@@ -327,6 +150,7 @@ pub fn run_cell(plan: &CellPlan, observe: &dyn Fn(&str)) -> CellResult {
 impl<'a> CellRun<'a> {
     fn start(
         plan: &'a CellPlan,
+        gate: &'a Hold<'a>,
         observe: &'a dyn Fn(&str),
         launch: &allocbench_allocators::Launch,
     ) -> Result<CellRun<'a>, String> {
@@ -363,10 +187,22 @@ impl<'a> CellRun<'a> {
         interrupt::register(child.id() as i32);
         let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
         let master_pid = child.id() as i32;
+        let t0 = Instant::now();
+        let tree: SharedTree = Arc::new(Mutex::new(TreeState {
+            master: master_pid,
+            phase: "started",
+            requests: vec![0; plan.spec.processes as usize],
+            ..TreeState::default()
+        }));
+        let timeline = (plan.sample_hz > 0.0)
+            .then(|| TimelineSampler::start(tree.clone(), t0, plan.sample_hz));
         Ok(CellRun {
             plan,
             observe,
-            t0: Instant::now(),
+            gate,
+            tree,
+            timeline,
+            t0,
             rx,
             _acceptor: acceptor,
             child,
@@ -378,6 +214,7 @@ impl<'a> CellRun<'a> {
             now: "started",
             stderr,
             master_status: None,
+            cow_missed: None,
         })
     }
 
@@ -404,14 +241,26 @@ impl<'a> CellRun<'a> {
             (Phase::Steady, false, workers),
         ] {
             self.barrier(phase, master, workers)?;
+            if phase == Phase::Forked {
+                // The master only reaps from now on, and the workers wait:
+                // the master's memory is the workers' inheritance.
+                match CowBaseline::capture(self.master_pid) {
+                    Ok(b) => self.lock_tree().cow = Some(Arc::new(b)),
+                    Err(e) => self.cow_missed = Some(e.to_string()),
+                }
+            }
             self.record(phase.name());
             self.continue_all(phase);
         }
 
         self.barrier(Phase::Drained, false, workers)?;
         self.record(Phase::Drained.name());
-        // Idle: the workers wait at `drained` while the harness samples.
-        self.now = "idle";
+        // Idle: the workers wait at `drained` while the harness samples; the
+        // next cell may keep the CPUs busy meanwhile. The trim and exit that
+        // follow are brief and need no exclusive CPUs, so the gate is not
+        // taken again (a hung next cell must not hold this one's result).
+        self.set_now("idle");
+        self.gate.release();
         let drained_at = Instant::now();
         for &offset in &self.plan.idle {
             self.pump_until(drained_at + Duration::from_secs_f64(offset))?;
@@ -424,7 +273,7 @@ impl<'a> CellRun<'a> {
         self.continue_all(Phase::Trimmed);
 
         // Exit: every worker ends with status 0, then the master.
-        self.now = "exit";
+        self.set_now("exit");
         let deadline = Instant::now() + self.plan.phase_timeout;
         loop {
             self.pump(deadline)?;
@@ -451,7 +300,7 @@ impl<'a> CellRun<'a> {
     /// Waits until the master (if `master`) and `workers` workers have all
     /// reached `phase`.
     fn barrier(&mut self, phase: Phase, master: bool, workers: u32) -> Result<(), String> {
-        self.now = phase.name();
+        self.set_now(phase.name());
         (self.observe)(&format!("{}: {}", self.plan.variant.name, phase.name()));
         let deadline = Instant::now() + self.plan.phase_timeout;
         loop {
@@ -544,6 +393,9 @@ impl<'a> CellRun<'a> {
                     .pending
                     .remove(&conn)
                     .ok_or("a hello on an unknown connection")?;
+                if role == Role::Worker {
+                    self.lock_tree().workers.push((pid, index));
+                }
                 self.procs.insert(
                     conn,
                     Proc {
@@ -563,7 +415,13 @@ impl<'a> CellRun<'a> {
                     .get_mut(&conn)
                     .ok_or("a phase event before hello")?;
                 p.reached = Some(phase);
-                self.reports.insert((p.role, p.index, phase), *report);
+                let (role, index) = (p.role, p.index);
+                if let Some(n) = report.requests
+                    && let Some(r) = self.lock_tree().requests.get_mut(index as usize)
+                {
+                    *r = n;
+                }
+                self.reports.insert((role, index, phase), *report);
             }
             Event::ChildExit {
                 pid,
@@ -583,6 +441,14 @@ impl<'a> CellRun<'a> {
                 }
                 if !known {
                     return Err(format!("worker {pid} {status} before it connected"));
+                }
+            }
+            Event::Progress { requests } => {
+                if let Some(p) = self.procs.get(&conn) {
+                    let index = p.index as usize;
+                    if let Some(r) = self.lock_tree().requests.get_mut(index) {
+                        *r = requests;
+                    }
                 }
             }
             Event::Error { message } => {
@@ -624,35 +490,25 @@ impl<'a> CellRun<'a> {
         Ok(())
     }
 
-    /// Samples every known process of the tree.
-    fn sample_tree(&self, name: &str) -> PhaseSample {
-        let mut processes = vec![sample_one(self.master_pid, ProcessRole::Master, None)];
-        let mut workers: Vec<&Proc> = self
-            .procs
-            .values()
-            .filter(|p| p.role == Role::Worker)
-            .collect();
-        workers.sort_by_key(|p| p.index);
-        for w in workers {
-            processes.push(sample_one(w.pid, ProcessRole::Worker, Some(w.index)));
-        }
-        let mut tree = Mem::default();
-        for p in &processes {
-            if let Some(m) = &p.mem {
-                tree.add(m);
-            }
-        }
-        PhaseSample {
-            name: name.to_string(),
-            t_ms: self.t0.elapsed().as_secs_f64() * 1e3,
-            tree,
-            processes,
-        }
+    fn lock_tree(&self) -> std::sync::MutexGuard<'_, TreeState> {
+        self.tree.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Says what the cell is doing now, for messages and the timeline.
+    fn set_now(&mut self, now: &'static str) {
+        self.now = now;
+        self.lock_tree().phase = now;
     }
 
     /// Samples the tree and keeps the sample under `name`.
     fn record(&mut self, name: &str) {
-        let s = self.sample_tree(name);
+        let state = self.lock_tree().clone();
+        let mut s = sample_tree(&state, name, self.t0.elapsed().as_secs_f64() * 1e3);
+        if let Some(why) = &self.cow_missed {
+            for p in s.processes.iter_mut().filter(|p| p.index.is_some()) {
+                p.cow_missed = Some(why.clone());
+            }
+        }
         self.phases.push(s);
     }
 
@@ -694,24 +550,5 @@ impl<'a> CellRun<'a> {
             (Err(e), _) => Err(format!("{e} (stderr: {})", tail.last().expect("non-empty"))),
             (ok, None) => ok,
         }
-    }
-}
-
-fn sample_one(pid: i32, role: ProcessRole, index: Option<u32>) -> ProcessSample {
-    match sample(pid) {
-        Ok(m) => ProcessSample {
-            pid,
-            role,
-            index,
-            mem: Some(m),
-            missed: None,
-        },
-        Err(e) => ProcessSample {
-            pid,
-            role,
-            index,
-            mem: None,
-            missed: Some(e.to_string()),
-        },
     }
 }

@@ -1,0 +1,141 @@
+//! A cell's process tree as the sampler sees it, and sampling it: at the
+//! phase boundaries (driven by the cell) and on a timer (the timeline).
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::cow::CowBaseline;
+use crate::result::{Mem, PhaseSample, ProcessRole, ProcessSample, Timeline};
+use crate::sample::sample;
+
+/// What is known of a cell's tree right now.
+#[derive(Debug, Clone, Default)]
+pub struct TreeState {
+    pub master: i32,
+    /// (pid, index) of every worker that said hello.
+    pub workers: Vec<(i32, u32)>,
+    /// The master's inheritable memory at the fork, once forked.
+    pub cow: Option<Arc<CowBaseline>>,
+    /// The phase the cell is in (`steady` while serving, `idle`, …).
+    pub phase: &'static str,
+    /// Requests each worker reported having served.
+    pub requests: Vec<u64>,
+}
+
+pub type SharedTree = Arc<Mutex<TreeState>>;
+
+fn lock(tree: &SharedTree) -> TreeState {
+    tree.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn sample_process(
+    pid: i32,
+    role: ProcessRole,
+    index: Option<u32>,
+    cow: Option<&CowBaseline>,
+) -> ProcessSample {
+    let (mem, missed) = match sample(pid) {
+        Ok(m) => (Some(m), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let (cow, cow_missed) = match (cow, &mem) {
+        (Some(b), Some(_)) => match b.scan(pid) {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        _ => (None, None),
+    };
+    ProcessSample {
+        pid,
+        role,
+        index,
+        mem,
+        missed,
+        cow,
+        cow_missed,
+    }
+}
+
+/// Samples every known process of the tree: smaps_rollup of each, and the
+/// workers' pagemap against the fork baseline.
+pub fn sample_tree(state: &TreeState, name: &str, t_ms: f64) -> PhaseSample {
+    let mut processes = vec![sample_process(
+        state.master,
+        ProcessRole::Master,
+        None,
+        None,
+    )];
+    let mut workers = state.workers.clone();
+    workers.sort_by_key(|&(_, i)| i);
+    for (pid, index) in workers {
+        processes.push(sample_process(
+            pid,
+            ProcessRole::Worker,
+            Some(index),
+            state.cow.as_deref(),
+        ));
+    }
+    let mut tree = Mem::default();
+    for p in &processes {
+        if let Some(m) = &p.mem {
+            tree.add(m);
+        }
+    }
+    PhaseSample {
+        requests: state.requests.iter().sum(),
+        name: name.to_string(),
+        t_ms,
+        tree,
+        processes,
+    }
+}
+
+/// Samples the tree on a timer until finished.
+pub struct TimelineSampler {
+    stop: mpsc::Sender<()>,
+    handle: JoinHandle<Timeline>,
+}
+
+impl TimelineSampler {
+    /// Starts sampling `tree` at `hz` per second, timestamps relative to `t0`.
+    pub fn start(tree: SharedTree, t0: Instant, hz: f64) -> TimelineSampler {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let period = Duration::from_secs_f64(1.0 / hz);
+        let handle = std::thread::Builder::new()
+            .name("cell-timeline".into())
+            .spawn(move || {
+                let mut timeline = Timeline {
+                    sample_hz: hz,
+                    ..Timeline::default()
+                };
+                let mut next = Instant::now();
+                loop {
+                    let state = lock(&tree);
+                    if state.master != 0 {
+                        let s = sample_tree(&state, state.phase, t0.elapsed().as_secs_f64() * 1e3);
+                        timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
+                    }
+                    // Keep to the grid; skip ticks a slow sample overran.
+                    next += period;
+                    let now = Instant::now();
+                    while next < now {
+                        next += period;
+                    }
+                    match stopped.recv_timeout(next - now) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                }
+                timeline
+            })
+            .expect("spawn the timeline sampler");
+        TimelineSampler { stop, handle }
+    }
+
+    pub fn finish(self) -> Timeline {
+        let _ = self.stop.send(());
+        self.handle.join().unwrap_or_default()
+    }
+}
