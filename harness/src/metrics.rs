@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use allocbench_workloads::{Phase, PhaseReport, Role, latency_histogram, merge_latency};
+use allocbench_workloads::{
+    Phase, PhaseReport, Role, WorkloadSpec, latency_histogram, merge_latency,
+};
 
 use crate::result::{Metrics, PhaseSample};
 
@@ -24,22 +26,43 @@ fn find<'a>(phases: &'a [PhaseSample], name: &str) -> Result<&'a PhaseSample, St
 
 /// Computes a cell's metrics. Fails (and so fails the cell) when a sample
 /// the figures need is missing: a row must never rest on a partial sample.
-pub fn compute(phases: &[PhaseSample], reports: &Reports, workers: u32) -> Result<Metrics, String> {
-    let forked = find(phases, "forked")?;
+///
+/// The serving processes are the workers, or the master when the spec does
+/// not fork; their baseline is the `forked` sample, or `preloaded`.
+pub fn compute(
+    phases: &[PhaseSample],
+    reports: &Reports,
+    spec: &WorkloadSpec,
+) -> Result<Metrics, String> {
+    let forks = spec.processes > 0;
+    let forked = find(phases, if forks { "forked" } else { "preloaded" })?;
     let steady = find(phases, "steady")?;
     let trimmed = find(phases, "trimmed")?;
-    let master_rss_forked = forked.master().ok_or("no master sample at forked")?.rss;
+    let master_rss_forked = forked.master().ok_or("no master sample at the fork")?.rss;
+    let serving = |p: &PhaseSample| {
+        if forks {
+            p.workers_sum()
+        } else {
+            p.master().copied().unwrap_or_default()
+        }
+    };
 
-    let worker_reports: Vec<&PhaseReport> = (0..workers)
-        .map(|i| {
+    let keys: Vec<(Role, u32)> = if forks {
+        (0..spec.processes).map(|i| (Role::Worker, i)).collect()
+    } else {
+        vec![(Role::Master, 0)]
+    };
+    let worker_reports: Vec<&PhaseReport> = keys
+        .iter()
+        .map(|&(role, i)| {
             reports
-                .get(&(Role::Worker, i, Phase::Steady))
-                .ok_or_else(|| format!("worker {i} sent no steady report"))
+                .get(&(role, i, Phase::Steady))
+                .ok_or_else(|| format!("{role:?} {i} sent no steady report"))
         })
         .collect::<Result<_, _>>()?;
 
-    let base = forked.workers_sum();
-    let top = steady.workers_sum();
+    let base = serving(forked);
+    let top = serving(steady);
     let excess = top.anon_net() - base.anon_net();
     let live_bytes_steady: u64 = worker_reports.iter().filter_map(|r| r.live_bytes).sum();
 
@@ -48,7 +71,7 @@ pub fn compute(phases: &[PhaseSample], reports: &Reports, workers: u32) -> Resul
     let after_steady = phases.iter().skip_while(|p| p.name != "steady").skip(1);
     for p in after_steady {
         if excess > 0 {
-            let now = p.workers_sum();
+            let now = serving(p);
             returned.insert(
                 p.name.clone(),
                 (top.anon_net() - now.anon_net()) as f64 / excess as f64,
@@ -206,7 +229,11 @@ mod tests {
                 },
             );
         }
-        let m = compute(&phases, &reports, 2).unwrap();
+        let spec = WorkloadSpec {
+            processes: 2,
+            ..WorkloadSpec::server()
+        };
+        let m = compute(&phases, &reports, &spec).unwrap();
         assert_eq!(m.worker_private_dirty_growth, 100 * MIB as i64);
         assert_eq!(m.cow_efficiency, Some(0.8));
         // 80 MiB of growth over 40 MiB live.
@@ -228,7 +255,7 @@ mod tests {
         let mut p = phase("forked", Mem::default(), &[Mem::default()]);
         p.processes[1].mem = None;
         p.processes[1].missed = Some("process 2 is gone".into());
-        let err = compute(&[p], &Reports::new(), 1).unwrap_err();
+        let err = compute(&[p], &Reports::new(), &WorkloadSpec::server()).unwrap_err();
         assert!(err.contains("incomplete"), "{err}");
     }
 }

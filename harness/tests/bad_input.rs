@@ -94,7 +94,7 @@ fn malformed_spec_files_name_the_offending_key() {
         ("procesess = 2\n", "procesess"),
         ("threads = \"two\"\n", "threads"),
         ("requests = -5\n", "requests"),
-        ("processes = 0\n", "processes"),
+        ("processes = 300\n", "processes"),
         ("retain_share = 1.5\n", "retain_share"),
         ("sizes = [{ min = 8, max = 64 }]\n", "sizes[0]"),
     ];

@@ -68,10 +68,13 @@ impl Fault {
         let Some((kind, at, who)) = self.0 else {
             return;
         };
+        // Master phases fire in the master; serving phases in worker WORKER,
+        // or in the master when it serves itself (no fork; index 0).
         let master_phase = matches!(at, Phase::Started | Phase::Preloaded);
-        let mine = match role {
-            Role::Master => master_phase,
-            Role::Worker => !master_phase && who == index,
+        let mine = if master_phase {
+            role == Role::Master
+        } else {
+            who == index
         };
         if !mine || at != phase {
             return;

@@ -17,8 +17,8 @@ mod spec;
 pub use engine::run_master;
 pub use protocol::{Event, Phase, PhaseReport, Role};
 pub use spec::{
-    MAX_PROCESSES, MAX_THREADS, PreforkHook, SizeBand, SpecError, Workload, WorkloadSpec, workload,
-    workloads,
+    MAX_PROCESSES, MAX_THREADS, MixPhase, PreforkHook, SizeBand, SpecError, Workload, WorkloadSpec,
+    workload, workloads,
 };
 
 /// Merges a latency histogram sent as (value, count) pairs into `into`.

@@ -38,6 +38,16 @@ impl SizeBand {
     }
 }
 
+/// One stretch of a thread's requests with its own size mix (the `churn`
+/// workload shifts from small objects to large and back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixPhase {
+    /// Relative length of this stretch (shares are normalised).
+    pub share: f64,
+    pub sizes: Vec<SizeBand>,
+}
+
 /// What the master does to its heap between preloading and forking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -95,7 +105,8 @@ impl FromStr for PreforkHook {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
-    /// Worker processes the master forks (P).
+    /// Worker processes the master forks (P). 0: no fork, the master serves
+    /// the requests itself with its threads (one process, T threads).
     pub processes: u32,
     /// Threads per worker (T); each serves an equal share of `requests`.
     pub threads: u32,
@@ -133,6 +144,22 @@ pub struct WorkloadSpec {
     /// Objects each thread's cache holds at most; when full, a random entry
     /// is evicted (freed).
     pub cache_objects: u32,
+    /// Bytes each thread's cache holds at most (0: only `cache_objects`
+    /// limits it); over the limit, random entries are evicted.
+    #[serde(default)]
+    pub cache_bytes: u64,
+    /// Stretches of requests with their own size mixes, in order; empty:
+    /// `sizes` throughout.
+    #[serde(default)]
+    pub mix_phases: Vec<MixPhase>,
+    /// A global lock every request holds while it computes and allocates,
+    /// released while it waits on I/O (MRI Ruby's GVL, CPython's GIL).
+    #[serde(default)]
+    pub gvl: bool,
+    /// Microseconds each request waits on I/O after its work (sleeping,
+    /// outside the GVL).
+    #[serde(default)]
+    pub io_wait_us: u64,
 }
 
 /// Largest counts accepted: beyond them a run is a typo, not a benchmark.
@@ -241,12 +268,16 @@ impl WorkloadSpec {
             retain_share: 0.03,
             retain_max_size: 64 << 10,
             cache_objects: 2048,
+            cache_bytes: 0,
+            mix_phases: Vec::new(),
+            gvl: false,
+            io_wait_us: 0,
         }
     }
 
     /// Checks every field; the first problem found is the error.
     pub fn validate(&self) -> Result<(), SpecError> {
-        range("processes", self.processes, 1, MAX_PROCESSES)?;
+        range("processes", self.processes, 0, MAX_PROCESSES)?;
         range("threads", self.threads, 1, MAX_THREADS)?;
         range("requests", self.requests, 1, 1 << 40)?;
         range("static_mib", self.static_mib, 0, 1 << 20)?;
@@ -279,7 +310,31 @@ impl WorkloadSpec {
         share("retain_share", self.retain_share)?;
         range("retain_max_size", self.retain_max_size, 0, MAX_OBJECT_SIZE)?;
         range("cache_objects", self.cache_objects, 0, 10_000_000)?;
+        range("cache_bytes", self.cache_bytes, 0, 1 << 40)?;
+        for (i, p) in self.mix_phases.iter().enumerate() {
+            if !(p.share.is_finite() && p.share > 0.0) {
+                return Err(SpecError::Invalid {
+                    field: format!("mix_phases[{i}].share"),
+                    problem: format!("must be a positive number, got {}", p.share),
+                });
+            }
+            if p.sizes.is_empty() {
+                return Err(SpecError::Invalid {
+                    field: format!("mix_phases[{i}].sizes"),
+                    problem: "needs at least one size band".into(),
+                });
+            }
+            for (j, b) in p.sizes.iter().enumerate() {
+                band(&format!("mix_phases[{i}].sizes[{j}]"), b)?;
+            }
+        }
+        range("io_wait_us", self.io_wait_us, 0, 10_000_000)?;
         Ok(())
+    }
+
+    /// Processes that serve requests: the workers, or the master alone.
+    pub fn serving_processes(&self) -> u32 {
+        self.processes.max(1)
     }
 
     /// Mean bytes of one request object.
@@ -293,10 +348,20 @@ impl WorkloadSpec {
     /// the largest request plus a full cache of the largest kept objects.
     pub fn memory_estimate_bytes(&self) -> u64 {
         let static_bytes = self.static_mib << 20;
-        let largest = self.sizes.iter().map(|b| b.max).max().unwrap_or(0);
-        let per_thread = u64::from(self.objects_per_request).saturating_mul(largest)
-            + u64::from(self.cache_objects).saturating_mul(self.retain_max_size.min(largest));
-        let workers = u64::from(self.processes);
+        let largest = self
+            .sizes
+            .iter()
+            .chain(self.mix_phases.iter().flat_map(|p| p.sizes.iter()))
+            .map(|b| b.max)
+            .max()
+            .unwrap_or(0);
+        let mut cache =
+            u64::from(self.cache_objects).saturating_mul(self.retain_max_size.min(largest));
+        if self.cache_bytes > 0 {
+            cache = cache.min(self.cache_bytes);
+        }
+        let per_thread = u64::from(self.objects_per_request).saturating_mul(largest) + cache;
+        let workers = u64::from(self.serving_processes());
         static_bytes.saturating_mul(1 + workers)
             + workers
                 .saturating_mul(u64::from(self.threads))

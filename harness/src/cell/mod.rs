@@ -131,7 +131,7 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
                     result.timeline = t.finish();
                 }
                 match outcome {
-                    Ok(()) => metrics::compute(&result.phases, &run.reports, plan.spec.processes)
+                    Ok(()) => metrics::compute(&result.phases, &run.reports, &plan.spec)
                         .map(|m| result.metrics = Some(m)),
                     Err(e) => Err(e),
                 }
@@ -191,7 +191,7 @@ impl<'a> CellRun<'a> {
         let tree: SharedTree = Arc::new(Mutex::new(TreeState {
             master: master_pid,
             phase: "started",
-            requests: vec![0; plan.spec.processes as usize],
+            requests: vec![0; plan.spec.serving_processes() as usize],
             ..TreeState::default()
         }));
         let timeline = (plan.sample_hz > 0.0)
@@ -235,11 +235,16 @@ impl<'a> CellRun<'a> {
         self.record(Phase::Started.name());
         self.continue_all(Phase::Started);
 
-        for (phase, master, workers) in [
-            (Phase::Preloaded, true, 0),
-            (Phase::Forked, true, workers),
-            (Phase::Steady, false, workers),
-        ] {
+        // Who stops at the serving phases: the workers, or the master alone
+        // when it does not fork.
+        let forks = workers > 0;
+        let serving = |phase| (phase, !forks, workers);
+        let mut boundaries = vec![(Phase::Preloaded, true, 0)];
+        if forks {
+            boundaries.push((Phase::Forked, true, workers));
+        }
+        boundaries.push(serving(Phase::Steady));
+        for (phase, master, workers) in boundaries {
             self.barrier(phase, master, workers)?;
             if phase == Phase::Forked {
                 // The master only reaps from now on, and the workers wait:
@@ -253,7 +258,8 @@ impl<'a> CellRun<'a> {
             self.continue_all(phase);
         }
 
-        self.barrier(Phase::Drained, false, workers)?;
+        let (phase, master, workers) = serving(Phase::Drained);
+        self.barrier(phase, master, workers)?;
         self.record(Phase::Drained.name());
         // Idle: the workers wait at `drained` while the harness samples; the
         // next cell may keep the CPUs busy meanwhile. The trim and exit that
@@ -268,7 +274,8 @@ impl<'a> CellRun<'a> {
         }
         self.continue_all(Phase::Drained);
 
-        self.barrier(Phase::Trimmed, false, workers)?;
+        let (phase, master, workers) = serving(Phase::Trimmed);
+        self.barrier(phase, master, workers)?;
         self.record(Phase::Trimmed.name());
         self.continue_all(Phase::Trimmed);
 

@@ -1,0 +1,284 @@
+//! The workload's memory: seeded random sizes, blocks that are written on
+//! allocation and freed on drop, and the master's static heap.
+
+use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rand_core::Rng as _;
+use rand_pcg::Pcg64Mcg;
+
+use crate::spec::{PreforkHook, SizeBand, WorkloadSpec};
+
+/// A seeded generator with the few draws the workload needs.
+pub(crate) struct Rng(Pcg64Mcg);
+
+impl Rng {
+    pub(crate) fn new(seed: u64, stream: u64) -> Rng {
+        // Distinct, reproducible streams for master, workers and threads.
+        let state =
+            (u128::from(seed) << 64) | u128::from(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        Rng(Pcg64Mcg::new(state))
+    }
+
+    /// Uniform in [0, 1).
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in 0..n (n > 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.0.next_u64()) * n as u128) >> 64) as usize
+    }
+
+    /// A size from a band, log-uniform, rounded up to 8 bytes.
+    pub(crate) fn size_in(&mut self, band: &SizeBand) -> usize {
+        let (lo, hi) = (band.min as f64, band.max as f64);
+        let s = (lo * (hi / lo).powf(self.unit())) as u64;
+        (s.clamp(band.min, band.max).div_ceil(8) * 8) as usize
+    }
+}
+
+/// Picks a band of a mix by weight.
+pub(crate) struct Mix {
+    bands: Vec<SizeBand>,
+    cumulative: Vec<f64>,
+}
+
+impl Mix {
+    pub(crate) fn new(bands: &[SizeBand]) -> Mix {
+        let total: f64 = bands.iter().map(|b| b.weight).sum();
+        let mut acc = 0.0;
+        let cumulative = bands
+            .iter()
+            .map(|b| {
+                acc += b.weight / total;
+                acc
+            })
+            .collect();
+        Mix {
+            bands: bands.to_vec(),
+            cumulative,
+        }
+    }
+
+    pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
+        let u = rng.unit();
+        let i = self
+            .cumulative
+            .iter()
+            .position(|&c| u < c)
+            .unwrap_or(self.bands.len() - 1);
+        rng.size_in(&self.bands[i])
+    }
+}
+
+const ALIGN: usize = 8;
+
+/// One allocation of the workload, freed when dropped.
+pub(crate) struct Block {
+    ptr: NonNull<u8>,
+    size: usize,
+}
+
+// SAFETY: a Block is a unique owner of its allocation, like a Box<[u8]>.
+unsafe impl Send for Block {}
+
+impl Block {
+    /// Allocates `size` bytes and writes every one of them with `fill`.
+    pub(crate) fn new(size: usize, fill: u8) -> Block {
+        let layout = Layout::from_size_align(size, ALIGN).expect("sizes are validated");
+        // SAFETY: size is at least 16 (validated), so the layout is non-zero.
+        let p = unsafe { alloc(layout) };
+        let Some(ptr) = NonNull::new(p) else {
+            handle_alloc_error(layout)
+        };
+        // SAFETY: ptr is valid for `size` bytes. black_box makes the pointer
+        // escape, so the writes cannot be proven dead and removed.
+        unsafe { std::ptr::write_bytes(ptr.as_ptr(), fill, size) };
+        Block {
+            ptr: std::hint::black_box(ptr),
+            size,
+        }
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Reads the first and last byte back (volatile: the read happens).
+    pub(crate) fn read_back(&self) -> u64 {
+        // SAFETY: both offsets are inside the allocation.
+        unsafe {
+            u64::from(std::ptr::read_volatile(self.ptr.as_ptr()))
+                + u64::from(std::ptr::read_volatile(
+                    self.ptr.as_ptr().add(self.size - 1),
+                ))
+        }
+    }
+
+    /// Increments the 8-byte counter at the start of the object, as an
+    /// interpreter updates a shared object's header; atomic, so threads may
+    /// share objects.
+    pub(crate) fn touch(&self) {
+        // SAFETY: the allocation is at least 16 bytes and 8-aligned, and is
+        // only ever accessed through this atomic view while shared.
+        unsafe { AtomicU64::from_ptr(self.ptr.as_ptr().cast()) }.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let layout = Layout::from_size_align(self.size, ALIGN).expect("valid when allocated");
+        // SAFETY: allocated in Block::new with this layout.
+        unsafe { dealloc(self.ptr.as_ptr(), layout) };
+    }
+}
+
+/// The master's static memory, inherited by every worker.
+pub(crate) struct StaticHeap {
+    blocks: Vec<Block>,
+    /// Indices of the objects requests write to.
+    hot: Vec<u32>,
+    pub(crate) live_bytes: u64,
+    pub(crate) allocated_objects: u64,
+    pub(crate) freed_objects: u64,
+}
+
+// SAFETY: shared between a worker's threads only through Block::touch, which
+// is atomic; the blocks are neither freed nor moved while shared.
+unsafe impl Sync for StaticHeap {}
+
+impl StaticHeap {
+    /// Allocates `static_mib` MiB: large buffers for `static_large_share` of
+    /// it, small objects for the rest; then frees `static_free_share` of the
+    /// small objects (unless the hook is `freeze`), leaving holes.
+    pub(crate) fn preload(spec: &WorkloadSpec, rng: &mut Rng) -> StaticHeap {
+        let target = spec.static_mib << 20;
+        let large_target = (target as f64 * spec.static_large_share) as u64;
+        let mut blocks = Vec::new();
+        let mut large_bytes = 0u64;
+        while large_bytes < large_target {
+            let size = rng
+                .size_in(&spec.static_large)
+                .min((large_target - large_bytes).max(spec.static_large.min) as usize);
+            large_bytes += size as u64;
+            blocks.push(Block::new(size, 0x5a));
+        }
+        let large_count = blocks.len();
+        let mut small_bytes = 0u64;
+        while large_bytes + small_bytes < target {
+            let size = rng.size_in(&spec.static_small);
+            small_bytes += size as u64;
+            blocks.push(Block::new(size, 0xa5));
+        }
+        let allocated_objects = blocks.len() as u64;
+        let free_share = if spec.prefork == PreforkHook::Freeze {
+            0.0
+        } else {
+            spec.static_free_share
+        };
+        let mut index = 0usize;
+        blocks.retain(|_| {
+            let keep = index < large_count || rng.unit() >= free_share;
+            index += 1;
+            keep
+        });
+        let freed_objects = allocated_objects - blocks.len() as u64;
+        let hot = (large_count..blocks.len())
+            .filter(|_| rng.unit() < spec.static_hot_share)
+            .map(|i| i as u32)
+            .collect();
+        let live_bytes = blocks.iter().map(|b| b.size as u64).sum();
+        StaticHeap {
+            blocks,
+            hot,
+            live_bytes,
+            allocated_objects,
+            freed_objects,
+        }
+    }
+
+    /// Writes into one hot object, if there are any.
+    pub(crate) fn touch_random(&self, rng: &mut Rng) {
+        if !self.hot.is_empty() {
+            self.blocks[self.hot[rng.below(self.hot.len())] as usize].touch();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_stay_in_band_and_are_multiples_of_8() {
+        let mut rng = Rng::new(7, 0);
+        let band = SizeBand::new(16, 512, 1.0);
+        for _ in 0..10_000 {
+            let s = rng.size_in(&band);
+            assert!((16..=512).contains(&s) && s.is_multiple_of(8), "{s}");
+        }
+    }
+
+    #[test]
+    fn mix_follows_weights() {
+        let mut rng = Rng::new(3, 1);
+        let mix = Mix::new(&[SizeBand::new(16, 16, 0.9), SizeBand::new(4096, 4096, 0.1)]);
+        let big = (0..100_000)
+            .filter(|_| mix.sample(&mut rng) == 4096)
+            .count();
+        assert!((9_000..11_000).contains(&big), "{big}");
+    }
+
+    #[test]
+    fn same_seed_same_sequence() {
+        let (mut a, mut b) = (Rng::new(42, 5), Rng::new(42, 5));
+        let mut c = Rng::new(42, 6);
+        let xs: Vec<usize> = (0..100).map(|_| a.below(1000)).collect();
+        let ys: Vec<usize> = (0..100).map(|_| b.below(1000)).collect();
+        let zs: Vec<usize> = (0..100).map(|_| c.below(1000)).collect();
+        assert_eq!(xs, ys);
+        assert_ne!(xs, zs);
+    }
+
+    #[test]
+    fn preload_reaches_target_and_leaves_holes() {
+        let spec = WorkloadSpec {
+            static_mib: 4,
+            ..WorkloadSpec::server()
+        };
+        let heap = StaticHeap::preload(&spec, &mut Rng::new(1, 0));
+        assert!(heap.freed_objects > 0);
+        let allocated_bytes = 4u64 << 20;
+        // About a quarter of the small 70% is freed.
+        assert!(heap.live_bytes < allocated_bytes, "{}", heap.live_bytes);
+        assert!(
+            heap.live_bytes > allocated_bytes * 3 / 4,
+            "{}",
+            heap.live_bytes
+        );
+        assert!(!heap.hot.is_empty());
+
+        let frozen = StaticHeap::preload(
+            &WorkloadSpec {
+                prefork: PreforkHook::Freeze,
+                ..spec
+            },
+            &mut Rng::new(1, 0),
+        );
+        assert_eq!(frozen.freed_objects, 0);
+    }
+
+    #[test]
+    fn blocks_are_written_and_touched() {
+        let b = Block::new(64, 7);
+        assert_eq!(b.read_back(), 14);
+        b.touch();
+        // The first 8 bytes were 0x0707..07 and are now one more.
+        assert_eq!(
+            unsafe { std::ptr::read(b.ptr.as_ptr().cast::<u64>()) },
+            0x0707_0707_0707_0708
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! The engine that runs inside a cell's processes: the master preloads
+//! static memory, applies the pre-fork hook and forks the workers; each
+//! worker runs its threads through the requests and the phases after them.
+//!
+//! All allocations go through the process's global allocator, which the
+//! variant selected. Every byte allocated is written, and read back into a
+//! checksum, so the compiler cannot drop the writes and pages are touched.
+
+mod heap;
+mod serve;
+
+use std::time::{Duration, Instant};
+
+use allocbench_allocators as allocators;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+
+use crate::fault::Fault;
+use crate::protocol::{Channel, Event, Phase, PhaseReport, Role};
+use crate::spec::{PreforkHook, WorkloadSpec};
+use heap::{Block, Mix, Rng, StaticHeap};
+pub(crate) use serve::latency_histogram;
+use serve::with_pool;
+
+/// Runs a whole cell's process tree from the master's side. Called in the
+/// process the harness spawned; returns only in the master.
+pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
+    let fault = Fault::from_env()?;
+    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    let mut ch = Some(Channel::connect(socket, Role::Master, 0).map_err(|e| io("connect", e))?);
+
+    let identity = allocators::probe();
+    if let Err(e) = allocators::selection() {
+        let _ = chan(&mut ch).send(&Event::Error { message: e.clone() });
+        return Err(e);
+    }
+    fault.at(Role::Master, 0, Phase::Started);
+    chan(&mut ch)
+        .phase(
+            Phase::Started,
+            PhaseReport {
+                allocator: Some(identity),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| io("started", e))?;
+
+    let mut rng = Rng::new(spec.seed, 0);
+    let heap = StaticHeap::preload(spec, &mut rng);
+    fault.at(Role::Master, 0, Phase::Preloaded);
+    chan(&mut ch)
+        .phase(
+            Phase::Preloaded,
+            PhaseReport {
+                static_live_bytes: Some(heap.live_bytes),
+                static_objects: Some(heap.allocated_objects),
+                static_freed_objects: Some(heap.freed_objects),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| io("preloaded", e))?;
+
+    let release_call = apply_hook(spec, &mut rng)?;
+    if spec.processes == 0 {
+        // One process, no fork: the master serves with its own threads.
+        return serve_phases(chan(&mut ch), spec, &heap, Role::Master, 0, &fault);
+    }
+    ensure_single_threaded()?;
+    let master = getpid();
+    let mut workers = Vec::new();
+    for index in 0..spec.processes {
+        // SAFETY: the master is single-threaded (checked above), so the
+        // child may allocate and run freely after fork.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                // Close the child's copy of the master's connection (the
+                // master's own stays open).
+                drop(ch.take());
+                let code = match run_worker(spec, socket, &heap, index, master, &fault) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("allocbench worker {index}: {e}");
+                        3
+                    }
+                };
+                // SAFETY: _exit skips the master's atexit handlers and stdio
+                // buffers, which belong to the master.
+                unsafe { libc::_exit(code) };
+            }
+            Ok(ForkResult::Parent { child }) => workers.push(child.as_raw()),
+            Err(e) => return Err(format!("fork: {e}")),
+        }
+    }
+    // The master does not wait at `forked`: from here on it only reaps its
+    // workers, so that it can report a worker that dies at any point.
+    chan(&mut ch)
+        .send(&Event::Phase {
+            phase: Phase::Forked,
+            report: Box::new(PhaseReport {
+                workers: Some(workers.clone()),
+                release_call,
+                ..Default::default()
+            }),
+        })
+        .map_err(|e| io("forked", e))?;
+
+    // Like a preforking server's master: wait for the workers, report each.
+    let mut remaining = workers.len();
+    while remaining > 0 {
+        let (pid, status, success) = match waitpid(None::<Pid>, None) {
+            Ok(WaitStatus::Exited(pid, code)) => {
+                (pid, format!("exited with status {code}"), code == 0)
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, format!("killed by {sig}"), false),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("waitpid: {e}")),
+        };
+        remaining -= 1;
+        let index = workers.iter().position(|&w| w == pid.as_raw()).unwrap_or(0) as u32;
+        let _ = chan(&mut ch).send(&Event::ChildExit {
+            pid: pid.as_raw(),
+            index,
+            status,
+            success,
+        });
+    }
+    drop(heap);
+    Ok(())
+}
+
+fn chan(ch: &mut Option<Channel>) -> &mut Channel {
+    ch.as_mut().expect("the master keeps its channel")
+}
+
+fn apply_hook(spec: &WorkloadSpec, rng: &mut Rng) -> Result<Option<String>, String> {
+    match spec.prefork {
+        PreforkHook::None | PreforkHook::Freeze => Ok(None),
+        PreforkHook::Trim => allocators::release().map(|c| Some(c.to_string())),
+        PreforkHook::Warmup => {
+            // A burst of 100 requests' worth of objects, all live at once,
+            // then freed.
+            let mix = Mix::new(&spec.sizes);
+            let n = spec.objects_per_request as usize * 100;
+            let burst: Vec<Block> = (0..n).map(|_| Block::new(mix.sample(rng), 0x3c)).collect();
+            drop(std::hint::black_box(burst));
+            Ok(None)
+        }
+    }
+}
+
+fn ensure_single_threaded() -> Result<(), String> {
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map_err(|e| format!("/proc/self/task: {e}"))?
+        .count();
+    if threads != 1 {
+        return Err(format!(
+            "the master has {threads} threads; forking it would copy held locks into the workers"
+        ));
+    }
+    Ok(())
+}
+
+/// Serves this process's requests and goes through the phases after them:
+/// steady, drained, trimmed. Runs in each worker, or in the master when it
+/// does not fork.
+fn serve_phases(
+    ch: &mut Channel,
+    spec: &WorkloadSpec,
+    heap: &StaticHeap,
+    role: Role,
+    index: u32,
+    fault: &Fault,
+) -> Result<(), String> {
+    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    // Distinct random streams for every thread of every process.
+    let stream = 1 + u64::from(index) * 1_000_003 + u64::from(role == Role::Master) * 500_000;
+    with_pool(spec, heap, stream, |pool| {
+        let start = Instant::now();
+        let served = pool.serve(&mut |n| {
+            ch.send(&Event::Progress { requests: n })
+                .map_err(|e| io("progress", e))
+        })?;
+        let serve_ns = start.elapsed().as_nanos() as u64;
+        let latency = served
+            .histogram
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        fault.at(role, index, Phase::Steady);
+        ch.phase(
+            Phase::Steady,
+            PhaseReport {
+                requests: Some(served.requests),
+                serve_ns: Some(serve_ns),
+                latency_ns: Some(latency),
+                live_bytes: Some(served.live_bytes),
+                arenas: allocators::arena_count(),
+                checksum: Some(served.checksum),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| io("steady", e))?;
+
+        pool.drain();
+        fault.at(role, index, Phase::Drained);
+        ch.phase(
+            Phase::Drained,
+            PhaseReport {
+                live_bytes: Some(0),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| io("drained", e))?;
+
+        pool.trim_threads();
+        let release_call = allocators::release()?;
+        fault.at(role, index, Phase::Trimmed);
+        ch.phase(
+            Phase::Trimmed,
+            PhaseReport {
+                release_call: Some(release_call.to_string()),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| io("trimmed", e))
+    })
+}
+
+fn run_worker(
+    spec: &WorkloadSpec,
+    socket: &str,
+    heap: &StaticHeap,
+    index: u32,
+    master: Pid,
+    fault: &Fault,
+) -> Result<(), String> {
+    // Die with the master, as the master dies with the harness.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+    if getppid() != master {
+        return Err("the master exited before this worker started".into());
+    }
+    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    let mut ch = Channel::connect(socket, Role::Worker, index).map_err(|e| io("connect", e))?;
+    fault.at(Role::Worker, index, Phase::Forked);
+    ch.phase(Phase::Forked, PhaseReport::default())
+        .map_err(|e| io("forked", e))?;
+    serve_phases(&mut ch, spec, heap, Role::Worker, index, fault)
+}
+
+/// How long a hanging fault sleeps: longer than any phase timeout.
+pub(crate) const HANG: Duration = Duration::from_secs(24 * 3600);
