@@ -8,7 +8,10 @@ use allocbench_workloads::{
     Phase, PhaseReport, Role, WorkloadSpec, latency_histogram, merge_latency,
 };
 
-use crate::result::{Metrics, PhaseSample};
+use crate::result::{Metrics, PhaseSample, Timeline};
+
+/// The smallest steady-state excess that `returned` is computed for.
+pub const MIN_EXCESS: i64 = 1 << 20;
 
 /// Reports keyed by (role, worker index, phase).
 pub type Reports = HashMap<(Role, u32, Phase), PhaseReport>;
@@ -31,6 +34,7 @@ fn find<'a>(phases: &'a [PhaseSample], name: &str) -> Result<&'a PhaseSample, St
 /// not fork; their baseline is the `forked` sample, or `preloaded`.
 pub fn compute(
     phases: &[PhaseSample],
+    timeline: &Timeline,
     reports: &Reports,
     spec: &WorkloadSpec,
 ) -> Result<Metrics, String> {
@@ -70,7 +74,8 @@ pub fn compute(
     let mut returned_lazyfree = BTreeMap::new();
     let after_steady = phases.iter().skip_while(|p| p.name != "steady").skip(1);
     for p in after_steady {
-        if excess > 0 {
+        // Shares of a tiny excess are noise, not a finding.
+        if excess >= MIN_EXCESS {
             let now = serving(p);
             returned.insert(
                 p.name.clone(),
@@ -79,6 +84,11 @@ pub fn compute(
             returned_lazyfree.insert(p.name.clone(), now.lazyfree as f64 / excess as f64);
         }
     }
+
+    let (growth_bytes_per_1k_requests, growth_verdict) = match growth(timeline) {
+        Some((slope, verdict)) => (Some(slope), Some(verdict.to_string())),
+        None => (None, None),
+    };
 
     let cow: Vec<f64> = steady
         .workers()
@@ -118,6 +128,8 @@ pub fn compute(
             .unwrap_or(0),
         worker_private_dirty_growth: top.private_dirty as i64 - base.private_dirty as i64,
         cow_efficiency,
+        growth_bytes_per_1k_requests,
+        growth_verdict,
         cow_copied: cow_sum(|c| c.cow_copied),
         cow_shared: cow_sum(|c| c.cow_shared),
         cow_new: cow_sum(|c| c.cow_new),
@@ -137,6 +149,42 @@ pub fn compute(
         latency_max_us: histogram.max() as f64 / 1e3,
         arenas: worker_reports.iter().filter_map(|r| r.arenas).max(),
     })
+}
+
+/// Growth of tree anonymous PSS over requests in the second half of the
+/// serving phase, from the timeline: the least-squares slope in bytes per
+/// 1,000 requests, and whether that is a plateau or growth. Growing means the
+/// slope adds more than 2% of the mean (and at least 1 MiB) over the second
+/// half. `None` when the timeline has fewer than four points there.
+pub fn growth(t: &Timeline) -> Option<(f64, &'static str)> {
+    let last = t.requests.iter().copied().max()?;
+    let points: Vec<(f64, f64)> = (0..t.len())
+        .filter(|&i| t.phase[i] == "steady" && t.requests[i] * 2 >= last && t.requests[i] > 0)
+        .filter_map(|i| t.tree.pss_anon[i].map(|y| (t.requests[i] as f64, y as f64)))
+        .collect();
+    if points.len() < 4 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let slope = sxy / sxx;
+    let span = points.iter().map(|p| p.0).fold(f64::MIN, f64::max)
+        - points.iter().map(|p| p.0).fold(f64::MAX, f64::min);
+    let grown = slope * span;
+    let verdict = if grown > (0.02 * my).max((1u64 << 20) as f64) {
+        "growing"
+    } else {
+        "plateau"
+    };
+    Some((slope * 1000.0, verdict))
 }
 
 #[cfg(test)]
@@ -233,7 +281,7 @@ mod tests {
             processes: 2,
             ..WorkloadSpec::server()
         };
-        let m = compute(&phases, &reports, &spec).unwrap();
+        let m = compute(&phases, &Timeline::default(), &reports, &spec).unwrap();
         assert_eq!(m.worker_private_dirty_growth, 100 * MIB as i64);
         assert_eq!(m.cow_efficiency, Some(0.8));
         // 80 MiB of growth over 40 MiB live.
@@ -255,7 +303,62 @@ mod tests {
         let mut p = phase("forked", Mem::default(), &[Mem::default()]);
         p.processes[1].mem = None;
         p.processes[1].missed = Some("process 2 is gone".into());
-        let err = compute(&[p], &Reports::new(), &WorkloadSpec::server()).unwrap_err();
+        let err = compute(
+            &[p],
+            &Timeline::default(),
+            &Reports::new(),
+            &WorkloadSpec::server(),
+        )
+        .unwrap_err();
         assert!(err.contains("incomplete"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod growth_tests {
+    use super::*;
+    use crate::result::Mem;
+
+    fn timeline(points: &[(u64, u64)]) -> Timeline {
+        let mut t = Timeline::default();
+        for &(requests, pss_anon) in points {
+            let m = Mem {
+                pss_anon,
+                ..Mem::default()
+            };
+            t.push(0.0, "steady", requests, &m, &[]);
+        }
+        t
+    }
+
+    #[test]
+    fn a_steady_climb_is_growing_with_its_slope() {
+        // 1 MiB per 1,000 requests over 20,000 requests.
+        let pts: Vec<(u64, u64)> = (0..=20).map(|i| (i * 1000, (100 + i) << 20)).collect();
+        let (slope, verdict) = growth(&timeline(&pts)).unwrap();
+        assert_eq!(verdict, "growing");
+        assert!((slope - (1 << 20) as f64).abs() < 1.0, "{slope}");
+    }
+
+    #[test]
+    fn a_flat_line_with_noise_is_a_plateau() {
+        let pts: Vec<(u64, u64)> = (0..=20)
+            .map(|i| (i * 1000, (200 << 20) + (i % 3) * 4096))
+            .collect();
+        assert_eq!(growth(&timeline(&pts)).unwrap().1, "plateau");
+    }
+
+    #[test]
+    fn an_early_climb_that_levels_off_is_a_plateau() {
+        // Growth only in the first half: the second half decides.
+        let pts: Vec<(u64, u64)> = (0..=20)
+            .map(|i| (i * 1000, (100 + i.min(10) * 10) << 20))
+            .collect();
+        assert_eq!(growth(&timeline(&pts)).unwrap().1, "plateau");
+    }
+
+    #[test]
+    fn too_few_points_give_no_verdict() {
+        assert!(growth(&timeline(&[(1000, 1), (2000, 2)])).is_none());
     }
 }

@@ -211,6 +211,11 @@ pub struct Metrics {
     /// Mean over workers of `Shared_Clean + Shared_Dirty` at steady divided
     /// by the master's RSS at fork.
     pub cow_efficiency: Option<Fraction>,
+    /// Slope of tree anonymous PSS over requests in the second half of the
+    /// serving phase (timeline), in bytes per 1,000 requests.
+    pub growth_bytes_per_1k_requests: Option<f64>,
+    /// `plateau` or `growing` (see ARCHITECTURE.md).
+    pub growth_verdict: Option<String>,
     /// Sum over workers at steady of inherited bytes copied since the fork
     /// (pagemap, exact to the page).
     pub cow_copied: Option<Bytes>,
@@ -299,6 +304,10 @@ pub struct Timeline {
     pub phase: Vec<String>,
     /// Requests the workers had served at each point.
     pub requests: Vec<u64>,
+    /// Bytes the serving processes' caches held live at each point (as of
+    /// their last progress report).
+    #[serde(default)]
+    pub live_bytes: Vec<u64>,
     /// Sums over the processes sampled.
     pub tree: MemSeries,
     pub processes: Vec<ProcessSeries>,

@@ -20,8 +20,10 @@ pub struct TreeState {
     pub cow: Option<Arc<CowBaseline>>,
     /// The phase the cell is in (`steady` while serving, `idle`, …).
     pub phase: &'static str,
-    /// Requests each worker reported having served.
+    /// Requests each serving process reported having served.
     pub requests: Vec<u64>,
+    /// Bytes each serving process's caches held live at its last report.
+    pub live_bytes: Vec<u64>,
 }
 
 pub type SharedTree = Arc<Mutex<TreeState>>;
@@ -116,6 +118,7 @@ impl TimelineSampler {
                     if state.master != 0 {
                         let s = sample_tree(&state, state.phase, t0.elapsed().as_secs_f64() * 1e3);
                         timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
+                        timeline.live_bytes.push(state.live_bytes.iter().sum());
                     }
                     // Keep to the grid; skip ticks a slow sample overran.
                     next += period;

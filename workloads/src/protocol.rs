@@ -129,7 +129,12 @@ pub enum Event {
     },
     /// A worker's requests served so far, sent about ten times a second
     /// while serving (for the timeline).
-    Progress { requests: u64 },
+    Progress {
+        requests: u64,
+        /// Bytes the process's caches hold live now.
+        #[serde(default)]
+        live_bytes: u64,
+    },
     /// The process cannot go on; it exits after sending this.
     Error { message: String },
 }
@@ -146,7 +151,10 @@ impl Channel {
         let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
         let stream = UnixStream::connect_addr(&addr)?;
         let mut ch = Channel {
-            reader: BufReader::new(stream.try_clone()?),
+            // A small buffer: the harness only ever sends short lines, and a
+            // worker's first allocation of 1 KiB or more must be its
+            // workload's (glibc consolidates its inherited free chunks then).
+            reader: BufReader::with_capacity(64, stream.try_clone()?),
             writer: stream,
         };
         ch.send(&Event::Hello {

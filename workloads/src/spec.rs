@@ -156,10 +156,10 @@ pub struct WorkloadSpec {
     /// released while it waits on I/O (MRI Ruby's GVL, CPython's GIL).
     #[serde(default)]
     pub gvl: bool,
-    /// Microseconds each request waits on I/O after its work (sleeping,
-    /// outside the GVL).
+    /// Share of a request's time spent waiting on I/O (sleeping, outside
+    /// the GVL) after its work: 0.5 sleeps as long as the work took.
     #[serde(default)]
-    pub io_wait_us: u64,
+    pub io_wait_share: f64,
 }
 
 /// Largest counts accepted: beyond them a run is a typo, not a benchmark.
@@ -271,7 +271,7 @@ impl WorkloadSpec {
             cache_bytes: 0,
             mix_phases: Vec::new(),
             gvl: false,
-            io_wait_us: 0,
+            io_wait_share: 0.0,
         }
     }
 
@@ -328,7 +328,15 @@ impl WorkloadSpec {
                 band(&format!("mix_phases[{i}].sizes[{j}]"), b)?;
             }
         }
-        range("io_wait_us", self.io_wait_us, 0, 10_000_000)?;
+        share("io_wait_share", self.io_wait_share)?;
+        if self.io_wait_share > 0.95 {
+            return Err(SpecError::OutOfRange {
+                field: "io_wait_share",
+                value: self.io_wait_share.to_string(),
+                min: "0".into(),
+                max: "0.95".into(),
+            });
+        }
         Ok(())
     }
 
@@ -404,14 +412,100 @@ pub fn workloads() -> Vec<Workload> {
         static_mib: 24,
         ..server.clone()
     };
-    vec![Workload {
-        name: "server",
-        description: "preforking server: the master preloads static memory with holes, forks \
-                      P workers of T threads serving requests that allocate, write and free a \
-                      mixed-size load, keep a bounded cache and write into shared static objects",
-        spec: server,
-        quick,
-    }]
+    let cow = WorkloadSpec {
+        processes: 2,
+        threads: 1,
+        requests: 20_000,
+        static_mib: 64,
+        static_small: SizeBand::new(16, 256, 1.0),
+        static_large_share: 0.0,
+        static_free_share: 0.5,
+        static_hot_share: 0.0,
+        static_writes_per_request: 0,
+        objects_per_request: 16,
+        sizes: vec![SizeBand::new(16, 256, 0.5), SizeBand::new(1024, 4096, 0.5)],
+        retain_share: 0.0,
+        cache_objects: 0,
+        ..server.clone()
+    };
+    let cow_quick = WorkloadSpec {
+        requests: 2_000,
+        static_mib: 16,
+        ..cow.clone()
+    };
+    let threaded = WorkloadSpec {
+        processes: 0,
+        threads: 8,
+        requests: 200_000,
+        static_mib: 32,
+        ..server.clone()
+    };
+    let threaded_quick = WorkloadSpec {
+        requests: 40_000,
+        static_mib: 16,
+        ..threaded.clone()
+    };
+    // Small objects, then large ones, and again: four rounds.
+    let small = MixPhase {
+        share: 1.0,
+        sizes: vec![SizeBand::new(16, 512, 1.0)],
+    };
+    let large = MixPhase {
+        share: 1.0,
+        sizes: vec![SizeBand::new(4 << 10, 256 << 10, 1.0)],
+    };
+    let churn = WorkloadSpec {
+        processes: 1,
+        threads: 2,
+        requests: 400_000,
+        static_mib: 16,
+        objects_per_request: 24,
+        mix_phases: [small, large].into_iter().cycle().take(8).collect(),
+        retain_share: 0.05,
+        retain_max_size: 1 << 20,
+        cache_objects: 1_000_000,
+        cache_bytes: 16 << 20,
+        ..server.clone()
+    };
+    let churn_quick = WorkloadSpec {
+        requests: 60_000,
+        static_mib: 8,
+        cache_bytes: 4 << 20,
+        ..churn.clone()
+    };
+    vec![
+        Workload {
+            name: "server",
+            description: "preforking server: the master preloads static memory with holes, forks \
+                          P workers of T threads serving requests that allocate, write and free a \
+                          mixed-size load, keep a bounded cache and write into shared static objects",
+            spec: server,
+            quick,
+        },
+        Workload {
+            name: "cow",
+            description: "copy-on-write: the master preloads small objects and frees half of them \
+                          (holes), forks single-threaded workers that allocate and free small and \
+                          >= 1 KiB objects but touch nothing of the master's",
+            spec: cow,
+            quick: cow_quick,
+        },
+        Workload {
+            name: "threaded",
+            description: "one process, T threads serving requests (Puma in threaded mode, Sidekiq): \
+                          where per-thread arenas matter; --gvl adds a global interpreter lock",
+            spec: threaded,
+            quick: threaded_quick,
+        },
+        Workload {
+            name: "churn",
+            description: "a long-running worker whose request mix shifts from small objects to large \
+                          and back while a byte-limited cache of long-lived objects rotates: RSS \
+                          climbs where fragmentation wins, though live bytes stay flat",
+            spec: churn,
+            quick: churn_quick,
+        },
+    ]
 }
 
 /// The workload named `name`, or an error listing the valid names.

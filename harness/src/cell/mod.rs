@@ -131,8 +131,10 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
                     result.timeline = t.finish();
                 }
                 match outcome {
-                    Ok(()) => metrics::compute(&result.phases, &run.reports, &plan.spec)
-                        .map(|m| result.metrics = Some(m)),
+                    Ok(()) => {
+                        metrics::compute(&result.phases, &result.timeline, &run.reports, &plan.spec)
+                            .map(|m| result.metrics = Some(m))
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -192,6 +194,7 @@ impl<'a> CellRun<'a> {
             master: master_pid,
             phase: "started",
             requests: vec![0; plan.spec.serving_processes() as usize],
+            live_bytes: vec![0; plan.spec.serving_processes() as usize],
             ..TreeState::default()
         }));
         let timeline = (plan.sample_hz > 0.0)
@@ -450,11 +453,16 @@ impl<'a> CellRun<'a> {
                     return Err(format!("worker {pid} {status} before it connected"));
                 }
             }
-            Event::Progress { requests } => {
+            Event::Progress {
+                requests,
+                live_bytes,
+            } => {
                 if let Some(p) = self.procs.get(&conn) {
                     let index = p.index as usize;
-                    if let Some(r) = self.lock_tree().requests.get_mut(index) {
-                        *r = requests;
+                    let mut tree = self.lock_tree();
+                    if index < tree.requests.len() {
+                        tree.requests[index] = requests;
+                        tree.live_bytes[index] = live_bytes;
                     }
                 }
             }

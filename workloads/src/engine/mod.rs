@@ -177,9 +177,12 @@ fn serve_phases(
     let stream = 1 + u64::from(index) * 1_000_003 + u64::from(role == Role::Master) * 500_000;
     with_pool(spec, heap, stream, |pool| {
         let start = Instant::now();
-        let served = pool.serve(&mut |n| {
-            ch.send(&Event::Progress { requests: n })
-                .map_err(|e| io("progress", e))
+        let served = pool.serve(&mut |requests, live_bytes| {
+            ch.send(&Event::Progress {
+                requests,
+                live_bytes,
+            })
+            .map_err(|e| io("progress", e))
         })?;
         let serve_ns = start.elapsed().as_nanos() as u64;
         let latency = served

@@ -114,24 +114,28 @@ impl<'a> ThreadState<'a> {
     }
 
     /// Serves `requests` requests, calling `progress` with the count served
-    /// after each.
-    pub(crate) fn serve(&mut self, requests: u64, progress: &mut dyn FnMut(u64)) -> Served {
+    /// and the cache's live bytes after each.
+    pub(crate) fn serve(&mut self, requests: u64, progress: &mut dyn FnMut(u64, u64)) -> Served {
         let mut histogram = latency_histogram();
         let mut checksum = 0u64;
         for r in 0..requests {
             let t0 = Instant::now();
-            {
+            let work = {
                 let _gvl = self
                     .gvl
                     .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
+                let started = Instant::now();
                 checksum = checksum.wrapping_add(self.request(r, requests));
-            }
-            if self.spec.io_wait_us > 0 {
-                // Waiting on I/O: outside the GVL, as a blocking read is.
-                std::thread::sleep(Duration::from_micros(self.spec.io_wait_us));
+                started.elapsed()
+            };
+            let wait = self.spec.io_wait_share;
+            if wait > 0.0 {
+                // Waiting on I/O, outside the GVL as a blocking read is, for
+                // the given share of the request's own time.
+                std::thread::sleep(work.mul_f64(wait / (1.0 - wait)));
             }
             histogram.saturating_record(t0.elapsed().as_nanos().max(1) as u64);
-            progress(r + 1);
+            progress(r + 1, self.cache_bytes);
         }
         Served {
             requests,
@@ -195,7 +199,10 @@ impl<'a> ThreadState<'a> {
 /// counting threads do not slow each other down.
 #[derive(Default)]
 #[repr(align(128))]
-struct Count(AtomicU64);
+struct Count {
+    requests: AtomicU64,
+    live_bytes: AtomicU64,
+}
 
 enum Command {
     Drain,
@@ -242,8 +249,9 @@ pub(crate) fn with_pool<R>(
                 std::thread::Builder::new()
                     .name(format!("serve-{t}"))
                     .spawn_scoped(scope, move || {
-                        let served = state.serve(requests, &mut |n| {
-                            count.0.store(n, Ordering::Relaxed);
+                        let served = state.serve(requests, &mut |n, live| {
+                            count.requests.store(n, Ordering::Relaxed);
+                            count.live_bytes.store(live, Ordering::Relaxed);
                         });
                         let _ = reply.send(Reply::Served(Box::new(served)));
                         while let Ok(cmd) = rx.recv() {
@@ -286,19 +294,20 @@ enum PoolKind<'a> {
 
 impl Pool<'_> {
     /// Serves every request, calling `progress` with the requests served so
-    /// far about every [`PROGRESS_EVERY`]; returns the totals.
+    /// far and the caches' live bytes about every [`PROGRESS_EVERY`];
+    /// returns the totals.
     pub(crate) fn serve(
         &mut self,
-        progress: &mut dyn FnMut(u64) -> Result<(), String>,
+        progress: &mut dyn FnMut(u64, u64) -> Result<(), String>,
     ) -> Result<Served, String> {
         match &mut self.0 {
             PoolKind::Inline { state, requests } => {
                 let mut last = Instant::now();
                 let mut failed = None;
-                let served = state.serve(*requests, &mut |n| {
+                let served = state.serve(*requests, &mut |n, live| {
                     if failed.is_none() && last.elapsed() >= PROGRESS_EVERY {
                         last = Instant::now();
-                        failed = progress(n).err();
+                        failed = progress(n, live).err();
                     }
                 });
                 failed.map_or(Ok(served), Err)
@@ -318,7 +327,10 @@ impl Pool<'_> {
                         }
                         Ok(Reply::Done) => {}
                         Err(mpsc::RecvTimeoutError::Timeout) => {
-                            progress(counts.iter().map(|c| c.0.load(Ordering::Relaxed)).sum())?;
+                            let sum = |f: fn(&Count) -> &AtomicU64| {
+                                counts.iter().map(|c| f(c).load(Ordering::Relaxed)).sum()
+                            };
+                            progress(sum(|c| &c.requests), sum(|c| &c.live_bytes))?;
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => {
                             return Err("a serving thread ended early".into());
@@ -407,7 +419,7 @@ mod tests {
         let mut rng = Rng::new(1, 0);
         let heap = StaticHeap::preload(&spec, &mut rng);
         let mut t = ThreadState::new(&spec, &heap, None, Rng::new(1, 1));
-        let served = t.serve(50, &mut |_| {});
+        let served = t.serve(50, &mut |_, _| {});
         assert!(served.live_bytes <= 64 << 10 && served.live_bytes > 32 << 10);
         assert_eq!(served.requests, 50);
         assert_eq!(served.histogram.len(), 50);
@@ -426,7 +438,7 @@ mod tests {
             };
             let heap = StaticHeap::preload(&spec, &mut Rng::new(1, 0));
             let served = with_pool(&spec, &heap, 1, |pool| {
-                let s = pool.serve(&mut |_| Ok(())).unwrap();
+                let s = pool.serve(&mut |_, _| Ok(())).unwrap();
                 pool.drain();
                 pool.trim_threads();
                 s
