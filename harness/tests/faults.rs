@@ -98,8 +98,8 @@ fn ctrl_c_stops_every_process_and_keeps_finished_cells() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    // Wait until the second cell's processes exist (its master has socket
-    // number 1), then interrupt.
+    // Wait until the first cell's result is on disk and the second cell's
+    // processes exist (its master has socket number 1), then interrupt.
     let second = format!("allocbench-{pid}-1");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -108,7 +108,11 @@ fn ctrl_c_stops_every_process_and_keeps_finished_cells() {
                 .map(|c| String::from_utf8_lossy(&c).contains(&second))
                 .unwrap_or(false)
         });
-        if running {
+        let first_done = std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|t| serde_json::from_str::<allocbench::result::Document>(&t).ok())
+            .is_some_and(|d| d.cells.len() == 1);
+        if running && first_done {
             break;
         }
         assert!(
