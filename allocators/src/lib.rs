@@ -18,12 +18,13 @@ mod variant;
 
 pub use dispatch::{DispatchAlloc, SELECT_ENV, Selection, selection};
 pub use probe::{
-    AllocatorIdentity, arena_count, count_heaps, glibc_arena_count, glibc_version,
-    mimalloc_version_string, probe, release, release_thread,
+    AllocatorIdentity, arena_count, background_thread, count_heaps, glibc_arena_count,
+    glibc_version, mimalloc_version_string, probe, release, release_thread, set_background_thread,
 };
 pub use variant::{
-    Base, Catalog, Launch, LibraryProblem, Variant, VariantError, check_shared_object,
-    is_allocator_env, library_dirs, parse_env_assignment, presets,
+    Base, Catalog, Launch, LibraryProblem, THP_DISABLE_ENV, Variant, VariantError,
+    WORKER_BACKGROUND_THREAD_ENV, check_shared_object, is_allocator_env, library_dirs,
+    parse_env_assignment, presets,
 };
 
 /// The versions of the built-in allocators. Asking jemalloc initialises it,

@@ -470,6 +470,47 @@ pub fn release() -> Result<&'static str, String> {
     }
 }
 
+/// Turns jemalloc's background threads on or off (`background_thread`).
+/// An error for other allocators.
+pub fn set_background_thread(on: bool) -> Result<(), String> {
+    let mallctl =
+        match detected().active {
+            Active::BuiltinJemalloc => builtin_mallctl(),
+            Active::Jemalloc { mallctl } => mallctl,
+            _ => return Err(
+                "background threads are a jemalloc setting; this process does not run on jemalloc"
+                    .into(),
+            ),
+        };
+    let mut value = on;
+    // SAFETY: background_thread takes a bool.
+    let rc = unsafe {
+        mallctl(
+            c"background_thread".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            (&mut value as *mut bool).cast(),
+            std::mem::size_of::<bool>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "jemalloc refused background_thread={on} (error {rc})"
+        ))
+    }
+}
+
+/// Whether jemalloc's background threads are on; `None` for other allocators.
+pub fn background_thread() -> Option<bool> {
+    match detected().active {
+        Active::BuiltinJemalloc => mallctl_read::<bool>(builtin_mallctl(), c"background_thread"),
+        Active::Jemalloc { mallctl } => mallctl_read::<bool>(mallctl, c"background_thread"),
+        _ => None,
+    }
+}
+
 /// Per-thread part of a release: what the calling thread's cache holds goes
 /// back to the shared heap (jemalloc `thread.tcache.flush`, mimalloc
 /// `mi_collect(true)` on this thread's heap). Other allocators need nothing.

@@ -43,7 +43,21 @@ pub struct Variant {
     /// is passed on as `_RJEM_MALLOC_CONF`; see [`Variant::launch`]).
     pub env: BTreeMap<String, String>,
     pub description: String,
+    /// Run the process tree with transparent huge pages disabled
+    /// (`prctl(PR_SET_THP_DISABLE)`, inherited across fork).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thp_disable: bool,
+    /// jemalloc only: turn background threads on again in each worker after
+    /// the fork (jemalloc's background threads do not survive a fork).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub background_thread_in_workers: bool,
 }
+
+/// Set in a launched process when its variant disables THP.
+pub const THP_DISABLE_ENV: &str = "ALLOCBENCH_THP_DISABLE";
+/// Set in a launched process when its workers turn jemalloc's background
+/// threads on after the fork.
+pub const WORKER_BACKGROUND_THREAD_ENV: &str = "ALLOCBENCH_WORKER_BACKGROUND_THREAD";
 
 /// Bad variant names, definitions or files: usage errors.
 #[derive(Debug, Error, PartialEq)]
@@ -85,6 +99,8 @@ pub enum VariantError {
     },
     #[error("the variant list is empty")]
     Empty,
+    #[error("variant {variant:?}: background_thread_in_workers needs a jemalloc base")]
+    NotJemalloc { variant: String },
 }
 
 /// Why a preload library can't be used.
@@ -122,6 +138,8 @@ impl Variant {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             description: description.into(),
+            thp_disable: false,
+            background_thread_in_workers: false,
         }
     }
 
@@ -189,11 +207,22 @@ impl Variant {
             };
             set.push((key, v.clone()));
         }
+        if self.thp_disable {
+            set.push((THP_DISABLE_ENV.into(), "1".into()));
+        }
+        if self.background_thread_in_workers {
+            set.push((WORKER_BACKGROUND_THREAD_ENV.into(), "1".into()));
+        }
         Ok(Launch { set })
     }
 
     fn validate(&self) -> Result<(), VariantError> {
         validate_name(&self.name)?;
+        if self.background_thread_in_workers && matches!(self.base, Base::Glibc | Base::Mimalloc) {
+            return Err(VariantError::NotJemalloc {
+                variant: self.name.clone(),
+            });
+        }
         for (k, v) in &self.env {
             validate_env(&self.name, k, v)?;
         }
@@ -228,7 +257,13 @@ impl Launch {
 /// Environment variables that tune or replace an allocator; a launched
 /// process gets only those its variant sets.
 pub fn is_allocator_env(name: &str) -> bool {
-    const EXACT: &[&str] = &["LD_PRELOAD", "GLIBC_TUNABLES", SELECT_ENV];
+    const EXACT: &[&str] = &[
+        "LD_PRELOAD",
+        "GLIBC_TUNABLES",
+        SELECT_ENV,
+        THP_DISABLE_ENV,
+        WORKER_BACKGROUND_THREAD_ENV,
+    ];
     const PREFIXES: &[&str] = &["MALLOC_", "_RJEM_", "MIMALLOC_", "TCMALLOC_", "JE_MALLOC"];
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
@@ -332,6 +367,45 @@ pub fn presets() -> Vec<Variant> {
             "mimalloc built in (mimalloc crate), default settings",
         ),
         Variant::preset(
+            "glibc-trim128k",
+            Base::Glibc,
+            &[("MALLOC_TRIM_THRESHOLD_", "131072")],
+            "glibc malloc with a fixed 128 KiB trim threshold (no dynamic growth)",
+        ),
+        Variant::preset(
+            "jemalloc-decay0",
+            Base::Jemalloc,
+            &[("MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")],
+            "built-in jemalloc returning freed pages at once",
+        ),
+        Variant::preset(
+            "jemalloc-decay1s",
+            Base::Jemalloc,
+            &[("MALLOC_CONF", "dirty_decay_ms:1000,muzzy_decay_ms:1000")],
+            "built-in jemalloc decaying freed pages over 1 s (default 10 s)",
+        ),
+        Variant::preset(
+            "jemalloc-bg",
+            Base::Jemalloc,
+            &[("MALLOC_CONF", "background_thread:true")],
+            "built-in jemalloc with background threads (in the master only: they do not survive fork)",
+        ),
+        Variant {
+            background_thread_in_workers: true,
+            ..Variant::preset(
+                "jemalloc-bg-workers",
+                Base::Jemalloc,
+                &[("MALLOC_CONF", "background_thread:true")],
+                "built-in jemalloc with background threads turned on again in every worker",
+            )
+        },
+        Variant::preset(
+            "mimalloc-purge0",
+            Base::Mimalloc,
+            &[("MIMALLOC_PURGE_DELAY", "0")],
+            "built-in mimalloc purging freed memory at once",
+        ),
+        Variant::preset(
             "jemalloc-so",
             preload("libjemalloc.so.2", "jemalloc", "libjemalloc2"),
             &[],
@@ -352,6 +426,16 @@ pub fn presets() -> Vec<Variant> {
             preload("libmimalloc.so.2", "mimalloc", "libmimalloc2.0"),
             &[],
             "the system's mimalloc through LD_PRELOAD",
+        ),
+        Variant::preset(
+            "tcmalloc-so-release10",
+            preload(
+                "libtcmalloc_minimal.so.4",
+                "tcmalloc",
+                "libtcmalloc-minimal4",
+            ),
+            &[("TCMALLOC_RELEASE_RATE", "10")],
+            "the system's tcmalloc releasing freed memory ten times faster than by default",
         ),
     ]
 }
@@ -499,6 +583,10 @@ struct VariantDef {
     env: BTreeMap<String, String>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    thp_disable: Option<bool>,
+    #[serde(default)]
+    background_thread_in_workers: Option<bool>,
 }
 
 /// Every variant known to a run: the presets, then those of a variants file.
@@ -545,8 +633,14 @@ impl Catalog {
                 return Err(VariantError::Duplicate { name });
             }
             validate_name(&name)?;
-            let (base, mut env, base_desc) = match self.get(&def.base) {
-                Some(b) => (b.base.clone(), b.env.clone(), b.name.clone()),
+            let (base, mut env, base_desc, thp, bg) = match self.get(&def.base) {
+                Some(b) => (
+                    b.base.clone(),
+                    b.env.clone(),
+                    b.name.clone(),
+                    b.thp_disable,
+                    b.background_thread_in_workers,
+                ),
                 None if def.base.contains('/') => (
                     Base::Preload {
                         library: def.base.clone(),
@@ -555,6 +649,8 @@ impl Catalog {
                     },
                     BTreeMap::new(),
                     def.base.clone(),
+                    false,
+                    false,
                 ),
                 None => {
                     return Err(VariantError::UnknownBase {
@@ -574,6 +670,8 @@ impl Catalog {
                 base,
                 env,
                 description,
+                thp_disable: def.thp_disable.unwrap_or(thp),
+                background_thread_in_workers: def.background_thread_in_workers.unwrap_or(bg),
             };
             v.validate()?;
             self.variants.push(v);
@@ -605,6 +703,8 @@ impl Catalog {
                     },
                     env: BTreeMap::new(),
                     description: format!("{item} through LD_PRELOAD"),
+                    thp_disable: false,
+                    background_thread_in_workers: false,
                 }
             } else {
                 self.get(item)

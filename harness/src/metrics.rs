@@ -148,6 +148,14 @@ pub fn compute(
         latency_p999_us: us(0.999),
         latency_max_us: histogram.max() as f64 / 1e3,
         arenas: worker_reports.iter().filter_map(|r| r.arenas).max(),
+        background_thread: worker_reports
+            .iter()
+            .map(|r| r.background_thread)
+            .collect::<Option<Vec<bool>>>()
+            .map(|v| v.iter().all(|&b| b)),
+        thp_disabled: reports
+            .get(&(Role::Master, 0, Phase::Started))
+            .and_then(|r| r.thp_disabled),
     })
 }
 

@@ -20,8 +20,8 @@ pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// Default idle offsets after `drained`, in seconds.
-pub const IDLE_DEFAULT: &[f64] = &[0.0, 0.1, 1.0];
-pub const IDLE_QUICK: &[f64] = &[0.0, 0.1];
+pub const IDLE_DEFAULT: &[f64] = &[0.0, 0.1, 1.0, 10.0, 30.0];
+pub const IDLE_QUICK: &[f64] = &[0.0, 0.1, 1.0];
 /// Default timeline sampling rate.
 pub const SAMPLE_HZ_DEFAULT: f64 = 10.0;
 /// Default per-phase timeout.

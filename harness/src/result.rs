@@ -245,6 +245,13 @@ pub struct Metrics {
     pub latency_max_us: Micros,
     /// Largest arena count a worker reported after its threads ran.
     pub arenas: Option<u32>,
+    /// jemalloc: whether background threads were on in every serving process
+    /// at steady (they do not survive fork unless turned on again).
+    #[serde(default)]
+    pub background_thread: Option<bool>,
+    /// Whether THP was disabled for the process tree (`PR_SET_THP_DISABLE`).
+    #[serde(default)]
+    pub thp_disabled: Option<bool>,
 }
 
 /// A memory series: one value per timeline point, `null` where the process

@@ -98,6 +98,12 @@ pub struct PhaseReport {
     /// Arena count (glibc, jemalloc) after the threads ran.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub arenas: Option<u32>,
+    /// Whether THP is disabled for the process (`PR_GET_THP_DISABLE`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub thp_disabled: Option<bool>,
+    /// Whether jemalloc's background threads are on in the process.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub background_thread: Option<bool>,
     /// Checksum of the bytes read back, proof the writes happened.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub checksum: Option<u64>,

@@ -29,6 +29,11 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
     let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
     let mut ch = Some(Channel::connect(socket, Role::Master, 0).map_err(|e| io("connect", e))?);
 
+    if std::env::var_os(allocators::THP_DISABLE_ENV).is_some() {
+        // Inherited by every worker across fork.
+        nix::sys::prctl::set_thp_disable(true)
+            .map_err(|e| format!("prctl(PR_SET_THP_DISABLE): {e}"))?;
+    }
     let identity = allocators::probe();
     if let Err(e) = allocators::selection() {
         let _ = chan(&mut ch).send(&Event::Error { message: e.clone() });
@@ -40,6 +45,8 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
             Phase::Started,
             PhaseReport {
                 allocator: Some(identity),
+                thp_disabled: nix::sys::prctl::get_thp_disable().ok(),
+                background_thread: allocators::background_thread(),
                 ..Default::default()
             },
         )
@@ -149,13 +156,25 @@ fn apply_hook(spec: &WorkloadSpec, rng: &mut Rng) -> Result<Option<String>, Stri
     }
 }
 
+/// The master may fork only when its own code runs one thread: a lock held
+/// by another thread would be copied locked into the workers. jemalloc's
+/// background threads are the exception: jemalloc stops them around fork.
 fn ensure_single_threaded() -> Result<(), String> {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map_err(|e| format!("/proc/self/task: {e}"))?
-        .count();
-    if threads != 1 {
+    let mut others = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").map_err(|e| format!("/proc/self/task: {e}"))? {
+        let task = task.map_err(|e| format!("/proc/self/task: {e}"))?;
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if task.file_name().to_string_lossy() != std::process::id().to_string()
+            && comm != "jemalloc_bg_thd"
+        {
+            others.push(comm.to_string());
+        }
+    }
+    if !others.is_empty() {
         return Err(format!(
-            "the master has {threads} threads; forking it would copy held locks into the workers"
+            "the master runs other threads ({}); forking it would copy held locks into the workers",
+            others.join(", ")
         ));
     }
     Ok(())
@@ -199,6 +218,7 @@ fn serve_phases(
                 latency_ns: Some(latency),
                 live_bytes: Some(served.live_bytes),
                 arenas: allocators::arena_count(),
+                background_thread: allocators::background_thread(),
                 checksum: Some(served.checksum),
                 ..Default::default()
             },
@@ -246,6 +266,9 @@ fn run_worker(
     }
     let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
     let mut ch = Channel::connect(socket, Role::Worker, index).map_err(|e| io("connect", e))?;
+    if std::env::var_os(allocators::WORKER_BACKGROUND_THREAD_ENV).is_some() {
+        allocators::set_background_thread(true)?;
+    }
     fault.at(Role::Worker, index, Phase::Forked);
     ch.phase(Phase::Forked, PhaseReport::default())
         .map_err(|e| io("forked", e))?;
