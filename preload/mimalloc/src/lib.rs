@@ -5,16 +5,22 @@
 //! mimalloc is linked statically without its `override` feature, and a
 //! `cdylib` does not export the C symbols of a static library, so this crate
 //! exports its own malloc family (see [`allocbench_preload`] for the
-//! semantics) on top of `mi_malloc` and friends. It also exports
-//! `mi_version`, `mi_collect` and `mi_is_in_heap_region`: allocbench's probe
-//! recognises mimalloc by these three in the object that defines `malloc`,
-//! and uses them for its version, release call and ownership check. The rest
-//! of mimalloc's API is not exported.
+//! semantics) on top of `mi_malloc` and friends. It also exports mimalloc's
+//! own `mi_version`, `mi_collect` and `mi_is_in_heap_region`: allocbench's
+//! probe recognises mimalloc by these three in the object that defines
+//! `malloc`, and uses them for its version, release call and ownership check.
+//! Wrappers of the same names would clash with mimalloc's, so `build.rs`
+//! exports the originals with a version script (which needs lld). The rest of
+//! mimalloc's API is not exported.
 //!
 //! mimalloc reads its options from `MIMALLOC_*` variables as usual. C++
 //! `operator new` and `delete` in libstdc++ call `malloc` and `free` (and
 //! `aligned_alloc` for over-aligned types), so they reach mimalloc too.
-//! mimalloc needs nothing special around `fork`.
+//!
+//! Around `fork` this library adds nothing, like mimalloc's own: mimalloc
+//! registers no fork handlers, relying on thread-local heaps; its few locks
+//! are held only while it reserves an arena or creates or deletes a thread's
+//! heap.
 
 use std::ffi::c_void;
 

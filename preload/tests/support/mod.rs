@@ -46,16 +46,14 @@ pub const FAMILY: &[&str] = &[
 ];
 
 impl Library {
-    /// The library cargo built for this package: the test executable is
-    /// `target/<profile>/deps/<test>-<hash>`, and cargo builds the package's
-    /// cdylib into `target/<profile>/` before its integration tests.
+    /// The library cargo built for this package. Before the integration
+    /// tests, cargo builds the package's library (as a dependency, because
+    /// it is also an rlib) into `target/<profile>/deps/`, where the test
+    /// executables are; `cargo build` also copies it to `target/<profile>/`.
     pub fn path(&self) -> PathBuf {
         let exe = std::env::current_exe().expect("the test knows its executable");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test executable is in target/<profile>/deps");
-        let path = profile_dir.join(self.file);
+        let deps = exe.parent().expect("the test executable is in a directory");
+        let path = deps.join(self.file);
         assert!(
             path.is_file(),
             "{} is missing: cargo builds it before this package's tests",
