@@ -86,6 +86,22 @@ pub struct WorkloadArgs {
     /// Seed of every random choice.
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+    /// A global interpreter lock: a request holds it while it computes and
+    /// allocates, and releases it while it waits on I/O (see --io-wait-share).
+    #[arg(long)]
+    pub gvl: bool,
+    /// Share of a request's time spent waiting on I/O (sleeping, outside the
+    /// GVL), 0–0.95.
+    #[arg(long, value_name = "SHARE")]
+    pub io_wait_share: Option<f64>,
+    /// Workers make no writes into the master's static objects, so every
+    /// page copied after the fork is the allocator's doing.
+    #[arg(long)]
+    pub no_app_writes: bool,
+    /// Pin the cell's processes to the first N CPUs (sched_setaffinity), as a
+    /// container with an N-CPU limit on a larger host.
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<usize>,
     /// Idle sample offsets after `drained`, in seconds (comma-separated).
     #[arg(long, value_name = "SECONDS,…", value_delimiter = ',')]
     pub idle: Option<Vec<f64>>,

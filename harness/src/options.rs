@@ -35,6 +35,8 @@ pub struct WorkloadChoice {
     pub idle: Vec<f64>,
     pub timeout: Duration,
     pub sample_hz: f64,
+    /// Pin the cell's processes to this many CPUs.
+    pub cpus: Option<usize>,
 }
 
 fn check_proc() -> anyhow::Result<()> {
@@ -86,7 +88,26 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
     if let Some(v) = args.seed {
         spec.seed = v;
     }
+    if args.gvl {
+        spec.gvl = true;
+    }
+    if let Some(v) = args.io_wait_share {
+        spec.io_wait_share = v;
+    }
+    if args.no_app_writes {
+        spec.static_writes_per_request = 0;
+    }
     spec.validate().map_err(usage)?;
+    let online = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if let Some(n) = args.cpus
+        && !(1..=online).contains(&n)
+    {
+        return Err(usage(format!(
+            "--cpus: this process may run on {online} CPUs; pin to 1 to {online}, got {n}"
+        )));
+    }
 
     let idle = match &args.idle {
         Some(v) => v.clone(),
@@ -125,6 +146,7 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
         idle,
         timeout: Duration::from_secs_f64(timeout),
         sample_hz,
+        cpus: args.cpus,
     })
 }
 
@@ -178,6 +200,7 @@ fn plans(w: &WorkloadChoice, variants: &[Variant], hooks: &[PreforkHook]) -> Vec
                 idle: w.idle.clone(),
                 phase_timeout: w.timeout,
                 sample_hz: w.sample_hz,
+                cpus: w.cpus,
             });
         }
     }

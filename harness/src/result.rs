@@ -52,6 +52,13 @@ pub struct CellResult {
     pub launch_env: BTreeMap<String, String>,
     pub prefork: String,
     pub repetition: u32,
+    /// CPUs the cell's processes were pinned to (`--cpus`); absent when not
+    /// pinned (they could use `environment.cpus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus_pinned: Option<usize>,
+    /// CPUs the master reported it may run on (its affinity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus_allowed: Option<u32>,
     pub status: Status,
     /// Why the cell failed; `null` when it did not.
     pub error: Option<String>,

@@ -98,6 +98,9 @@ pub struct PhaseReport {
     /// Arena count (glibc, jemalloc) after the threads ran.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub arenas: Option<u32>,
+    /// CPUs the process may run on (its affinity mask).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpus_allowed: Option<u32>,
     /// Whether THP is disabled for the process (`PR_GET_THP_DISABLE`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub thp_disabled: Option<bool>,

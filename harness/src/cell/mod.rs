@@ -46,6 +46,8 @@ pub struct CellPlan {
     pub phase_timeout: Duration,
     /// Timeline samples per second; 0 turns the timeline off.
     pub sample_hz: f64,
+    /// Pin the cell's processes to the first this many CPUs.
+    pub cpus: Option<usize>,
 }
 
 /// The name of an idle sample: `idle+0s`, `idle+0.1s`, `idle+30s`.
@@ -104,6 +106,8 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
         launch_env,
         prefork: plan.spec.prefork.to_string(),
         repetition: plan.repetition,
+        cpus_pinned: plan.cpus,
+        cpus_allowed: None,
         status: Status::Failed,
         error: None,
         allocator: None,
@@ -121,10 +125,9 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
             Ok(mut run) => {
                 let outcome = run.drive();
                 let outcome = run.finish(outcome);
-                result.allocator = run
-                    .reports
-                    .get(&(Role::Master, 0, Phase::Started))
-                    .and_then(|r| r.allocator.clone());
+                let started = run.reports.get(&(Role::Master, 0, Phase::Started));
+                result.allocator = started.and_then(|r| r.allocator.clone());
+                result.cpus_allowed = started.and_then(|r| r.cpus_allowed);
                 result.stderr_tail = run.stderr.lines();
                 result.phases = std::mem::take(&mut run.phases);
                 if let Some(t) = run.timeline.take() {
@@ -167,9 +170,26 @@ impl<'a> CellRun<'a> {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         launch.apply(&mut cmd);
+        // The CPU set to pin to, built before fork (no allocation after).
+        let pin = plan.cpus.map(|n| {
+            let mut set = nix::sched::CpuSet::new();
+            let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
+            let usable = (0..nix::sched::CpuSet::count()).filter(|&c| {
+                allowed
+                    .as_ref()
+                    .is_none_or(|a| a.is_set(c).unwrap_or(false))
+            });
+            for c in usable.take(n) {
+                let _ = set.set(c);
+            }
+            set
+        });
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
+                if let Some(set) = &pin {
+                    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), set)?;
+                }
                 // Own process group: the tree is killed as one, and a
                 // terminal's Ctrl-C reaches only the harness.
                 if libc::setpgid(0, 0) != 0 {

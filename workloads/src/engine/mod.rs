@@ -46,6 +46,9 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
             PhaseReport {
                 allocator: Some(identity),
                 thp_disabled: nix::sys::prctl::get_thp_disable().ok(),
+                cpus_allowed: std::thread::available_parallelism()
+                    .ok()
+                    .map(|n| n.get() as u32),
                 background_thread: allocators::background_thread(),
                 ..Default::default()
             },
