@@ -155,6 +155,15 @@ pub struct CompareArgs {
     /// freeze): one row per variant and hook.
     #[arg(long, value_name = "HOOK,…")]
     pub prefork: Option<String>,
+    /// Run every cell N times, interleaved across variants (A B C A B C), and
+    /// report the median and spread of each metric.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
+    /// Run every variant twice, with and without the application's writes
+    /// into the master's static objects, to tell the allocator's copy-on-write
+    /// from the application's.
+    #[arg(long)]
+    pub cow_attribution: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -19,6 +19,7 @@ pub mod options;
 pub mod result;
 pub mod runner;
 pub mod sample;
+pub mod stats;
 pub mod tree;
 pub mod units;
 pub mod worker;

@@ -185,23 +185,60 @@ fn hooks(list: Option<&str>, default: PreforkHook) -> anyhow::Result<Vec<Prefork
     Ok(out)
 }
 
-fn plans(w: &WorkloadChoice, variants: &[Variant], hooks: &[PreforkHook]) -> Vec<CellPlan> {
+/// How the cells of a run are laid out.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub repeat: u32,
+    /// Each variant also without application writes into static objects.
+    pub cow_attribution: bool,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            repeat: 1,
+            cow_attribution: false,
+        }
+    }
+}
+
+/// The cells: repetitions outermost, so that variants interleave (A B C A B C)
+/// and drift on a noisy machine does not favour one of them.
+pub fn plans(
+    w: &WorkloadChoice,
+    variants: &[Variant],
+    hooks: &[PreforkHook],
+    layout: Layout,
+) -> Vec<CellPlan> {
     let mut out = Vec::new();
-    for &hook in hooks {
-        for v in variants {
-            out.push(CellPlan {
-                workload: w.name.clone(),
-                variant: v.clone(),
-                spec: WorkloadSpec {
-                    prefork: hook,
-                    ..w.spec.clone()
-                },
-                repetition: 0,
-                idle: w.idle.clone(),
-                phase_timeout: w.timeout,
-                sample_hz: w.sample_hz,
-                cpus: w.cpus,
-            });
+    for repetition in 0..layout.repeat {
+        for &hook in hooks {
+            for v in variants {
+                let writes: &[bool] = if layout.cow_attribution {
+                    &[true, false]
+                } else {
+                    &[true]
+                };
+                for &app_writes in writes {
+                    let mut spec = WorkloadSpec {
+                        prefork: hook,
+                        ..w.spec.clone()
+                    };
+                    if !app_writes {
+                        spec.static_writes_per_request = 0;
+                    }
+                    out.push(CellPlan {
+                        workload: w.name.clone(),
+                        variant: v.clone(),
+                        spec,
+                        repetition,
+                        idle: w.idle.clone(),
+                        phase_timeout: w.timeout,
+                        sample_hz: w.sample_hz,
+                        cpus: w.cpus,
+                    });
+                }
+            }
         }
     }
     out
@@ -222,7 +259,7 @@ pub fn run_plans(args: &RunArgs) -> anyhow::Result<Vec<CellPlan>> {
             "--prefork takes one hook with run; use compare for several",
         ));
     }
-    Ok(plans(&w, &variants, &hooks))
+    Ok(plans(&w, &variants, &hooks, Layout::default()))
 }
 
 pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
@@ -242,5 +279,20 @@ pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
             .collect(),
     };
     let hooks = hooks(args.prefork.as_deref(), w.spec.prefork)?;
-    Ok(plans(&w, &variants, &hooks))
+    if !(1..=1000).contains(&args.repeat) {
+        return Err(usage(format!(
+            "--repeat: between 1 and 1000 repetitions, got {}",
+            args.repeat
+        )));
+    }
+    if args.cow_attribution && w.spec.static_writes_per_request == 0 {
+        return Err(usage(
+            "--cow-attribution: this workload makes no application writes to compare against",
+        ));
+    }
+    let layout = Layout {
+        repeat: args.repeat,
+        cow_attribution: args.cow_attribution,
+    };
+    Ok(plans(&w, &variants, &hooks, layout))
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cow::CowSample;
 use crate::environment::Environment;
+use crate::stats::SummaryRow;
 
 /// Bytes of memory.
 pub type Bytes = u64;
@@ -32,6 +33,10 @@ pub struct Document {
     pub command: Vec<String>,
     pub environment: Environment,
     pub cells: Vec<CellResult>,
+    /// Per variant (and hook, and write mode): each headline metric over the
+    /// repetitions, with its ratio to the baseline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub summary: Vec<SummaryRow>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

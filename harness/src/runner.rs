@@ -13,6 +13,7 @@ use crate::environment::Environment;
 use crate::export::{Exporter, write_atomic};
 use crate::interrupt;
 use crate::result::{CellResult, Document, FORMAT_VERSION, Status};
+use crate::stats::summarize;
 
 /// Where and how the document is written as cells finish.
 pub struct Sink {
@@ -34,6 +35,7 @@ pub fn new_document() -> Document {
         command: std::env::args().collect(),
         environment: Environment::collect(),
         cells: Vec::new(),
+        summary: Vec::new(),
     }
 }
 
@@ -100,6 +102,7 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
                     };
                     note_allocator(&mut doc, &cell);
                     doc.cells.push(cell);
+                    doc.summary = summarize(&doc.cells);
                     written += 1;
                     if let Some(path) = &sink.output {
                         write_atomic(path, &sink.exporter.serialize(&doc)?)?;

@@ -8,7 +8,7 @@ mod markup;
 
 use std::path::Path;
 
-pub use compare::{baseline_name, compare_table, failures};
+pub use compare::{baseline_name, compare_table, failures, outlier_notes, repeated, summary_table};
 pub use markup::{Markup, Table, render};
 
 use crate::cli::Format;
@@ -32,11 +32,30 @@ struct CompareMarkup(Markup);
 
 impl Exporter for CompareMarkup {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
-        let mut out = render(&compare_table(doc), self.0);
+        let repeated = repeated(doc);
+        let table = if repeated {
+            summary_table(doc)
+        } else {
+            compare_table(doc)
+        };
+        let mut out = render(&table, self.0);
         if let Some(base) = baseline_name(doc) {
             out.push_str(&format!(
                 "\nRatios (×) are to {base}. Memory is anonymous PSS summed over the process tree.\n"
             ));
+        }
+        if repeated {
+            out.push_str(
+                "Medians over the repetitions; ± is the median absolute deviation of the \
+                 per-repetition ratios; CV is the coefficient of variation.\n",
+            );
+            let notes = outlier_notes(&doc.summary);
+            if !notes.is_empty() {
+                out.push_str("\nOutliers (modified Z-score above 3.5):\n");
+                for n in notes {
+                    out.push_str(&format!("- {n}\n"));
+                }
+            }
         }
         let failed = failures(doc);
         if !failed.is_empty() {

@@ -1,0 +1,274 @@
+//! Statistics over repetitions: median and spread of each headline metric,
+//! outliers (modified Z-score on the median absolute deviation, as hyperfine
+//! flags them), and each variant's ratio to the baseline, paired by
+//! repetition so that drift on a noisy machine cancels.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::result::{CellResult, Metrics, Status};
+
+/// A metric over the repetitions of one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stat {
+    /// Repetitions with a value.
+    pub n: usize,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// Median absolute deviation from the median.
+    pub mad: f64,
+    /// Coefficient of variation (standard deviation / mean); `null` for a
+    /// single value or a zero mean.
+    pub cv: Option<f64>,
+    /// Repetitions whose value is an outlier (|modified Z-score| > 3.5).
+    pub outliers: Vec<u32>,
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// Modified Z-score threshold of Iglewicz and Hoaglin, as hyperfine uses.
+const OUTLIER_Z: f64 = 3.5;
+const MIN_FOR_OUTLIERS: usize = 5;
+
+impl Stat {
+    /// Statistics of (repetition, value) pairs; `None` when there are none.
+    pub fn of(values: &[(u32, f64)]) -> Option<Stat> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut v: Vec<f64> = values.iter().map(|p| p.1).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let med = median(&v);
+        let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
+        dev.sort_by(f64::total_cmp);
+        let mad = median(&dev);
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let cv = (n > 1 && mean != 0.0).then(|| {
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            var.sqrt() / mean.abs()
+        });
+        // With fewer than five values a median absolute deviation says too
+        // little to call anything an outlier.
+        let outliers = if mad > 0.0 && n >= MIN_FOR_OUTLIERS {
+            values
+                .iter()
+                .filter(|(_, x)| (0.6745 * (x - med) / mad).abs() > OUTLIER_Z)
+                .map(|(r, _)| *r)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Some(Stat {
+            n,
+            median: med,
+            min: v[0],
+            max: v[n - 1],
+            mean,
+            mad,
+            cv,
+            outliers,
+        })
+    }
+}
+
+/// A variant's metric relative to the baseline's, per repetition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ratio {
+    pub baseline: String,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Median absolute deviation of the per-repetition ratios: the `±`.
+    pub mad: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryMetric {
+    #[serde(flatten)]
+    pub stat: Stat,
+    /// Ratio to the baseline variant of the same group, paired by repetition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<Ratio>,
+}
+
+/// One variant (and hook, and write mode) over its repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub workload: String,
+    pub variant: String,
+    pub prefork: String,
+    /// Whether requests wrote into the master's static objects.
+    pub app_writes: bool,
+    /// Repetitions that finished.
+    pub ok: usize,
+    pub failed: usize,
+    /// Headline metric name → statistics.
+    pub metrics: BTreeMap<String, SummaryMetric>,
+}
+
+type Getter = fn(&Metrics) -> Option<f64>;
+
+/// The headline metrics summarised over repetitions.
+pub const HEADLINE: &[(&str, Getter)] = &[
+    ("tree_pss_anon_steady", |m| {
+        Some(m.tree_pss_anon_steady as f64)
+    }),
+    ("tree_pss_anon_trimmed", |m| {
+        Some(m.tree_pss_anon_trimmed as f64)
+    }),
+    ("tree_pss_steady", |m| Some(m.tree_pss_steady as f64)),
+    ("tree_uss_steady", |m| Some(m.tree_uss_steady as f64)),
+    ("worker_private_dirty_growth", |m| {
+        Some(m.worker_private_dirty_growth as f64)
+    }),
+    ("cow_copied", |m| m.cow_copied.map(|v| v as f64)),
+    ("cow_efficiency", |m| m.cow_efficiency),
+    ("fragmentation", |m| m.fragmentation),
+    ("returned_drained", |m| m.returned.get("drained").copied()),
+    ("returned_trimmed", |m| m.returned.get("trimmed").copied()),
+    ("growth_bytes_per_1k_requests", |m| {
+        m.growth_bytes_per_1k_requests
+    }),
+    ("throughput_rps", |m| Some(m.throughput_rps)),
+    ("latency_p50_us", |m| Some(m.latency_p50_us)),
+    ("latency_p99_us", |m| Some(m.latency_p99_us)),
+    ("latency_p999_us", |m| Some(m.latency_p999_us)),
+];
+
+fn app_writes(c: &CellResult) -> bool {
+    c.spec.static_writes_per_request > 0
+}
+
+/// The group a cell belongs to for ratios: same workload, hook and write
+/// mode (and repetition, for pairing).
+fn same_group(a: &CellResult, b: &CellResult) -> bool {
+    a.workload == b.workload && a.prefork == b.prefork && app_writes(a) == app_writes(b)
+}
+
+/// The baseline variant: `glibc` when it ran, else the first variant.
+pub fn baseline_variant(cells: &[CellResult]) -> Option<&str> {
+    if cells.iter().any(|c| c.variant == "glibc") {
+        Some("glibc")
+    } else {
+        cells.first().map(|c| c.variant.as_str())
+    }
+}
+
+/// One row per variant × hook × write mode, in the order cells first appear.
+pub fn summarize(cells: &[CellResult]) -> Vec<SummaryRow> {
+    let base = baseline_variant(cells).unwrap_or_default().to_string();
+    let mut rows: Vec<SummaryRow> = Vec::new();
+    for c in cells {
+        let exists = rows.iter().any(|r| {
+            r.workload == c.workload
+                && r.variant == c.variant
+                && r.prefork == c.prefork
+                && r.app_writes == app_writes(c)
+        });
+        if exists {
+            continue;
+        }
+        let mine: Vec<&CellResult> = cells
+            .iter()
+            .filter(|o| o.variant == c.variant && same_group(o, c))
+            .collect();
+        let ok: Vec<&CellResult> = mine
+            .iter()
+            .copied()
+            .filter(|o| o.status == Status::Ok)
+            .collect();
+        let mut metrics = BTreeMap::new();
+        for (name, get) in HEADLINE {
+            let values: Vec<(u32, f64)> = ok
+                .iter()
+                .filter_map(|o| Some((o.repetition, get(o.metrics.as_ref()?)?)))
+                .collect();
+            let Some(stat) = Stat::of(&values) else {
+                continue;
+            };
+            // Paired ratios: this repetition's value over the baseline's.
+            let ratios: Vec<(u32, f64)> = values
+                .iter()
+                .filter_map(|&(rep, v)| {
+                    let b = cells.iter().find(|o| {
+                        o.variant == base
+                            && o.repetition == rep
+                            && o.status == Status::Ok
+                            && same_group(o, c)
+                    })?;
+                    let bv = get(b.metrics.as_ref()?)?;
+                    (bv != 0.0).then(|| (rep, v / bv))
+                })
+                .collect();
+            let ratio = Stat::of(&ratios).map(|s| Ratio {
+                baseline: base.clone(),
+                median: s.median,
+                min: s.min,
+                max: s.max,
+                mad: s.mad,
+            });
+            metrics.insert(name.to_string(), SummaryMetric { stat, ratio });
+        }
+        rows.push(SummaryRow {
+            workload: c.workload.clone(),
+            variant: c.variant.clone(),
+            prefork: c.prefork.clone(),
+            app_writes: app_writes(c),
+            ok: ok.len(),
+            failed: mine.len() - ok.len(),
+            metrics,
+        });
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vals(xs: &[f64]) -> Vec<(u32, f64)> {
+        xs.iter().enumerate().map(|(i, &x)| (i as u32, x)).collect()
+    }
+
+    #[test]
+    fn median_spread_and_cv_are_known() {
+        let s = Stat::of(&vals(&[10.0, 12.0, 11.0, 13.0, 9.0])).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.mean), (11.0, 9.0, 13.0, 11.0));
+        assert_eq!(s.mad, 1.0);
+        // Sample standard deviation sqrt(2.5) over mean 11.
+        assert!((s.cv.unwrap() - 2.5f64.sqrt() / 11.0).abs() < 1e-12);
+        assert!(s.outliers.is_empty());
+        let even = Stat::of(&vals(&[1.0, 2.0, 3.0, 4.0])).unwrap();
+        assert_eq!(even.median, 2.5);
+    }
+
+    #[test]
+    fn a_wild_repetition_is_flagged() {
+        let s = Stat::of(&vals(&[100.0, 101.0, 99.0, 100.5, 160.0])).unwrap();
+        assert_eq!(s.outliers, vec![4]);
+    }
+
+    #[test]
+    fn three_values_are_too_few_for_outliers() {
+        let s = Stat::of(&vals(&[100.0, 101.0, 160.0])).unwrap();
+        assert!(s.outliers.is_empty());
+    }
+
+    #[test]
+    fn a_single_value_has_no_cv_and_no_outliers() {
+        let s = Stat::of(&vals(&[5.0])).unwrap();
+        assert_eq!((s.n, s.cv, s.outliers.len()), (1, None, 0));
+        assert!(Stat::of(&[]).is_none());
+    }
+}
