@@ -90,6 +90,10 @@ pub enum VariantError {
         base: String,
         valid: String,
     },
+    #[error(
+        "variant {variant:?}: base {base:?} leads back to {variant:?}; bases must not form a cycle"
+    )]
+    BaseCycle { variant: String, base: String },
     #[error("variants file {path}: {message}")]
     File { path: String, message: String },
     #[error("variant {variant:?}: {problem}")]
@@ -112,6 +116,10 @@ pub enum LibraryProblem {
     Unreadable { path: String, error: String },
     #[error("{path}: not an ELF file")]
     NotElf { path: String },
+    #[error(
+        "{path}: LD_PRELOAD cannot load a path containing a space or ':' (ld.so splits its list there); use a path without them, e.g. a symbolic link"
+    )]
+    Unpreloadable { path: String },
     #[error("{path}: an ELF file but not a shared object")]
     NotShared { path: String },
     #[error("{path}: built for {found}, this machine runs {expected}")]
@@ -459,6 +467,13 @@ pub fn library_dirs() -> Vec<PathBuf> {
 }
 
 fn resolve_library(library: &str, package: Option<&str>) -> Result<PathBuf, LibraryProblem> {
+    // ld.so splits LD_PRELOAD at these, with no escape: the file would
+    // silently not be preloaded.
+    if library.contains([' ', ':']) {
+        return Err(LibraryProblem::Unpreloadable {
+            path: library.into(),
+        });
+    }
     if library.contains('/') {
         let path = PathBuf::from(library);
         check_shared_object(&path)?;
@@ -538,7 +553,11 @@ pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
     if &header[..4] != b"\x7fELF" {
         return Err(LibraryProblem::NotElf { path: shown });
     }
-    let little = header[5] == 1;
+    // ELFCLASS32/64 and ELFDATA2LSB/MSB; anything else is no valid header.
+    let (class64, little) = match (header[4], header[5]) {
+        (1 | 2, 1 | 2) => (header[4] == 2, header[5] == 1),
+        _ => return Err(LibraryProblem::NotElf { path: shown }),
+    };
     let read16 = |at: usize| {
         let b = [header[at], header[at + 1]];
         if little {
@@ -548,15 +567,22 @@ pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
         }
     };
     let (e_type, e_machine) = (read16(16), read16(18));
-    let class64 = header[4] == 2;
     let host = host_machine();
-    if e_machine != host || class64 != cfg!(target_pointer_width = "64") {
+    // The byte order counts too: a big-endian header whose bytes spell this
+    // machine's number is still not loadable here.
+    let host_little = cfg!(target_endian = "little");
+    if e_machine != host || class64 != cfg!(target_pointer_width = "64") || little != host_little {
         return Err(LibraryProblem::WrongArch {
             path: shown,
             found: format!(
-                "{} ({}-bit)",
+                "{} ({}-bit{})",
                 machine_name(e_machine),
-                if class64 { 64 } else { 32 }
+                if class64 { 64 } else { 32 },
+                match (little, host_little) {
+                    (true, false) => ", little-endian",
+                    (false, true) => ", big-endian",
+                    _ => "",
+                }
             ),
             expected: std::env::consts::ARCH.into(),
         });
@@ -587,6 +613,31 @@ struct VariantDef {
     thp_disable: Option<bool>,
     #[serde(default)]
     background_thread_in_workers: Option<bool>,
+}
+
+/// The error for variants that all wait for each other's bases: follows the
+/// bases from the first one until a variant repeats, which is on the cycle.
+fn cycle(pending: &[(String, VariantDef)]) -> VariantError {
+    let base_of = |name: &str| {
+        pending
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d.base.clone())
+    };
+    let mut seen = vec![pending[0].0.clone()];
+    let mut at = pending[0].0.clone();
+    loop {
+        let base = base_of(&at).expect("every pending base is a pending variant");
+        if seen.contains(&base) {
+            let next = base_of(&base).expect("every pending base is a pending variant");
+            return VariantError::BaseCycle {
+                variant: base,
+                base: next,
+            };
+        }
+        seen.push(base.clone());
+        at = base;
+    }
 }
 
 /// Every variant known to a run: the presets, then those of a variants file.
@@ -622,60 +673,80 @@ impl Catalog {
     }
 
     /// Adds the variants of a variants-file text (`[variants.NAME]` tables
-    /// with `base`, `env` and an optional `description`).
+    /// with `base`, `env` and an optional `description`). A variant may be
+    /// based on another of the file, wherever that one is defined.
     pub fn add_toml(&mut self, text: &str) -> Result<(), VariantError> {
         let file: VariantsFile = toml::from_str(text).map_err(|e| VariantError::File {
             path: String::new(),
             message: e.to_string(),
         })?;
-        for (name, def) in file.variants {
-            if self.get(&name).is_some() {
-                return Err(VariantError::Duplicate { name });
-            }
-            validate_name(&name)?;
-            let (base, mut env, base_desc, thp, bg) = match self.get(&def.base) {
-                Some(b) => (
-                    b.base.clone(),
-                    b.env.clone(),
-                    b.name.clone(),
-                    b.thp_disable,
-                    b.background_thread_in_workers,
-                ),
-                None if def.base.contains('/') => (
-                    Base::Preload {
-                        library: def.base.clone(),
-                        expect: None,
-                        package: None,
-                    },
-                    BTreeMap::new(),
-                    def.base.clone(),
-                    false,
-                    false,
-                ),
-                None => {
-                    return Err(VariantError::UnknownBase {
-                        variant: name,
-                        base: def.base,
-                        valid: self.names().join(", "),
-                    });
-                }
+        let mut pending: Vec<(String, VariantDef)> = file.variants.into_iter().collect();
+        while !pending.is_empty() {
+            // Bases first: a variant is added once its base is not a variant
+            // still pending (TOML tables come in name order, not file order).
+            let waits_for = |def: &VariantDef| {
+                self.get(&def.base).is_none() && pending.iter().any(|(n, _)| *n == def.base)
             };
-            env.extend(def.env);
-            let description = def.description.unwrap_or_else(|| {
-                let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{base_desc} with {}", pairs.join(" "))
-            });
-            let v = Variant {
-                name,
-                base,
-                env,
-                description,
-                thp_disable: def.thp_disable.unwrap_or(thp),
-                background_thread_in_workers: def.background_thread_in_workers.unwrap_or(bg),
+            let Some(i) = pending.iter().position(|(_, def)| !waits_for(def)) else {
+                return Err(cycle(&pending));
             };
-            v.validate()?;
-            self.variants.push(v);
+            let (name, def) = pending.remove(i);
+            self.add_def(name, def)?;
         }
+        Ok(())
+    }
+
+    fn add_def(&mut self, name: String, def: VariantDef) -> Result<(), VariantError> {
+        if self.get(&name).is_some() {
+            return Err(VariantError::Duplicate { name });
+        }
+        validate_name(&name)?;
+        let (base, mut env, base_desc, thp, bg) = match self.get(&def.base) {
+            Some(b) => (
+                b.base.clone(),
+                b.env.clone(),
+                b.name.clone(),
+                b.thp_disable,
+                b.background_thread_in_workers,
+            ),
+            None if def.base.contains('/') => (
+                Base::Preload {
+                    library: def.base.clone(),
+                    expect: None,
+                    package: None,
+                },
+                BTreeMap::new(),
+                def.base.clone(),
+                false,
+                false,
+            ),
+            None => {
+                return Err(VariantError::UnknownBase {
+                    variant: name,
+                    base: def.base,
+                    valid: self.names().join(", "),
+                });
+            }
+        };
+        env.extend(def.env);
+        let description = def.description.unwrap_or_else(|| {
+            let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            if pairs.is_empty() {
+                base_desc
+            } else {
+                format!("{base_desc} with {}", pairs.join(" "))
+            }
+        });
+        let v = Variant {
+            name,
+            base,
+            env,
+            description,
+            thp_disable: def.thp_disable.unwrap_or(thp),
+            background_thread_in_workers: def.background_thread_in_workers.unwrap_or(bg),
+        };
+        v.validate()?;
+        self.variants.push(v);
         Ok(())
     }
 
@@ -794,6 +865,52 @@ mod tests {
     }
 
     #[test]
+    fn a_variant_may_be_based_on_one_defined_after_it() {
+        // The file's variants used to be added in name order, so `a` based on
+        // `b` was refused as an unknown base wherever `b` was defined.
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.b]\nbase = \"glibc-arena1\"\n\
+             [variants.a]\nbase = \"b\"\nenv = { GLIBC_TUNABLES = \"x\" }\n",
+        )
+        .unwrap();
+        let a = c.get("a").unwrap();
+        assert_eq!(a.base, Base::Glibc);
+        assert_eq!(a.env.get("MALLOC_ARENA_MAX").unwrap(), "1");
+        assert_eq!(a.env.len(), 2);
+    }
+
+    #[test]
+    fn generated_descriptions_list_the_env() {
+        // A variant without env used to be described as "jemalloc with ".
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.a1]\nbase = \"glibc-arena1\"\n[variants.plain]\nbase = \"jemalloc\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.get("a1").unwrap().description,
+            "glibc-arena1 with MALLOC_ARENA_MAX=1"
+        );
+        assert_eq!(c.get("plain").unwrap().description, "jemalloc");
+    }
+
+    #[test]
+    fn cycles_of_bases_are_refused() {
+        for text in [
+            "[variants.x]\nbase = \"x\"\n",
+            "[variants.a]\nbase = \"b\"\n[variants.b]\nbase = \"c\"\n[variants.c]\nbase = \"b\"\n",
+        ] {
+            let e = Catalog::default().add_toml(text).unwrap_err();
+            assert!(
+                matches!(&e, VariantError::BaseCycle { variant, .. } if variant != "a"),
+                "{e}"
+            );
+            assert!(e.to_string().contains("cycle"), "{e}");
+        }
+    }
+
+    #[test]
     fn variants_file_errors_name_the_problem() {
         let mut c = Catalog::default();
         let e = c
@@ -864,6 +981,74 @@ mod tests {
             check_shared_object(&exec),
             Err(LibraryProblem::NotShared { .. })
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn header_byte_order_and_class_must_be_this_machines() {
+        // A header claiming big-endian whose bytes spell this machine's
+        // number and ET_DYN in big-endian order used to be accepted on a
+        // little-endian host; invalid class or byte-order bytes passed the
+        // magic check as "32-bit" or "big-endian".
+        let dir = std::env::temp_dir().join(format!("allocbench-elf-order-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let real = std::fs::read(&exe).unwrap()[..64].to_vec();
+        let f = dir.join("lib.so");
+        let mut swapped = real.clone();
+        let host_little = cfg!(target_endian = "little");
+        swapped[5] = if host_little { 2 } else { 1 };
+        let enc = |v: u16| {
+            if host_little {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        swapped[16..18].copy_from_slice(&enc(3));
+        swapped[18..20].copy_from_slice(&enc(host_machine()));
+        std::fs::write(&f, &swapped).unwrap();
+        let e = check_shared_object(&f).unwrap_err();
+        assert!(matches!(e, LibraryProblem::WrongArch { .. }), "{e}");
+        assert!(e.to_string().contains("-endian"), "{e}");
+        for (at, byte) in [(4, 0), (4, 3), (5, 0), (5, 255)] {
+            let mut bad = real.clone();
+            bad[at] = byte;
+            std::fs::write(&f, &bad).unwrap();
+            let e = check_shared_object(&f).unwrap_err();
+            assert!(
+                matches!(e, LibraryProblem::NotElf { .. }),
+                "{at}={byte}: {e}"
+            );
+        }
+        std::fs::write(&f, &real).unwrap();
+        check_shared_object(&f).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn paths_ld_so_would_split_are_refused() {
+        // A path with a space or ':' passed every check, then ld.so split
+        // LD_PRELOAD there and the row ran without the library.
+        let exe = std::env::current_exe().unwrap();
+        let dir = std::env::temp_dir().join(format!("allocbench-split {}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spaced = dir.join("lib.so");
+        std::os::unix::fs::symlink(&exe, &spaced).unwrap();
+        for path in [spaced.display().to_string(), "/opt/a:b/lib.so".into()] {
+            let e = Catalog::default().resolve(&path).unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    VariantError::Library {
+                        problem: LibraryProblem::Unpreloadable { .. },
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            assert!(e.to_string().contains("space or ':'"), "{e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -4,6 +4,8 @@
 //! in worker WORKER, default 0). KIND is `segv`, `abort`, `kill`, `hang` or
 //! `exit`. The faults are real: a real signal, a real hang.
 
+use std::fmt;
+
 use crate::protocol::{Phase, Role};
 
 /// The environment variable that injects a fault.
@@ -18,6 +20,24 @@ enum Kind {
     Exit,
 }
 
+impl Kind {
+    const ALL: [Kind; 5] = [Kind::Segv, Kind::Abort, Kind::Kill, Kind::Hang, Kind::Exit];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Segv => "segv",
+            Kind::Abort => "abort",
+            Kind::Kill => "kill",
+            Kind::Hang => "hang",
+            Kind::Exit => "exit",
+        }
+    }
+}
+
+fn is_master_phase(phase: Phase) -> bool {
+    matches!(phase, Phase::Started | Phase::Preloaded)
+}
+
 /// A fault to inject, or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Fault(Option<(Kind, Phase, u32)>);
@@ -30,17 +50,13 @@ impl Fault {
             )
         };
         let (kind, rest) = s.split_once('@').ok_or_else(bad)?;
-        let kind = match kind {
-            "segv" => Kind::Segv,
-            "abort" => Kind::Abort,
-            "kill" => Kind::Kill,
-            "hang" => Kind::Hang,
-            "exit" => Kind::Exit,
-            _ => return Err(bad()),
-        };
+        let kind = Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == kind)
+            .ok_or_else(bad)?;
         let (phase, index) = match rest.split_once('#') {
-            Some((p, i)) => (p, i.parse().map_err(|_| bad())?),
-            None => (rest, 0),
+            Some((p, i)) => (p, Some(i.parse().map_err(|_| bad())?)),
+            None => (rest, None),
         };
         let phase = [
             Phase::Started,
@@ -53,7 +69,13 @@ impl Fault {
         .into_iter()
         .find(|p| p.name() == phase)
         .ok_or_else(bad)?;
-        Ok(Fault(Some((kind, phase, index))))
+        // The master has no worker index: a given one would be ignored.
+        if index.is_some() && is_master_phase(phase) {
+            return Err(format!(
+                "{FAULT_ENV}={s:?}: #WORKER applies only to the workers' phases forked, steady, drained and trimmed"
+            ));
+        }
+        Ok(Fault(Some((kind, phase, index.unwrap_or(0)))))
     }
 
     pub fn from_env() -> Result<Fault, String> {
@@ -70,7 +92,7 @@ impl Fault {
         };
         // Master phases fire in the master; serving phases in worker WORKER,
         // or in the master when it serves itself (no fork; index 0).
-        let master_phase = matches!(at, Phase::Started | Phase::Preloaded);
+        let master_phase = is_master_phase(at);
         let mine = if master_phase {
             role == Role::Master
         } else {
@@ -96,6 +118,21 @@ impl Fault {
     }
 }
 
+/// The fault as `ALLOCBENCH_FAULT` spells it (`KIND@PHASE`, with `#WORKER` for
+/// the workers' phases); empty for no fault, as [`Fault::from_env`] reads it.
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some((kind, phase, worker)) = self.0 else {
+            return Ok(());
+        };
+        write!(f, "{}@{}", kind.name(), phase.name())?;
+        if !is_master_phase(phase) {
+            write!(f, "#{worker}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +150,22 @@ mod tests {
         assert!(Fault::parse("boom@steady").is_err());
         assert!(Fault::parse("segv@nowhere").is_err());
         assert!(Fault::parse("segv").is_err());
+    }
+
+    #[test]
+    fn worker_index_on_a_master_phase_is_refused() {
+        // "abort@preloaded#3" used to be accepted and the index
+        // silently ignored.
+        let e = Fault::parse("abort@preloaded#3").unwrap_err();
+        assert!(e.contains("#WORKER applies only"), "{e}");
+        assert!(Fault::parse("abort@started#0").is_err());
+        assert_eq!(
+            Fault::parse("abort@preloaded").unwrap().to_string(),
+            "abort@preloaded"
+        );
+        assert_eq!(
+            Fault::parse("kill@drained").unwrap().to_string(),
+            "kill@drained#0"
+        );
     }
 }

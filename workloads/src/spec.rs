@@ -49,8 +49,11 @@ pub struct MixPhase {
 }
 
 /// What the master does to its heap between preloading and forking.
+///
+/// Read from its name only: serde's other spellings of an enum (`{ trim = {} }`)
+/// are not a hook name, and its errors for them ("unit variant") are unclear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum PreforkHook {
     /// Nothing: fork the heap as preloading left it.
     #[default]
@@ -97,6 +100,13 @@ impl FromStr for PreforkHook {
             .into_iter()
             .find(|h| h.name() == s)
             .ok_or_else(|| SpecError::UnknownHook(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for PreforkHook {
+    type Error = SpecError;
+    fn try_from(s: String) -> Result<Self, SpecError> {
+        s.parse()
     }
 }
 
@@ -307,6 +317,15 @@ impl WorkloadSpec {
         for (i, b) in self.sizes.iter().enumerate() {
             band(&format!("sizes[{i}]"), b)?;
         }
+        // An infinite total would give every band but the last a zero share.
+        if !self.sizes.iter().map(|b| b.weight).sum::<f64>().is_finite() {
+            return Err(SpecError::Invalid {
+                field: "sizes".into(),
+                problem: "the weights add up to more than the largest number; \
+                          use smaller weights (only their ratios matter)"
+                    .into(),
+            });
+        }
         share("retain_share", self.retain_share)?;
         range("retain_max_size", self.retain_max_size, 0, MAX_OBJECT_SIZE)?;
         range("cache_objects", self.cache_objects, 0, 10_000_000)?;
@@ -348,7 +367,11 @@ impl WorkloadSpec {
     /// Mean bytes of one request object.
     pub fn mean_object_size(&self) -> f64 {
         let total: f64 = self.sizes.iter().map(|b| b.weight).sum();
-        self.sizes.iter().map(|b| b.weight * b.mean()).sum::<f64>() / total
+        // Shares first: weight × mean overflows for huge weights.
+        self.sizes
+            .iter()
+            .map(|b| b.weight / total * b.mean())
+            .sum::<f64>()
     }
 
     /// An upper estimate of the memory a run of this spec needs: the master's
@@ -363,17 +386,22 @@ impl WorkloadSpec {
             .map(|b| b.max)
             .max()
             .unwrap_or(0);
+        // Saturating throughout: in-range sizes can exceed u64, and a wrapped
+        // sum would pass the memory check.
         let mut cache =
             u64::from(self.cache_objects).saturating_mul(self.retain_max_size.min(largest));
         if self.cache_bytes > 0 {
             cache = cache.min(self.cache_bytes);
         }
-        let per_thread = u64::from(self.objects_per_request).saturating_mul(largest) + cache;
+        let per_thread = u64::from(self.objects_per_request)
+            .saturating_mul(largest)
+            .saturating_add(cache);
         let workers = u64::from(self.serving_processes());
-        static_bytes.saturating_mul(1 + workers)
-            + workers
+        static_bytes.saturating_mul(1 + workers).saturating_add(
+            workers
                 .saturating_mul(u64::from(self.threads))
-                .saturating_mul(per_thread)
+                .saturating_mul(per_thread),
+        )
     }
 
     /// Overlays the keys of a TOML spec text on this spec. Unknown keys and
@@ -583,6 +611,36 @@ mod tests {
     }
 
     #[test]
+    fn hook_in_a_spec_file_is_a_name() {
+        // Found by fuzzing: `prefork = { trim = {} }` was taken as trim, and
+        // `prefork = 3` was refused as an "invalid type: unit variant".
+        for text in ["prefork = { trim = {} }", "prefork = [\"trim\"]"] {
+            let e = WorkloadSpec::server().overlay_toml(text).unwrap_err();
+            assert!(e.to_string().contains("in `prefork`"), "{text}: {e}");
+        }
+        let e = WorkloadSpec::server()
+            .overlay_toml("prefork = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("integer `3`, expected a string"), "{e}");
+        let e = WorkloadSpec::server()
+            .overlay_toml("prefork = \"TRIM\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"TRIM\"") && e.contains("none, trim, warmup, freeze"),
+            "{e}"
+        );
+        let s = WorkloadSpec::server()
+            .overlay_toml("prefork = \"freeze\"")
+            .unwrap();
+        assert_eq!(s.prefork, PreforkHook::Freeze);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"prefork\":\"freeze\""), "{json}");
+        assert_eq!(serde_json::from_str::<WorkloadSpec>(&json).unwrap(), s);
+    }
+
+    #[test]
     fn hooks_parse_and_unknown_is_listed() {
         assert_eq!(
             "warmup".parse::<PreforkHook>().unwrap(),
@@ -596,6 +654,38 @@ mod tests {
     fn unknown_workload_lists_valid_ones() {
         let e = workload("srever").unwrap_err().to_string();
         assert!(e.contains("srever") && e.contains("server"), "{e}");
+    }
+
+    #[test]
+    fn memory_estimate_saturates_for_the_largest_valid_sizes() {
+        // Found by fuzzing: the sum overflowed (a panic in debug builds, a
+        // small wrapped estimate that passed the memory check in release).
+        let s = WorkloadSpec {
+            processes: MAX_PROCESSES,
+            threads: MAX_THREADS,
+            objects_per_request: 1_000_000,
+            sizes: vec![SizeBand::new(16, MAX_OBJECT_SIZE, 1.0)],
+            ..WorkloadSpec::server()
+        };
+        s.validate().unwrap();
+        assert_eq!(s.memory_estimate_bytes(), u64::MAX);
+    }
+
+    #[test]
+    fn huge_weights_are_refused_or_used_as_ratios() {
+        // Found by fuzzing: weights that sum to infinity passed validation
+        // (the mix then drew only from the last band), and a single huge
+        // weight made the mean object size infinite.
+        let mut s = WorkloadSpec::server();
+        s.sizes = vec![
+            SizeBand::new(16, 16, f64::MAX),
+            SizeBand::new(32, 32, f64::MAX),
+        ];
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.starts_with("sizes:") && e.contains("weights"), "{e}");
+        s.sizes = vec![SizeBand::new(16, 16, f64::MAX)];
+        s.validate().unwrap();
+        assert_eq!(s.mean_object_size(), 16.0);
     }
 
     #[test]
