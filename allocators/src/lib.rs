@@ -10,8 +10,13 @@
 //! explicit release call ([`release`]) and allocator statistics such as the
 //! arena count ([`arena_count`]).
 //!
+//! For the criterion benchmarks of the allocators themselves,
+//! [`bench`](mod@bench) holds the allocation entry points and the check that
+//! each one is served by the allocator it names.
+//!
 //! Nothing here knows about workloads.
 
+pub mod bench;
 mod dispatch;
 mod probe;
 mod variant;

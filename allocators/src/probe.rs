@@ -70,7 +70,7 @@ struct MallInfo2 {
 }
 
 /// Bytes glibc has handed out, from its own heaps and its own mmaps.
-fn glibc_in_use() -> usize {
+pub(crate) fn glibc_in_use() -> usize {
     // SAFETY: mallinfo2 only reads glibc's counters.
     let m = unsafe { mallinfo2() };
     m.uordblks + m.hblkhd
@@ -281,6 +281,29 @@ pub(crate) fn builtin_jemalloc_version() -> Option<String> {
 
 fn builtin_mallctl() -> MallctlFn {
     tikv_jemalloc_sys::mallctl
+}
+
+/// Whether the built-in jemalloc owns `ptr` (any pointer; initialises it).
+pub(crate) fn builtin_jemalloc_owns(ptr: *mut c_void) -> bool {
+    jemalloc_owns(builtin_mallctl(), ptr)
+}
+
+static LIBC_MALLOC: OnceLock<Detected> = OnceLock::new();
+
+/// Whether the allocator that defines libc `malloc` owns `ptr`, a live
+/// allocation from libc `malloc`, when it can be asked: `None` for glibc
+/// (which has no such call: watch its counters instead) and for unknown
+/// libraries. Detected apart from [`probe`], which follows the dispatcher.
+pub(crate) fn libc_malloc_owns(ptr: *mut c_void) -> Option<bool> {
+    match LIBC_MALLOC.get_or_init(detect_libc_malloc).active {
+        Active::Jemalloc { mallctl } => Some(jemalloc_owns(mallctl, ptr)),
+        Active::Mimalloc { owns, .. } => Some(unsafe { owns(ptr) }),
+        // MallocExtension_Ownership: 1 = owned, 2 = not owned.
+        Active::Tcmalloc {
+            ownership: Some(f), ..
+        } => Some(unsafe { f(ptr) } == 1),
+        _ => None,
+    }
 }
 
 /// glibc's version, as `gnu_get_libc_version` says.
