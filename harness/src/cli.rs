@@ -126,6 +126,10 @@ pub struct OutputArgs {
     /// Write the output here (rewritten after every cell) instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Keep the finished cells already in --output (a JSON document of an
+    /// earlier, interrupted run of the same command) and run only the rest.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Args)]

@@ -90,6 +90,13 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
     }
     out.push_str("Process tree (sums over master and workers):\n");
     out.push_str(&render(&t, markup));
+    if let Some(hz) = cell.timeline.achieved_hz() {
+        out.push_str(&format!(
+            "Timeline: {} samples at {hz:.1} Hz (asked {} Hz).\n",
+            cell.timeline.len(),
+            cell.timeline.sample_hz
+        ));
+    }
 
     if let Some(steady) = cell.phases.iter().find(|p| p.name == "steady") {
         let mut t = Table::new(&mem_columns("process at steady"));

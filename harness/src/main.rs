@@ -45,37 +45,29 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Run(args) => {
             let plans = options::run_plans(&args)?;
-            let outcome = execute(
-                &plans,
-                args.output.format,
-                args.output.output.clone(),
-                |doc, format| match format {
-                    Format::Table | Format::Md => {
-                        let markup = if format == Format::Md {
-                            Markup::Markdown
-                        } else {
-                            Markup::Terminal
-                        };
-                        Ok(doc
-                            .cells
-                            .iter()
-                            .map(|c| detail::render_cell(c, markup))
-                            .collect::<Vec<_>>()
-                            .join("\n"))
-                    }
-                    _ => exporter(format).serialize(doc),
-                },
-            )?;
+            let outcome = execute(&plans, &args.output, |doc, format| match format {
+                Format::Table | Format::Md => {
+                    let markup = if format == Format::Md {
+                        Markup::Markdown
+                    } else {
+                        Markup::Terminal
+                    };
+                    Ok(doc
+                        .cells
+                        .iter()
+                        .map(|c| detail::render_cell(c, markup))
+                        .collect::<Vec<_>>()
+                        .join("\n"))
+                }
+                _ => exporter(format).serialize(doc),
+            })?;
             Ok(exit_code(&outcome))
         }
         Command::Compare(args) => {
             let plans = options::compare_plans(&args)?;
-            let outcome = execute(
-                &plans,
-                args.output.format,
-                args.output.output.clone(),
-                |doc, format| exporter(format).serialize(doc),
-            )?;
+            let outcome = execute(&plans, &args.output, |doc, format| {
+                exporter(format).serialize(doc)
+            })?;
             Ok(exit_code(&outcome))
         }
         Command::Worker(_) => unreachable!("handled before"),
@@ -86,10 +78,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 /// stdout at the end) with `render`.
 fn execute(
     plans: &[cell::CellPlan],
-    format: Format,
-    output: Option<std::path::PathBuf>,
+    out: &allocbench::cli::OutputArgs,
     render: impl Fn(&result::Document, Format) -> anyhow::Result<String> + 'static,
 ) -> anyhow::Result<Outcome> {
+    let (format, output) = (out.format, out.output.clone());
+    let previous = if out.resume {
+        options::previous_cells(format, output.as_deref())?
+    } else {
+        Vec::new()
+    };
     interrupt::install()?;
     struct Render<F>(F, Format);
     impl<F: Fn(&result::Document, Format) -> anyhow::Result<String>> export::Exporter for Render<F> {
@@ -100,6 +97,7 @@ fn execute(
     let sink = Sink {
         exporter: Box::new(Render(render, format)),
         output,
+        previous,
     };
     let outcome = runner::run(plans, &sink)?;
     let text = sink.exporter.serialize(&outcome.doc)?;

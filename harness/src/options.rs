@@ -296,3 +296,42 @@ pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
     };
     Ok(plans(&w, &variants, &hooks, layout))
 }
+
+/// The finished cells of the document at `output`, for `--resume`. A missing
+/// file is an empty start; anything but an allocbench JSON document of this
+/// format version is refused.
+pub fn previous_cells(
+    format: crate::cli::Format,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<crate::result::CellResult>> {
+    let Some(path) = output else {
+        return Err(usage(
+            "--resume needs --output PATH (a JSON document to continue)",
+        ));
+    };
+    if format != crate::cli::Format::Json {
+        return Err(usage(
+            "--resume needs --format json: only the JSON document holds the cells",
+        ));
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(usage(format!("--resume: {}: {e}", path.display()))),
+    };
+    let doc: crate::result::Document = serde_json::from_str(&text).map_err(|e| {
+        usage(format!(
+            "--resume: {} is not an allocbench result document: {e}",
+            path.display()
+        ))
+    })?;
+    if doc.format_version != crate::result::FORMAT_VERSION {
+        return Err(usage(format!(
+            "--resume: {} has format version {}, this allocbench writes {}",
+            path.display(),
+            doc.format_version,
+            crate::result::FORMAT_VERSION
+        )));
+    }
+    Ok(doc.cells)
+}

@@ -37,6 +37,18 @@ pub struct Document {
     /// repetitions, with its ratio to the baseline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub summary: Vec<SummaryRow>,
+    /// What the run cost the harness itself.
+    #[serde(default)]
+    pub harness: HarnessCost,
+}
+
+/// The harness process's own cost over the run (not its children's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HarnessCost {
+    /// Wall time of the whole run, in seconds.
+    pub wall_s: f64,
+    /// CPU time of the harness process (user + system), in seconds.
+    pub cpu_s: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,6 +345,13 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// The sampling rate achieved: points per second between the first and
+    /// the last point.
+    pub fn achieved_hz(&self) -> Option<f64> {
+        let (first, last) = (self.t_ms.first()?, self.t_ms.last()?);
+        (last > first).then(|| (self.t_ms.len() - 1) as f64 / ((last - first) / 1e3))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.t_ms.is_empty()
     }

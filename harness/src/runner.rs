@@ -19,6 +19,18 @@ use crate::stats::summarize;
 pub struct Sink {
     pub exporter: Box<dyn Exporter>,
     pub output: Option<PathBuf>,
+    /// Finished cells of an earlier run to keep instead of running again.
+    pub previous: Vec<CellResult>,
+}
+
+/// Whether an earlier cell is the finished result of this plan.
+fn same_cell(done: &CellResult, plan: &CellPlan) -> bool {
+    done.status == Status::Ok
+        && done.workload == plan.workload
+        && done.variant_def == plan.variant
+        && done.repetition == plan.repetition
+        && done.spec == plan.spec
+        && done.cpus_pinned == plan.cpus
 }
 
 /// How a run ended.
@@ -36,10 +48,22 @@ pub fn new_document() -> Document {
         environment: Environment::collect(),
         cells: Vec::new(),
         summary: Vec::new(),
+        harness: Default::default(),
     }
 }
 
+/// CPU seconds (user + system) this process has used.
+fn own_cpu_s() -> f64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map(|u| {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        })
+        .unwrap_or(0.0)
+}
+
 pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
+    let started = std::time::Instant::now();
     let mut doc = new_document();
     // The progress display lives in the harness, which never forks without
     // exec; the forking master is a separate process.
@@ -103,6 +127,8 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
                     note_allocator(&mut doc, &cell);
                     doc.cells.push(cell);
                     doc.summary = summarize(&doc.cells);
+                    doc.harness.wall_s = started.elapsed().as_secs_f64();
+                    doc.harness.cpu_s = own_cpu_s();
                     written += 1;
                     if let Some(path) = &sink.output {
                         write_atomic(path, &sink.exporter.serialize(&doc)?)?;
@@ -111,6 +137,17 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
                 Ok(())
             };
         for (i, plan) in plans.iter().enumerate() {
+            if let Some(done) = sink.previous.iter().find(|d| same_cell(d, plan)) {
+                log(format!(
+                    "cell {}/{} {}: kept from the earlier run",
+                    i + 1,
+                    plans.len(),
+                    done.variant
+                ));
+                running += 1;
+                handle_done((i, done.clone()), &mut running)?;
+                continue;
+            }
             // Wait for the busy cell to go idle (or end) before starting the next.
             let hold = loop {
                 while let Ok(d) = done_rx.try_recv() {
@@ -143,6 +180,8 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
     })?;
     // Cells dropped as interrupted leave gaps; what finished before them is out.
     bar.finish_and_clear();
+    doc.harness.wall_s = started.elapsed().as_secs_f64();
+    doc.harness.cpu_s = own_cpu_s();
     Ok(Outcome {
         doc,
         failed,

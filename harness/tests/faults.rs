@@ -135,3 +135,92 @@ fn ctrl_c_stops_every_process_and_keeps_finished_cells() {
     assert_eq!(doc.cells[0].variant, "glibc");
     assert_eq!(doc.cells[0].status, Status::Ok);
 }
+
+#[test]
+fn resume_keeps_finished_cells_and_runs_the_rest() {
+    let dir = temp_dir("resume");
+    let out = dir.join("out.json");
+    let out_s = out.display().to_string();
+    let first = compare(&["--variants", "glibc", "--output", &out_s]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let before: allocbench::result::Document =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let second = compare(&[
+        "--variants",
+        "glibc,jemalloc",
+        "--output",
+        &out_s,
+        "--resume",
+    ]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("kept from the earlier run"),
+        "{}",
+        second.stderr
+    );
+    let after: allocbench::result::Document =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(after.cells.len(), 2);
+    // The glibc cell is the earlier one, not a new run.
+    assert_eq!(after.cells[0].phases, before.cells[0].phases);
+    assert_eq!(after.cells[1].variant, "jemalloc");
+}
+
+#[test]
+fn resume_refuses_what_it_cannot_continue() {
+    let dir = temp_dir("resume-bad");
+    let out = dir.join("out.json");
+    std::fs::write(&out, "{\"not\": \"allocbench\"}").unwrap();
+    let out_s = out.display().to_string();
+    let r = run(&[
+        "compare", "--format", "json", "--output", &out_s, "--resume",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("not an allocbench result document"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["compare", "--output", &out_s, "--resume"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--format json"), "{}", r.stderr);
+}
+
+#[test]
+fn a_worker_killed_like_by_the_oom_killer_fails_its_cell() {
+    let file = faulty("sigkill", "kill@drained#1");
+    let r = compare(&["--variants-file", &file, "--variants", "faulty"]);
+    assert_eq!(r.code, 1);
+    let err = r.doc().cells[0].error.clone().unwrap();
+    assert!(err.contains("killed by SIGKILL in phase drained"), "{err}");
+}
+
+#[test]
+fn killing_the_harness_leaves_no_worker_behind() {
+    let file = faulty("harness-kill", "hang@steady");
+    let args = with_small(
+        &["compare", "--format", "json"],
+        &["--variants-file", &file, "--variants", "faulty"],
+    );
+    let mut child = allocbench()
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait for the master and both workers, then kill the harness outright.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while workers_of(pid).len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cell never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // PR_SET_PDEATHSIG takes the master with the harness, and the workers
+    // with the master.
+    assert_no_workers_left(pid);
+}
