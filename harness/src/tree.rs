@@ -63,6 +63,11 @@ fn sample_process(
 /// Samples every known process of the tree: smaps_rollup of each, and the
 /// workers' pagemap against the fork baseline.
 pub fn sample_tree(state: &TreeState, name: &str, t_ms: f64) -> PhaseSample {
+    sample_tree_with(state, name, t_ms, true)
+}
+
+/// As [`sample_tree`], with the pagemap scans only when `cow` is true.
+fn sample_tree_with(state: &TreeState, name: &str, t_ms: f64, cow: bool) -> PhaseSample {
     let mut processes = vec![sample_process(
         state.master,
         ProcessRole::Master,
@@ -76,7 +81,7 @@ pub fn sample_tree(state: &TreeState, name: &str, t_ms: f64) -> PhaseSample {
             pid,
             ProcessRole::Worker,
             Some(index),
-            state.cow.as_deref(),
+            state.cow.as_deref().filter(|_| cow),
         ));
     }
     let mut tree = Mem::default();
@@ -94,6 +99,16 @@ pub fn sample_tree(state: &TreeState, name: &str, t_ms: f64) -> PhaseSample {
     }
 }
 
+/// The nice value the sampler asks for.
+const SAMPLER_NICE: libc::c_int = -10;
+
+/// The most of one CPU the timeline's sampling may use; a tree so large that
+/// one sample takes longer than this share of the period is sampled less
+/// often (the achieved rate is in the result).
+const SAMPLE_DUTY: f64 = 0.10;
+/// The most of one CPU the timeline's pagemap scans may use.
+const COW_DUTY: f64 = 0.05;
+
 /// Samples the tree on a timer until finished.
 pub struct TimelineSampler {
     stop: mpsc::Sender<()>,
@@ -108,17 +123,46 @@ impl TimelineSampler {
         let handle = std::thread::Builder::new()
             .name("cell-timeline".into())
             .spawn(move || {
+                // Many busy worker threads on few CPUs starve a thread of
+                // ordinary priority; where allowed (root or CAP_SYS_NICE) the
+                // sampler runs at a higher one. Best effort.
+                // SAFETY: setpriority on this thread's own id.
+                unsafe {
+                    libc::setpriority(
+                        libc::PRIO_PROCESS,
+                        libc::gettid() as libc::id_t,
+                        SAMPLER_NICE,
+                    );
+                }
                 let mut timeline = Timeline {
                     sample_hz: hz,
                     ..Timeline::default()
                 };
                 let mut next = Instant::now();
+                // Pagemap scans of large workers cost far more than a
+                // smaps_rollup read: they run only while they keep the
+                // sampler's share of a CPU under COW_DUTY.
+                let mut cow_due = Instant::now();
                 loop {
                     let state = lock(&tree);
                     if state.master != 0 {
-                        let s = sample_tree(&state, state.phase, t0.elapsed().as_secs_f64() * 1e3);
+                        let began = Instant::now();
+                        let cow = began >= cow_due;
+                        let s = sample_tree_with(
+                            &state,
+                            state.phase,
+                            t0.elapsed().as_secs_f64() * 1e3,
+                            cow,
+                        );
+                        let took = began.elapsed();
+                        if cow && state.cow.is_some() {
+                            cow_due = began + took.div_f64(COW_DUTY);
+                        }
                         timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
                         timeline.live_bytes.push(state.live_bytes.iter().sum());
+                        // A slow sample (a large tree) stretches the period so
+                        // the sampler keeps under SAMPLE_DUTY of a CPU.
+                        next = next.max(began + took.div_f64(SAMPLE_DUTY) - period);
                     }
                     // Keep to the grid; skip ticks a slow sample overran.
                     next += period;
