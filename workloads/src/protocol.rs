@@ -136,7 +136,7 @@ pub enum Event {
         /// True for exit status 0.
         success: bool,
     },
-    /// A worker's requests served so far, sent about ten times a second
+    /// A worker's requests served so far, sent about fifty times a second
     /// while serving (for the timeline).
     Progress {
         requests: u64,

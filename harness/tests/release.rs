@@ -1,0 +1,210 @@
+//! Memory given back to the OS, idle timing, the timeline and growth, with
+//! known answers.
+
+mod common;
+
+use allocbench::result::{Document, Status};
+use common::*;
+
+fn spec_file(name: &str, text: &str) -> String {
+    let dir = temp_dir(name);
+    let p = dir.join("spec.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// A worker that frees everything it allocated since the fork: no writes
+/// into the master's objects, half of all objects cached. One thread (the
+/// main thread, main arena): a glibc thread arena keeps about 2 MiB after a
+/// trim, which the table shows for threaded variants.
+const FREES_EVERYTHING: &str =
+    "static_writes_per_request = 0\nretain_share = 0.5\ncache_objects = 20000\n";
+
+#[test]
+fn glibc_gives_back_nearly_everything_after_trim() {
+    let spec = spec_file("trim", FREES_EVERYTHING);
+    let r = compare(&["--spec", &spec, "--variants", "glibc", "--threads", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = r.doc().cells[0].metrics.clone().unwrap();
+    assert!(m.live_bytes_steady > 1 << 20);
+    let trimmed = m.returned["trimmed"];
+    assert!(trimmed >= 0.9, "returned after trim: {trimmed}");
+}
+
+#[test]
+fn mimalloc_that_never_purges_gives_back_nothing_before_collect() {
+    let spec = spec_file("never-purge", FREES_EVERYTHING);
+    let dir = temp_dir("never-purge-variants");
+    let file = variants_file(
+        &dir,
+        "[variants.mi-never]\nbase = \"mimalloc\"\nenv = { MIMALLOC_PURGE_DELAY = \"-1\" }\n",
+    );
+    let r = compare(&[
+        "--spec",
+        &spec,
+        "--variants-file",
+        &file,
+        "--variants",
+        "mi-never",
+        "--idle",
+        "0,0.3",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = r.doc().cells[0].metrics.clone().unwrap();
+    for phase in ["drained", "idle+0s", "idle+0.3s"] {
+        assert!(m.returned[phase] < 0.05, "{phase}: {}", m.returned[phase]);
+    }
+}
+
+fn one(extra: &[&str]) -> Document {
+    let r = run(&with_small(
+        &["run", "--format", "json", "--variant", "glibc"],
+        extra,
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.doc()
+}
+
+#[test]
+fn idle_samples_are_taken_at_their_offsets() {
+    let doc = one(&["--idle", "0,0.2,0.5"]);
+    let phases = &doc.cells[0].phases;
+    let t = |name: &str| phases.iter().find(|p| p.name == name).unwrap().t_ms;
+    let drained = t("drained");
+    for (name, offset) in [("idle+0s", 0.0), ("idle+0.2s", 200.0), ("idle+0.5s", 500.0)] {
+        let late = t(name) - drained - offset;
+        assert!((0.0..=50.0).contains(&late), "{name} is {late} ms off");
+    }
+}
+
+#[test]
+fn the_timeline_is_monotone_and_spans_every_phase() {
+    let doc = one(&["--sample-hz", "100", "--idle", "0,0.3"]);
+    let cell = &doc.cells[0];
+    let t = &cell.timeline;
+    assert!(t.len() > 10, "{} points", t.len());
+    assert!(t.t_ms.windows(2).all(|w| w[0] < w[1]));
+    assert!(t.requests.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(*t.requests.last().unwrap(), 800);
+    let first = cell.phases.first().unwrap().t_ms;
+    let last = cell.phases.last().unwrap().t_ms;
+    assert!(t.t_ms[0] <= first && *t.t_ms.last().unwrap() >= last);
+    // Every column has a value per point; workers only from the fork on.
+    assert_eq!(t.tree.pss_anon.len(), t.len());
+    assert_eq!(t.phase.len(), t.len());
+    for p in &t.processes {
+        assert_eq!(p.mem.pss.len(), t.len());
+        assert_eq!(p.cow_copied.len(), t.len());
+    }
+    assert!(t.phase.iter().any(|p| p == "idle"));
+}
+
+fn growth_of(spec: &str) -> String {
+    let spec = spec_file(&format!("growth-{}", spec.len()), spec);
+    let doc = one(&[
+        "--spec",
+        &spec,
+        "--processes",
+        "1",
+        "--threads",
+        "1",
+        "--requests",
+        "200000",
+        "--sample-hz",
+        "100",
+    ]);
+    let m = doc.cells[0].metrics.clone().unwrap();
+    assert!(m.growth_bytes_per_1k_requests.is_some());
+    m.growth_verdict.unwrap()
+}
+
+#[test]
+fn a_leak_is_growing_and_a_steady_load_is_a_plateau() {
+    // Every object kept forever, against none kept.
+    let leak = "objects_per_request = 4\nsizes = [{ min = 64, max = 128 }]\n\
+                retain_share = 1.0\nretain_max_size = 4096\ncache_objects = 10000000\n";
+    let steady = "objects_per_request = 4\nsizes = [{ min = 64, max = 128 }]\nretain_share = 0.0\n";
+    assert_eq!(growth_of(leak), "growing");
+    assert_eq!(growth_of(steady), "plateau");
+}
+
+#[test]
+fn variant_and_workload_options_reach_the_processes() {
+    let dir = temp_dir("options");
+    let file = variants_file(
+        &dir,
+        "[variants.nothp]\nbase = \"glibc\"\nthp_disable = true\n",
+    );
+    let r = compare(&[
+        "--variants-file",
+        &file,
+        "--variants",
+        "glibc,nothp,jemalloc-bg,jemalloc-bg-workers",
+        "--cpus",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let m = |i: usize| doc.cells[i].metrics.clone().unwrap();
+    assert_eq!(m(0).thp_disabled, Some(false));
+    assert_eq!(m(1).thp_disabled, Some(true));
+    // jemalloc's background threads do not survive the fork unless the
+    // workers turn them on again.
+    assert_eq!(m(2).background_thread, Some(false));
+    assert_eq!(m(3).background_thread, Some(true));
+    for c in &doc.cells {
+        assert_eq!((c.cpus_pinned, c.cpus_allowed), (Some(1), Some(1)));
+        assert_eq!(c.status, Status::Ok);
+    }
+}
+
+#[test]
+fn cow_attribution_runs_each_variant_with_and_without_app_writes() {
+    let r = compare(&[
+        "--variants",
+        "glibc",
+        "--cow-attribution",
+        "--requests",
+        "2000",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    assert_eq!(doc.cells.len(), 2);
+    assert!(doc.cells[0].spec.static_writes_per_request > 0);
+    assert_eq!(doc.cells[1].spec.static_writes_per_request, 0);
+    let copied = |i: usize| doc.cells[i].metrics.as_ref().unwrap().cow_copied.unwrap();
+    // The application's writes into shared objects copy pages of their own.
+    assert!(copied(0) > copied(1), "{} vs {}", copied(0), copied(1));
+}
+
+#[test]
+fn repetitions_interleave_and_summarise() {
+    let r = compare(&["--variants", "glibc,jemalloc", "--repeat", "3"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let order: Vec<(String, u32)> = doc
+        .cells
+        .iter()
+        .map(|c| (c.variant.clone(), c.repetition))
+        .collect();
+    let expect: Vec<(String, u32)> = (0..3)
+        .flat_map(|rep| [("glibc".to_string(), rep), ("jemalloc".to_string(), rep)])
+        .collect();
+    assert_eq!(order, expect);
+    assert_eq!(doc.summary.len(), 2);
+    let je = &doc.summary[1];
+    assert_eq!((je.variant.as_str(), je.ok), ("jemalloc", 3));
+    let pss = &je.metrics["tree_pss_anon_steady"];
+    assert_eq!(pss.stat.n, 3);
+    assert!(pss.stat.min <= pss.stat.median && pss.stat.median <= pss.stat.max);
+    let ratio = pss.ratio.as_ref().unwrap();
+    assert_eq!(ratio.baseline, "glibc");
+    // The baseline's ratio to itself is exactly 1.
+    let g = doc.summary[0].metrics["tree_pss_anon_steady"]
+        .ratio
+        .clone()
+        .unwrap();
+    assert_eq!((g.median, g.mad), (1.0, 0.0));
+}
