@@ -34,12 +34,22 @@ fn a_crashed_worker_fails_its_cell_and_the_next_cell_runs() {
     assert_eq!(doc.cells[1].status, Status::Ok);
 }
 
+/// Runs the faulty variant alone (with `extra` options) and returns the
+/// reason its cell failed, checking the run's exit code.
+fn failure(name: &str, fault: &str, extra: &[&str]) -> String {
+    let file = faulty(name, fault);
+    let mut args = vec!["--variants-file", file.as_str(), "--variants", "faulty"];
+    args.extend_from_slice(extra);
+    let r = compare(&args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let cell = &r.doc().cells[0];
+    assert_eq!(cell.status, Status::Failed);
+    cell.error.clone().unwrap()
+}
+
 #[test]
 fn an_aborting_master_fails_its_cell() {
-    let file = faulty("abort", "abort@preloaded");
-    let r = compare(&["--variants-file", &file, "--variants", "faulty"]);
-    assert_eq!(r.code, 1);
-    let err = r.doc().cells[0].error.clone().unwrap();
+    let err = failure("abort", "abort@preloaded", &[]);
     assert!(
         err.contains("master") && err.contains("SIGABRT") && err.contains("preloaded"),
         "{err}"
@@ -48,26 +58,13 @@ fn an_aborting_master_fails_its_cell() {
 
 #[test]
 fn a_hung_worker_times_out_naming_the_phase() {
-    let file = faulty("hang", "hang@drained");
-    let r = compare(&[
-        "--variants-file",
-        &file,
-        "--variants",
-        "faulty",
-        "--timeout",
-        "1",
-    ]);
-    assert_eq!(r.code, 1);
-    let err = r.doc().cells[0].error.clone().unwrap();
+    let err = failure("hang", "hang@drained", &["--timeout", "1"]);
     assert!(err.contains("timed out in phase drained"), "{err}");
 }
 
 #[test]
 fn a_worker_that_exits_early_fails_its_cell() {
-    let file = faulty("exit", "exit@forked");
-    let r = compare(&["--variants-file", &file, "--variants", "faulty"]);
-    assert_eq!(r.code, 1);
-    let err = r.doc().cells[0].error.clone().unwrap();
+    let err = failure("exit", "exit@forked", &[]);
     assert!(
         err.contains("exited with status 7 in phase forked"),
         "{err}"
@@ -188,10 +185,7 @@ fn resume_refuses_what_it_cannot_continue() {
 
 #[test]
 fn a_worker_killed_like_by_the_oom_killer_fails_its_cell() {
-    let file = faulty("sigkill", "kill@drained#1");
-    let r = compare(&["--variants-file", &file, "--variants", "faulty"]);
-    assert_eq!(r.code, 1);
-    let err = r.doc().cells[0].error.clone().unwrap();
+    let err = failure("sigkill", "kill@drained#1", &[]);
     assert!(err.contains("killed by SIGKILL in phase drained"), "{err}");
 }
 
