@@ -27,6 +27,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run a workload under each variant and print a comparison table.
     Compare(CompareArgs),
+    /// Render result files (JSON documents) into a report.
+    Report(ReportArgs),
     /// Internal: the process a cell runs in (spawned by the harness).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -170,6 +172,25 @@ pub struct CompareArgs {
     pub cow_attribution: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Html,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result documents written by `--format json`.
+    #[arg(required = true, value_name = "FILE.json")]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Write the report here instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

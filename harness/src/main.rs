@@ -7,7 +7,7 @@
 #[global_allocator]
 static GLOBAL: allocbench_allocators::DispatchAlloc = allocbench_allocators::DispatchAlloc;
 
-use allocbench::cli::{Cli, Command, Format, ListFormat};
+use allocbench::cli::{Cli, Command, Format, ListFormat, ReportFormat};
 use allocbench::export::{Markup, exporter, write_atomic};
 use allocbench::options::UsageError;
 use allocbench::runner::{Outcome, Sink};
@@ -69,6 +69,21 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 exporter(format).serialize(doc)
             })?;
             Ok(exit_code(&outcome))
+        }
+        Command::Report(args) => {
+            let docs = allocbench::report::load(&args.files)?;
+            let report = allocbench::report::Report::build(docs);
+            let plots = Default::default();
+            let text = match args.format {
+                ReportFormat::Md => allocbench::report::markdown(&report, &plots),
+                ReportFormat::Html => allocbench::report::html(&report, &plots, None),
+                ReportFormat::Csv => allocbench::report::csv(&report),
+            };
+            match &args.output {
+                Some(path) => write_atomic(path, &text)?,
+                None => print!("{text}"),
+            }
+            Ok(0)
         }
         Command::Worker(_) => unreachable!("handled before"),
     }

@@ -1,0 +1,555 @@
+//! `allocbench report`: one or more result documents rendered into a report
+//! (Markdown, HTML or CSV). Cells are grouped by machine and by workload
+//! configuration, never silently merged: a group is one workload with one
+//! set of parameters (the pre-fork hook and the application-writes mode
+//! excepted, which are rows), and results from several machines become a
+//! column group each.
+
+mod choose;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::environment::Environment;
+use crate::export::{Markup, Table, render};
+use crate::options::usage;
+use crate::result::{CellResult, Document, FORMAT_VERSION, Status};
+use crate::stats::{SummaryRow, summarize};
+use crate::units::{mib, micros, pct, rate};
+
+/// A machine results came from, by the facts that make results comparable.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub label: String,
+    pub environment: Environment,
+}
+
+/// One workload configuration on every machine it ran on.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub workload: String,
+    pub title: String,
+    /// (machine index, the cells of this configuration there).
+    pub runs: Vec<(usize, Vec<CellResult>)>,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub sources: Vec<String>,
+    pub machines: Vec<Machine>,
+    pub groups: Vec<Group>,
+}
+
+/// Reads result documents; anything else is refused (exit 2).
+pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, Document)>> {
+    if paths.is_empty() {
+        return Err(usage("report needs at least one result file"));
+    }
+    let mut docs = Vec::new();
+    for path in paths {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{shown}: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            usage(format!(
+                "{shown} is not an allocbench result (not JSON: {e})"
+            ))
+        })?;
+        let Some(version) = value.get("format_version").and_then(|v| v.as_u64()) else {
+            return Err(usage(format!(
+                "{shown} is not an allocbench result (no format_version)"
+            )));
+        };
+        if version != u64::from(FORMAT_VERSION) {
+            return Err(usage(format!(
+                "{shown} has result format version {version}; this allocbench reads version {FORMAT_VERSION}"
+            )));
+        }
+        let doc: Document = serde_json::from_value(value)
+            .map_err(|e| usage(format!("{shown} is not an allocbench result: {e}")))?;
+        docs.push((shown, doc));
+    }
+    Ok(docs)
+}
+
+fn machine_key(e: &Environment) -> String {
+    format!(
+        "{}|{}|{}|{}|{}|{}",
+        e.hostname,
+        e.kernel,
+        e.cpu_model,
+        e.cpus,
+        e.mem_total_bytes >> 30,
+        e.glibc_version
+    )
+}
+
+/// The parameters that make cells of one workload comparable: everything in
+/// the spec but the hook and the application's writes (shown as rows).
+fn group_key(c: &CellResult) -> String {
+    let mut spec = c.spec.clone();
+    spec.prefork = Default::default();
+    spec.static_writes_per_request = 0;
+    format!(
+        "{}|{}|{:?}",
+        c.workload,
+        serde_json::to_string(&spec).unwrap_or_default(),
+        c.cpus_pinned
+    )
+}
+
+fn title(c: &CellResult) -> String {
+    let s = &c.spec;
+    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let threads = plural(s.threads, "thread", "threads");
+    let shape = if s.processes == 0 {
+        format!("one process × {threads}")
+    } else {
+        format!("{} × {threads}", plural(s.processes, "worker", "workers"))
+    };
+    let mut t = format!(
+        "{}: {shape}, {} MiB static, {} requests per {}",
+        c.workload,
+        s.static_mib,
+        rate(s.requests as f64),
+        if s.processes == 0 {
+            "process"
+        } else {
+            "worker"
+        }
+    );
+    if s.gvl {
+        t.push_str(&format!(", with a GVL (I/O wait {})", pct(s.io_wait_share)));
+    }
+    if let Some(n) = c.cpus_pinned {
+        t.push_str(&format!(", pinned to {n} CPUs"));
+    }
+    t
+}
+
+impl Report {
+    pub fn build(docs: Vec<(String, Document)>) -> Report {
+        let mut machines: Vec<(String, Machine)> = Vec::new();
+        let mut groups: Vec<(String, Group)> = Vec::new();
+        let mut sources = Vec::new();
+        for (path, doc) in docs {
+            sources.push(path);
+            let mkey = machine_key(&doc.environment);
+            let m = match machines.iter().position(|(k, _)| *k == mkey) {
+                Some(i) => i,
+                None => {
+                    let e = &doc.environment;
+                    machines.push((
+                        mkey,
+                        Machine {
+                            label: format!(
+                                "{} ({} CPUs, {} GiB)",
+                                e.hostname,
+                                e.cpus,
+                                e.mem_total_bytes >> 30
+                            ),
+                            environment: e.clone(),
+                        },
+                    ));
+                    machines.len() - 1
+                }
+            };
+            // Versions a later document reported add to the machine's facts.
+            for (k, v) in &doc.environment.allocator_versions {
+                machines[m]
+                    .1
+                    .environment
+                    .allocator_versions
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
+            for c in doc.cells {
+                let gkey = group_key(&c);
+                let g = match groups.iter().position(|(k, _)| *k == gkey) {
+                    Some(i) => i,
+                    None => {
+                        groups.push((
+                            gkey,
+                            Group {
+                                workload: c.workload.clone(),
+                                title: title(&c),
+                                runs: Vec::new(),
+                            },
+                        ));
+                        groups.len() - 1
+                    }
+                };
+                let runs = &mut groups[g].1.runs;
+                match runs.iter_mut().find(|(mi, _)| *mi == m) {
+                    Some((_, cells)) => cells.push(c),
+                    None => runs.push((m, vec![c])),
+                }
+            }
+        }
+        Report {
+            sources,
+            machines: machines.into_iter().map(|(_, m)| m).collect(),
+            groups: groups.into_iter().map(|(_, g)| g).collect(),
+        }
+    }
+
+    /// The summary rows of a group on one machine.
+    pub fn summary(&self, g: &Group, machine: usize) -> Vec<SummaryRow> {
+        g.runs
+            .iter()
+            .find(|(m, _)| *m == machine)
+            .map(|(_, cells)| summarize(cells))
+            .unwrap_or_default()
+    }
+}
+
+/// A value with its ratio to the baseline and the ratio's spread (not for
+/// shares, whose ratios mean nothing, nor for the baseline itself).
+fn cell_text(row: &SummaryRow, key: &str, fmt: fn(f64) -> String, with_ratio: bool) -> String {
+    let Some(m) = row.metrics.get(key) else {
+        return "—".into();
+    };
+    let mut s = fmt(m.stat.median);
+    if let Some(r) = m
+        .ratio
+        .as_ref()
+        .filter(|r| with_ratio && r.baseline != row.variant)
+    {
+        s.push_str(&format!(" ({:.2}", r.median));
+        if m.stat.n > 1 {
+            s.push_str(&format!(" ± {:.2}", r.mad));
+        }
+        s.push_str("×)");
+    }
+    s
+}
+
+fn bytes(v: f64) -> String {
+    mib(v.max(0.0) as u64)
+}
+
+fn share(v: f64) -> String {
+    pct(v)
+}
+
+/// The columns of a report table: (heading, metric, format, with ratio).
+type Column = (&'static str, &'static str, fn(f64) -> String, bool);
+const COLUMNS: &[Column] = &[
+    ("PSS anon steady", "tree_pss_anon_steady", bytes, true),
+    ("PSS anon trimmed", "tree_pss_anon_trimmed", bytes, true),
+    ("CoW copied", "cow_copied", bytes, true),
+    ("returned drained", "returned_drained", share, false),
+    ("returned trimmed", "returned_trimmed", share, false),
+    ("req/s", "throughput_rps", rate, true),
+    ("p99", "latency_p99_us", micros, true),
+];
+
+/// A group's table: one row per variant × hook × write mode, a column group
+/// per machine.
+pub fn group_table(report: &Report, g: &Group) -> Table {
+    let machines: Vec<usize> = g.runs.iter().map(|(m, _)| *m).collect();
+    let summaries: BTreeMap<usize, Vec<SummaryRow>> = machines
+        .iter()
+        .map(|&m| (m, report.summary(g, m)))
+        .collect();
+    let hooks = summaries
+        .values()
+        .flatten()
+        .map(|r| r.prefork.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1;
+    let writes = summaries
+        .values()
+        .flatten()
+        .map(|r| r.app_writes)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1;
+    let mut headers: Vec<String> = vec!["variant".into()];
+    if hooks {
+        headers.push("prefork".into());
+    }
+    if writes {
+        headers.push("app writes".into());
+    }
+    let several = machines.len() > 1;
+    for &m in &machines {
+        let suffix = if several {
+            format!(" ({})", report.machines[m].label)
+        } else {
+            String::new()
+        };
+        headers.push(format!("runs{suffix}"));
+        for (h, _, _, _) in COLUMNS {
+            headers.push(format!("{h}{suffix}"));
+        }
+    }
+    let key = |r: &SummaryRow| (r.variant.clone(), r.prefork.clone(), r.app_writes);
+    let mut rows: Vec<(String, String, bool)> = Vec::new();
+    for r in summaries.values().flatten() {
+        if !rows.contains(&key(r)) {
+            rows.push(key(r));
+        }
+    }
+    let mut table = Table {
+        right: headers.iter().enumerate().map(|(i, _)| i > 0).collect(),
+        headers,
+        rows: Vec::new(),
+    };
+    for (variant, prefork, app) in rows {
+        let mut row = vec![variant.clone()];
+        if hooks {
+            row.push(prefork.clone());
+        }
+        if writes {
+            row.push(if app { "yes" } else { "no" }.into());
+        }
+        for m in &machines {
+            match summaries[m]
+                .iter()
+                .find(|r| key(r) == (variant.clone(), prefork.clone(), app))
+            {
+                Some(r) => {
+                    row.push(if r.failed > 0 {
+                        format!("{} ({} failed)", r.ok, r.failed)
+                    } else {
+                        r.ok.to_string()
+                    });
+                    for (_, k, f, with_ratio) in COLUMNS {
+                        row.push(cell_text(r, k, *f, *with_ratio));
+                    }
+                }
+                None => row.extend(std::iter::repeat_n("—".to_string(), COLUMNS.len() + 1)),
+            }
+        }
+        table.push(row);
+    }
+    table
+}
+
+fn environment_lines(m: &Machine) -> Vec<String> {
+    let e = &m.environment;
+    let mut lines = vec![
+        format!("kernel {} ({})", e.kernel, e.arch),
+        format!("{}", e.os),
+        format!("glibc {}", e.glibc_version),
+        format!(
+            "transparent huge pages: enabled {}, defrag {}",
+            e.thp_enabled, e.thp_defrag
+        ),
+        format!(
+            "{} CPUs usable ({} online), {}",
+            e.cpus, e.cpus_online, e.cpu_model
+        ),
+        format!("{} GiB memory", e.mem_total_bytes >> 30),
+        format!("allocbench {}", e.allocbench_version),
+    ];
+    let versions: Vec<String> = e
+        .allocator_versions
+        .iter()
+        .map(|(k, v)| format!("{k} {}", v.split('-').next().unwrap_or(v)))
+        .collect();
+    lines.push(format!("allocators: {}", versions.join(", ")));
+    lines
+}
+
+fn failed_cells(g: &Group) -> Vec<String> {
+    g.runs
+        .iter()
+        .flat_map(|(_, cells)| cells.iter())
+        .filter(|c| c.status == Status::Failed)
+        .map(|c| {
+            format!(
+                "{} (prefork {}, repetition {}): {}",
+                c.variant,
+                c.prefork,
+                c.repetition,
+                c.error.as_deref().unwrap_or("failed")
+            )
+        })
+        .collect()
+}
+
+/// The report as Markdown.
+pub fn markdown(report: &Report, plots: &BTreeMap<String, Vec<String>>) -> String {
+    let mut out = String::from("# allocbench results\n\n");
+    let choices = choose::choose(report);
+    if !choices.is_empty() {
+        out.push_str("## What to choose\n\n");
+        out.push_str(
+            "Each line is derived from the tables below by a rule written in allocbench's \
+             code (`allocbench report`); it holds for this machine and the conditions named.\n\n",
+        );
+        for c in &choices {
+            out.push_str(&format!("- {c}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str("## Machines\n\n");
+    for m in &report.machines {
+        out.push_str(&format!("**{}**\n\n", m.label));
+        for l in environment_lines(m) {
+            out.push_str(&format!("- {l}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "## Tables\n\nMedians over the repetitions; in brackets the ratio to glibc (or to the \
+         first variant when glibc did not run), paired by repetition, ± the median absolute \
+         deviation of those ratios. Memory is anonymous PSS summed over the process tree; \
+         `CoW copied` the pages the workers inherited and now hold as their own copies; \
+         `returned` the share of the serving processes' steady-state growth given back to the \
+         OS when they freed their caches (drained) and after the allocator's release call \
+         (trimmed).\n\n",
+    );
+    for g in &report.groups {
+        out.push_str(&format!("### {}\n\n", g.title));
+        out.push_str(&render(&group_table(report, g), Markup::Markdown));
+        if let Some(files) = plots.get(&g.title) {
+            out.push('\n');
+            for f in files {
+                out.push_str(&format!("![{f}]({f})\n"));
+            }
+        }
+        let failed = failed_cells(g);
+        if !failed.is_empty() {
+            out.push_str("\nFailed cells:\n\n");
+            for f in failed {
+                out.push_str(&format!("- {f}\n"));
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("## Sources\n\n");
+    for s in &report.sources {
+        out.push_str(&format!("- `{s}`\n"));
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn html_table(t: &Table) -> String {
+    let mut out = String::from("<table>\n<tr>");
+    for h in &t.headers {
+        out.push_str(&format!("<th>{}</th>", escape(h)));
+    }
+    out.push_str("</tr>\n");
+    for r in &t.rows {
+        out.push_str("<tr>");
+        for (i, c) in r.iter().enumerate() {
+            let align = if t.right[i] {
+                " style=\"text-align:right\""
+            } else {
+                ""
+            };
+            out.push_str(&format!("<td{align}>{}</td>", escape(c)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+    out
+}
+
+/// The report as one HTML page, plots embedded.
+pub fn html(
+    report: &Report,
+    plots: &BTreeMap<String, Vec<String>>,
+    plot_dir: Option<&Path>,
+) -> String {
+    let mut out = String::from(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>allocbench results</title>\n\
+         <style>body{font-family:sans-serif;max-width:90em;margin:auto}table{border-collapse:collapse}\
+         td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>\n<h1>allocbench results</h1>\n",
+    );
+    let choices = choose::choose(report);
+    if !choices.is_empty() {
+        out.push_str("<h2>What to choose</h2>\n<ul>\n");
+        for c in &choices {
+            out.push_str(&format!("<li>{}</li>\n", escape(c)));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("<h2>Machines</h2>\n");
+    for m in &report.machines {
+        out.push_str(&format!("<h3>{}</h3>\n<ul>\n", escape(&m.label)));
+        for l in environment_lines(m) {
+            out.push_str(&format!("<li>{}</li>\n", escape(&l)));
+        }
+        out.push_str("</ul>\n");
+    }
+    for g in &report.groups {
+        out.push_str(&format!("<h2>{}</h2>\n", escape(&g.title)));
+        out.push_str(&html_table(&group_table(report, g)));
+        for f in plots.get(&g.title).into_iter().flatten() {
+            let svg = plot_dir
+                .map(|d| d.join(Path::new(f).file_name().unwrap_or_default()))
+                .and_then(|p| std::fs::read_to_string(p).ok());
+            match svg {
+                Some(svg) => out.push_str(&svg),
+                None => out.push_str(&format!("<p><img src=\"{}\"></p>\n", escape(f))),
+            }
+        }
+        let failed = failed_cells(g);
+        if !failed.is_empty() {
+            out.push_str("<p>Failed cells:</p>\n<ul>\n");
+            for f in failed {
+                out.push_str(&format!("<li>{}</li>\n", escape(&f)));
+            }
+            out.push_str("</ul>\n");
+        }
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The report's summary rows as CSV: one line per machine, group, row and
+/// metric, raw numbers.
+pub fn csv(report: &Report) -> String {
+    let mut out = String::from(
+        "machine,group,variant,prefork,app_writes,metric,n,median,min,max,mad,ratio_median,ratio_mad\n",
+    );
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    for g in &report.groups {
+        for (m, _) in &g.runs {
+            for r in report.summary(g, *m) {
+                for (name, s) in &r.metrics {
+                    let (rm, rd) = s
+                        .ratio
+                        .as_ref()
+                        .map(|x| (x.median.to_string(), x.mad.to_string()))
+                        .unwrap_or_default();
+                    out.push_str(&format!(
+                        "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                        field(&report.machines[*m].label),
+                        field(&g.title),
+                        field(&r.variant),
+                        r.prefork,
+                        r.app_writes,
+                        name,
+                        s.stat.n,
+                        s.stat.median,
+                        s.stat.min,
+                        s.stat.max,
+                        s.stat.mad,
+                        rm,
+                        rd
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
