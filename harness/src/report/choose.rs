@@ -179,11 +179,7 @@ fn idle_return(cells: &[CellResult], variant: &str) -> Option<(String, f64)> {
         .filter(|c| c.variant == variant && c.status == Status::Ok && c.prefork == "none")
         .filter_map(|c| {
             let m = c.metrics.as_ref()?;
-            let last = c
-                .phases
-                .iter()
-                .filter(|p| p.name.starts_with("idle+"))
-                .last()?;
+            let last = c.phases.iter().rfind(|p| p.name.starts_with("idle+"))?;
             name = Some(last.name.clone());
             m.returned.get(&last.name).copied()
         })
