@@ -126,10 +126,29 @@ pub fn assert_no_workers_left(harness_pid: u32) {
 
 /// A fresh temporary directory for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("allocbench-test-{name}-{}", std::process::id()));
+    let parent = std::env::temp_dir().join("allocbench-tests");
+    sweep_dead(&parent);
+    let d = parent.join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Removes the directories earlier test processes left (test binaries have
+/// no teardown): those whose owning process is gone.
+fn sweep_dead(parent: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Writes a variants file and returns its path.
