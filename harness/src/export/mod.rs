@@ -21,9 +21,11 @@ pub trait Exporter {
 
 struct Json;
 
+/// Compact JSON, one line: timelines are long arrays of numbers, which
+/// pretty printing would spread over a line each (`jq .` pretty-prints).
 impl Exporter for Json {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
-        Ok(serde_json::to_string_pretty(doc)? + "\n")
+        Ok(serde_json::to_string(doc)? + "\n")
     }
 }
 
