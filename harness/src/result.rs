@@ -68,6 +68,9 @@ pub struct CellResult {
     /// The environment the master was launched with (allocator variables only).
     pub launch_env: BTreeMap<String, String>,
     pub prefork: String,
+    /// The release call the master made before forking (`trim` hook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefork_call: Option<String>,
     pub repetition: u32,
     /// CPUs the cell's processes were pinned to (`--cpus`); absent when not
     /// pinned (they could use `environment.cpus`).

@@ -105,6 +105,7 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
         variant_def: plan.variant.clone(),
         launch_env,
         prefork: plan.spec.prefork.to_string(),
+        prefork_call: None,
         repetition: plan.repetition,
         cpus_pinned: plan.cpus,
         cpus_allowed: None,
@@ -128,6 +129,10 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
                 let started = run.reports.get(&(Role::Master, 0, Phase::Started));
                 result.allocator = started.and_then(|r| r.allocator.clone());
                 result.cpus_allowed = started.and_then(|r| r.cpus_allowed);
+                result.prefork_call = run
+                    .reports
+                    .get(&(Role::Master, 0, Phase::Forked))
+                    .and_then(|r| r.release_call.clone());
                 result.stderr_tail = run.stderr.lines();
                 result.phases = std::mem::take(&mut run.phases);
                 if let Some(t) = run.timeline.take() {
