@@ -132,6 +132,10 @@ pub struct OutputArgs {
     /// earlier, interrupted run of the same command) and run only the rest.
     #[arg(long)]
     pub resume: bool,
+    /// Write SVG charts (memory over time, memory given back, growth, CoW)
+    /// into this directory; Markdown output links them.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +195,10 @@ pub struct ReportArgs {
     /// Write the report here instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Write SVG charts of every group into this directory and link them
+    /// (relative to the report's directory).
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

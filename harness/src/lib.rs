@@ -16,6 +16,7 @@ pub mod interrupt;
 pub mod list;
 pub mod metrics;
 pub mod options;
+pub mod plot;
 pub mod report;
 pub mod result;
 pub mod runner;

@@ -73,10 +73,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Report(args) => {
             let docs = allocbench::report::load(&args.files)?;
             let report = allocbench::report::Report::build(docs);
-            let plots = Default::default();
+            let base = args.output.as_deref().and_then(|p| p.parent());
+            let plots = match &args.plots {
+                Some(dir) => allocbench::report::write_plots(&report, dir, base)?,
+                None => Default::default(),
+            };
             let text = match args.format {
                 ReportFormat::Md => allocbench::report::markdown(&report, &plots),
-                ReportFormat::Html => allocbench::report::html(&report, &plots, None),
+                ReportFormat::Html => {
+                    allocbench::report::html(&report, &plots, args.plots.as_deref())
+                }
                 ReportFormat::Csv => allocbench::report::csv(&report),
             };
             match &args.output {
@@ -115,7 +121,18 @@ fn execute(
         previous,
     };
     let outcome = runner::run(plans, &sink)?;
-    let text = sink.exporter.serialize(&outcome.doc)?;
+    let mut text = sink.exporter.serialize(&outcome.doc)?;
+    if let Some(dir) = &out.plot {
+        let files = allocbench::plot::write_plots(&outcome.doc.cells, dir)?;
+        if format == Format::Md && !files.is_empty() {
+            let base = out.output.as_deref().and_then(|p| p.parent());
+            text.push_str("\n## Plots\n\n");
+            for f in files {
+                let link = allocbench::plot::relative(&f, base);
+                text.push_str(&format!("![{link}]({link})\n"));
+            }
+        }
+    }
     match &sink.output {
         Some(path) => write_atomic(path, &text)?,
         None => print!("{text}"),

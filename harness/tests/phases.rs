@@ -198,3 +198,46 @@ fn every_output_format_renders() {
         assert!(r.stdout.contains(marker), "{format}: {}", r.stdout);
     }
 }
+
+#[test]
+fn plots_are_written_with_a_line_per_variant() {
+    let dir = temp_dir("plots");
+    let plots = dir.join("plots");
+    let out = dir.join("report.md");
+    let args = with_small(
+        &["compare", "--format", "md"],
+        &[
+            "--variants",
+            "glibc,jemalloc",
+            "--idle",
+            "0,0.2",
+            "--sample-hz",
+            "100",
+            "--plot",
+            plots.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    let r = run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for chart in ["tree-pss", "worker-uss", "returned"] {
+        let f = plots.join(format!("server-none-{chart}.svg"));
+        let svg = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{chart}"
+        );
+        for v in ["glibc", "jemalloc"] {
+            // A legend entry is an SVG text element of its own line.
+            assert!(
+                svg.lines()
+                    .any(|l| l == v || l.starts_with(&format!("{v} ("))),
+                "{chart}: no legend for {v}"
+            );
+        }
+    }
+    // The Markdown links them relative to its own directory.
+    let md = std::fs::read_to_string(&out).unwrap();
+    assert!(md.contains("](plots/server-none-tree-pss.svg)"), "{md}");
+}

@@ -371,6 +371,33 @@ fn failed_cells(g: &Group) -> Vec<String> {
         .collect()
 }
 
+/// Writes every group's charts into `dir`; returns, per group title, the
+/// links (relative to `base`, the report's directory).
+pub fn write_plots(
+    report: &Report,
+    dir: &Path,
+    base: Option<&Path>,
+) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut out = BTreeMap::new();
+    for (i, g) in report.groups.iter().enumerate() {
+        let mut links = Vec::new();
+        for (m, cells) in &g.runs {
+            let cells: Vec<&CellResult> = cells.iter().collect();
+            let mut prefix = format!("{}-{}", i + 1, g.workload);
+            let mut title = g.workload.clone();
+            if report.machines.len() > 1 {
+                prefix.push_str(&format!("-{}", report.machines[*m].label));
+                title.push_str(&format!(" on {}", report.machines[*m].label));
+            }
+            for f in crate::plot::write_group(&cells, dir, &prefix, &title)? {
+                links.push(crate::plot::relative(&f, base));
+            }
+        }
+        out.insert(g.title.clone(), links);
+    }
+    Ok(out)
+}
+
 /// The report as Markdown.
 pub fn markdown(report: &Report, plots: &BTreeMap<String, Vec<String>>) -> String {
     let mut out = String::from("# allocbench results\n\n");
