@@ -27,6 +27,12 @@ pub enum Command {
     Run(RunArgs),
     /// Run a workload under each variant and print a comparison table.
     Compare(CompareArgs),
+    /// Run a processes × threads grid for each variant and fit the memory
+    /// model `a + P·b + P·T·c` to it.
+    Sweep(SweepArgs),
+    /// Recommend processes × threads × variant for a memory budget, from a
+    /// sweep's results or a quick sweep.
+    Plan(PlanArgs),
     /// Render result files (JSON documents) into a report.
     Report(ReportArgs),
     /// Internal: the process a cell runs in (spawned by the harness).
@@ -73,12 +79,13 @@ pub struct WorkloadArgs {
     /// TOML spec file whose keys override the preset (flags override both).
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
-    /// Worker processes the master forks.
-    #[arg(long, value_name = "P")]
-    pub processes: Option<u32>,
-    /// Threads per worker.
-    #[arg(long, value_name = "T")]
-    pub threads: Option<u32>,
+    /// Worker processes the master forks (0: no fork, the master serves).
+    /// `sweep` takes a list: 1,2,4.
+    #[arg(long, value_name = "P", value_delimiter = ',')]
+    pub processes: Vec<u32>,
+    /// Threads per serving process. `sweep` takes a list: 1,2,4,8.
+    #[arg(long, value_name = "T", value_delimiter = ',')]
+    pub threads: Vec<u32>,
     /// Requests each worker serves.
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
@@ -176,6 +183,42 @@ pub struct CompareArgs {
     pub cow_attribution: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Variants to sweep, comma-separated (default: glibc, glibc-arena2,
+    /// jemalloc, mimalloc).
+    #[arg(long, value_name = "A,B,…")]
+    pub variants: Option<String>,
+    /// Run every cell N times, interleaved.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// The memory budget for the whole process tree: 2GiB, 512MiB, 1.5G…
+    #[arg(long, value_name = "SIZE")]
+    pub memory: String,
+    /// Variants to consider, comma-separated (default: those of the sweep).
+    #[arg(long, value_name = "A,B,…")]
+    pub variants: Option<String>,
+    /// A sweep's result document to fit (default: run a quick sweep of
+    /// processes 1,2,4 × threads 1,2,4 now).
+    #[arg(long, value_name = "SWEEP.json")]
+    pub from: Option<PathBuf>,
+    /// Run the recommended configuration and print predicted against measured.
+    #[arg(long)]
+    pub verify: bool,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -22,6 +22,7 @@ pub mod result;
 pub mod runner;
 pub mod sample;
 pub mod stats;
+pub mod sweep;
 pub mod tree;
 pub mod units;
 pub mod worker;

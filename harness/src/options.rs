@@ -73,10 +73,12 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
             other => usage(other),
         })?;
     }
-    if let Some(v) = args.processes {
+    // Several values make a grid (`sweep`); the spec takes the largest,
+    // which the memory check then covers.
+    if let Some(&v) = args.processes.iter().max() {
         spec.processes = v;
     }
-    if let Some(v) = args.threads {
+    if let Some(&v) = args.threads.iter().max() {
         spec.threads = v;
     }
     if let Some(v) = args.requests {
@@ -244,7 +246,18 @@ pub fn plans(
     out
 }
 
+/// Refuses lists of processes or threads outside `sweep`.
+fn single_point(args: &WorkloadArgs) -> anyhow::Result<()> {
+    if args.processes.len() > 1 || args.threads.len() > 1 {
+        return Err(usage(
+            "--processes and --threads take one value here; use sweep for a grid",
+        ));
+    }
+    Ok(())
+}
+
 pub fn run_plans(args: &RunArgs) -> anyhow::Result<Vec<CellPlan>> {
+    single_point(&args.workload)?;
     let w = workload_choice(&args.workload)?;
     let catalog = catalog(args.workload.variants_file.as_deref())?;
     if args.variant.contains(',') {
@@ -263,6 +276,7 @@ pub fn run_plans(args: &RunArgs) -> anyhow::Result<Vec<CellPlan>> {
 }
 
 pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
+    single_point(&args.workload)?;
     let w = workload_choice(&args.workload)?;
     let catalog = catalog(args.workload.variants_file.as_deref())?;
     let variants = match &args.variants {
@@ -334,4 +348,70 @@ pub fn previous_cells(
         )));
     }
     Ok(doc.cells)
+}
+
+/// Variants a sweep or plan uses by default.
+pub const SWEEP_VARIANTS: &str = "glibc,glibc-arena2,jemalloc,mimalloc";
+/// The grid a sweep uses by default, and a plan's own quick sweep.
+pub const SWEEP_PROCESSES: &[u32] = &[1, 2, 4];
+pub const SWEEP_THREADS: &[u32] = &[1, 2, 4, 8];
+pub const PLAN_THREADS: &[u32] = &[1, 2, 4];
+
+/// The cells of a sweep: every grid point, the variants interleaved within
+/// it, repetitions outermost.
+pub fn sweep_plans(
+    args: &WorkloadArgs,
+    variants: Option<&str>,
+    repeat: u32,
+    default_threads: &[u32],
+) -> anyhow::Result<Vec<CellPlan>> {
+    let w = workload_choice(args)?;
+    let catalog = catalog(args.variants_file.as_deref())?;
+    let variants = catalog
+        .resolve(variants.unwrap_or(SWEEP_VARIANTS))
+        .map_err(usage)?;
+    if !(1..=1000).contains(&repeat) {
+        return Err(usage(format!(
+            "--repeat: between 1 and 1000 repetitions, got {repeat}"
+        )));
+    }
+    let ps = if args.processes.is_empty() {
+        SWEEP_PROCESSES.to_vec()
+    } else {
+        args.processes.clone()
+    };
+    let ts = if args.threads.is_empty() {
+        default_threads.to_vec()
+    } else {
+        args.threads.clone()
+    };
+    let mut out = Vec::new();
+    for repetition in 0..repeat {
+        for &p in &ps {
+            for &t in &ts {
+                let spec = WorkloadSpec {
+                    processes: p,
+                    threads: t,
+                    ..w.spec.clone()
+                };
+                spec.validate().map_err(usage)?;
+                if !args.force {
+                    check_memory(&spec)?;
+                }
+                for v in &variants {
+                    out.push(CellPlan {
+                        workload: w.name.clone(),
+                        variant: v.clone(),
+                        spec: spec.clone(),
+                        repetition,
+                        idle: w.idle.clone(),
+                        phase_timeout: w.timeout,
+                        sample_hz: w.sample_hz,
+                        cpus: w.cpus,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
 }

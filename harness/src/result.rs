@@ -40,6 +40,9 @@ pub struct Document {
     /// What the run cost the harness itself.
     #[serde(default)]
     pub harness: HarnessCost,
+    /// The memory model fitted to a sweep, per variant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fits: Vec<crate::sweep::Fit>,
 }
 
 /// The harness process's own cost over the run (not its children's).

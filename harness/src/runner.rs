@@ -49,6 +49,7 @@ pub fn new_document() -> Document {
         cells: Vec::new(),
         summary: Vec::new(),
         harness: Default::default(),
+        fits: Vec::new(),
     }
 }
 

@@ -1,0 +1,545 @@
+//! Threads against processes: sweeps of a processes × threads grid, the
+//! memory model fitted to them, and plans for a memory budget.
+//!
+//! The model is the seed article's `processes × (static + threads ×
+//! processing)`, corrected for copy-on-write sharing. Over a forking tree,
+//! PSS counts every page once, so
+//!
+//! ```text
+//! tree PSS(P, T) = a + P·b + P·T·c
+//! ```
+//!
+//! where `a` is what stays shared however many workers there are (the
+//! master's static memory that no worker copies, plus the master's own
+//! overhead), `b` what each worker process adds (its private copies of the
+//! static memory, its runtime), and `c` what each serving thread adds (its
+//! arena, caches and in-flight requests). `a`, `b` and `c` are fitted by
+//! ordinary least squares on the cells of a sweep with at least two process
+//! counts and two thread counts. With the master's static memory `S` known
+//! (its RSS at the fork), `1 − b/S` bounds from below the share of `S` each
+//! worker keeps shared: a lower bound, since `b` also holds the worker's own
+//! runtime.
+
+use serde::{Deserialize, Serialize};
+
+use crate::export::Table;
+use crate::result::{CellResult, Document, Status};
+use crate::units::{mib, micros, rate};
+
+/// One cell of a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FitPoint {
+    pub processes: u32,
+    pub threads: u32,
+    /// Tree anonymous PSS at steady, median over repetitions.
+    pub measured: f64,
+    pub predicted: f64,
+    /// (predicted − measured) / measured, in percent.
+    pub error_pct: f64,
+    /// Requests per second, median over repetitions.
+    pub throughput_rps: f64,
+}
+
+/// The model fitted for one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    pub variant: String,
+    /// `a`: bytes shared once across the tree.
+    pub shared_once: f64,
+    /// `b`: bytes each worker process adds.
+    pub per_process: f64,
+    /// `c`: bytes each serving thread adds.
+    pub per_thread: f64,
+    /// The master's RSS at the fork (median), the static memory `S`.
+    pub static_bytes: Option<f64>,
+    /// `1 − b/S`: a lower bound of the share of `S` a worker keeps shared.
+    pub cow_efficiency_lower: Option<f64>,
+    /// Coefficient of determination of the fit.
+    pub r2: f64,
+    pub points: Vec<FitPoint>,
+}
+
+impl Fit {
+    pub fn predict(&self, processes: u32, threads: u32) -> f64 {
+        let (p, t) = (f64::from(processes), f64::from(threads));
+        self.shared_once + p * self.per_process + p * t * self.per_thread
+    }
+
+    /// Requests per second a configuration can serve: measured where the
+    /// sweep ran it; elsewhere the median of the measured configurations
+    /// that keep as many threads busy at once (at most `cpus`), or, beyond
+    /// the sweep, of those that keep the most busy.
+    pub fn throughput(&self, processes: u32, threads: u32, cpus: u32) -> f64 {
+        if let Some(p) = self
+            .points
+            .iter()
+            .find(|p| p.processes == processes && p.threads == threads)
+        {
+            return p.throughput_rps;
+        }
+        let busy = |p: u32, t: u32| p.saturating_mul(t).min(cpus.max(1));
+        let want = busy(processes, threads);
+        let most = self
+            .points
+            .iter()
+            .map(|p| busy(p.processes, p.threads))
+            .max()
+            .unwrap_or(0);
+        let at = want.min(most);
+        median(
+            self.points
+                .iter()
+                .filter(|p| busy(p.processes, p.threads) == at)
+                .map(|p| p.throughput_rps)
+                .collect(),
+        )
+        .unwrap_or(0.0)
+    }
+}
+
+/// Solves the 3×3 system `m · x = v` by Gaussian elimination with partial
+/// pivoting; `None` when it is singular.
+fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> Option<[f64; 3]> {
+    for col in 0..3 {
+        let pivot = (col..3).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))?;
+        let scale = m.iter().flatten().fold(0.0f64, |a, x| a.max(x.abs()));
+        if m[pivot][col].abs() <= 1e-12 * scale.max(1.0) {
+            return None;
+        }
+        m.swap(col, pivot);
+        v.swap(col, pivot);
+        for row in col + 1..3 {
+            let f = m[row][col] / m[col][col];
+            for k in col..3 {
+                m[row][k] -= f * m[col][k];
+            }
+            v[row] -= f * v[col];
+        }
+    }
+    let mut x = [0.0; 3];
+    for row in (0..3).rev() {
+        let s: f64 = (row + 1..3).map(|k| m[row][k] * x[k]).sum();
+        x[row] = (v[row] - s) / m[row][row];
+    }
+    Some(x)
+}
+
+/// Least squares of `y ≈ a + P·b + P·T·c` over (P, T, y).
+pub fn least_squares(data: &[(f64, f64, f64)]) -> Option<([f64; 3], f64)> {
+    let mut m = [[0.0; 3]; 3];
+    let mut v = [0.0; 3];
+    for &(p, t, y) in data {
+        let x = [1.0, p, p * t];
+        for i in 0..3 {
+            for j in 0..3 {
+                m[i][j] += x[i] * x[j];
+            }
+            v[i] += x[i] * y;
+        }
+    }
+    let coef = solve3(m, v)?;
+    let mean = data.iter().map(|d| d.2).sum::<f64>() / data.len() as f64;
+    let ss_tot: f64 = data.iter().map(|d| (d.2 - mean).powi(2)).sum();
+    let ss_res: f64 = data
+        .iter()
+        .map(|&(p, t, y)| (y - (coef[0] + p * coef[1] + p * t * coef[2])).powi(2))
+        .sum();
+    let r2 = if ss_tot > 0.0 {
+        1.0 - ss_res / ss_tot
+    } else {
+        1.0
+    };
+    Some((coef, r2))
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Fits the model for every variant of a sweep's cells (forking cells only:
+/// a single process without fork follows another formula).
+pub fn fit(cells: &[CellResult]) -> Result<Vec<Fit>, String> {
+    let mut variants: Vec<&str> = Vec::new();
+    for c in cells {
+        if !variants.contains(&c.variant.as_str()) {
+            variants.push(&c.variant);
+        }
+    }
+    let mut fits = Vec::new();
+    for v in variants {
+        let ok: Vec<&CellResult> = cells
+            .iter()
+            .filter(|c| c.variant == v && c.status == Status::Ok && c.spec.processes > 0)
+            .collect();
+        let mut grid: Vec<(u32, u32)> = Vec::new();
+        for c in &ok {
+            let k = (c.spec.processes, c.spec.threads);
+            if !grid.contains(&k) {
+                grid.push(k);
+            }
+        }
+        let ps: std::collections::BTreeSet<u32> = grid.iter().map(|g| g.0).collect();
+        let ts: std::collections::BTreeSet<u32> = grid.iter().map(|g| g.1).collect();
+        if ps.len() < 2 || ts.len() < 2 {
+            return Err(format!(
+                "{v}: the model needs cells with at least two process counts (of 1 or more) and two thread counts; \
+                 this sweep has processes {ps:?} and threads {ts:?}"
+            ));
+        }
+        let mut points = Vec::new();
+        for &(p, t) in &grid {
+            let at: Vec<&&CellResult> = ok
+                .iter()
+                .filter(|c| c.spec.processes == p && c.spec.threads == t)
+                .collect();
+            let m = |f: fn(&crate::result::Metrics) -> f64| {
+                median(
+                    at.iter()
+                        .filter_map(|c| c.metrics.as_ref().map(f))
+                        .collect(),
+                )
+            };
+            if let (Some(pss), Some(rps)) = (
+                m(|m| m.tree_pss_anon_steady as f64),
+                m(|m| m.throughput_rps),
+            ) {
+                points.push(FitPoint {
+                    processes: p,
+                    threads: t,
+                    measured: pss,
+                    predicted: 0.0,
+                    error_pct: 0.0,
+                    throughput_rps: rps,
+                });
+            }
+        }
+        let data: Vec<(f64, f64, f64)> = points
+            .iter()
+            .map(|p| (f64::from(p.processes), f64::from(p.threads), p.measured))
+            .collect();
+        let (coef, r2) = least_squares(&data)
+            .ok_or_else(|| format!("{v}: the model cannot be fitted to this grid"))?;
+        let static_bytes = median(
+            ok.iter()
+                .filter_map(|c| c.metrics.as_ref().map(|m| m.master_rss_forked as f64))
+                .collect(),
+        );
+        let mut f = Fit {
+            variant: v.to_string(),
+            shared_once: coef[0],
+            per_process: coef[1],
+            per_thread: coef[2],
+            static_bytes,
+            cow_efficiency_lower: static_bytes
+                .filter(|s| *s > 0.0)
+                .map(|s| (1.0 - coef[1] / s).clamp(0.0, 1.0)),
+            r2,
+            points: Vec::new(),
+        };
+        for p in &mut points {
+            p.predicted = f.predict(p.processes, p.threads);
+            p.error_pct = (p.predicted - p.measured) / p.measured * 100.0;
+        }
+        f.points = points;
+        fits.push(f);
+    }
+    Ok(fits)
+}
+
+/// One row per sweep cell: variant, P, T, tree PSS, throughput, p99.
+pub fn sweep_table(doc: &Document) -> Table {
+    let mut t = Table::new(&[
+        ("variant", false),
+        ("processes", true),
+        ("threads", true),
+        ("repetition", true),
+        ("PSS anon steady", true),
+        ("req/s", true),
+        ("p99", true),
+        ("arenas", true),
+        ("CPUs seen/pinned", true),
+    ]);
+    for c in &doc.cells {
+        let mut row = vec![
+            c.variant.clone(),
+            c.spec.processes.to_string(),
+            c.spec.threads.to_string(),
+            c.repetition.to_string(),
+        ];
+        match &c.metrics {
+            Some(m) => row.extend([
+                mib(m.tree_pss_anon_steady),
+                rate(m.throughput_rps),
+                micros(m.latency_p99_us),
+                m.arenas
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "—".into()),
+            ]),
+            None => row.extend(["FAILED".to_string(), "—".into(), "—".into(), "—".into()]),
+        }
+        row.push(format!(
+            "{}/{}",
+            c.cpus_allowed
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "?".into()),
+            c.cpus_pinned
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "—".into())
+        ));
+        t.push(row);
+    }
+    t
+}
+
+/// The fitted model, one row per variant, and each cell's error.
+pub fn fit_tables(fits: &[Fit]) -> (Table, Table) {
+    let mut model = Table::new(&[
+        ("variant", false),
+        ("shared once (a)", true),
+        ("per process (b)", true),
+        ("per thread (c)", true),
+        ("static S", true),
+        ("CoW kept ≥", true),
+        ("R²", true),
+    ]);
+    let mut cells = Table::new(&[
+        ("variant", false),
+        ("processes", true),
+        ("threads", true),
+        ("measured", true),
+        ("predicted", true),
+        ("error", true),
+    ]);
+    let signed = |b: f64| format!("{:+.1} MiB", b / (1u64 << 20) as f64);
+    for f in fits {
+        model.push(vec![
+            f.variant.clone(),
+            signed(f.shared_once),
+            signed(f.per_process),
+            signed(f.per_thread),
+            f.static_bytes
+                .map(|s| mib(s as u64))
+                .unwrap_or_else(|| "—".into()),
+            f.cow_efficiency_lower
+                .map(|e| format!("{:.0}%", e * 100.0))
+                .unwrap_or_else(|| "—".into()),
+            format!("{:.3}", f.r2),
+        ]);
+        for p in &f.points {
+            cells.push(vec![
+                f.variant.clone(),
+                p.processes.to_string(),
+                p.threads.to_string(),
+                mib(p.measured as u64),
+                mib(p.predicted.max(0.0) as u64),
+                format!("{:+.1}%", p.error_pct),
+            ]);
+        }
+    }
+    (model, cells)
+}
+
+/// A configuration a plan considers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub variant: String,
+    pub processes: u32,
+    pub threads: u32,
+    pub predicted_pss: f64,
+    pub throughput_rps: f64,
+    /// Whether the sweep measured this configuration (else throughput is
+    /// extrapolated).
+    pub measured: bool,
+}
+
+/// The configurations that fit `budget` bytes, best first: most throughput,
+/// then least memory. Processes 1–64, threads 1–64 (powers of two, and the
+/// swept counts).
+pub fn plan(fits: &[Fit], budget: f64, cpus: u32) -> Vec<Candidate> {
+    let counts: Vec<u32> = (0..7).map(|i| 1u32 << i).collect();
+    let mut out = Vec::new();
+    for f in fits {
+        let mut ps = counts.clone();
+        let mut ts = counts.clone();
+        for p in &f.points {
+            ps.push(p.processes);
+            ts.push(p.threads);
+        }
+        ps.sort_unstable();
+        ps.dedup();
+        ts.sort_unstable();
+        ts.dedup();
+        for &p in &ps {
+            for &t in &ts {
+                let predicted = f.predict(p, t);
+                if predicted > budget || predicted <= 0.0 {
+                    continue;
+                }
+                out.push(Candidate {
+                    variant: f.variant.clone(),
+                    processes: p,
+                    threads: t,
+                    predicted_pss: predicted,
+                    throughput_rps: f.throughput(p, t, cpus),
+                    measured: f.points.iter().any(|x| x.processes == p && x.threads == t),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        b.throughput_rps
+            .total_cmp(&a.throughput_rps)
+            .then(a.predicted_pss.total_cmp(&b.predicted_pss))
+            .then(a.processes.cmp(&b.processes))
+    });
+    out
+}
+
+/// Parses a memory size: `2GiB`, `512MiB`, `1.5G`, `2048M`, `64k`, or bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (examples: 2GiB, 512MiB, 1.5G)"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?} (use B, KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    let bytes = value * mult;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 2f64.powi(63)) {
+        return Err(format!("{s:?} is not a usable size"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: f64 = (1u64 << 20) as f64;
+
+    #[test]
+    fn the_fit_recovers_known_parameters_from_noisy_data() {
+        let (a, b, c) = (60.0 * MIB, 25.0 * MIB, 7.0 * MIB);
+        // A deterministic pseudo-noise of up to ±1% per cell.
+        let mut data = Vec::new();
+        for (i, &p) in [1.0, 2.0, 4.0, 8.0].iter().enumerate() {
+            for (j, &t) in [1.0, 2.0, 4.0, 8.0].iter().enumerate() {
+                let y = a + p * b + p * t * c;
+                let noise = (((i * 7 + j * 13) % 11) as f64 - 5.0) / 500.0;
+                data.push((p, t, y * (1.0 + noise)));
+            }
+        }
+        let (coef, r2) = least_squares(&data).unwrap();
+        assert!((coef[0] - a).abs() < 0.1 * a, "a {}", coef[0] / MIB);
+        assert!((coef[1] - b).abs() < 0.05 * b, "b {}", coef[1] / MIB);
+        assert!((coef[2] - c).abs() < 0.02 * c, "c {}", coef[2] / MIB);
+        assert!(r2 > 0.99);
+    }
+
+    #[test]
+    fn a_single_thread_count_is_not_identifiable() {
+        let data = [(1.0, 2.0, 10.0), (2.0, 2.0, 20.0), (4.0, 2.0, 40.0)];
+        assert!(least_squares(&data).is_none());
+    }
+
+    fn model(a: f64, b: f64, c: f64) -> Fit {
+        Fit {
+            variant: "v".into(),
+            shared_once: a,
+            per_process: b,
+            per_thread: c,
+            static_bytes: None,
+            cow_efficiency_lower: None,
+            r2: 1.0,
+            points: vec![
+                FitPoint {
+                    processes: 1,
+                    threads: 1,
+                    measured: a + b + c,
+                    predicted: a + b + c,
+                    error_pct: 0.0,
+                    throughput_rps: 1000.0,
+                },
+                FitPoint {
+                    processes: 2,
+                    threads: 2,
+                    measured: a + 2.0 * b + 4.0 * c,
+                    predicted: a + 2.0 * b + 4.0 * c,
+                    error_pct: 0.0,
+                    throughput_rps: 1900.0,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_plan_never_exceeds_its_budget() {
+        let fits = [
+            model(50.0 * MIB, 20.0 * MIB, 5.0 * MIB),
+            model(10.0 * MIB, 40.0 * MIB, 1.0 * MIB),
+        ];
+        for budget_mib in (0..4000).step_by(37) {
+            let budget = budget_mib as f64 * MIB;
+            for c in plan(&fits, budget, 8) {
+                assert!(c.predicted_pss <= budget, "{c:?} over {budget_mib} MiB");
+            }
+        }
+        // A budget below the smallest configuration recommends nothing.
+        assert!(plan(&fits, 40.0 * MIB, 8).is_empty());
+    }
+
+    #[test]
+    fn a_plan_prefers_throughput_then_memory() {
+        let fits = [model(50.0 * MIB, 20.0 * MIB, 5.0 * MIB)];
+        let all = plan(&fits, 2048.0 * MIB, 2);
+        let best = &all[0];
+        // Two CPUs: every configuration of two or more threads is estimated
+        // from the measured 2 × 2 (1900 req/s); 1 × 1 measured 1000.
+        assert_eq!(best.throughput_rps, 1900.0);
+        assert!(all.iter().all(|c| c.throughput_rps <= best.throughput_rps));
+        // Of the configurations that fast, the least memory comes first:
+        // 1 process of 2 threads.
+        assert_eq!((best.processes, best.threads), (1, 2));
+        assert!(!best.measured);
+        let measured = all
+            .iter()
+            .find(|c| c.processes == 2 && c.threads == 2)
+            .unwrap();
+        assert_eq!((measured.throughput_rps, measured.measured), (1900.0, true));
+    }
+
+    #[test]
+    fn sizes_parse_with_units_and_refuse_nonsense() {
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
+        assert_eq!(parse_size("2048M").unwrap(), 2 << 30);
+        assert_eq!(parse_size("64k").unwrap(), 64 << 10);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        for bad in ["", "GiB", "2XB", "-1G", "0", "1e999G", "two gigs"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

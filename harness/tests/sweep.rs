@@ -1,0 +1,141 @@
+//! Threads against processes: arenas in the threaded workload, sweeps, plans.
+
+mod common;
+
+use common::*;
+
+fn threaded(variants: &str, extra: &[&str]) -> allocbench::result::Document {
+    let mut args = vec![
+        "--workload",
+        "threaded",
+        "--variants",
+        variants,
+        "--processes",
+        "0",
+        "--threads",
+        "8",
+    ];
+    args.extend_from_slice(extra);
+    let r = compare(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.doc()
+}
+
+#[test]
+fn arena_counts_follow_malloc_arena_max_and_glibc_tunables() {
+    let dir = temp_dir("tunables");
+    let file = variants_file(
+        &dir,
+        "[variants.tun2]\nbase = \"glibc\"\nenv = { GLIBC_TUNABLES = \"glibc.malloc.arena_max=2\" }\n",
+    );
+    let doc = threaded("glibc,glibc-arena1,tun2", &["--variants-file", &file]);
+    let arenas = |i: usize| doc.cells[i].metrics.as_ref().unwrap().arenas.unwrap();
+    assert!(arenas(0) > 1, "default glibc, 8 threads: {}", arenas(0));
+    assert_eq!(arenas(1), 1);
+    assert!(arenas(2) <= 2, "arena_max=2: {}", arenas(2));
+    // One process, no fork: no forked phase, the master serves.
+    let names: Vec<&str> = doc.cells[0]
+        .phases
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert!(!names.contains(&"forked"), "{names:?}");
+    assert_eq!(doc.cells[0].phases[2].processes.len(), 1);
+}
+
+#[test]
+fn gvl_options_reach_the_workload() {
+    let doc = threaded("glibc", &["--gvl", "--io-wait-share", "0.5"]);
+    let c = &doc.cells[0];
+    assert!(c.spec.gvl);
+    assert_eq!(c.spec.io_wait_share, 0.5);
+    let m = c.metrics.as_ref().unwrap();
+    assert_eq!(m.requests, 400);
+}
+
+#[test]
+fn a_sweep_runs_the_grid_with_variants_interleaved_and_fits_it() {
+    let r = run(&with_small(
+        &["sweep", "--format", "json"],
+        &[
+            "--variants",
+            "glibc,jemalloc",
+            "--processes",
+            "1,2",
+            "--threads",
+            "1,2",
+        ],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let order: Vec<(u32, u32, &str)> = doc
+        .cells
+        .iter()
+        .map(|c| (c.spec.processes, c.spec.threads, c.variant.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (1, 1, "glibc"),
+            (1, 1, "jemalloc"),
+            (1, 2, "glibc"),
+            (1, 2, "jemalloc"),
+            (2, 1, "glibc"),
+            (2, 1, "jemalloc"),
+            (2, 2, "glibc"),
+            (2, 2, "jemalloc"),
+        ]
+    );
+    assert_eq!(doc.fits.len(), 2);
+    for f in &doc.fits {
+        assert_eq!(f.points.len(), 4);
+        for p in &f.points {
+            assert!(p.measured > 0.0 && p.predicted.is_finite());
+        }
+    }
+}
+
+#[test]
+fn plan_refuses_a_bad_budget_and_recommends_within_one() {
+    let dir = temp_dir("plan");
+    let out = dir.join("sweep.json");
+    let r = run(&with_small(
+        &["sweep", "--format", "json"],
+        &[
+            "--variants",
+            "glibc",
+            "--processes",
+            "1,2",
+            "--threads",
+            "1,2",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let from = out.to_str().unwrap();
+    let bad = run(&["plan", "--memory", "two gigs", "--from", from]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--memory"), "{}", bad.stderr);
+    let ok = run(&[
+        "plan", "--memory", "1GiB", "--from", from, "--format", "json",
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let v: serde_json::Value = serde_json::from_str(&ok.stdout).unwrap();
+    let best = &v["recommended"];
+    assert!(best["predicted_pss"].as_f64().unwrap() <= (1u64 << 30) as f64);
+    let tiny = run(&["plan", "--memory", "1MiB", "--from", from]);
+    assert_eq!(tiny.code, 1);
+    assert!(
+        tiny.stderr.contains("No configuration fits"),
+        "{}",
+        tiny.stderr
+    );
+}
+
+#[test]
+fn lists_of_counts_are_for_sweeps_only() {
+    let r = run(&["compare", "--processes", "1,2"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("use sweep"), "{}", r.stderr);
+}
