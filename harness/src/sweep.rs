@@ -108,10 +108,11 @@ fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> Option<[f64; 3]> {
         }
         m.swap(col, pivot);
         v.swap(col, pivot);
+        let top = m[col];
         for row in col + 1..3 {
-            let f = m[row][col] / m[col][col];
-            for k in col..3 {
-                m[row][k] -= f * m[col][k];
+            let f = m[row][col] / top[col];
+            for (cell, above) in m[row].iter_mut().zip(top).skip(col) {
+                *cell -= f * above;
             }
             v[row] -= f * v[col];
         }
