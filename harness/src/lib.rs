@@ -8,6 +8,7 @@
 
 pub mod cell;
 pub mod cli;
+pub mod commands;
 pub mod cow;
 pub mod detail;
 pub mod environment;

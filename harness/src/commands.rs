@@ -1,0 +1,319 @@
+//! The commands: each turns its parsed arguments into plans, runs them, and
+//! writes the output. `main` only dispatches here.
+
+use allocbench_workloads::WorkloadSpec;
+
+use crate::cli::{Cli, Command, Format, ListFormat, ReportFormat};
+use crate::export::{Markup, exporter, write_atomic};
+use crate::runner::{Outcome, Sink};
+use crate::{cell, detail, export, interrupt, list, options, result, runner, sweep, units};
+
+/// Runs a command; the exit code of a run that went to its end.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::List(args) => {
+            let catalog = options::catalog(args.variants_file.as_deref())?;
+            match args.format {
+                ListFormat::Table => print!("{}", list::table(&catalog)),
+                ListFormat::Json => print!("{}", list::json(&catalog)?),
+            }
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let plans = options::run_plans(&args)?;
+            let outcome = execute(&plans, &args.output, |doc, format| match format {
+                Format::Table | Format::Md => {
+                    let markup = if format == Format::Md {
+                        Markup::Markdown
+                    } else {
+                        Markup::Terminal
+                    };
+                    Ok(doc
+                        .cells
+                        .iter()
+                        .map(|c| detail::render_cell(c, markup))
+                        .collect::<Vec<_>>()
+                        .join("\n"))
+                }
+                _ => exporter(format).serialize(doc),
+            })?;
+            Ok(exit_code(&outcome))
+        }
+        Command::Compare(args) => {
+            let plans = options::compare_plans(&args)?;
+            let outcome = execute(&plans, &args.output, |doc, format| {
+                exporter(format).serialize(doc)
+            })?;
+            Ok(exit_code(&outcome))
+        }
+        Command::Sweep(args) => {
+            let plans = options::sweep_plans(
+                &args.workload,
+                args.variants.as_deref(),
+                args.repeat,
+                options::SWEEP_THREADS,
+            )?;
+            let outcome = execute(&plans, &args.output, |doc, format| match format {
+                Format::Json => {
+                    let mut doc = doc.clone();
+                    doc.fits = sweep::fit(&doc.cells).unwrap_or_default();
+                    exporter(format).serialize(&doc)
+                }
+                Format::Csv => exporter(format).serialize(doc),
+                Format::Table | Format::Md => Ok(sweep_text(doc, format)),
+            })?;
+            Ok(exit_code(&outcome))
+        }
+        Command::Plan(args) => plan(&args),
+        Command::Report(args) => {
+            let docs = crate::report::load(&args.files)?;
+            let report = crate::report::Report::build(docs);
+            let base = args.output.as_deref().and_then(|p| p.parent());
+            let plots = match &args.plots {
+                Some(dir) => crate::report::write_plots(&report, dir, base)?,
+                None => Default::default(),
+            };
+            let text = match args.format {
+                ReportFormat::Md => crate::report::markdown(&report, &plots),
+                ReportFormat::Html => crate::report::html(&report, &plots, args.plots.as_deref()),
+                ReportFormat::Csv => crate::report::csv(&report),
+            };
+            match &args.output {
+                Some(path) => write_atomic(path, &text)?,
+                None => print!("{text}"),
+            }
+            Ok(0)
+        }
+        Command::Worker(_) => unreachable!("handled before"),
+    }
+}
+
+/// The sweep's table and, when the grid allows, the fitted model.
+fn sweep_text(doc: &result::Document, format: Format) -> String {
+    let markup = if format == Format::Md {
+        Markup::Markdown
+    } else {
+        Markup::Terminal
+    };
+    let mut out = export::render(&sweep::sweep_table(doc), markup);
+    match sweep::fit(&doc.cells) {
+        Ok(fits) => {
+            let (model, cells) = sweep::fit_tables(&fits);
+            out.push_str("\nModel: tree PSS(P, T) = a + P·b + P·T·c (least squares)\n");
+            out.push_str(&export::render(&model, markup));
+            out.push('\n');
+            out.push_str(&export::render(&cells, markup));
+        }
+        Err(e) => out.push_str(&format!("\nNo model fitted: {e}\n")),
+    }
+    out
+}
+
+/// `allocbench plan`: fit (from a file or a quick sweep), recommend, verify.
+fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
+    let budget =
+        sweep::parse_size(&args.memory).map_err(|e| options::usage(format!("--memory: {e}")))?;
+    let cpus = args.workload.cpus.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    }) as u32;
+    let doc = match &args.from {
+        Some(path) => {
+            let mut docs = crate::report::load(std::slice::from_ref(path))?;
+            docs.remove(0).1
+        }
+        None => {
+            eprintln!("No --from: running a quick sweep (processes 1,2,4 × threads 1,2,4).");
+            let plans = options::sweep_plans(
+                &args.workload,
+                args.variants.as_deref(),
+                1,
+                options::PLAN_THREADS,
+            )?;
+            interrupt::install()?;
+            let sink = Sink {
+                exporter: exporter(Format::Json),
+                output: None,
+                previous: Vec::new(),
+            };
+            let outcome = runner::run(&plans, &sink)?;
+            if outcome.interrupted {
+                return Ok(exit_code(&outcome));
+            }
+            outcome.doc
+        }
+    };
+    let mut fits = sweep::fit(&doc.cells).map_err(options::usage)?;
+    if let Some(list) = &args.variants {
+        let names: Vec<&str> = list.split(',').map(str::trim).collect();
+        fits.retain(|f| names.contains(&f.variant.as_str()));
+    }
+    let candidates = sweep::plan(&fits, budget as f64, cpus);
+    let Some(best) = candidates.first().cloned() else {
+        eprintln!(
+            "No configuration fits in {}: the smallest predicted tree needs more.",
+            units::mib(budget)
+        );
+        return Ok(1);
+    };
+    if args.format == ListFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "budget_bytes": budget,
+                "cpus": cpus,
+                "fits": fits,
+                "recommended": best,
+                "candidates": candidates.iter().take(5).collect::<Vec<_>>(),
+            }))?
+        );
+    } else {
+        let mut t = export::Table::new(&[
+            ("", false),
+            ("variant", false),
+            ("processes", true),
+            ("threads", true),
+            ("predicted PSS", true),
+            ("req/s", true),
+            ("throughput", false),
+        ]);
+        for (i, c) in candidates.iter().take(5).enumerate() {
+            t.push(vec![
+                if i == 0 {
+                    "recommended".into()
+                } else {
+                    format!("runner-up {i}")
+                },
+                c.variant.clone(),
+                c.processes.to_string(),
+                c.threads.to_string(),
+                units::mib(c.predicted_pss as u64),
+                units::rate(c.throughput_rps),
+                if c.measured {
+                    "measured".into()
+                } else {
+                    "extrapolated".into()
+                },
+            ]);
+        }
+        println!(
+            "Budget {} for the whole tree, {cpus} CPUs. Most throughput that fits, then least memory:\n",
+            units::mib(budget)
+        );
+        print!("{}", export::render(&t, Markup::Terminal));
+    }
+    if !args.verify {
+        return Ok(0);
+    }
+    let catalog = options::catalog(args.workload.variants_file.as_deref())?;
+    let variant = catalog.resolve(&best.variant).map_err(options::usage)?;
+    let w = options::workload_choice(&args.workload)?;
+    let plan = cell::CellPlan {
+        workload: w.name.clone(),
+        variant: variant[0].clone(),
+        spec: WorkloadSpec {
+            processes: best.processes,
+            threads: best.threads,
+            ..w.spec.clone()
+        },
+        repetition: 0,
+        idle: vec![0.0],
+        phase_timeout: w.timeout,
+        sample_hz: w.sample_hz,
+        cpus: w.cpus,
+    };
+    interrupt::install()?;
+    let sink = Sink {
+        exporter: exporter(Format::Json),
+        output: None,
+        previous: Vec::new(),
+    };
+    let outcome = runner::run(std::slice::from_ref(&plan), &sink)?;
+    match outcome.doc.cells.first().and_then(|c| c.metrics.as_ref()) {
+        Some(m) => {
+            let pct = |p: f64, m: f64| (p - m) / m * 100.0;
+            println!(
+                "\nVerified {} with {} × {}: tree PSS predicted {}, measured {} ({:+.1}%); throughput predicted {} req/s, measured {} ({:+.1}%).",
+                best.variant,
+                best.processes,
+                best.threads,
+                units::mib(best.predicted_pss as u64),
+                units::mib(m.tree_pss_anon_steady),
+                pct(best.predicted_pss, m.tree_pss_anon_steady as f64),
+                units::rate(best.throughput_rps),
+                units::rate(m.throughput_rps),
+                pct(best.throughput_rps, m.throughput_rps)
+            );
+            Ok(exit_code(&outcome))
+        }
+        None => {
+            eprintln!(
+                "Verification failed: {}",
+                outcome
+                    .doc
+                    .cells
+                    .first()
+                    .and_then(|c| c.error.clone())
+                    .unwrap_or_else(|| "interrupted".into())
+            );
+            Ok(1)
+        }
+    }
+}
+
+/// Runs the plans, writing the output (to `output`, after every cell, or to
+/// stdout at the end) with `render`.
+fn execute(
+    plans: &[cell::CellPlan],
+    out: &crate::cli::OutputArgs,
+    render: impl Fn(&result::Document, Format) -> anyhow::Result<String> + 'static,
+) -> anyhow::Result<Outcome> {
+    let (format, output) = (out.format, out.output.clone());
+    let previous = if out.resume {
+        options::previous_cells(format, output.as_deref())?
+    } else {
+        Vec::new()
+    };
+    interrupt::install()?;
+    struct Render<F>(F, Format);
+    impl<F: Fn(&result::Document, Format) -> anyhow::Result<String>> export::Exporter for Render<F> {
+        fn serialize(&self, doc: &result::Document) -> anyhow::Result<String> {
+            (self.0)(doc, self.1)
+        }
+    }
+    let sink = Sink {
+        exporter: Box::new(Render(render, format)),
+        output,
+        previous,
+    };
+    let outcome = runner::run(plans, &sink)?;
+    let mut text = sink.exporter.serialize(&outcome.doc)?;
+    if let Some(dir) = &out.plot {
+        let files = crate::plot::write_plots(&outcome.doc.cells, dir)?;
+        if format == Format::Md && !files.is_empty() {
+            let base = out.output.as_deref().and_then(|p| p.parent());
+            text.push_str("\n## Plots\n\n");
+            for f in files {
+                let link = crate::plot::relative(&f, base);
+                text.push_str(&format!("![{link}]({link})\n"));
+            }
+        }
+    }
+    match &sink.output {
+        Some(path) => write_atomic(path, &text)?,
+        None => print!("{text}"),
+    }
+    Ok(outcome)
+}
+
+fn exit_code(outcome: &Outcome) -> i32 {
+    if outcome.interrupted {
+        eprintln!("Interrupted: finished cells are in the output.");
+        interrupt::EXIT_INTERRUPTED
+    } else if outcome.failed > 0 {
+        1
+    } else {
+        0
+    }
+}
