@@ -11,7 +11,7 @@ use allocbench::cli::{Cli, Command, Format, ListFormat};
 use allocbench::export::{Markup, exporter, write_atomic};
 use allocbench::options::UsageError;
 use allocbench::runner::{Outcome, Sink};
-use allocbench::{cell, detail, export, interrupt, list, options, result, runner, worker};
+use allocbench::{cell, detail, export, interrupt, list, measure, options, result, runner, worker};
 use clap::Parser;
 
 fn main() {
@@ -76,6 +76,21 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 args.output.output.clone(),
                 |doc, format| exporter(format).serialize(doc),
             )?;
+            Ok(exit_code(&outcome))
+        }
+        Command::Measure(args) => {
+            let plan = measure::plan(&args)?;
+            interrupt::install()?;
+            let sink = Sink {
+                exporter: export::measure_exporter(args.output.format),
+                output: args.output.output.clone(),
+            };
+            let outcome = measure::run(&plan, &sink)?;
+            let text = sink.exporter.serialize(&outcome.doc)?;
+            match &sink.output {
+                Some(path) => write_atomic(path, &text)?,
+                None => print!("{text}"),
+            }
             Ok(exit_code(&outcome))
         }
         Command::Worker(_) => unreachable!("handled before"),

@@ -1,5 +1,7 @@
 //! A cell's process tree as the sampler sees it, and sampling it: at the
-//! phase boundaries (driven by the cell) and on a timer (the timeline).
+//! phase boundaries (driven by the cell) and on a timer (the timeline). The
+//! timer and the per-process sampling serve `measure` too, which follows a
+//! tree it discovers in `/proc` (see [`crate::measure`]).
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -103,10 +105,28 @@ pub struct TimelineSampler {
 impl TimelineSampler {
     /// Starts sampling `tree` at `hz` per second, timestamps relative to `t0`.
     pub fn start(tree: SharedTree, t0: Instant, hz: f64) -> TimelineSampler {
+        TimelineSampler::start_with(t0, hz, move |timeline, t_ms| {
+            let state = lock(&tree);
+            if state.master != 0 {
+                let s = sample_tree(&state, state.phase, t_ms);
+                timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
+                timeline.live_bytes.push(state.live_bytes.iter().sum());
+            }
+        })
+    }
+
+    /// Calls `point` at `hz` per second with the timeline and the time since
+    /// `t0` in milliseconds; `point` samples whatever tree it follows and
+    /// appends to the timeline.
+    pub fn start_with(
+        t0: Instant,
+        hz: f64,
+        mut point: impl FnMut(&mut Timeline, f64) + Send + 'static,
+    ) -> TimelineSampler {
         let (stop, stopped) = mpsc::channel::<()>();
         let period = Duration::from_secs_f64(1.0 / hz);
         let handle = std::thread::Builder::new()
-            .name("cell-timeline".into())
+            .name("timeline".into())
             .spawn(move || {
                 let mut timeline = Timeline {
                     sample_hz: hz,
@@ -114,12 +134,7 @@ impl TimelineSampler {
                 };
                 let mut next = Instant::now();
                 loop {
-                    let state = lock(&tree);
-                    if state.master != 0 {
-                        let s = sample_tree(&state, state.phase, t0.elapsed().as_secs_f64() * 1e3);
-                        timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
-                        timeline.live_bytes.push(state.live_bytes.iter().sum());
-                    }
+                    point(&mut timeline, t0.elapsed().as_secs_f64() * 1e3);
                     // Keep to the grid; skip ticks a slow sample overran.
                     next += period;
                     let now = Instant::now();
