@@ -28,7 +28,6 @@ pub fn verify(
     pid: i32,
     early: Option<&[u8]>,
 ) -> Result<Vec<String>, String> {
-    let mut checks = Vec::new();
     let process = Process::new(pid).map_err(|e| format!("cannot read process {pid}: {e}"))?;
     let maps = process
         .maps()
@@ -40,6 +39,22 @@ pub fn verify(
             _ => None,
         })
         .collect();
+    let environ = std::fs::read(format!("/proc/{pid}/environ"))
+        .map_err(|e| format!("cannot read /proc/{pid}/environ: {e}"))?;
+    judge(variant, launch, pid, &mapped, &environ, early)
+}
+
+/// [`verify`] on what was read of the process: its mapped files, its
+/// environment block now and at its start.
+fn judge(
+    variant: &str,
+    launch: &Launch,
+    pid: i32,
+    mapped: &[&Path],
+    environ: &[u8],
+    early: Option<&[u8]>,
+) -> Result<Vec<String>, String> {
+    let mut checks = Vec::new();
     let preload = launch
         .set
         .iter()
@@ -76,9 +91,7 @@ pub fn verify(
         }
     }
 
-    let environ = std::fs::read(format!("/proc/{pid}/environ"))
-        .map_err(|e| format!("cannot read /proc/{pid}/environ: {e}"))?;
-    let (entries, when) = match (parse_environ(&environ), early.and_then(parse_environ)) {
+    let (entries, when) = match (parse_environ(environ), early.and_then(parse_environ)) {
         (Some(e), _) => (e, ""),
         (None, Some(e)) => (
             e,
@@ -153,6 +166,72 @@ mod tests {
         // A process title over the block, padded with NULs.
         assert!(parse_environ(b"gunicorn: master [app:app]\0\0\0\0").is_none());
         assert!(parse_environ(b"A=1\0\0\0").is_none());
+    }
+
+    fn launch(set: &[(&str, &str)]) -> Launch {
+        Launch {
+            set: set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn judged_on_the_environment_and_the_mappings() {
+        let arena2 = launch(&[("MALLOC_ARENA_MAX", "2")]);
+        let ok = judge(
+            "a2",
+            &arena2,
+            7,
+            &[],
+            b"PATH=/bin\0MALLOC_ARENA_MAX=2\0",
+            None,
+        );
+        assert_eq!(ok.unwrap(), vec!["MALLOC_ARENA_MAX=2 in process 7"]);
+        let wrong = judge("a2", &arena2, 7, &[], b"MALLOC_ARENA_MAX=8\0", None);
+        assert!(
+            wrong
+                .unwrap_err()
+                .contains("MALLOC_ARENA_MAX=8 in process 7, not 2")
+        );
+        let gone = judge("a2", &arena2, 7, &[], b"PATH=/bin\0", None);
+        assert!(
+            gone.unwrap_err()
+                .contains("MALLOC_ARENA_MAX=2 did not reach process 7")
+        );
+        let extra = judge("glibc", &launch(&[]), 7, &[], b"MALLOC_ARENA_MAX=1\0", None);
+        assert!(
+            extra
+                .unwrap_err()
+                .contains("which the variant does not set")
+        );
+
+        // A process title over the block: the block at the start decides.
+        let title = b"gunicorn: master [app:app]\0\0\0\0";
+        let early_ok = judge("a2", &arena2, 7, &[], title, Some(b"MALLOC_ARENA_MAX=2\0"));
+        assert!(
+            early_ok.unwrap()[0]
+                .ends_with("at its start (it wrote its process title over them since)")
+        );
+        let early_gone = judge("a2", &arena2, 7, &[], title, Some(b"PATH=/bin\0"));
+        assert!(early_gone.unwrap_err().contains("did not reach"));
+        let unknown = judge("a2", &arena2, 7, &[], title, Some(title));
+        assert!(unknown.unwrap()[0].contains("could not be checked"));
+
+        let lib = Path::new("/opt/lib/libjemalloc.so.2");
+        let preload = launch(&[("LD_PRELOAD", "/opt/lib/libjemalloc.so.2")]);
+        let env = b"LD_PRELOAD=/opt/lib/libjemalloc.so.2\0";
+        let mapped = judge("je", &preload, 7, &[lib], env, None).unwrap();
+        assert_eq!(
+            mapped[0],
+            "/opt/lib/libjemalloc.so.2 is mapped in process 7"
+        );
+        let ignored = judge("je", &preload, 7, &[], env, None).unwrap_err();
+        assert!(ignored.contains("is not mapped in process 7"), "{ignored}");
+        // glibc with an allocator library mapped anyway: noted, not failed.
+        let noted = judge("glibc", &launch(&[]), 7, &[lib], b"", None).unwrap();
+        assert!(noted[0].contains("libjemalloc.so.2"), "{noted:?}");
     }
 
     #[test]
