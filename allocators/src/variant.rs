@@ -224,6 +224,55 @@ impl Variant {
         Ok(Launch { set })
     }
 
+    /// The file name of the preload library that carries a built-in
+    /// allocator into any program (built by the workspace's `preload/`
+    /// crates next to the `allocbench` executable); `None` for other bases.
+    pub fn builtin_preload_file(&self) -> Option<&'static str> {
+        match self.base {
+            Base::Jemalloc => Some("liballocbench_jemalloc.so"),
+            Base::Mimalloc => Some("liballocbench_mimalloc.so"),
+            _ => None,
+        }
+    }
+
+    /// The environment to launch *another program* under this variant
+    /// (`allocbench measure`): a built-in allocator comes in through its
+    /// preload library, `builtin_library` (see
+    /// [`Variant::builtin_preload_file`]), since a foreign program has no
+    /// `DispatchAlloc` to select it. `MALLOC_CONF` becomes
+    /// `_RJEM_MALLOC_CONF` for the jemalloc library, which is prefixed like
+    /// the built-in. The variables only allocbench's own workload reads
+    /// ([`THP_DISABLE_ENV`], …) are left out: the caller applies what it can.
+    pub fn launch_program(&self, builtin_library: Option<&Path>) -> Result<Launch, VariantError> {
+        let library = match (&self.base, self.builtin_preload_file()) {
+            (_, Some(file)) => Some(builtin_library.map(Path::to_path_buf).ok_or_else(|| {
+                VariantError::Library {
+                    variant: self.name.clone(),
+                    problem: LibraryProblem::Missing { path: file.into() },
+                }
+            })?),
+            _ => self
+                .preload_path()
+                .map_err(|problem| VariantError::Library {
+                    variant: self.name.clone(),
+                    problem,
+                })?,
+        };
+        let mut set = Vec::new();
+        if let Some(path) = library {
+            set.push(("LD_PRELOAD".into(), path.to_string_lossy().into_owned()));
+        }
+        for (k, v) in &self.env {
+            let key = if self.base == Base::Jemalloc && k == "MALLOC_CONF" {
+                "_RJEM_MALLOC_CONF".to_string()
+            } else {
+                k.clone()
+            };
+            set.push((key, v.clone()));
+        }
+        Ok(Launch { set })
+    }
+
     fn validate(&self) -> Result<(), VariantError> {
         validate_name(&self.name)?;
         if self.background_thread_in_workers && matches!(self.base, Base::Glibc | Base::Mimalloc) {
@@ -849,6 +898,27 @@ mod tests {
                 .contains(&("ALLOCBENCH_ALLOCATOR".into(), "jemalloc".into()))
         );
         assert!(!l.set.iter().any(|(k, _)| k == "MALLOC_CONF"));
+    }
+
+    #[test]
+    fn a_program_gets_builtin_allocators_through_their_preload_library() {
+        let mut c = Catalog::default();
+        c.add_toml("[variants.je2]\nbase = \"jemalloc\"\nenv = { MALLOC_CONF = \"narenas:2\" }\n")
+            .unwrap();
+        let lib = Path::new("/opt/ab/liballocbench_jemalloc.so");
+        let l = c.get("je2").unwrap().launch_program(Some(lib)).unwrap();
+        assert_eq!(
+            l.set,
+            vec![
+                ("LD_PRELOAD".into(), lib.display().to_string()),
+                ("_RJEM_MALLOC_CONF".into(), "narenas:2".into()),
+            ]
+        );
+        let e = c.get("mimalloc").unwrap().launch_program(None).unwrap_err();
+        assert!(e.to_string().contains("liballocbench_mimalloc.so"), "{e}");
+        // glibc: its variables only, no allocator selection.
+        let l = c.get("glibc-arena2").unwrap().launch_program(None).unwrap();
+        assert_eq!(l.set, vec![("MALLOC_ARENA_MAX".into(), "2".into())]);
     }
 
     #[test]

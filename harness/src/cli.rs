@@ -35,6 +35,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Render result files (JSON documents) into a report.
     Report(ReportArgs),
+    /// Run your own command (a preforking server) under each variant and
+    /// measure its whole process tree: `allocbench measure [options] -- CMD ARGS…`
+    Measure(MeasureArgs),
     /// Internal: the process a cell runs in (spawned by the harness).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -252,4 +255,47 @@ pub struct WorkerArgs {
     /// The workload spec as JSON.
     #[arg(long)]
     pub spec_json: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    /// Variants to run the command under, comma-separated: presets, names
+    /// from --variants-file, or paths to .so files. jemalloc and mimalloc
+    /// bases come in through liballocbench_jemalloc.so / _mimalloc.so.
+    /// Default: glibc, jemalloc, mimalloc.
+    #[arg(long, value_name = "A,B,…")]
+    pub variants: Option<String>,
+    /// TOML file of user-defined variants ([variants.NAME] with base and env).
+    #[arg(long, value_name = "FILE")]
+    pub variants_file: Option<PathBuf>,
+    /// Ready when a TCP connection to 127.0.0.1:PORT succeeds.
+    #[arg(long, value_name = "PORT", conflicts_with = "ready_after")]
+    pub ready: Option<u16>,
+    /// Ready this many seconds after the start (default 1).
+    #[arg(long, value_name = "S")]
+    pub ready_after: Option<f64>,
+    /// Load command run once the command is ready, split into words by
+    /// shell rules (no shell runs it; write `sh -c '…'` for one), e.g.
+    /// 'wrk -t2 -c8 -d10s http://127.0.0.1:8080/'.
+    #[arg(long, value_name = "CMD")]
+    pub load: Option<String>,
+    /// Seconds to measure under no load command (default 10).
+    #[arg(long, value_name = "S", conflicts_with = "load")]
+    pub duration: Option<f64>,
+    /// Seconds to keep measuring after the load (default 5).
+    #[arg(long, value_name = "S")]
+    pub idle: Option<f64>,
+    /// Timeline samples per second of every process of the tree (0: off;
+    /// default 10). New processes are found at each sample.
+    #[arg(long, value_name = "HZ")]
+    pub sample_hz: Option<f64>,
+    /// Seconds the command may take to become ready, and the load command
+    /// to finish (default 60).
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "CMD ARGS")]
+    pub command: Vec<String>,
 }

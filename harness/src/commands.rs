@@ -84,6 +84,26 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Measure(args) => {
+            if args.output.resume {
+                return Err(options::usage("--resume applies to run, compare and sweep"));
+            }
+            let plan = crate::measure::plan(&args)?;
+            interrupt::install()?;
+            let sink = Sink {
+                exporter: export::measure_exporter(args.output.format),
+                output: args.output.output.clone(),
+                previous: Vec::new(),
+            };
+            let outcome = crate::measure::run(&plan, &sink)?;
+            let mut text = sink.exporter.serialize(&outcome.doc)?;
+            write_plots(&outcome.doc, &args.output, &mut text)?;
+            match &sink.output {
+                Some(path) => write_atomic(path, &text)?,
+                None => print!("{text}"),
+            }
+            Ok(exit_code(&outcome))
+        }
         Command::Worker(_) => unreachable!("handled before"),
     }
 }
@@ -262,6 +282,27 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// With `--plot DIR`, writes the charts and links them from Markdown output.
+fn write_plots(
+    doc: &result::Document,
+    out: &crate::cli::OutputArgs,
+    text: &mut String,
+) -> anyhow::Result<()> {
+    let Some(dir) = &out.plot else {
+        return Ok(());
+    };
+    let files = crate::plot::write_plots(&doc.cells, dir)?;
+    if out.format == Format::Md && !files.is_empty() {
+        let base = out.output.as_deref().and_then(|p| p.parent());
+        text.push_str("\n## Plots\n\n");
+        for f in files {
+            let link = crate::plot::relative(&f, base);
+            text.push_str(&format!("![{link}]({link})\n"));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the plans, writing the output (to `output`, after every cell, or to
 /// stdout at the end) with `render`.
 fn execute(
@@ -289,17 +330,7 @@ fn execute(
     };
     let outcome = runner::run(plans, &sink)?;
     let mut text = sink.exporter.serialize(&outcome.doc)?;
-    if let Some(dir) = &out.plot {
-        let files = crate::plot::write_plots(&outcome.doc.cells, dir)?;
-        if format == Format::Md && !files.is_empty() {
-            let base = out.output.as_deref().and_then(|p| p.parent());
-            text.push_str("\n## Plots\n\n");
-            for f in files {
-                let link = crate::plot::relative(&f, base);
-                text.push_str(&format!("![{link}]({link})\n"));
-            }
-        }
-    }
+    write_plots(&outcome.doc, out, &mut text)?;
     match &sink.output {
         Some(path) => write_atomic(path, &text)?,
         None => print!("{text}"),

@@ -49,15 +49,16 @@ fn in_phase_order(cell: &CellResult, map: &std::collections::BTreeMap<String, f6
 
 pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
     let mut out = format!(
-        "workload {} · variant {} · prefork {} · {} workers × {} threads · {} requests per worker · {} MiB static\n",
-        cell.workload,
-        cell.variant,
-        cell.prefork,
-        cell.spec.processes,
-        cell.spec.threads,
-        cell.spec.requests,
-        cell.spec.static_mib
+        "workload {} · variant {} · prefork {}",
+        cell.workload, cell.variant, cell.prefork,
     );
+    if let Some(spec) = &cell.spec {
+        out.push_str(&format!(
+            " · {} workers × {} threads · {} requests per worker · {} MiB static",
+            spec.processes, spec.threads, spec.requests, spec.static_mib
+        ));
+    }
+    out.push('\n');
     if let Some(a) = &cell.allocator {
         out.push_str(&format!(
             "allocator: {} {}{}{}\n",

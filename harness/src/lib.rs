@@ -15,6 +15,7 @@ pub mod environment;
 pub mod export;
 pub mod interrupt;
 pub mod list;
+pub mod measure;
 pub mod metrics;
 pub mod options;
 pub mod plot;

@@ -39,7 +39,7 @@ pub struct WorkloadChoice {
     pub cpus: Option<usize>,
 }
 
-fn check_proc() -> anyhow::Result<()> {
+pub(crate) fn check_proc() -> anyhow::Result<()> {
     if !cfg!(target_os = "linux") {
         return Err(usage("allocbench runs on Linux only: it reads /proc"));
     }

@@ -124,9 +124,7 @@ fn shown(cells: &[&CellResult]) -> Vec<(String, CellResult)> {
         if c.prefork != "none" {
             label.push_str(&format!(" ({})", c.prefork));
         }
-        if c.spec.static_writes_per_request == 0
-            && cells.iter().any(|o| o.spec.static_writes_per_request > 0)
-        {
+        if !c.app_writes() && cells.iter().any(|o| o.app_writes()) {
             label.push_str(" (no app writes)");
         }
         if !out.iter().any(|(l, _)| *l == label) {
@@ -250,7 +248,11 @@ fn against_requests(cells: &[(String, CellResult)], cow: bool) -> Vec<Line> {
     let mut lines = Vec::new();
     for (i, (label, c)) in cells.iter().enumerate() {
         let t = &c.timeline;
-        let serving = |k: usize| t.phase[k] == "steady" && t.requests[k] > 0;
+        // Measured commands report no requests: nothing to plot against.
+        let serving = |k: usize| {
+            t.phase.get(k).is_some_and(|p| p == "steady")
+                && t.requests.get(k).is_some_and(|&r| r > 0)
+        };
         if cow {
             let points: Vec<(f64, f64)> = (0..t.len())
                 .filter(|&k| serving(k))

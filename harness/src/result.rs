@@ -87,7 +87,9 @@ pub struct CellResult {
     pub error: Option<String>,
     /// The allocator the master reported, when it got that far.
     pub allocator: Option<AllocatorIdentity>,
-    pub spec: WorkloadSpec,
+    /// Every workload parameter; `null` for `measure` cells, which run the
+    /// user's own command.
+    pub spec: Option<WorkloadSpec>,
     /// Phase samples in the order they were taken.
     pub phases: Vec<PhaseSample>,
     /// Samples on a timer between the phase boundaries.
@@ -97,9 +99,28 @@ pub struct CellResult {
     pub metrics: Option<Metrics>,
     /// Wall time of the whole cell.
     pub wall_ms: Millis,
-    /// The last lines the cell's processes wrote to stderr.
+    /// The last lines the cell's processes wrote to stderr (for `measure`:
+    /// to stdout and stderr).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stderr_tail: Vec<String>,
+    /// `measure` cells: the command, how it was run and checked, every
+    /// process seen, and the figures (`metrics` is `null` for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure: Option<crate::measure::MeasureRecord>,
+    /// `measure` cells: the load command's summary line (wrk's
+    /// `Requests/sec:` line, else the last non-empty line of its stdout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_summary: Option<String>,
+}
+
+impl CellResult {
+    /// Whether the workload's requests wrote into the master's static
+    /// objects (false for `measure` cells, which have no spec).
+    pub fn app_writes(&self) -> bool {
+        self.spec
+            .as_ref()
+            .is_some_and(|s| s.static_writes_per_request > 0)
+    }
 }
 
 /// `/proc/PID/smaps_rollup` of one process, or a sum of them.

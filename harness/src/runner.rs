@@ -29,7 +29,7 @@ fn same_cell(done: &CellResult, plan: &CellPlan) -> bool {
         && done.workload == plan.workload
         && done.variant_def == plan.variant
         && done.repetition == plan.repetition
-        && done.spec == plan.spec
+        && done.spec.as_ref() == Some(&plan.spec)
         && done.cpus_pinned == plan.cpus
 }
 

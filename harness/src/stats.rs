@@ -147,7 +147,7 @@ pub const HEADLINE: &[(&str, Getter)] = &[
 ];
 
 fn app_writes(c: &CellResult) -> bool {
-    c.spec.static_writes_per_request > 0
+    c.app_writes()
 }
 
 /// The group a cell belongs to for ratios: same workload, hook and write

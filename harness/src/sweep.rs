@@ -166,6 +166,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// (processes, threads) of a cell with a workload spec.
+fn shape(c: &CellResult) -> Option<(u32, u32)> {
+    c.spec.as_ref().map(|s| (s.processes, s.threads))
+}
+
 /// Fits the model for every variant of a sweep's cells (forking cells only:
 /// a single process without fork follows another formula).
 pub fn fit(cells: &[CellResult]) -> Result<Vec<Fit>, String> {
@@ -179,11 +184,12 @@ pub fn fit(cells: &[CellResult]) -> Result<Vec<Fit>, String> {
     for v in variants {
         let ok: Vec<&CellResult> = cells
             .iter()
-            .filter(|c| c.variant == v && c.status == Status::Ok && c.spec.processes > 0)
+            .filter(|c| c.variant == v && c.status == Status::Ok)
+            .filter(|c| shape(c).is_some_and(|(p, _)| p > 0))
             .collect();
         let mut grid: Vec<(u32, u32)> = Vec::new();
         for c in &ok {
-            let k = (c.spec.processes, c.spec.threads);
+            let Some(k) = shape(c) else { continue };
             if !grid.contains(&k) {
                 grid.push(k);
             }
@@ -198,10 +204,7 @@ pub fn fit(cells: &[CellResult]) -> Result<Vec<Fit>, String> {
         }
         let mut points = Vec::new();
         for &(p, t) in &grid {
-            let at: Vec<&&CellResult> = ok
-                .iter()
-                .filter(|c| c.spec.processes == p && c.spec.threads == t)
-                .collect();
+            let at: Vec<&&CellResult> = ok.iter().filter(|c| shape(c) == Some((p, t))).collect();
             let m = |f: fn(&crate::result::Metrics) -> f64| {
                 median(
                     at.iter()
@@ -270,10 +273,11 @@ pub fn sweep_table(doc: &Document) -> Table {
         ("CPUs seen/pinned", true),
     ]);
     for c in &doc.cells {
+        let (processes, threads) = shape(c).unwrap_or_default();
         let mut row = vec![
             c.variant.clone(),
-            c.spec.processes.to_string(),
-            c.spec.threads.to_string(),
+            processes.to_string(),
+            threads.to_string(),
             c.repetition.to_string(),
         ];
         match &c.metrics {

@@ -1,5 +1,7 @@
 //! A cell's process tree as the sampler sees it, and sampling it: at the
-//! phase boundaries (driven by the cell) and on a timer (the timeline).
+//! phase boundaries (driven by the cell) and on a timer (the timeline). The
+//! timer and the per-process sampling serve `measure` too, which follows a
+//! tree it discovers in `/proc` (see [`crate::measure`]).
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -118,10 +120,38 @@ pub struct TimelineSampler {
 impl TimelineSampler {
     /// Starts sampling `tree` at `hz` per second, timestamps relative to `t0`.
     pub fn start(tree: SharedTree, t0: Instant, hz: f64) -> TimelineSampler {
+        // Pagemap scans of large workers cost far more than a smaps_rollup
+        // read: they run only while they keep the sampler's share of a CPU
+        // under COW_DUTY.
+        let mut cow_due = Instant::now();
+        TimelineSampler::start_with(t0, hz, move |timeline, t_ms| {
+            let state = lock(&tree);
+            if state.master != 0 {
+                let began = Instant::now();
+                let cow = began >= cow_due;
+                let s = sample_tree_with(&state, state.phase, t_ms, cow);
+                if cow && state.cow.is_some() {
+                    cow_due = began + began.elapsed().div_f64(COW_DUTY);
+                }
+                timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
+                timeline.live_bytes.push(state.live_bytes.iter().sum());
+            }
+        })
+    }
+
+    /// Calls `point` at `hz` per second with the timeline and the time since
+    /// `t0` in milliseconds; `point` samples whatever tree it follows and
+    /// appends to the timeline. A slow `point` (a large tree) stretches the
+    /// period so that sampling keeps under SAMPLE_DUTY of a CPU.
+    pub fn start_with(
+        t0: Instant,
+        hz: f64,
+        mut point: impl FnMut(&mut Timeline, f64) + Send + 'static,
+    ) -> TimelineSampler {
         let (stop, stopped) = mpsc::channel::<()>();
         let period = Duration::from_secs_f64(1.0 / hz);
         let handle = std::thread::Builder::new()
-            .name("cell-timeline".into())
+            .name("timeline".into())
             .spawn(move || {
                 // Many busy worker threads on few CPUs starve a thread of
                 // ordinary priority; where allowed (root or CAP_SYS_NICE) the
@@ -139,31 +169,10 @@ impl TimelineSampler {
                     ..Timeline::default()
                 };
                 let mut next = Instant::now();
-                // Pagemap scans of large workers cost far more than a
-                // smaps_rollup read: they run only while they keep the
-                // sampler's share of a CPU under COW_DUTY.
-                let mut cow_due = Instant::now();
                 loop {
-                    let state = lock(&tree);
-                    if state.master != 0 {
-                        let began = Instant::now();
-                        let cow = began >= cow_due;
-                        let s = sample_tree_with(
-                            &state,
-                            state.phase,
-                            t0.elapsed().as_secs_f64() * 1e3,
-                            cow,
-                        );
-                        let took = began.elapsed();
-                        if cow && state.cow.is_some() {
-                            cow_due = began + took.div_f64(COW_DUTY);
-                        }
-                        timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
-                        timeline.live_bytes.push(state.live_bytes.iter().sum());
-                        // A slow sample (a large tree) stretches the period so
-                        // the sampler keeps under SAMPLE_DUTY of a CPU.
-                        next = next.max(began + took.div_f64(SAMPLE_DUTY) - period);
-                    }
+                    let began = Instant::now();
+                    point(&mut timeline, t0.elapsed().as_secs_f64() * 1e3);
+                    next = next.max(began + began.elapsed().div_f64(SAMPLE_DUTY) - period);
                     // Keep to the grid; skip ticks a slow sample overran.
                     next += period;
                     let now = Instant::now();

@@ -172,8 +172,8 @@ fn cow_attribution_runs_each_variant_with_and_without_app_writes() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = r.doc();
     assert_eq!(doc.cells.len(), 2);
-    assert!(doc.cells[0].spec.static_writes_per_request > 0);
-    assert_eq!(doc.cells[1].spec.static_writes_per_request, 0);
+    assert!(doc.cells[0].app_writes());
+    assert!(!doc.cells[1].app_writes());
     let copied = |i: usize| doc.cells[i].metrics.as_ref().unwrap().cow_copied.unwrap();
     // The application's writes into shared objects copy pages of their own.
     assert!(copied(0) > copied(1), "{} vs {}", copied(0), copied(1));

@@ -47,8 +47,8 @@ fn arena_counts_follow_malloc_arena_max_and_glibc_tunables() {
 fn gvl_options_reach_the_workload() {
     let doc = threaded("glibc", &["--gvl", "--io-wait-share", "0.5"]);
     let c = &doc.cells[0];
-    assert!(c.spec.gvl);
-    assert_eq!(c.spec.io_wait_share, 0.5);
+    assert!(c.spec.as_ref().unwrap().gvl);
+    assert_eq!(c.spec.as_ref().unwrap().io_wait_share, 0.5);
     let m = c.metrics.as_ref().unwrap();
     assert_eq!(m.requests, 400);
 }
@@ -71,7 +71,13 @@ fn a_sweep_runs_the_grid_with_variants_interleaved_and_fits_it() {
     let order: Vec<(u32, u32, &str)> = doc
         .cells
         .iter()
-        .map(|c| (c.spec.processes, c.spec.threads, c.variant.as_str()))
+        .map(|c| {
+            (
+                c.spec.as_ref().unwrap().processes,
+                c.spec.as_ref().unwrap().threads,
+                c.variant.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         order,

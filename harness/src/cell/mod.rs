@@ -29,8 +29,8 @@ use crate::result::{CellResult, PhaseSample, Status};
 use crate::tree::{SharedTree, TimelineSampler, TreeState, sample_tree};
 use channel::{Acceptor, Incoming};
 pub use gate::{BusyGate, Hold};
-use stderr::StderrTail;
-use verify::NOT_IN_EFFECT;
+pub(crate) use stderr::StderrTail;
+pub(crate) use verify::NOT_IN_EFFECT;
 pub use verify::{describe_exit, verify_allocator};
 
 /// Everything one cell needs to run.
@@ -112,7 +112,9 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
         status: Status::Failed,
         error: None,
         allocator: None,
-        spec: plan.spec.clone(),
+        spec: Some(plan.spec.clone()),
+        measure: None,
+        load_summary: None,
         phases: Vec::new(),
         timeline: Default::default(),
         metrics: None,

@@ -17,7 +17,7 @@ pub fn baseline_name(doc: &Document) -> Option<String> {
 }
 
 fn app_writes(c: &CellResult) -> bool {
-    c.spec.static_writes_per_request > 0
+    c.app_writes()
 }
 
 /// The finished cell of `variant` in `cell`'s group (same workload, hook and

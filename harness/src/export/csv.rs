@@ -33,7 +33,7 @@ const COLUMNS: &[&str] = &[
 ];
 
 /// Quotes a field when it holds a comma, quote or line break.
-fn field(s: &str) -> String {
+pub(crate) fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -88,18 +88,30 @@ fn machine_key(e: &Environment) -> String {
 /// the spec but the hook and the application's writes (shown as rows).
 fn group_key(c: &CellResult) -> String {
     let mut spec = c.spec.clone();
-    spec.prefork = Default::default();
-    spec.static_writes_per_request = 0;
+    if let Some(spec) = &mut spec {
+        spec.prefork = Default::default();
+        spec.static_writes_per_request = 0;
+    }
+    // Measured commands group by their command line.
+    let command = c.measure.as_ref().map(|m| m.command.join(" "));
     format!(
-        "{}|{}|{:?}",
+        "{}|{}|{:?}|{:?}",
         c.workload,
         serde_json::to_string(&spec).unwrap_or_default(),
-        c.cpus_pinned
+        c.cpus_pinned,
+        command
     )
 }
 
 fn title(c: &CellResult) -> String {
-    let s = &c.spec;
+    let Some(s) = &c.spec else {
+        let command = c
+            .measure
+            .as_ref()
+            .map(|m| m.command.join(" "))
+            .unwrap_or_default();
+        return format!("{}: {command}", c.workload);
+    };
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let threads = plural(s.threads, "thread", "threads");
     let shape = if s.processes == 0 {

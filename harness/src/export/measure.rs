@@ -1,0 +1,253 @@
+//! `measure` results: one row per variant of the measured command, as a
+//! table (terminal or Markdown) or CSV. JSON is the document itself.
+
+use super::markup::{Markup, Table, render};
+use super::{Exporter, csv_field};
+use crate::cli::Format;
+use crate::measure::{MeasureMetrics, WORKLOAD};
+use crate::result::{CellResult, Document, Status};
+use crate::units::{mib, pct, ratio, signed_mib};
+
+/// The variant ratios are taken against: `glibc` when it ran, else the
+/// first variant.
+fn baseline<'a>(doc: &'a Document) -> Option<(&'a str, &'a MeasureMetrics)> {
+    let ok = |c: &&'a CellResult| c.status == Status::Ok && c.workload == WORKLOAD;
+    let cell = doc
+        .cells
+        .iter()
+        .filter(ok)
+        .find(|c| c.variant == "glibc")
+        .or_else(|| doc.cells.iter().find(ok))?;
+    Some((&cell.variant, cell.measure.as_ref()?.metrics.as_ref()?))
+}
+
+/// How the variant's allocator gets into the command.
+fn allocator(cell: &CellResult) -> String {
+    match cell.launch_env.get("LD_PRELOAD") {
+        Some(path) => std::path::Path::new(path)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.clone()),
+        None => "glibc".into(),
+    }
+}
+
+fn opt_mib(v: Option<u64>) -> String {
+    v.map(mib).unwrap_or_else(|| "—".into())
+}
+
+fn with_ratio(v: Option<u64>, base: Option<u64>) -> String {
+    match (v, base) {
+        (Some(v), Some(b)) => format!("{} ({})", mib(v), ratio(v as f64, b as f64)),
+        (v, _) => opt_mib(v),
+    }
+}
+
+pub fn measure_table(doc: &Document) -> Table {
+    let mut table = Table::new(&[
+        ("variant", false),
+        ("allocator", false),
+        ("procs", true),
+        ("PSS anon ready", true),
+        ("PSS anon loaded", true),
+        ("PSS anon idle", true),
+        ("PSS loaded", true),
+        ("worker priv dirty", true),
+        ("CoW copied", true),
+        ("returned idle", true),
+        ("load", false),
+    ]);
+    let base = baseline(doc).map(|(_, m)| m);
+    for c in &doc.cells {
+        let mut row = vec![c.variant.clone(), allocator(c)];
+        let m = c.measure.as_ref().and_then(|r| r.metrics.as_ref());
+        match (&c.status, m) {
+            (Status::Ok, Some(m)) => {
+                // Ready → loaded: a server may fork its workers after its
+                // port opens; and how many were seen in all, when more.
+                let n = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_else(|| "—".into());
+                let mut procs = format!("{} → {}", n(m.processes_started), n(m.processes_loaded));
+                if m.processes_loaded.is_some_and(|l| m.processes_seen > l) {
+                    procs.push_str(&format!(" ({} seen)", m.processes_seen));
+                }
+                row.push(procs);
+                row.push(with_ratio(
+                    m.tree_pss_anon_started,
+                    base.and_then(|b| b.tree_pss_anon_started),
+                ));
+                row.push(with_ratio(
+                    m.tree_pss_anon_loaded,
+                    base.and_then(|b| b.tree_pss_anon_loaded),
+                ));
+                row.push(with_ratio(
+                    m.tree_pss_anon_idle,
+                    base.and_then(|b| b.tree_pss_anon_idle),
+                ));
+                row.push(opt_mib(m.tree_pss_loaded));
+                row.push(
+                    m.worker_private_dirty_growth
+                        .map(signed_mib)
+                        .unwrap_or_else(|| "—".into()),
+                );
+                row.push(opt_mib(m.cow_copied_loaded));
+                row.push(m.returned_idle.map(pct).unwrap_or_else(|| "—".into()));
+            }
+            _ => {
+                row[1] = format!("{}: FAILED", row[1]);
+                while row.len() < 10 {
+                    row.push("—".into());
+                }
+            }
+        }
+        let r = c.measure.as_ref();
+        let load = match (r.and_then(|r| r.load_error.as_ref()), &c.load_summary) {
+            (Some(_), Some(s)) => format!("load FAILED; {s}"),
+            (Some(_), None) => "load FAILED".into(),
+            (None, Some(s)) => s.clone(),
+            (None, None) => r
+                .and_then(|r| r.duration_s)
+                .map(|d| format!("no load, {d} s"))
+                .unwrap_or_else(|| "—".into()),
+        };
+        row.push(load);
+        table.push(row);
+    }
+    table
+}
+
+/// The table with its legend and the failures listed under it.
+struct MeasureMarkup(Markup);
+
+impl Exporter for MeasureMarkup {
+    fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
+        let mut out = render(&measure_table(doc), self.0);
+        let idle = doc
+            .cells
+            .iter()
+            .find_map(|c| c.measure.as_ref().map(|m| m.idle_s))
+            .unwrap_or_default();
+        out.push('\n');
+        if let Some((base, _)) = baseline(doc) {
+            out.push_str(&format!("Ratios (×) are to {base}. "));
+        }
+        out.push_str(&format!(
+            "Memory is anonymous PSS summed over the command's process tree: when ready, at the \
+             end of the load, and after {idle} s idle (procs: processes when ready → loaded). worker priv dirty: growth of the \
+             descendants' Private_Dirty from their first sample to loaded; CoW copied: their \
+             copies of inherited pages at loaded.\n"
+        ));
+        let mut notes = Vec::new();
+        for c in &doc.cells {
+            if let Some(e) = &c.error {
+                notes.push(format!("- {}: {e}", c.variant));
+            }
+            if let Some(e) = c.measure.as_ref().and_then(|m| m.load_error.as_ref()) {
+                notes.push(format!("- {}: {e}", c.variant));
+            }
+        }
+        if !notes.is_empty() {
+            out.push_str("\nFailures:\n");
+            out.push_str(&(notes.join("\n") + "\n"));
+        }
+        Ok(out)
+    }
+}
+
+const COLUMNS: &[&str] = &[
+    "workload",
+    "variant",
+    "status",
+    "error",
+    "ld_preload",
+    "processes_started",
+    "processes_loaded",
+    "processes_idle",
+    "processes_seen",
+    "tree_pss_started",
+    "tree_pss_anon_started",
+    "tree_pss_loaded",
+    "tree_pss_anon_loaded",
+    "tree_uss_loaded",
+    "tree_rss_loaded",
+    "tree_pss_idle",
+    "tree_pss_anon_idle",
+    "worker_private_dirty_loaded",
+    "worker_private_dirty_growth",
+    "cow_copied_loaded",
+    "cow_shared_loaded",
+    "cow_copied_idle",
+    "returned_idle",
+    "returned_lazyfree_idle",
+    "load_status",
+    "load_error",
+    "load_summary",
+    "load_rps",
+];
+
+/// CSV with raw numbers (bytes, fractions); empty where a figure is `null`.
+struct MeasureCsv;
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl Exporter for MeasureCsv {
+    fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
+        let mut out = COLUMNS.join(",") + "\n";
+        for c in &doc.cells {
+            let r = c.measure.as_ref();
+            let m = r.and_then(|r| r.metrics.as_ref());
+            let row = [
+                c.workload.clone(),
+                c.variant.clone(),
+                match c.status {
+                    Status::Ok => "ok".into(),
+                    Status::Failed => "failed".into(),
+                },
+                c.error.clone().unwrap_or_default(),
+                c.launch_env.get("LD_PRELOAD").cloned().unwrap_or_default(),
+                opt(m.and_then(|m| m.processes_started)),
+                opt(m.and_then(|m| m.processes_loaded)),
+                opt(m.and_then(|m| m.processes_idle)),
+                opt(m.map(|m| m.processes_seen)),
+                opt(m.and_then(|m| m.tree_pss_started)),
+                opt(m.and_then(|m| m.tree_pss_anon_started)),
+                opt(m.and_then(|m| m.tree_pss_loaded)),
+                opt(m.and_then(|m| m.tree_pss_anon_loaded)),
+                opt(m.and_then(|m| m.tree_uss_loaded)),
+                opt(m.and_then(|m| m.tree_rss_loaded)),
+                opt(m.and_then(|m| m.tree_pss_idle)),
+                opt(m.and_then(|m| m.tree_pss_anon_idle)),
+                opt(m.and_then(|m| m.worker_private_dirty_loaded)),
+                opt(m.and_then(|m| m.worker_private_dirty_growth)),
+                opt(m.and_then(|m| m.cow_copied_loaded)),
+                opt(m.and_then(|m| m.cow_shared_loaded)),
+                opt(m.and_then(|m| m.cow_copied_idle)),
+                opt(m.and_then(|m| m.returned_idle)),
+                opt(m.and_then(|m| m.returned_lazyfree_idle)),
+                opt(r.and_then(|r| r.load_status.clone())),
+                opt(r.and_then(|r| r.load_error.clone())),
+                c.load_summary.clone().unwrap_or_default(),
+                opt(m.and_then(|m| m.load_rps)),
+            ];
+            out.push_str(
+                &row.iter()
+                    .map(|s| csv_field(s))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
+/// The exporter of a `measure` document in `format`.
+pub fn measure_exporter(format: Format) -> Box<dyn Exporter> {
+    match format {
+        Format::Table => Box::new(MeasureMarkup(Markup::Terminal)),
+        Format::Md => Box::new(MeasureMarkup(Markup::Markdown)),
+        Format::Csv => Box::new(MeasureCsv),
+        Format::Json => super::exporter(Format::Json),
+    }
+}

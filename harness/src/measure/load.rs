@@ -1,0 +1,262 @@
+//! The load command: split into words by shell rules (the `shlex` crate; no
+//! shell runs it), started in its own process group once the measured
+//! command is ready, its output captured for a one-line summary.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::proc::{kill_group, peek_exit};
+use crate::cell::{StderrTail, describe_exit};
+use crate::interrupt;
+
+/// Splits a load command into its words, as a POSIX shell would (quotes and
+/// backslashes), without running a shell.
+pub fn split(cmd: &str) -> Result<Vec<String>, String> {
+    let words = shlex::split(cmd).ok_or_else(|| {
+        format!(
+            "--load: cannot split {cmd:?} into words (an unclosed quote or a trailing backslash)"
+        )
+    })?;
+    if words.is_empty() {
+        return Err("--load: the command is empty".into());
+    }
+    Ok(words)
+}
+
+/// Whether `program` can be started: a path that exists, or a name found in
+/// `PATH`.
+pub fn findable(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            let p = dir.join(program);
+            p.is_file()
+                && std::fs::metadata(&p).is_ok_and(|m| {
+                    std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+                })
+        })
+    })
+}
+
+/// How a load command ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOutcome {
+    pub status: Option<String>,
+    pub error: Option<String>,
+    pub summary: Option<String>,
+    pub rps: Option<f64>,
+    pub tail: Vec<String>,
+}
+
+/// A running load command.
+pub struct Load {
+    child: Child,
+    pgid: i32,
+    stdout: Arc<Mutex<VecDeque<String>>>,
+    stdout_done: Receiver<()>,
+    stderr: StderrTail,
+}
+
+const KEEP_STDOUT: usize = 200;
+const TAIL: usize = 10;
+
+impl Load {
+    pub fn start(words: &[String]) -> Result<Load, String> {
+        let mut cmd = Command::new(&words[0]);
+        cmd.args(&words[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let harness = std::process::id() as i32;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Own group: stopped as one, and out of the terminal's Ctrl-C.
+                if libc::setpgid(0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
+                    || libc::getppid() != harness
+                {
+                    return Err(std::io::Error::other("allocbench ended"));
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start the load command {}: {e}", words[0]))?;
+        let pgid = child.id() as i32;
+        interrupt::register(pgid);
+        let stdout = Arc::new(Mutex::new(VecDeque::new()));
+        let (done_tx, stdout_done) = mpsc::channel::<()>();
+        let lines = stdout.clone();
+        let out = child.stdout.take().expect("stdout is piped");
+        let _ = std::thread::Builder::new()
+            .name("load-stdout".into())
+            .spawn(move || {
+                let _done = done_tx;
+                for line in BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    let mut l = lines.lock().unwrap_or_else(|p| p.into_inner());
+                    if l.len() == KEEP_STDOUT {
+                        l.pop_front();
+                    }
+                    l.push_back(line);
+                }
+            });
+        let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
+        Ok(Load {
+            child,
+            pgid,
+            stdout,
+            stdout_done,
+            stderr,
+        })
+    }
+
+    /// The outcome once the load command has ended; `None` while it runs.
+    pub fn try_finish(&mut self) -> Option<LoadOutcome> {
+        let status = peek_exit(self.pgid)?;
+        Some(self.finish(Ok(status)))
+    }
+
+    /// Kills the load command (timeout, or the measured command failed).
+    pub fn kill(mut self, why: String) -> LoadOutcome {
+        self.finish(Err(why))
+    }
+
+    fn finish(&mut self, ended: Result<std::process::ExitStatus, String>) -> LoadOutcome {
+        // Whatever the command left running in its group goes too; its pid
+        // is not reaped yet, so the group id is still ours.
+        kill_group(self.pgid);
+        let status = self.child.wait().ok();
+        interrupt::unregister(self.pgid);
+        let _ = self.stdout_done.recv_timeout(Duration::from_secs(2));
+        self.stderr.wait_closed(Duration::from_secs(2));
+        let stdout: Vec<String> = self
+            .stdout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        let stderr = self.stderr.lines();
+        let (summary, rps) = summary(&stdout);
+        let mut tail: Vec<String> = stdout[stdout.len().saturating_sub(TAIL)..].to_vec();
+        tail.extend_from_slice(&stderr[stderr.len().saturating_sub(TAIL)..]);
+        let (status, error) = match ended {
+            Ok(s) => {
+                let d = describe_exit(s);
+                let error = (!s.success()).then(|| {
+                    let last = stderr.iter().rev().find(|l| !l.trim().is_empty());
+                    match last {
+                        Some(l) => format!("the load command {d} ({})", l.trim()),
+                        None => format!("the load command {d}"),
+                    }
+                });
+                (Some(d), error)
+            }
+            Err(why) => (status.map(describe_exit), Some(why)),
+        };
+        LoadOutcome {
+            status,
+            error,
+            summary,
+            rps,
+            tail,
+        }
+    }
+}
+
+/// The summary of a load command's stdout: wrk's `Requests/sec:` line (with
+/// its error counts, when it printed any), else the last non-empty line.
+/// Also the requests per second, when given as wrk gives them.
+pub fn summary(stdout: &[String]) -> (Option<String>, Option<f64>) {
+    let squeeze = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(line) = stdout
+        .iter()
+        .find(|l| l.trim_start().starts_with("Requests/sec:"))
+    {
+        let line = squeeze(line);
+        let rps = line
+            .trim_start_matches("Requests/sec:")
+            .trim()
+            .parse::<f64>()
+            .ok();
+        let errors: Vec<String> = stdout
+            .iter()
+            .map(|l| squeeze(l))
+            .filter(|l| {
+                l.starts_with("Non-2xx or 3xx responses:") || l.starts_with("Socket errors:")
+            })
+            .collect();
+        let text = if errors.is_empty() {
+            line
+        } else {
+            format!("{line} ({})", errors.join("; "))
+        };
+        return (Some(text), rps);
+    }
+    let last = stdout
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| squeeze(l));
+    (last, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(s: &str) -> Vec<String> {
+        s.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn wrk_output_gives_its_requests_per_second() {
+        let out = lines(
+            "Running 10s test @ http://127.0.0.1:8000/\n  2 threads and 8 connections\n  \
+             Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency     3.10ms    1.02ms  20.00ms   90.00%\n  \
+             51234 requests in 10.00s, 8.11MB read\nRequests/sec:   5123.40\nTransfer/sec:    830.12KB\n",
+        );
+        assert_eq!(
+            summary(&out),
+            (Some("Requests/sec: 5123.40".into()), Some(5123.4))
+        );
+        let mut with_errors = out.clone();
+        with_errors.insert(5, "  Non-2xx or 3xx responses: 12".into());
+        assert_eq!(
+            summary(&with_errors).0.unwrap(),
+            "Requests/sec: 5123.40 (Non-2xx or 3xx responses: 12)"
+        );
+    }
+
+    #[test]
+    fn other_output_gives_its_last_line() {
+        assert_eq!(
+            summary(&lines("start\n  done: 40 requests  \n\n")),
+            (Some("done: 40 requests".into()), None)
+        );
+        assert_eq!(summary(&[]), (None, None));
+    }
+
+    #[test]
+    fn words_follow_shell_rules() {
+        assert_eq!(
+            split("wrk -t2 -H 'Host: a b' \"http://x/\"").unwrap(),
+            vec!["wrk", "-t2", "-H", "Host: a b", "http://x/"]
+        );
+        assert!(split("wrk 'unclosed").is_err());
+        assert!(split("   ").is_err());
+    }
+}

@@ -1,0 +1,658 @@
+//! `allocbench measure -- CMD ARGS…`: a real program (an operator's
+//! preforking server) under each variant. The command runs once per variant
+//! in its own process group; allocbench waits until it is ready, runs the
+//! load command (or waits), keeps measuring while it idles, then stops it
+//! (SIGTERM to the group, SIGKILL after a grace period). Meanwhile it
+//! follows the whole process tree through `/proc` ([`track`]) and samples
+//! every process on a timer and at the phase boundaries `started` (ready),
+//! `loaded` (end of the load) and `idle+<S>s`. Each variant is one
+//! [`CellResult`] of workload `measure`, so every exporter reads it.
+
+mod check;
+mod load;
+mod proc;
+mod record;
+mod track;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use allocbench_allocators::{Launch, Variant, check_shared_object};
+
+pub use record::{MeasureMetrics, MeasureRecord, MeasuredProcess, compute};
+
+use crate::cell::{NOT_IN_EFFECT, StderrTail, describe_exit, idle_name};
+use crate::cli::MeasureArgs;
+use crate::export::write_atomic;
+use crate::interrupt;
+use crate::options::{catalog, usage};
+use crate::result::{CellResult, PhaseSample, Status, Timeline};
+use crate::runner::{Outcome, Sink, new_document};
+use crate::tree::TimelineSampler;
+use load::{Load, LoadOutcome};
+use proc::{kill_each, kill_group, peek_exit, signal_group, still_running};
+use track::Tracker;
+
+/// The workload name of every `measure` cell.
+pub const WORKLOAD: &str = "measure";
+/// Variants run when none are named.
+pub const DEFAULT_VARIANTS: &[&str] = &["glibc", "jemalloc", "mimalloc"];
+pub const READY_AFTER_DEFAULT_S: f64 = 1.0;
+pub const DURATION_DEFAULT_S: f64 = 10.0;
+pub const IDLE_DEFAULT_S: f64 = 5.0;
+pub const TIMEOUT_DEFAULT_S: f64 = 60.0;
+pub const SAMPLE_HZ_DEFAULT: f64 = 10.0;
+/// Between SIGTERM and SIGKILL when stopping the command.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// When the command counts as ready.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ready {
+    /// A TCP connection to 127.0.0.1:PORT succeeds.
+    Port(u16),
+    /// This many seconds after the start.
+    After(f64),
+}
+
+impl Ready {
+    fn describe(self) -> String {
+        match self {
+            Ready::Port(p) => format!("port {p}"),
+            Ready::After(s) => format!("after {s} s"),
+        }
+    }
+}
+
+/// One variant to run the command under, with its launch environment.
+#[derive(Debug, Clone)]
+pub struct MeasureVariant {
+    pub variant: Variant,
+    pub launch: Launch,
+}
+
+/// A checked `measure` invocation.
+#[derive(Debug, Clone)]
+pub struct MeasurePlan {
+    pub command: Vec<String>,
+    pub variants: Vec<MeasureVariant>,
+    pub ready: Ready,
+    pub load: Option<Vec<String>>,
+    /// Seconds measured when there is no load command.
+    pub duration_s: f64,
+    pub idle_s: f64,
+    pub sample_hz: f64,
+    pub timeout: Duration,
+}
+
+fn seconds(flag: &str, v: Option<f64>, default: f64) -> anyhow::Result<f64> {
+    let v = v.unwrap_or(default);
+    if !(v.is_finite() && (0.0..=86_400.0).contains(&v)) {
+        return Err(usage(format!(
+            "{flag}: must be seconds between 0 and 86400, got {v}"
+        )));
+    }
+    Ok(v)
+}
+
+/// Where the preload library of a built-in allocator is: next to the
+/// running allocbench, or in its `deps/` (where cargo writes it first).
+pub fn builtin_library(file: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find allocbench: {e}"))?;
+    let dir = exe.parent().unwrap_or(std::path::Path::new("/"));
+    for d in [dir.to_path_buf(), dir.join("deps")] {
+        let p = d.join(file);
+        if p.is_file() {
+            check_shared_object(&p).map_err(|e| e.to_string())?;
+            return Ok(p.canonicalize().unwrap_or(p));
+        }
+    }
+    let build = if dir.ends_with("release") {
+        "cargo build --release"
+    } else {
+        "cargo build"
+    };
+    Err(format!(
+        "{file} is not next to {} (looked in {} and {}/deps); build it once with `{build}` at the \
+         workspace root (`cargo run -- measure` builds only the allocbench package)",
+        exe.display(),
+        dir.display(),
+        dir.display()
+    ))
+}
+
+/// Checks the arguments; every problem is a usage error (exit code 2).
+pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
+    crate::options::check_proc()?;
+    if args.command.first().is_none_or(|c| c.is_empty()) {
+        return Err(usage("no command to measure: give it after `--`"));
+    }
+    let catalog = catalog(args.variants_file.as_deref())?;
+    let explicit = args.variants.is_some();
+    let list = args
+        .variants
+        .clone()
+        .unwrap_or_else(|| DEFAULT_VARIANTS.join(","));
+    let mut variants = Vec::new();
+    for variant in catalog.resolve(&list).map_err(usage)? {
+        if variant.background_thread_in_workers {
+            return Err(usage(format!(
+                "variant {}: background_thread_in_workers needs allocbench's own workload (it \
+                 turns background threads on in each worker after the fork); measure cannot \
+                 do that in another program",
+                variant.name
+            )));
+        }
+        let library = match variant.builtin_preload_file() {
+            Some(file) => match builtin_library(file) {
+                Ok(p) => Some(p),
+                Err(e) if explicit => {
+                    return Err(usage(format!("variant {}: {e}", variant.name)));
+                }
+                Err(e) => {
+                    eprintln!("Skipping variant {}: {e}", variant.name);
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let launch = variant.launch_program(library.as_deref()).map_err(usage)?;
+        variants.push(MeasureVariant { variant, launch });
+    }
+    if variants.is_empty() {
+        return Err(usage("no variant can run here"));
+    }
+    let ready = match (args.ready, args.ready_after) {
+        (Some(0), _) => return Err(usage("--ready: port 0 is not a port to wait on")),
+        (Some(port), _) => Ready::Port(port),
+        (None, s) => Ready::After(seconds("--ready-after", s, READY_AFTER_DEFAULT_S)?),
+    };
+    let load = match &args.load {
+        Some(cmd) => {
+            let words = load::split(cmd).map_err(usage)?;
+            if !load::findable(&words[0]) {
+                return Err(usage(format!(
+                    "--load: {} not found{}",
+                    words[0],
+                    if words[0].contains('/') {
+                        ""
+                    } else {
+                        " in PATH"
+                    }
+                )));
+            }
+            Some(words)
+        }
+        None => None,
+    };
+    let timeout = args.timeout.unwrap_or(TIMEOUT_DEFAULT_S);
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 1e6) {
+        return Err(usage(format!(
+            "--timeout: must be a positive number of seconds, got {timeout}"
+        )));
+    }
+    let sample_hz = args.sample_hz.unwrap_or(SAMPLE_HZ_DEFAULT);
+    if !(sample_hz.is_finite() && (0.0..=1000.0).contains(&sample_hz)) {
+        return Err(usage(format!(
+            "--sample-hz: must be between 0 (off) and 1000, got {sample_hz}"
+        )));
+    }
+    Ok(MeasurePlan {
+        command: args.command.clone(),
+        variants,
+        ready,
+        load,
+        duration_s: seconds("--duration", args.duration, DURATION_DEFAULT_S)?,
+        idle_s: seconds("--idle", args.idle, IDLE_DEFAULT_S)?,
+        sample_hz,
+        timeout: Duration::from_secs_f64(timeout),
+    })
+}
+
+/// Runs the command under every variant in turn (they would share the
+/// port), rewriting the output after each row.
+pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
+    let mut doc = new_document();
+    let mut failed = 0;
+    let n = plan.variants.len();
+    for (i, v) in plan.variants.iter().enumerate() {
+        if interrupt::interrupted() {
+            break;
+        }
+        let log = |msg: &str| eprintln!("[{}/{n}] {}: {msg}", i + 1, v.variant.name);
+        let cell = run_row(plan, v, &log);
+        if interrupt::interrupted() && cell.status == Status::Failed {
+            // An interrupted row is not a result.
+            break;
+        }
+        match (&cell.status, &cell.error) {
+            (Status::Ok, _) => log(&format!("ok in {:.1} s", cell.wall_ms / 1e3)),
+            (Status::Failed, e) => log(&format!("FAILED: {}", e.as_deref().unwrap_or("?"))),
+        }
+        let load_failed = cell
+            .measure
+            .as_ref()
+            .and_then(|m| m.load_error.as_ref())
+            .inspect(|e| log(&format!("load command failed: {e}")))
+            .is_some();
+        if cell.status == Status::Failed || load_failed {
+            failed += 1;
+        }
+        doc.cells.push(cell);
+        if let Some(path) = &sink.output {
+            write_atomic(path, &sink.exporter.serialize(&doc)?)?;
+        }
+    }
+    Ok(Outcome {
+        doc,
+        failed,
+        interrupted: interrupt::interrupted(),
+    })
+}
+
+/// One variant's run of the command.
+struct Row<'a> {
+    plan: &'a MeasurePlan,
+    log: &'a dyn Fn(&str),
+    child: Child,
+    root: i32,
+    t0: Instant,
+    output: StderrTail,
+    tracker: Arc<Mutex<Tracker>>,
+    /// What the command is doing now, for the timeline.
+    now: Arc<Mutex<&'static str>>,
+    phases: Vec<PhaseSample>,
+    record: MeasureRecord,
+    load_summary: Option<String>,
+    load_rps: Option<f64>,
+    /// The root's environment block right after it started.
+    early_environ: Option<Vec<u8>>,
+}
+
+fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellResult {
+    let t0 = Instant::now();
+    let mut cell = CellResult {
+        workload: WORKLOAD.into(),
+        variant: v.variant.name.clone(),
+        variant_def: v.variant.clone(),
+        launch_env: v.launch.set.iter().cloned().collect::<BTreeMap<_, _>>(),
+        prefork: "none".into(),
+        prefork_call: None,
+        repetition: 0,
+        cpus_pinned: None,
+        cpus_allowed: None,
+        status: Status::Failed,
+        error: None,
+        allocator: None,
+        spec: None,
+        phases: Vec::new(),
+        timeline: Timeline::default(),
+        metrics: None,
+        wall_ms: 0.0,
+        stderr_tail: Vec::new(),
+        measure: None,
+        load_summary: None,
+    };
+    let mut record = new_record(plan);
+    let mut load_rps = None;
+    let outcome = match Row::start(plan, v, log, t0) {
+        Err(e) => Err(e),
+        Ok(mut row) => {
+            let timeline = (plan.sample_hz > 0.0).then(|| row.start_timeline());
+            let outcome = row.drive(v);
+            if let Some(t) = timeline {
+                let mut t = t.finish();
+                // Requests and live bytes are the synthetic workload's; a
+                // measured command has neither (empty, not zeros).
+                t.requests.clear();
+                t.live_bytes.clear();
+                cell.timeline = t;
+            }
+            let outcome = row.stop(outcome);
+            cell.stderr_tail = row.output.lines();
+            cell.phases = std::mem::take(&mut row.phases);
+            record = std::mem::take(&mut row.record);
+            record.processes = row
+                .tracker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record();
+            cell.load_summary = row.load_summary.take();
+            load_rps = row.load_rps;
+            outcome
+        }
+    };
+    match outcome {
+        Ok(()) => {
+            record.metrics = Some(compute(
+                &cell.phases,
+                &idle_name(plan.idle_s),
+                &record.processes,
+                load_rps,
+            ));
+            cell.status = Status::Ok;
+        }
+        Err(e) => cell.error = Some(e),
+    }
+    cell.measure = Some(record);
+    cell.wall_ms = t0.elapsed().as_secs_f64() * 1e3;
+    cell
+}
+
+fn new_record(plan: &MeasurePlan) -> MeasureRecord {
+    MeasureRecord {
+        command: plan.command.clone(),
+        ready: plan.ready.describe(),
+        load: plan.load.clone(),
+        duration_s: plan.load.is_none().then_some(plan.duration_s),
+        idle_s: plan.idle_s,
+        ..MeasureRecord::default()
+    }
+}
+
+impl<'a> Row<'a> {
+    fn start(
+        plan: &'a MeasurePlan,
+        v: &MeasureVariant,
+        log: &'a dyn Fn(&str),
+        t0: Instant,
+    ) -> Result<Row<'a>, String> {
+        if let Ready::Port(port) = plan.ready
+            && port_open(port)
+        {
+            return Err(format!(
+                "port {port} is open before the command started: another process listens there"
+            ));
+        }
+        let mut cmd = Command::new(&plan.command[0]);
+        cmd.args(&plan.command[1..]).stdin(Stdio::null());
+        // stdout and stderr into one pipe: servers log to either, and the
+        // last lines explain a failure.
+        let (reader, writer) =
+            std::io::pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
+        let writer2 = writer
+            .try_clone()
+            .map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
+        cmd.stdout(writer).stderr(writer2);
+        v.launch.apply(&mut cmd);
+        let thp_disable = v.variant.thp_disable;
+        let harness = std::process::id() as i32;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Own process group: the tree is stopped as one, and a
+                // terminal's Ctrl-C reaches only allocbench.
+                if libc::setpgid(0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // Die with allocbench (this thread lives as long as the row).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
+                    || libc::getppid() != harness
+                {
+                    return Err(std::io::Error::other("allocbench ended"));
+                }
+                // Inherited across fork and kept across exec.
+                if thp_disable && libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", plan.command[0]))?;
+        // The pipe's write ends live in the Command: drop them, or the
+        // output never reaches its end.
+        drop(cmd);
+        let root = child.id() as i32;
+        interrupt::register(root);
+        // Before the program can write a process title over it (spawn
+        // returns after the exec).
+        let early_environ = std::fs::read(format!("/proc/{root}/environ")).ok();
+        log(&format!("started {} (pid {root})", plan.command.join(" ")));
+        Ok(Row {
+            plan,
+            log,
+            child,
+            root,
+            t0,
+            output: StderrTail::collect(reader),
+            tracker: Arc::new(Mutex::new(Tracker::new(root))),
+            now: Arc::new(Mutex::new("starting")),
+            phases: Vec::new(),
+            record: new_record(plan),
+            load_summary: None,
+            load_rps: None,
+            early_environ,
+        })
+    }
+
+    fn start_timeline(&self) -> TimelineSampler {
+        let (tracker, now) = (self.tracker.clone(), self.now.clone());
+        TimelineSampler::start_with(self.t0, self.plan.sample_hz, move |timeline, t_ms| {
+            let phase = *now.lock().unwrap_or_else(|p| p.into_inner());
+            let s = tracker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .sample(phase, t_ms);
+            timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes);
+        })
+    }
+
+    fn ms(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64() * 1e3
+    }
+
+    fn set_now(&self, now: &'static str) {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = now;
+    }
+
+    fn sample(&mut self, name: &str) {
+        let t = self.ms();
+        let s = self
+            .tracker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sample(name, t);
+        self.phases.push(s);
+    }
+
+    /// Fails when the command has ended or the run was interrupted.
+    fn watch(&self, stage: &str) -> Result<(), String> {
+        if interrupt::interrupted() {
+            return Err("interrupted".into());
+        }
+        if let Some(status) = peek_exit(self.root) {
+            // Let the output reader catch the last lines.
+            self.output.wait_closed(Duration::from_millis(500));
+            let last: Vec<String> = self.output.lines();
+            let last = &last[last.len().saturating_sub(5)..];
+            let output = if last.is_empty() {
+                String::new()
+            } else {
+                format!("; last output: {}", last.join(" | "))
+            };
+            return Err(format!(
+                "the command {} {stage}{output}",
+                describe_exit(status)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until `until`, watching the command.
+    fn wait_until(&self, until: Instant, stage: &str) -> Result<(), String> {
+        loop {
+            self.watch(stage)?;
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+        }
+    }
+
+    fn drive(&mut self, v: &MeasureVariant) -> Result<(), String> {
+        let plan = self.plan;
+        match plan.ready {
+            Ready::Port(port) => {
+                let deadline = Instant::now() + plan.timeout;
+                loop {
+                    self.watch("before it was ready")?;
+                    if port_open(port) {
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!(
+                            "port {port} never opened within {} s",
+                            plan.timeout.as_secs_f64()
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            Ready::After(s) => self.wait_until(
+                Instant::now() + Duration::from_secs_f64(s),
+                "before it was ready",
+            )?,
+        }
+        self.record.ready_ms = Some(self.ms());
+        self.sample("started");
+        let n = self.phases.last().map_or(0, |p| p.processes.len());
+        (self.log)(&format!(
+            "ready after {:.1} s; {n} process{}",
+            self.ms() / 1e3,
+            if n == 1 { "" } else { "es" }
+        ));
+        self.record.checks = check::verify(
+            &v.variant.name,
+            &v.launch,
+            self.root,
+            self.early_environ.as_deref(),
+        )?;
+
+        self.set_now("loading");
+        match &plan.load {
+            Some(words) => {
+                (self.log)(&format!("load: {}", words.join(" ")));
+                let outcome = self.run_load(words)?;
+                self.record.load_status = outcome.status;
+                self.record.load_error = outcome.error;
+                self.record.load_output_tail = outcome.tail;
+                self.load_summary = outcome.summary;
+                self.load_rps = outcome.rps;
+            }
+            None => self.wait_until(
+                Instant::now() + Duration::from_secs_f64(plan.duration_s),
+                "during the measurement",
+            )?,
+        }
+        self.watch("during the load")?;
+        self.sample("loaded");
+
+        self.set_now("idle");
+        self.wait_until(
+            Instant::now() + Duration::from_secs_f64(plan.idle_s),
+            "while idle",
+        )?;
+        self.sample(&idle_name(plan.idle_s));
+        Ok(())
+    }
+
+    /// Runs the load command to its end (or its timeout). The row fails
+    /// only if the measured command does meanwhile.
+    fn run_load(&self, words: &[String]) -> Result<LoadOutcome, String> {
+        let mut load = match Load::start(words) {
+            Ok(l) => l,
+            Err(e) => {
+                return Ok(LoadOutcome {
+                    error: Some(e),
+                    ..LoadOutcome::default()
+                });
+            }
+        };
+        let deadline = Instant::now() + self.plan.timeout;
+        loop {
+            if let Err(e) = self.watch("during the load") {
+                load.kill(e.clone());
+                return Err(e);
+            }
+            if let Some(outcome) = load.try_finish() {
+                return Ok(outcome);
+            }
+            if Instant::now() >= deadline {
+                return Ok(load.kill(format!(
+                    "the load command did not finish within {} s (--timeout); killed",
+                    self.plan.timeout.as_secs_f64()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the command: gracefully after a good run (SIGTERM to its group,
+    /// SIGKILL after the grace period), at once after a failure. Whatever
+    /// the outcome, nothing of the tree is left running and the root is
+    /// reaped.
+    fn stop(&mut self, outcome: Result<(), String>) -> Result<(), String> {
+        let pgid = self.root;
+        let known = || {
+            self.tracker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .not_gone()
+        };
+        let early = peek_exit(self.root);
+        if outcome.is_ok() {
+            signal_group(pgid, libc::SIGTERM);
+            let deadline = Instant::now() + STOP_GRACE;
+            let known = known();
+            loop {
+                let root = peek_exit(self.root);
+                if root.is_some() && still_running(&known, pgid, self.root).is_empty() {
+                    self.record.stop = root.map(|s| format!("SIGTERM: {}", describe_exit(s)));
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    self.record.stop = Some(format!(
+                        "killed by SIGKILL after the {} s grace",
+                        STOP_GRACE.as_secs()
+                    ));
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        } else if let Some(s) = early {
+            self.record.stop = Some(describe_exit(s));
+        }
+        // The root is not reaped yet, so its group id is still ours.
+        kill_group(pgid);
+        kill_each(&known());
+        let status = self.child.wait().ok();
+        if self.record.stop.is_none() {
+            self.record.stop = status.map(describe_exit);
+        }
+        interrupt::unregister(pgid);
+        self.output.wait_closed(Duration::from_secs(2));
+        if outcome.is_ok()
+            && let Some(line) = self
+                .output
+                .lines()
+                .into_iter()
+                .find(|l| NOT_IN_EFFECT.iter().any(|p| l.contains(p)))
+        {
+            return Err(format!("variant is not in effect as defined: {line}"));
+        }
+        outcome
+    }
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+fn port_open(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}

@@ -1,0 +1,337 @@
+//! What a `measure` row adds to its cell: how the command was run and
+//! checked, every process seen, and the figures derived from the phase
+//! samples. Field names are a contract, as in [`crate::result`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::MIN_EXCESS;
+use crate::result::{Bytes, Fraction, Millis, PhaseSample, ProcessRole};
+
+/// The `measure` part of a cell.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeasureRecord {
+    /// The command as given after `--`.
+    pub command: Vec<String>,
+    /// How readiness was decided: `port 8080` or `after 1 s`.
+    pub ready: String,
+    /// Time from the start of the command to ready.
+    pub ready_ms: Option<Millis>,
+    /// The load command's words, when there was one.
+    pub load: Option<Vec<String>>,
+    /// How the load command ended (`exited with status 0`, `killed by
+    /// SIGKILL`), when it ran.
+    pub load_status: Option<String>,
+    /// Why the load command failed, when it did; the measurement stands.
+    pub load_error: Option<String>,
+    /// The last lines of the load command's stdout, then of its stderr.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_output_tail: Vec<String>,
+    /// Seconds measured instead of a load command.
+    pub duration_s: Option<f64>,
+    /// Seconds measured after the load, idle.
+    pub idle_s: f64,
+    /// What was checked to know the variant was in effect, and what could
+    /// not be checked.
+    pub checks: Vec<String>,
+    /// How the command ended when stopped (`killed by SIGTERM`, `exited with
+    /// status 0 after SIGTERM`, `killed by SIGKILL after the 5 s grace`).
+    pub stop: Option<String>,
+    /// Every process seen in the tree, in the order first seen.
+    pub processes: Vec<MeasuredProcess>,
+    /// Present when the row finished.
+    pub metrics: Option<MeasureMetrics>,
+}
+
+/// One process of the measured tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredProcess {
+    pub pid: i32,
+    /// The parent when first seen; absent for the root.
+    pub parent: Option<i32>,
+    /// 0 for the root (`master`), 1 for its children, 2 for theirs, …;
+    /// every descendant has the role `worker`.
+    pub depth: u32,
+    pub role: ProcessRole,
+    /// Order of discovery among the descendants (a re-forked worker gets a
+    /// new index); absent for the root.
+    pub index: Option<u32>,
+    /// Its name (`/proc/PID/comm`) when last seen.
+    pub command: String,
+    pub first_seen_ms: Millis,
+    pub last_seen_ms: Millis,
+    /// Ended before the measurement did.
+    pub gone: bool,
+    /// When its copy-on-write baseline (its parent's memory) was taken.
+    pub cow_baseline_ms: Option<Millis>,
+    /// Why it has no copy-on-write figures (it runs another program, or its
+    /// parent's pagemap could not be read).
+    pub cow_missed: Option<String>,
+    /// When its memory was first read (within one timeline period of its
+    /// start, when the timeline is on), and its `Private_Dirty` then.
+    pub first_sample_ms: Option<Millis>,
+    pub private_dirty_first: Option<Bytes>,
+}
+
+/// Figures of a measured command (definitions in ARCHITECTURE.md). Phases:
+/// `started` (ready), `loaded` (end of the load), `idle` (end of the idle
+/// period). A figure that does not apply or cannot be computed is `null`,
+/// never 0; a phase whose sample missed a live process has no tree figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeasureMetrics {
+    pub processes_started: Option<u32>,
+    pub processes_loaded: Option<u32>,
+    pub processes_idle: Option<u32>,
+    /// Distinct processes seen in the tree over the whole run.
+    pub processes_seen: u32,
+    /// Of those, how many ended before the measurement did.
+    pub processes_gone: u32,
+    pub tree_pss_started: Option<Bytes>,
+    pub tree_pss_anon_started: Option<Bytes>,
+    pub tree_pss_loaded: Option<Bytes>,
+    pub tree_pss_anon_loaded: Option<Bytes>,
+    pub tree_uss_loaded: Option<Bytes>,
+    pub tree_rss_loaded: Option<Bytes>,
+    pub tree_pss_idle: Option<Bytes>,
+    pub tree_pss_anon_idle: Option<Bytes>,
+    /// Σ descendants' `Private_Dirty` at `loaded`.
+    pub worker_private_dirty_loaded: Option<Bytes>,
+    /// Σ over the descendants at `loaded` of their `Private_Dirty` growth
+    /// since each was first sampled: for a worker, close to its growth since
+    /// the fork (a server may fork its workers after its port opens).
+    pub worker_private_dirty_growth: Option<i64>,
+    /// Σ descendants' inherited bytes copied since they were first seen
+    /// (their own copies of their parent's pages), at `loaded` and at `idle`.
+    pub cow_copied_loaded: Option<Bytes>,
+    pub cow_shared_loaded: Option<Bytes>,
+    pub cow_copied_idle: Option<Bytes>,
+    /// Share of the tree's growth of anonymous memory less `LazyFree`
+    /// between `started` and `loaded` that is given back by `idle`;
+    /// computed for a growth of 1 MiB or more.
+    pub returned_idle: Option<Fraction>,
+    /// Share of that growth still resident as `LazyFree` at `idle`.
+    pub returned_lazyfree_idle: Option<Fraction>,
+    /// The load command's requests per second, when it printed them as wrk
+    /// does (`Requests/sec:`).
+    pub load_rps: Option<f64>,
+}
+
+/// Figures from the `started`, `loaded` and idle samples (by name).
+pub fn compute(
+    phases: &[PhaseSample],
+    idle_name: &str,
+    processes: &[MeasuredProcess],
+    load_rps: Option<f64>,
+) -> MeasureMetrics {
+    let find = |name: &str| phases.iter().find(|p| p.name == name);
+    // Tree figures only from a complete sample.
+    fn whole(p: Option<&PhaseSample>) -> Option<&PhaseSample> {
+        p.filter(|p| p.processes.iter().all(|p| p.mem.is_some()))
+    }
+    let (started, loaded, idle) = (find("started"), find("loaded"), find(idle_name));
+    let (started_w, loaded_w, idle_w) = (whole(started), whole(loaded), whole(idle));
+    let count = |p: Option<&PhaseSample>| p.map(|p| p.processes.len() as u32);
+
+    let cow_sum = |p: Option<&PhaseSample>, f: fn(&crate::cow::CowSample) -> u64| {
+        let v: Vec<u64> = p?
+            .processes
+            .iter()
+            .filter_map(|p| p.cow.as_ref().map(f))
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum())
+    };
+    let growth = loaded.and_then(|l| {
+        let grown: Vec<i64> = l
+            .workers()
+            .filter_map(|(p, m)| {
+                let first = processes
+                    .iter()
+                    .find(|q| q.pid == p.pid)?
+                    .private_dirty_first?;
+                Some(m.private_dirty as i64 - first as i64)
+            })
+            .collect();
+        (!grown.is_empty()).then(|| grown.iter().sum())
+    });
+    let (mut returned, mut returned_lazyfree) = (None, None);
+    if let (Some(s), Some(l), Some(i)) = (started_w, loaded_w, idle_w) {
+        let excess = l.tree.anon_net() - s.tree.anon_net();
+        // Shares of a tiny growth are noise, not a finding.
+        if excess >= MIN_EXCESS {
+            returned = Some((l.tree.anon_net() - i.tree.anon_net()) as f64 / excess as f64);
+            returned_lazyfree = Some(i.tree.lazyfree as f64 / excess as f64);
+        }
+    }
+    MeasureMetrics {
+        processes_started: count(started),
+        processes_loaded: count(loaded),
+        processes_idle: count(idle),
+        processes_seen: processes.len() as u32,
+        processes_gone: processes.iter().filter(|p| p.gone).count() as u32,
+        tree_pss_started: started_w.map(|p| p.tree.pss),
+        tree_pss_anon_started: started_w.map(|p| p.tree.pss_anon),
+        tree_pss_loaded: loaded_w.map(|p| p.tree.pss),
+        tree_pss_anon_loaded: loaded_w.map(|p| p.tree.pss_anon),
+        tree_uss_loaded: loaded_w.map(|p| p.tree.uss),
+        tree_rss_loaded: loaded_w.map(|p| p.tree.rss),
+        tree_pss_idle: idle_w.map(|p| p.tree.pss),
+        tree_pss_anon_idle: idle_w.map(|p| p.tree.pss_anon),
+        worker_private_dirty_loaded: loaded
+            .filter(|p| p.workers().next().is_some())
+            .map(|p| p.workers_sum().private_dirty),
+        worker_private_dirty_growth: growth,
+        cow_copied_loaded: cow_sum(loaded, |c| c.cow_copied),
+        cow_shared_loaded: cow_sum(loaded, |c| c.cow_shared),
+        cow_copied_idle: cow_sum(idle, |c| c.cow_copied),
+        returned_idle: returned,
+        returned_lazyfree_idle: returned_lazyfree,
+        load_rps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cow::CowSample;
+    use crate::result::{Mem, ProcessSample};
+
+    const MIB: u64 = 1 << 20;
+
+    fn proc_(pid: i32, role: ProcessRole, mem: Mem, copied: Option<u64>) -> ProcessSample {
+        ProcessSample {
+            pid,
+            role,
+            index: (role == ProcessRole::Worker).then_some(pid as u32),
+            mem: Some(mem),
+            missed: None,
+            cow: copied.map(|c| CowSample {
+                cow_copied: c,
+                ..Default::default()
+            }),
+            cow_missed: None,
+        }
+    }
+
+    fn phase(name: &str, procs: Vec<ProcessSample>) -> PhaseSample {
+        let mut tree = Mem::default();
+        for p in &procs {
+            tree.add(p.mem.as_ref().unwrap());
+        }
+        PhaseSample {
+            requests: 0,
+            name: name.into(),
+            t_ms: 0.0,
+            tree,
+            processes: procs,
+        }
+    }
+
+    fn mem(anonymous: u64, lazyfree: u64, private_dirty: u64) -> Mem {
+        Mem {
+            anonymous,
+            lazyfree,
+            private_dirty,
+            pss: anonymous,
+            pss_anon: anonymous,
+            ..Mem::default()
+        }
+    }
+
+    #[test]
+    fn known_answers() {
+        use ProcessRole::{Master, Worker};
+        let phases = vec![
+            phase(
+                "started",
+                vec![
+                    proc_(1, Master, mem(10 * MIB, 0, 10 * MIB), None),
+                    proc_(2, Worker, mem(10 * MIB, 0, MIB), Some(MIB)),
+                    proc_(3, Worker, mem(10 * MIB, 0, MIB), Some(MIB)),
+                ],
+            ),
+            // Worker 3 was replaced by 4; 2 grew by 8 MiB.
+            phase(
+                "loaded",
+                vec![
+                    proc_(1, Master, mem(10 * MIB, 0, 10 * MIB), None),
+                    proc_(2, Worker, mem(18 * MIB, 0, 9 * MIB), Some(3 * MIB)),
+                    proc_(4, Worker, mem(10 * MIB, 0, MIB), Some(MIB)),
+                ],
+            ),
+            // 4 of the 8 MiB given back, 2 of them lazily.
+            phase(
+                "idle+5s",
+                vec![
+                    proc_(1, Master, mem(10 * MIB, 0, 10 * MIB), None),
+                    proc_(2, Worker, mem(16 * MIB, 2 * MIB, 7 * MIB), Some(3 * MIB)),
+                    proc_(4, Worker, mem(10 * MIB, 0, MIB), Some(MIB)),
+                ],
+            ),
+        ];
+        let seen = |pid: i32, first: u64| MeasuredProcess {
+            pid,
+            parent: Some(1),
+            depth: 1,
+            role: Worker,
+            index: Some(pid as u32),
+            command: "w".into(),
+            first_seen_ms: 0.0,
+            last_seen_ms: 0.0,
+            gone: pid == 3,
+            cow_baseline_ms: Some(0.0),
+            cow_missed: None,
+            first_sample_ms: Some(0.0),
+            private_dirty_first: Some(first),
+        };
+        let procs = [seen(2, MIB), seen(3, MIB), seen(4, MIB / 2)];
+        let m = compute(&phases, "idle+5s", &procs, Some(1234.5));
+        assert_eq!(m.processes_seen, 3);
+        assert_eq!(m.processes_gone, 1);
+        assert_eq!(m.processes_loaded, Some(3));
+        assert_eq!(m.tree_pss_anon_started, Some(30 * MIB));
+        assert_eq!(m.tree_pss_anon_loaded, Some(38 * MIB));
+        // Each worker at loaded since its first sample: 9 − 1 and 1 − ½ MiB.
+        assert_eq!(
+            m.worker_private_dirty_growth,
+            Some(8 * MIB as i64 + MIB as i64 / 2)
+        );
+        assert_eq!(m.worker_private_dirty_loaded, Some(10 * MIB));
+        assert_eq!(m.cow_copied_loaded, Some(4 * MIB));
+        assert_eq!(m.returned_idle, Some(0.5));
+        assert_eq!(m.returned_lazyfree_idle, Some(0.25));
+        assert_eq!(m.load_rps, Some(1234.5));
+    }
+
+    #[test]
+    fn what_does_not_apply_is_null() {
+        let lone = phase(
+            "started",
+            vec![proc_(1, ProcessRole::Master, mem(MIB, 0, MIB), None)],
+        );
+        let mut loaded = lone.clone();
+        loaded.name = "loaded".into();
+        let m = compute(&[lone, loaded], "idle+5s", &[], None);
+        // No workers, no CoW, no idle sample, no growth to return.
+        assert_eq!(m.worker_private_dirty_loaded, None);
+        assert_eq!(m.worker_private_dirty_growth, None);
+        assert_eq!(m.cow_copied_loaded, None);
+        assert_eq!(m.tree_pss_idle, None);
+        assert_eq!(m.returned_idle, None);
+        assert_eq!(m.tree_pss_loaded, Some(MIB));
+    }
+
+    #[test]
+    fn a_missed_process_voids_the_tree_figures_of_its_phase() {
+        let mut p = phase(
+            "loaded",
+            vec![
+                proc_(1, ProcessRole::Master, mem(MIB, 0, MIB), None),
+                proc_(2, ProcessRole::Worker, mem(MIB, 0, MIB), None),
+            ],
+        );
+        p.processes[1].mem = None;
+        p.processes[1].missed = Some("/proc/2/smaps_rollup: permission denied".into());
+        let m = compute(&[p], "idle+5s", &[], None);
+        assert_eq!(m.tree_pss_loaded, None);
+        assert_eq!(m.processes_loaded, Some(2));
+    }
+}

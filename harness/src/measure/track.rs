@@ -1,0 +1,322 @@
+//! Following a command's process tree through `/proc`: every descendant of
+//! the root, found by the parent links of `/proc/*/stat` at each sample, so
+//! that workers forked late and workers re-forked after one died are found
+//! too. Each new process gets a copy-on-write baseline: its parent's memory
+//! at the moment the process was first seen.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use procfs::process::all_processes;
+
+use super::record::MeasuredProcess;
+use crate::cow::CowBaseline;
+use crate::result::{Mem, Millis, PhaseSample, ProcessRole, ProcessSample};
+use crate::sample::{SampleError, sample};
+
+/// Where a process's code, stack and brk heap start: fork keeps them, exec
+/// (with address-space randomisation) replaces them. A child whose image
+/// differs from its parent's runs another program, and none of its memory is
+/// inherited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Image {
+    startcode: u64,
+    startstack: u64,
+    start_brk: Option<u64>,
+}
+
+/// One line of `/proc/PID/stat`, the fields the tracker needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Stat {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgrp: i32,
+    /// Clock ticks after boot: tells a reused pid from the process we knew.
+    pub starttime: u64,
+    pub zombie: bool,
+    comm: String,
+    image: Image,
+}
+
+/// Every process on the machine now (those that vanish while listed are
+/// simply absent).
+pub(crate) fn all_stats() -> Vec<Stat> {
+    let Ok(all) = all_processes() else {
+        return Vec::new();
+    };
+    all.filter_map(Result::ok)
+        .filter_map(|p| p.stat().ok())
+        .map(|s| Stat {
+            pid: s.pid,
+            ppid: s.ppid,
+            pgrp: s.pgrp,
+            starttime: s.starttime,
+            zombie: s.state == 'Z' || s.state == 'X',
+            comm: s.comm,
+            image: Image {
+                startcode: s.startcode,
+                startstack: s.startstack,
+                start_brk: s.start_brk,
+            },
+        })
+        .collect()
+}
+
+struct Tracked {
+    pid: i32,
+    starttime: u64,
+    parent: Option<i32>,
+    depth: u32,
+    index: Option<u32>,
+    command: String,
+    first_seen_ms: Millis,
+    last_seen_ms: Millis,
+    gone: bool,
+    /// The parent's memory when this process was first seen, and the
+    /// parent's image then (to notice an exec later).
+    baseline: Option<(Arc<CowBaseline>, Image)>,
+    cow_baseline_ms: Option<Millis>,
+    cow_missed: Option<String>,
+    /// When its memory was first read, and its `Private_Dirty` then.
+    first_sample: Option<(Millis, u64)>,
+}
+
+/// The processes of one command's tree, as far as seen.
+pub struct Tracker {
+    root: i32,
+    procs: Vec<Tracked>,
+    next_index: u32,
+}
+
+impl Tracker {
+    pub fn new(root: i32) -> Tracker {
+        Tracker {
+            root,
+            procs: Vec::new(),
+            next_index: 0,
+        }
+    }
+
+    /// Walks the tree from the root now, registering new processes and
+    /// marking those no longer in it as gone. Returns the positions of the
+    /// live ones in `procs`, parents before children.
+    fn discover(&mut self, t_ms: Millis) -> Vec<usize> {
+        let stats = all_stats();
+        let by_pid: HashMap<i32, &Stat> = stats.iter().map(|s| (s.pid, s)).collect();
+        let mut children: HashMap<i32, Vec<&Stat>> = HashMap::new();
+        for s in stats.iter().filter(|s| !s.zombie) {
+            children.entry(s.ppid).or_default().push(s);
+        }
+        let mut order: Vec<(&Stat, Option<i32>, u32)> = Vec::new();
+        let mut queue = VecDeque::new();
+        if let Some(root) = by_pid.get(&self.root).filter(|s| !s.zombie) {
+            queue.push_back((*root, None, 0));
+        }
+        while let Some((s, parent, depth)) = queue.pop_front() {
+            order.push((s, parent, depth));
+            if let Some(kids) = children.get_mut(&s.pid) {
+                kids.sort_by_key(|k| k.pid);
+                for k in kids.iter() {
+                    queue.push_back((*k, Some(s.pid), depth + 1));
+                }
+            }
+        }
+
+        // One capture per parent per walk, shared by its new children.
+        let mut captured: HashMap<i32, Result<Arc<CowBaseline>, String>> = HashMap::new();
+        let mut live = Vec::with_capacity(order.len());
+        for (s, parent, depth) in order {
+            let known = self
+                .procs
+                .iter()
+                .position(|p| !p.gone && p.pid == s.pid && p.starttime == s.starttime);
+            let at = match known {
+                Some(at) => {
+                    let p = &mut self.procs[at];
+                    p.last_seen_ms = t_ms;
+                    p.command = s.comm.clone();
+                    if let Some((_, parent_image)) = &p.baseline
+                        && *parent_image != s.image
+                    {
+                        p.baseline = None;
+                        p.cow_baseline_ms = None;
+                        p.cow_missed = Some(exec_note(s.pid));
+                    }
+                    at
+                }
+                None => {
+                    let (mut baseline, mut cow_baseline_ms, mut cow_missed) = (None, None, None);
+                    if let Some(ppid) = parent {
+                        let parent_image = by_pid.get(&ppid).map(|p| p.image);
+                        if parent_image != Some(s.image) {
+                            cow_missed = Some(exec_note(s.pid));
+                        } else {
+                            match captured
+                                .entry(ppid)
+                                .or_insert_with(|| {
+                                    CowBaseline::capture(ppid)
+                                        .map(Arc::new)
+                                        .map_err(|e| e.to_string())
+                                })
+                                .clone()
+                            {
+                                Ok(b) => {
+                                    baseline = Some((b, s.image));
+                                    cow_baseline_ms = Some(t_ms);
+                                }
+                                Err(e) => cow_missed = Some(e),
+                            }
+                        }
+                    }
+                    let index = parent.map(|_| {
+                        self.next_index += 1;
+                        self.next_index - 1
+                    });
+                    self.procs.push(Tracked {
+                        pid: s.pid,
+                        starttime: s.starttime,
+                        parent,
+                        depth,
+                        index,
+                        command: s.comm.clone(),
+                        first_seen_ms: t_ms,
+                        last_seen_ms: t_ms,
+                        gone: false,
+                        baseline,
+                        cow_baseline_ms,
+                        cow_missed,
+                        first_sample: None,
+                    });
+                    self.procs.len() - 1
+                }
+            };
+            live.push(at);
+        }
+        for (i, p) in self.procs.iter_mut().enumerate() {
+            if !p.gone && !live.contains(&i) {
+                p.gone = true;
+            }
+        }
+        live
+    }
+
+    /// Finds the tree and samples every process of it: `smaps_rollup`, and
+    /// for each descendant its pagemap against its baseline. A process that
+    /// ends between being found and being read is not part of the sample.
+    ///
+    /// A process's PSS depends on how many processes share its pages when
+    /// it is read: a worker forked (or ended) while the tree is read would
+    /// make the sum wrong, so a sample during which the tree changed is
+    /// taken again (a few times at most).
+    pub fn sample(&mut self, name: &str, t_ms: Millis) -> PhaseSample {
+        let mut live = self.discover(t_ms);
+        for _ in 0..4 {
+            let s = self.sample_once(name, t_ms, &live);
+            let after = self.discover(t_ms);
+            let same = |p: &PhaseSample| {
+                after.len() == p.processes.len()
+                    && after
+                        .iter()
+                        .zip(&p.processes)
+                        .all(|(&at, q)| self.procs[at].pid == q.pid)
+            };
+            if same(&s) {
+                return s;
+            }
+            live = after;
+        }
+        self.sample_once(name, t_ms, &live)
+    }
+
+    fn sample_once(&mut self, name: &str, t_ms: Millis, live: &[usize]) -> PhaseSample {
+        let mut processes = Vec::with_capacity(live.len());
+        for &at in live {
+            let p = &mut self.procs[at];
+            let role = if p.parent.is_none() {
+                ProcessRole::Master
+            } else {
+                ProcessRole::Worker
+            };
+            let (mem, missed) = match sample(p.pid) {
+                Ok(m) => {
+                    p.first_sample.get_or_insert((t_ms, m.private_dirty));
+                    (Some(m), None)
+                }
+                Err(SampleError::Gone(_)) => {
+                    p.gone = true;
+                    continue;
+                }
+                Err(e) => (None, Some(e.to_string())),
+            };
+            let (cow, cow_missed) = match (&p.baseline, &mem) {
+                (Some((b, _)), Some(_)) => match b.scan(p.pid) {
+                    Ok(c) => (Some(c), None),
+                    Err(e) => (None, Some(e.to_string())),
+                },
+                _ => (None, p.cow_missed.clone()),
+            };
+            processes.push(ProcessSample {
+                pid: p.pid,
+                role,
+                index: p.index,
+                mem,
+                missed,
+                cow,
+                cow_missed,
+            });
+        }
+        let mut tree = Mem::default();
+        for m in processes.iter().filter_map(|p| p.mem.as_ref()) {
+            tree.add(m);
+        }
+        PhaseSample {
+            requests: 0,
+            name: name.to_string(),
+            t_ms,
+            tree,
+            processes,
+        }
+    }
+
+    /// (pid, start time) of every process not known to be gone, to make
+    /// sure none is left behind.
+    pub fn not_gone(&self) -> Vec<(i32, u64)> {
+        self.procs
+            .iter()
+            .filter(|p| !p.gone)
+            .map(|p| (p.pid, p.starttime))
+            .collect()
+    }
+
+    /// Every process seen, for the result.
+    pub fn record(&self) -> Vec<MeasuredProcess> {
+        self.procs
+            .iter()
+            .map(|p| MeasuredProcess {
+                pid: p.pid,
+                parent: p.parent,
+                depth: p.depth,
+                role: if p.parent.is_none() {
+                    ProcessRole::Master
+                } else {
+                    ProcessRole::Worker
+                },
+                index: p.index,
+                command: p.command.clone(),
+                first_seen_ms: p.first_seen_ms,
+                last_seen_ms: p.last_seen_ms,
+                gone: p.gone,
+                cow_baseline_ms: p.cow_baseline_ms,
+                cow_missed: p.cow_missed.clone(),
+                first_sample_ms: p.first_sample.map(|f| f.0),
+                private_dirty_first: p.first_sample.map(|f| f.1),
+            })
+            .collect()
+    }
+}
+
+fn exec_note(pid: i32) -> String {
+    format!(
+        "process {pid} runs another program than its parent (exec): it inherited no memory to copy"
+    )
+}

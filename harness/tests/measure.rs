@@ -1,0 +1,898 @@
+//! `allocbench measure -- CMD`: a real preforking server (tests/c/
+//! prefork_server.c, compiled here) with known answers: N workers, each
+//! copying exactly K pages of the master's memory; a worker killed and
+//! re-forked; commands that fail; variants not in effect; the built-in
+//! jemalloc through its preload library.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use allocbench::result::{CellResult, Document, PhaseSample, ProcessRole, Status};
+use common::{Run, allocbench, run, run_with, temp_dir};
+
+const WORKERS: usize = 3;
+/// Pages the master preloads, and pages each worker writes after the fork.
+const PRELOAD: u64 = 1024;
+const DIRTY: u64 = 100;
+
+/// Builds a program of tests/c once per test process.
+fn compile(name: &str, extra: &[&str]) -> PathBuf {
+    let dir = temp_dir(&format!("measure-{name}"));
+    let exe = dir.join(name);
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/prefork_server.c");
+    let status = Command::new("cc")
+        .args(["-O1", "-o"])
+        .arg(&exe)
+        .arg(src)
+        .args(extra)
+        .status()
+        .expect("a C compiler (cc) to build the test server");
+    assert!(status.success(), "cc {name} failed");
+    exe
+}
+
+fn server() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| compile("prefork_server", &[]))
+}
+
+/// A port nothing listens on now, below the ephemeral range (from 32768)
+/// so that no client connection of a parallel test takes it meanwhile.
+fn free_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let base = 20_000 + std::process::id() * 97 % 10_000;
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (base + n % 2_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The server's command line, after `--`.
+fn server_args(port: u16, workers: usize, preload: u64, dirty: u64) -> Vec<String> {
+    vec![
+        server().display().to_string(),
+        port.to_string(),
+        workers.to_string(),
+        preload.to_string(),
+        dirty.to_string(),
+    ]
+}
+
+fn measure(head: &[&str], command: &[String]) -> Run {
+    let mut args = vec!["measure"];
+    args.extend_from_slice(head);
+    args.push("--");
+    args.extend(command.iter().map(String::as_str));
+    let r = run(&args);
+    assert_none_left(server());
+    r
+}
+
+fn only_cell(doc: &Document) -> &CellResult {
+    assert_eq!(doc.cells.len(), 1, "one row expected");
+    &doc.cells[0]
+}
+
+fn phase<'a>(cell: &'a CellResult, name: &str) -> &'a PhaseSample {
+    cell.phases
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no {name} sample"))
+}
+
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.chars().next()
+}
+
+fn running(pid: i32) -> bool {
+    state(pid).is_some_and(|s| s != 'Z' && s != 'X')
+}
+
+fn ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ")
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Whether a running child of `parent` has `needle` in its command line.
+fn child_running(parent: i32, needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            return false;
+        };
+        ppid(pid) == Some(parent)
+            && running(pid)
+            && std::fs::read(entry.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+    })
+}
+
+/// Running processes of program `exe`.
+fn running_of(exe: &Path) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read_link(entry.path().join("exe")).is_ok_and(|p| p == exe) && running(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Polls `cond` until it holds (a few seconds at most).
+fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// No process of `exe` runs once allocbench has exited (killed processes
+/// may take a moment to be torn down).
+fn assert_none_left(exe: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = running_of(exe);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes of {} left behind: {left:?}",
+            exe.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Per worker, beyond its K pages, the copies fork itself causes: the
+/// worker's stack, libc's data and the thread's TLS block (written in the
+/// child by fork's bookkeeping), and the master's array of worker pids, which
+/// the master updates after each fork (its write leaves the child's copy
+/// exclusive). Measured: 3 anonymous and 4 other pages under glibc 2.36.
+const FORK_PAGES_ANON: u64 = 8;
+const FORK_PAGES: u64 = 16;
+
+fn assert_worker_cow(cell: &CellResult, phase_name: &str) {
+    for p in phase(cell, phase_name)
+        .processes
+        .iter()
+        .filter(|p| p.role == ProcessRole::Worker)
+    {
+        let cow = p
+            .cow
+            .as_ref()
+            .unwrap_or_else(|| panic!("worker {} has no CoW figures: {:?}", p.pid, p.cow_missed));
+        let anon = cow.cow_by_mapping[&allocbench::cow::MappingKind::Anonymous].copied_pages;
+        assert!(
+            (DIRTY..=DIRTY + FORK_PAGES_ANON).contains(&anon),
+            "worker {} copied {anon} anonymous pages, expected {DIRTY} (+ up to {FORK_PAGES_ANON})",
+            p.pid
+        );
+        assert!(cow.cow_copied_pages <= DIRTY + FORK_PAGES, "{cow:?}");
+        assert!(cow.cow_shared_pages >= PRELOAD - DIRTY, "{cow:?}");
+    }
+}
+
+fn assert_tree_is_the_sum(cell: &CellResult) {
+    for p in &cell.phases {
+        let pss: u64 = p.processes.iter().map(|q| q.mem.unwrap().pss).sum();
+        let anon: u64 = p.processes.iter().map(|q| q.mem.unwrap().pss_anon).sum();
+        assert_eq!(p.tree.pss, pss, "{}", p.name);
+        assert_eq!(p.tree.pss_anon, anon, "{}", p.name);
+    }
+}
+
+#[test]
+fn finds_every_worker_and_what_each_copied() {
+    let port = free_port();
+    let load = format!("{} client {port} 200", server().display());
+    let r = measure(
+        &[
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--load",
+            &load,
+            "--idle",
+            "0.1",
+            "--sample-hz",
+            "50",
+            "--format",
+            "json",
+        ],
+        &server_args(port, WORKERS, PRELOAD, DIRTY),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let cell = only_cell(&doc);
+    assert_eq!(cell.status, Status::Ok, "{:?}", cell.error);
+    assert_eq!(cell.workload, "measure");
+    assert!(cell.spec.is_none() && cell.metrics.is_none());
+    let names: Vec<&str> = cell.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["started", "loaded", "idle+0.1s"]);
+
+    let record = cell.measure.as_ref().unwrap();
+    let root = record.processes[0].pid;
+    assert_eq!(record.processes[0].role, ProcessRole::Master);
+    let workers: Vec<_> = record.processes.iter().skip(1).collect();
+    assert_eq!(workers.len(), WORKERS, "{:?}", record.processes);
+    for w in &workers {
+        assert_eq!(
+            (w.parent, w.depth, w.role),
+            (Some(root), 1, ProcessRole::Worker)
+        );
+        assert_eq!(w.command, "srv-worker");
+        assert!(w.cow_baseline_ms.is_some() && !w.gone);
+    }
+    for name in ["started", "loaded"] {
+        let p = phase(cell, name);
+        assert_eq!(p.processes.len(), WORKERS + 1, "{name}");
+        assert_eq!(
+            p.processes
+                .iter()
+                .filter(|q| q.role == ProcessRole::Master)
+                .count(),
+            1
+        );
+    }
+    assert_worker_cow(cell, "started");
+    assert_worker_cow(cell, "loaded");
+    assert_tree_is_the_sum(cell);
+
+    let m = record.metrics.as_ref().unwrap();
+    assert_eq!(m.processes_loaded, Some(WORKERS as u32 + 1));
+    assert_eq!(m.processes_seen, WORKERS as u32 + 1);
+    assert_eq!(m.tree_pss_loaded, Some(phase(cell, "loaded").tree.pss));
+    let copied: u64 = phase(cell, "loaded")
+        .processes
+        .iter()
+        .filter_map(|p| p.cow.as_ref())
+        .map(|c| c.cow_copied)
+        .sum();
+    assert_eq!(m.cow_copied_loaded, Some(copied));
+    // Sampled first right after the fork or after their K pages: at most
+    // those pages grew. A worker sampled while the master still forks the
+    // others was seen to lose a page of Private_Dirty afterwards: allow the
+    // fork's few pages either way.
+    let growth = m.worker_private_dirty_growth.unwrap();
+    let fork = (WORKERS as u64 * FORK_PAGES * 4096) as i64;
+    let most = (WORKERS as u64 * (DIRTY + FORK_PAGES) * 4096) as i64;
+    assert!((-fork..=most).contains(&growth), "{growth}");
+    // Nothing but the load ran: no growth worth a share.
+    assert_eq!(m.returned_idle, None);
+    // The client prints wrk's lines; Requests/sec is not its last.
+    let summary = cell.load_summary.as_deref().unwrap();
+    assert!(summary.starts_with("Requests/sec: "), "{summary}");
+    assert!(m.load_rps.is_some_and(|r| r > 0.0));
+    assert_eq!(record.load_status.as_deref(), Some("exited with status 0"));
+    assert_eq!(record.stop.as_deref(), Some("SIGTERM: killed by SIGTERM"));
+    assert!(cell.stderr_tail.iter().any(|l| l.contains("listening")));
+
+    // The timeline follows the tree from the start, without requests.
+    let t = &cell.timeline;
+    assert!(!t.is_empty() && t.requests.is_empty() && t.live_bytes.is_empty());
+    assert_eq!(t.tree.len(), t.len());
+    assert!(
+        t.phase
+            .iter()
+            .all(|p| ["starting", "loading", "idle"].contains(&p.as_str()))
+    );
+    assert!(t.phase.iter().any(|p| p == "idle"));
+    assert_eq!(t.processes.len(), WORKERS + 1);
+}
+
+#[test]
+fn a_killed_worker_is_replaced_and_the_replacement_found() {
+    let dir = temp_dir("measure-kill");
+    let done = dir.join("done");
+    let port = free_port();
+    // The load lasts until the test says so: the replacement exists then,
+    // and the `loaded` sample is taken after.
+    let load = format!(
+        "sh -c 'while [ ! -e {} ]; do sleep 0.01; done; echo released'",
+        done.display()
+    );
+    let mut cmd = allocbench();
+    cmd.args([
+        "measure",
+        "--variants",
+        "glibc",
+        "--ready",
+        &port.to_string(),
+        "--load",
+        &load,
+        "--idle",
+        "0",
+        "--format",
+        "json",
+        "--",
+    ])
+    .args(server_args(port, WORKERS, PRELOAD, DIRTY))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let harness = child.id() as i32;
+
+    let children_of = |root: i32| -> BTreeSet<i32> {
+        running_of(server())
+            .into_iter()
+            .filter(|&p| ppid(p) == Some(root))
+            .collect()
+    };
+    let mut root = 0;
+    until("the server's master", || {
+        root = running_of(server())
+            .into_iter()
+            .find(|&p| ppid(p) == Some(harness))
+            .unwrap_or(0);
+        root != 0
+    });
+    // The load starts after the `started` sample, which saw every worker.
+    until("the load", || {
+        child_running(harness, &done.display().to_string())
+    });
+    let before = children_of(root);
+    assert_eq!(before.len(), WORKERS);
+    let victim = *before.iter().next().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    let mut replacement = 0;
+    until("the replacement worker", || {
+        let now = children_of(root);
+        let new: Vec<i32> = now.difference(&before).copied().collect();
+        if now.len() == WORKERS && !now.contains(&victim) && new.len() == 1 {
+            replacement = new[0];
+        }
+        replacement != 0
+    });
+    // The replacement writes its K pages right after the fork.
+    until("the replacement's K pages", || {
+        std::fs::read_to_string(format!("/proc/{replacement}/comm"))
+            .is_ok_and(|c| c.trim() == "srv-worker")
+    });
+    std::fs::write(&done, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_none_left(server());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Document = serde_json::from_str(&stdout).unwrap();
+    let cell = only_cell(&doc);
+    assert_eq!(cell.status, Status::Ok, "{:?}", cell.error);
+    let record = cell.measure.as_ref().unwrap();
+    let seen = |pid: i32| record.processes.iter().find(|p| p.pid == pid);
+    let v = seen(victim).expect("the killed worker was seen");
+    assert!(v.gone);
+    let n = seen(replacement).expect("the replacement was found");
+    assert_eq!(
+        (n.parent, n.depth, n.index),
+        (Some(root), 1, Some(WORKERS as u32))
+    );
+    assert!(!n.gone && n.cow_baseline_ms.is_some());
+
+    let loaded = phase(cell, "loaded");
+    let pids: BTreeSet<i32> = loaded.processes.iter().map(|p| p.pid).collect();
+    assert!(pids.contains(&replacement) && !pids.contains(&victim));
+    assert_eq!(pids.len(), WORKERS + 1);
+    // The replacement dirtied its K pages like the others.
+    assert_worker_cow(cell, "loaded");
+    assert_tree_is_the_sum(cell);
+    let m = record.metrics.as_ref().unwrap();
+    assert_eq!(
+        (m.processes_seen, m.processes_gone),
+        (WORKERS as u32 + 2, 1)
+    );
+    assert_eq!(cell.load_summary.as_deref(), Some("released"));
+    // The killed worker's series ends, the replacement's starts.
+    let series = |pid: i32| cell.timeline.processes.iter().find(|s| s.pid == pid);
+    if let (Some(a), Some(b)) = (series(victim), series(replacement)) {
+        assert_eq!(a.mem.pss.last(), Some(&None));
+        assert!(b.mem.pss.last().unwrap().is_some());
+    }
+}
+
+#[test]
+fn descendants_below_the_children_are_followed() {
+    // A shell that does not exec: the server's master is the root's child,
+    // its workers the root's grandchildren.
+    let port = free_port();
+    let script = format!("{} ; true", server_args(port, 2, 256, 10).join(" "));
+    let r = measure(
+        &[
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--duration",
+            "0",
+            "--idle",
+            "0",
+            "--format",
+            "json",
+        ],
+        &["sh".into(), "-c".into(), script],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let cell = only_cell(&doc);
+    assert_eq!(cell.status, Status::Ok, "{:?}", cell.error);
+    let procs = &cell.measure.as_ref().unwrap().processes;
+    let depths: Vec<u32> = procs.iter().map(|p| p.depth).collect();
+    assert_eq!(depths, [0, 1, 2, 2], "{procs:?}");
+    // The server's master was exec'd by the shell: nothing inherited.
+    assert!(procs[1].cow_missed.as_deref().unwrap().contains("exec"));
+    for w in &procs[2..] {
+        assert_eq!(w.parent, Some(procs[1].pid));
+        assert!(w.cow_baseline_ms.is_some(), "{w:?}");
+    }
+    assert_eq!(phase(cell, "started").processes.len(), 4);
+}
+
+#[test]
+fn a_command_that_cannot_start_fails_its_row() {
+    let r = measure(
+        &[
+            "--variants",
+            "glibc",
+            "--ready-after",
+            "0",
+            "--format",
+            "json",
+        ],
+        &["/nonexistent/server".into()],
+    );
+    assert_eq!(r.code, 1);
+    let doc = r.doc();
+    let e = only_cell(&doc).error.as_deref().unwrap();
+    assert!(e.contains("cannot start /nonexistent/server"), "{e}");
+}
+
+#[test]
+fn a_command_that_exits_before_ready_fails_with_its_status_and_output() {
+    let port = free_port();
+    let r = measure(
+        &[
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--format",
+            "json",
+        ],
+        &[
+            "sh".into(),
+            "-c".into(),
+            "echo cannot bind, giving up >&2; exit 3".into(),
+        ],
+    );
+    assert_eq!(r.code, 1);
+    let doc = r.doc();
+    let e = only_cell(&doc).error.as_deref().unwrap();
+    assert!(
+        e.contains("exited with status 3 before it was ready"),
+        "{e}"
+    );
+    assert!(e.contains("cannot bind, giving up"), "{e}");
+}
+
+#[test]
+fn a_port_that_never_opens_times_out() {
+    let port = free_port();
+    let r = measure(
+        &[
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--timeout",
+            "0.3",
+            "--format",
+            "json",
+        ],
+        &["sleep".into(), "30".into()],
+    );
+    assert_eq!(r.code, 1);
+    let doc = r.doc();
+    let cell = only_cell(&doc);
+    let e = cell.error.as_deref().unwrap();
+    assert_eq!(e, format!("port {port} never opened within 0.3 s"));
+    let root = cell.measure.as_ref().unwrap().processes[0].pid;
+    assert!(!running(root), "sleep {root} left behind");
+}
+
+#[test]
+fn a_failing_load_is_reported_and_the_measurement_still_shown() {
+    let port = free_port();
+    let r = measure(
+        &[
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--load",
+            "sh -c 'echo 12 requests done; echo connection refused >&2; exit 4'",
+            "--idle",
+            "0",
+            "--format",
+            "json",
+        ],
+        &server_args(port, 2, 64, 1),
+    );
+    assert_eq!(r.code, 1, "a failed load makes the run fail");
+    let doc = r.doc();
+    let cell = only_cell(&doc);
+    assert_eq!(cell.status, Status::Ok, "{:?}", cell.error);
+    let record = cell.measure.as_ref().unwrap();
+    let e = record.load_error.as_deref().unwrap();
+    assert!(
+        e.contains("exited with status 4") && e.contains("connection refused"),
+        "{e}"
+    );
+    assert_eq!(cell.load_summary.as_deref(), Some("12 requests done"));
+    assert!(record.metrics.as_ref().unwrap().tree_pss_loaded.is_some());
+    let table = allocbench::export::measure_exporter(allocbench::cli::Format::Md)
+        .serialize(&doc)
+        .unwrap();
+    assert!(table.contains("load FAILED; 12 requests done"), "{table}");
+    assert!(table.contains("exited with status 4"), "{table}");
+}
+
+#[test]
+fn a_preload_the_dynamic_linker_ignores_fails_the_row() {
+    // A static program: ld.so never runs, LD_PRELOAD means nothing.
+    static STATIC: OnceLock<PathBuf> = OnceLock::new();
+    let exe = STATIC.get_or_init(|| compile("prefork_server_static", &["-static"]));
+    let dir = temp_dir("measure-static");
+    let lib = dir.join("libnothing.so");
+    let src = dir.join("nothing.c");
+    std::fs::write(&src, "int allocbench_nothing(void) { return 0; }\n").unwrap();
+    let ok = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let port = free_port();
+    let mut command = server_args(port, 1, 16, 1);
+    command[0] = exe.display().to_string();
+    let r = run(&[
+        "measure",
+        "--variants",
+        &lib.display().to_string(),
+        "--ready",
+        &port.to_string(),
+        "--format",
+        "json",
+        "--",
+        &command[0],
+        &command[1],
+        &command[2],
+        &command[3],
+        &command[4],
+    ]);
+    assert_none_left(exe);
+    assert_eq!(r.code, 1);
+    let doc = r.doc();
+    let e = only_cell(&doc).error.as_deref().unwrap();
+    assert!(
+        e.contains("is not in effect") && e.contains("libnothing.so is not mapped"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_variable_the_command_drops_or_adds_fails_the_row() {
+    // `env` execs the server, whose port opens after the exec: the check
+    // then sees the server's own environment.
+    let run_under = |variant: &str, env: &[&str]| -> String {
+        let port = free_port();
+        let mut command: Vec<String> = std::iter::once("env")
+            .chain(env.iter().copied())
+            .map(String::from)
+            .collect();
+        command.extend(server_args(port, 1, 16, 1));
+        let r = measure(
+            &[
+                "--variants",
+                variant,
+                "--ready",
+                &port.to_string(),
+                "--format",
+                "json",
+            ],
+            &command,
+        );
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        r.doc().cells[0].error.clone().unwrap()
+    };
+    let e = run_under("glibc-arena2", &["-u", "MALLOC_ARENA_MAX"]);
+    assert!(
+        e.contains("MALLOC_ARENA_MAX=2 did not reach process"),
+        "{e}"
+    );
+    let e = run_under("glibc", &["MALLOC_ARENA_MAX=1"]);
+    assert!(
+        e.contains("has MALLOC_ARENA_MAX=1, which the variant does not set"),
+        "{e}"
+    );
+}
+
+#[test]
+fn builtin_jemalloc_runs_the_server_through_its_preload_library() {
+    let dir = temp_dir("measure-jemalloc");
+    let variants = common::variants_file(
+        &dir,
+        "[variants.je-narenas2]\nbase = \"jemalloc\"\nenv = { MALLOC_CONF = \"narenas:2\" }\n\
+         [variants.je-bogus]\nbase = \"jemalloc\"\nenv = { MALLOC_CONF = \"bogus_option:1\" }\n",
+    );
+    let done = dir.join("done");
+    let port = free_port();
+    let load = format!(
+        "sh -c 'while [ ! -e {} ]; do sleep 0.01; done'",
+        done.display()
+    );
+    let child = allocbench()
+        .args([
+            "measure",
+            "--variants-file",
+            &variants,
+            "--variants",
+            "je-narenas2",
+            "--ready",
+            &port.to_string(),
+            "--load",
+            &load,
+            "--idle",
+            "0",
+            "--format",
+            "json",
+            "--",
+        ])
+        .args(server_args(port, 2, 64, 1))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let harness = child.id() as i32;
+    // While it runs, see for ourselves what the server maps.
+    let mut maps = String::new();
+    until("the server under jemalloc", || {
+        let root = running_of(server())
+            .into_iter()
+            .find(|&p| ppid(p) == Some(harness));
+        if let Some(root) = root
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        {
+            maps = std::fs::read_to_string(format!("/proc/{root}/maps")).unwrap_or_default();
+        }
+        !maps.is_empty()
+    });
+    std::fs::write(&done, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_none_left(server());
+    assert!(maps.contains("/liballocbench_jemalloc.so"), "{maps}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Document = serde_json::from_slice(&out.stdout).unwrap();
+    let cell = only_cell(&doc);
+    assert_eq!(cell.status, Status::Ok, "{:?}", cell.error);
+    // MALLOC_CONF reaches the prefixed jemalloc as _RJEM_MALLOC_CONF.
+    assert_eq!(
+        cell.launch_env.get("_RJEM_MALLOC_CONF").map(String::as_str),
+        Some("narenas:2")
+    );
+    assert!(!cell.launch_env.contains_key("MALLOC_CONF"));
+    let checks = &cell.measure.as_ref().unwrap().checks;
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.contains("liballocbench_jemalloc.so is mapped in process")),
+        "{checks:?}"
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.starts_with("_RJEM_MALLOC_CONF=narenas:2 in process"))
+    );
+
+    // A configuration jemalloc rejects fails the row.
+    let port = free_port();
+    let r = measure(
+        &[
+            "--variants-file",
+            &variants,
+            "--variants",
+            "je-bogus",
+            "--ready",
+            &port.to_string(),
+            "--duration",
+            "0",
+            "--idle",
+            "0",
+            "--format",
+            "json",
+        ],
+        &server_args(port, 1, 16, 1),
+    );
+    assert_eq!(r.code, 1);
+    let e = r.doc().cells[0].error.clone().unwrap();
+    assert!(
+        e.contains("not in effect") && e.contains("bogus_option"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["measure", "--ready-after", "0"], "CMD ARGS"),
+        (
+            &["measure", "--variants", "nope", "--", "true"],
+            "unknown variant",
+        ),
+        (&["measure", "--ready", "0", "--", "true"], "port 0"),
+        (&["measure", "--ready", "70000", "--", "true"], "70000"),
+        (
+            &[
+                "measure",
+                "--ready",
+                "80",
+                "--ready-after",
+                "1",
+                "--",
+                "true",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "measure",
+                "--variants",
+                "/nonexistent/libx.so",
+                "--",
+                "true",
+            ],
+            "no such file",
+        ),
+        (
+            &["measure", "--load", "no-such-load-tool -n 3", "--", "true"],
+            "no-such-load-tool not found in PATH",
+        ),
+        (
+            &["measure", "--load", "wrk 'x", "--", "true"],
+            "unclosed quote",
+        ),
+        (&["measure", "--idle=-1", "--", "true"], "--idle"),
+        (
+            &["measure", "--load", "true", "--duration", "1", "--", "true"],
+            "cannot be used with",
+        ),
+        (
+            &["measure", "--variants", "jemalloc-bg-workers", "--", "true"],
+            "background_thread_in_workers",
+        ),
+    ];
+    for (args, needle) in cases {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_missing_preload_library_says_how_to_build_it() {
+    // allocbench alone in a directory, as after `cargo run -p allocbench`.
+    let dir = temp_dir("measure-nolib");
+    let exe = dir.join("allocbench");
+    let real = Path::new(env!("CARGO_BIN_EXE_allocbench"));
+    if std::fs::hard_link(real, &exe).is_err() {
+        std::fs::copy(real, &exe).unwrap();
+    }
+    let r = run_with(Command::new(&exe).args(["measure", "--variants", "mimalloc", "--", "true"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("liballocbench_mimalloc.so is not next to")
+            && r.stderr.contains("cargo build"),
+        "{}",
+        r.stderr
+    );
+    // The default list skips it and runs the rest.
+    let r = run_with(Command::new(&exe).args([
+        "measure",
+        "--ready-after",
+        "0",
+        "--duration",
+        "0",
+        "--idle",
+        "0",
+        "--format",
+        "csv",
+        "--",
+        "sleep",
+        "30",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Skipping variant jemalloc"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("measure,glibc,ok,")
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_tree_and_exits_130() {
+    let port = free_port();
+    let mut child = allocbench()
+        .args([
+            "measure",
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--duration",
+            "600",
+            "--format",
+            "json",
+            "--",
+        ])
+        .args(server_args(port, 2, 64, 1))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let harness = child.id() as i32;
+    until("the server and its workers", || {
+        let procs = running_of(server());
+        let root = procs.iter().find(|&&p| ppid(p) == Some(harness));
+        root.is_some_and(|&r| procs.iter().filter(|&&p| ppid(p) == Some(r)).count() == 2)
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(harness),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_none_left(server());
+}
