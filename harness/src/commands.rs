@@ -68,14 +68,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Report(args) => {
             let docs = crate::report::load(&args.files)?;
             let report = crate::report::Report::build(docs);
-            let base = args.output.as_deref().and_then(|p| p.parent());
             let plots = match &args.plots {
-                Some(dir) => crate::report::write_plots(&report, dir, base)?,
+                Some(dir) => crate::report::write_plots(&report, dir)?,
                 None => Default::default(),
             };
             let text = match args.format {
-                ReportFormat::Md => crate::report::markdown(&report, &plots),
-                ReportFormat::Html => crate::report::html(&report, &plots, args.plots.as_deref()),
+                ReportFormat::Md => {
+                    crate::report::markdown(&report, &plots, args.output.as_deref())
+                }
+                ReportFormat::Html => crate::report::html(&report, &plots),
                 ReportFormat::Csv => crate::report::csv(&report),
             };
             match &args.output {
@@ -95,13 +96,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 output: args.output.output.clone(),
                 previous: Vec::new(),
             };
+            prepare_plots(&args.output)?;
             let outcome = crate::measure::run(&plan, &sink)?;
             let mut text = sink.exporter.serialize(&outcome.doc)?;
-            write_plots(&outcome.doc, &args.output, &mut text)?;
+            let plotted = write_plots(&outcome.doc, &args.output, &mut text);
             match &sink.output {
                 Some(path) => write_atomic(path, &text)?,
                 None => print!("{text}"),
             }
+            plotted?;
             Ok(exit_code(&outcome))
         }
         Command::Worker(_) => unreachable!("handled before"),
@@ -282,7 +285,8 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// With `--plot DIR`, writes the charts and links them from Markdown output.
+/// With `--plot DIR`, writes the charts; Markdown output links them. A
+/// failure to draw is reported after the output is written.
 fn write_plots(
     doc: &result::Document,
     out: &crate::cli::OutputArgs,
@@ -291,14 +295,18 @@ fn write_plots(
     let Some(dir) = &out.plot else {
         return Ok(());
     };
-    let files = crate::plot::write_plots(&doc.cells, dir)?;
-    if out.format == Format::Md && !files.is_empty() {
-        let base = out.output.as_deref().and_then(|p| p.parent());
-        text.push_str("\n## Plots\n\n");
-        for f in files {
-            let link = crate::plot::relative(&f, base);
-            text.push_str(&format!("![{link}]({link})\n"));
-        }
+    crate::plot::write_plots(doc, dir).map_err(|e| e.context("writing the plots"))?;
+    if out.format == Format::Md {
+        text.push_str(&crate::plot::markdown(doc, dir, out.output.as_deref()));
+    }
+    Ok(())
+}
+
+/// Refuses a plot directory that cannot be created, before any work.
+fn prepare_plots(out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &out.plot {
+        crate::plot::prepare_dir(dir)
+            .map_err(|e| options::usage(format!("--plot: cannot create {}: {e}", dir.display())))?;
     }
     Ok(())
 }
@@ -311,6 +319,7 @@ fn execute(
     render: impl Fn(&result::Document, Format) -> anyhow::Result<String> + 'static,
 ) -> anyhow::Result<Outcome> {
     let (format, output) = (out.format, out.output.clone());
+    prepare_plots(out)?;
     let previous = if out.resume {
         options::previous_cells(format, output.as_deref())?
     } else {
@@ -330,11 +339,12 @@ fn execute(
     };
     let outcome = runner::run(plans, &sink)?;
     let mut text = sink.exporter.serialize(&outcome.doc)?;
-    write_plots(&outcome.doc, out, &mut text)?;
+    let plotted = write_plots(&outcome.doc, out, &mut text);
     match &sink.output {
         Some(path) => write_atomic(path, &text)?,
         None => print!("{text}"),
     }
+    plotted?;
     Ok(outcome)
 }
 

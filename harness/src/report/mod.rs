@@ -383,35 +383,45 @@ fn failed_cells(g: &Group) -> Vec<String> {
         .collect()
 }
 
-/// Writes every group's charts into `dir`; returns, per group title, the
-/// links (relative to `base`, the report's directory).
-pub fn write_plots(
-    report: &Report,
-    dir: &Path,
-    base: Option<&Path>,
-) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+/// The charts of each group, by group title: (caption, file).
+pub type Plots = BTreeMap<String, Vec<(String, PathBuf)>>;
+
+/// Writes every group's charts (first repetition, no per-process charts)
+/// into a directory of its own under `dir`.
+pub fn write_plots(report: &Report, dir: &Path) -> anyhow::Result<Plots> {
     let mut out = BTreeMap::new();
     for (i, g) in report.groups.iter().enumerate() {
-        let mut links = Vec::new();
+        let mut lines = Vec::new();
         for (m, cells) in &g.runs {
-            let cells: Vec<&CellResult> = cells.iter().collect();
-            let mut prefix = format!("{}-{}", i + 1, g.workload);
-            let mut title = g.workload.clone();
+            let mut name = format!("{}-{}", i + 1, g.workload);
             if report.machines.len() > 1 {
-                prefix.push_str(&format!("-{}", report.machines[*m].label));
-                title.push_str(&format!(" on {}", report.machines[*m].label));
+                name.push_str(&format!("-{}", report.machines[*m].label));
             }
-            for f in crate::plot::write_group(&cells, dir, &prefix, &title)? {
-                links.push(crate::plot::relative(&f, base));
-            }
+            let sub = Document {
+                allocbench_version: String::new(),
+                format_version: FORMAT_VERSION,
+                command: Vec::new(),
+                environment: report.machines[*m].environment.clone(),
+                cells: cells
+                    .iter()
+                    .filter(|c| c.repetition == 0)
+                    .cloned()
+                    .collect(),
+                summary: Vec::new(),
+                harness: Default::default(),
+                fits: Vec::new(),
+            };
+            let sub_dir = dir.join(crate::plot::sanitize(&name));
+            lines.extend(crate::plot::write_summary_plots(&sub, &sub_dir)?);
         }
-        out.insert(g.title.clone(), links);
+        out.insert(g.title.clone(), lines);
     }
     Ok(out)
 }
 
-/// The report as Markdown.
-pub fn markdown(report: &Report, plots: &BTreeMap<String, Vec<String>>) -> String {
+/// The report as Markdown; chart links relative to `output`, the file the
+/// report goes to.
+pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String {
     let mut out = String::from("# allocbench results\n\n");
     let choices = choose::choose(report);
     if !choices.is_empty() {
@@ -447,8 +457,11 @@ pub fn markdown(report: &Report, plots: &BTreeMap<String, Vec<String>>) -> Strin
         out.push_str(&render(&group_table(report, g), Markup::Markdown));
         if let Some(files) = plots.get(&g.title) {
             out.push('\n');
-            for f in files {
-                out.push_str(&format!("![{f}]({f})\n"));
+            for (caption, path) in files {
+                out.push_str(&format!(
+                    "![{caption}]({})\n\n",
+                    crate::plot::link(path, output)
+                ));
             }
         }
         let failed = failed_cells(g);
@@ -497,11 +510,7 @@ fn html_table(t: &Table) -> String {
 }
 
 /// The report as one HTML page, plots embedded.
-pub fn html(
-    report: &Report,
-    plots: &BTreeMap<String, Vec<String>>,
-    plot_dir: Option<&Path>,
-) -> String {
+pub fn html(report: &Report, plots: &Plots) -> String {
     let mut out = String::from(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>allocbench results</title>\n\
          <style>body{font-family:sans-serif;max-width:90em;margin:auto}table{border-collapse:collapse}\
@@ -526,13 +535,17 @@ pub fn html(
     for g in &report.groups {
         out.push_str(&format!("<h2>{}</h2>\n", escape(&g.title)));
         out.push_str(&html_table(&group_table(report, g)));
-        for f in plots.get(&g.title).into_iter().flatten() {
-            let svg = plot_dir
-                .map(|d| d.join(Path::new(f).file_name().unwrap_or_default()))
-                .and_then(|p| std::fs::read_to_string(p).ok());
-            match svg {
-                Some(svg) => out.push_str(&svg),
-                None => out.push_str(&format!("<p><img src=\"{}\"></p>\n", escape(f))),
+        for (caption, path) in plots.get(&g.title).into_iter().flatten() {
+            match std::fs::read_to_string(path) {
+                Ok(svg) => out.push_str(&format!(
+                    "<figure>{svg}<figcaption>{}</figcaption></figure>\n",
+                    escape(caption)
+                )),
+                Err(_) => out.push_str(&format!(
+                    "<p>{}: {} is missing</p>\n",
+                    escape(caption),
+                    escape(&path.display().to_string())
+                )),
             }
         }
         let failed = failed_cells(g);
