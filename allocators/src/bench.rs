@@ -189,6 +189,26 @@ impl BenchAllocator {
         claims
     }
 
+    /// Whether the allocator this entry names claims `ptr`, a live block
+    /// made through this entry (by any caller, for instance a driver
+    /// benchmark): the built-in jemalloc's `arenas.lookup` or mimalloc's
+    /// `mi_is_in_heap_region`, and not the other built-in; for `system`,
+    /// neither built-in, and the allocator behind libc `malloc` says yes
+    /// when it can be asked (glibc cannot: [`owner_check`](Self::owner_check)
+    /// watches its counters). Initialises the built-in jemalloc.
+    pub fn owns(self, ptr: *mut u8) -> bool {
+        let p = ptr.cast::<c_void>();
+        let jemalloc = builtin_jemalloc_owns(p);
+        // SAFETY: mi_is_in_heap_region only compares addresses.
+        let mimalloc = unsafe { libmimalloc_sys::mi_is_in_heap_region(p) };
+        match self {
+            BenchAllocator::Jemalloc => jemalloc && !mimalloc,
+            BenchAllocator::Mimalloc => mimalloc && !jemalloc,
+            // Asked only for libc malloc's own blocks, as in `claims`.
+            BenchAllocator::System => !jemalloc && !mimalloc && libc_malloc_owns(p) != Some(false),
+        }
+    }
+
     /// Checks that this entry's memory comes from the allocator it names:
     /// the built-in jemalloc or mimalloc (and not the other); for `system`,
     /// neither built-in, and the allocator [`probe`] finds behind libc

@@ -7,10 +7,16 @@
 //! exclusive (the worker's own copy: copied since the fork). Pages the master
 //! did not have at the fork and the worker's mappings outside the inherited
 //! ranges are the worker's new memory, counted apart.
+//!
+//! The pagemap is read in large chunks with `pread` and only two flags of
+//! each entry are decoded (see [`Pagemap`]): a worker of 1 GiB has 262,144
+//! entries to read at every sample.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 
-use procfs::process::{MMPermissions, MMapPath, PageInfo, Process};
+use procfs::process::{MMPermissions, MMapPath, Process};
 use serde::{Deserialize, Serialize};
 
 use crate::result::Bytes;
@@ -48,12 +54,6 @@ struct Inherited {
     kind: MappingKind,
     /// One bit per page: present in the master at the fork.
     present: Vec<u64>,
-}
-
-impl Inherited {
-    fn was_present(&self, page: usize) -> bool {
-        self.present[page / 64] & (1 << (page % 64)) != 0
-    }
 }
 
 /// The master's inheritable memory at the fork.
@@ -116,27 +116,89 @@ fn writable_private(process: &Process) -> procfs::ProcResult<Vec<(u64, u64, Mapp
         .collect())
 }
 
-/// Reads the pagemap entries of `start..end` (page-aligned addresses).
-fn pages(
-    pagemap: &mut procfs::process::PageMap,
-    start: u64,
-    end: u64,
-    page_size: u64,
-) -> procfs::ProcResult<Vec<PageInfo>> {
-    let (first, last) = ((start / page_size) as usize, (end / page_size) as usize);
-    pagemap.get_range_info(first..last)
+/// A pagemap entry's flags (`Documentation/admin-guide/mm/pagemap.rst`):
+/// the page is present in RAM (a swapped-out page is not: it has bit 62
+/// instead), and it is mapped by this process only.
+const PRESENT_BIT: u32 = 63;
+const EXCLUSIVE_BIT: u32 = 56;
+/// Entries read per system call: 256 KiB of entries for 128 MiB of address
+/// range (4 KiB pages). A multiple of 64, so every read but a range's last
+/// fills whole words of a page bitmap.
+const CHUNK: usize = 32 * 1024;
+
+/// `/proc/PID/pagemap`, one 8-byte entry per page of the address space,
+/// read with `pread` into a reused buffer. procfs's `PageMap` reads 8 bytes
+/// at a time through a `BufReader` and builds a `PageInfo` per page; the
+/// answers are the same, the kernel's page-table walk is then most of the
+/// time.
+struct Pagemap {
+    file: File,
+    pid: i32,
+    buf: Vec<u64>,
 }
 
-fn present_exclusive(p: &PageInfo) -> (bool, bool) {
-    use procfs::process::{MemoryPageFlags, SwapPageFlags};
-    match p {
-        PageInfo::MemoryPage(f) => (
-            f.contains(MemoryPageFlags::PRESENT),
-            f.contains(MemoryPageFlags::MMAP_EXCLUSIVE),
-        ),
-        // A swapped-out page is the process's own but not resident.
-        PageInfo::SwapPage(f) => (false, f.contains(SwapPageFlags::MMAP_EXCLUSIVE)),
+impl Pagemap {
+    fn open(pid: i32) -> Result<Pagemap, CowError> {
+        let file = File::open(format!("/proc/{pid}/pagemap")).map_err(|e| CowError {
+            pid,
+            message: format!("open /proc/{pid}/pagemap: {e}"),
+        })?;
+        Ok(Pagemap {
+            file,
+            pid,
+            buf: vec![0; CHUNK],
+        })
     }
+
+    /// Calls `each` with the entries of the pages of `start..end`
+    /// (page-aligned addresses), in order, in runs of at most [`CHUNK`]
+    /// entries; every run but the last is [`CHUNK`] long.
+    fn read(
+        &mut self,
+        start: u64,
+        end: u64,
+        page_size: u64,
+        mut each: impl FnMut(&[u64]),
+    ) -> Result<(), CowError> {
+        let (mut page, last) = (start / page_size, end / page_size);
+        while page < last {
+            let n = ((last - page) as usize).min(CHUNK);
+            // SAFETY: the buffer holds at least n u64s; any bytes are a
+            // valid u64.
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(self.buf.as_mut_ptr().cast::<u8>(), n * 8)
+            };
+            let mut got = 0;
+            while got < bytes.len() {
+                match self.file.read_at(&mut bytes[got..], page * 8 + got as u64) {
+                    // A process that exited has no pages left to read.
+                    Ok(0) => return Err(self.error("end of file: the process has exited")),
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(self.error(e)),
+                }
+            }
+            each(&self.buf[..n]);
+            page += n as u64;
+        }
+        Ok(())
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> CowError {
+        CowError {
+            pid: self.pid,
+            message: format!("/proc/{}/pagemap: {e}", self.pid),
+        }
+    }
+}
+
+/// One bit per entry of `entries` (at most 64): `bit` of each entry.
+#[inline]
+fn flag_word(entries: &[u64], bit: u32) -> u64 {
+    entries
+        .iter()
+        .enumerate()
+        .fold(0, |w, (j, &e)| w | ((e >> bit) & 1) << j)
 }
 
 /// Why CoW accounting is not available for a process.
@@ -162,16 +224,14 @@ impl CowBaseline {
         let page_size = procfs::page_size();
         let process = Process::new(master).map_err(err(master))?;
         let maps = writable_private(&process).map_err(err(master))?;
-        let mut pagemap = process.pagemap().map_err(err(master))?;
+        let mut pagemap = Pagemap::open(master)?;
         let mut ranges = Vec::with_capacity(maps.len());
         for (start, end, kind) in maps {
-            let infos = pages(&mut pagemap, start, end, page_size).map_err(err(master))?;
-            let mut present = vec![0u64; infos.len().div_ceil(64)];
-            for (i, info) in infos.iter().enumerate() {
-                if present_exclusive(info).0 {
-                    present[i / 64] |= 1 << (i % 64);
-                }
-            }
+            let pages = ((end - start) / page_size) as usize;
+            let mut present = Vec::with_capacity(pages.div_ceil(64));
+            pagemap.read(start, end, page_size, |entries| {
+                present.extend(entries.chunks(64).map(|w| flag_word(w, PRESENT_BIT)));
+            })?;
             ranges.push(Inherited {
                 start,
                 end,
@@ -207,31 +267,32 @@ impl CowBaseline {
         let ps = self.page_size;
         let process = Process::new(worker).map_err(err(worker))?;
         let maps = writable_private(&process).map_err(err(worker))?;
-        let mut pagemap = process.pagemap().map_err(err(worker))?;
+        let mut pagemap = Pagemap::open(worker)?;
         let mut s = CowSample::default();
         let mut new_pages = 0u64;
         for r in &self.ranges {
-            let infos = pages(&mut pagemap, r.start, r.end, ps).map_err(err(worker))?;
             let c = s.cow_by_mapping.entry(r.kind).or_default();
-            for (i, info) in infos.iter().enumerate() {
-                let (present, exclusive) = present_exclusive(info);
-                if !present {
-                    continue;
+            // Runs are whole words of the bitmap: CHUNK is a multiple of 64.
+            let mut word = 0;
+            pagemap.read(r.start, r.end, ps, |entries| {
+                for w in entries.chunks(64) {
+                    let present = flag_word(w, PRESENT_BIT);
+                    let exclusive = flag_word(w, EXCLUSIVE_BIT);
+                    let was_present = r.present[word];
+                    word += 1;
+                    new_pages += u64::from((present & !was_present).count_ones());
+                    let inherited = present & was_present;
+                    c.copied_pages += u64::from((inherited & exclusive).count_ones());
+                    c.shared_pages += u64::from((inherited & !exclusive).count_ones());
                 }
-                if !r.was_present(i) {
-                    new_pages += 1;
-                } else if exclusive {
-                    c.copied_pages += 1;
-                } else {
-                    c.shared_pages += 1;
-                }
-            }
+            })?;
         }
         // The worker's mappings outside the inherited ranges.
         for (start, end, _) in maps {
             for (a, b) in self.outside(start, end) {
-                let infos = pages(&mut pagemap, a, b, ps).map_err(err(worker))?;
-                new_pages += infos.iter().filter(|i| present_exclusive(i).0).count() as u64;
+                pagemap.read(a, b, ps, |entries| {
+                    new_pages += entries.iter().filter(|&&e| e >> PRESENT_BIT == 1).count() as u64;
+                })?;
             }
         }
         for c in s.cow_by_mapping.values_mut() {
@@ -298,6 +359,69 @@ mod tests {
         assert_eq!(b.outside(12, 18), vec![]);
         assert_eq!(b.outside(15, 35), vec![(20, 30)]);
         assert_eq!(b.outside(40, 45), vec![(40, 45)]);
+    }
+
+    /// The chunked reader decodes what procfs decodes, entry by entry, on
+    /// a range with present and absent pages.
+    #[test]
+    fn pagemap_reader_agrees_with_procfs() {
+        use procfs::process::{MemoryPageFlags, PageInfo};
+        let ps = procfs::page_size();
+        // Untouched pages of a fresh mapping are not present; every third
+        // one is written.
+        let pages = 3 * 64 + 5;
+        let len = pages * ps as usize;
+        // SAFETY: a new private anonymous mapping, unmapped below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        for page in (0..pages).step_by(3) {
+            // SAFETY: inside the mapping.
+            unsafe { p.cast::<u8>().add(page * ps as usize).write_volatile(1) };
+        }
+        let (start, end) = (p as u64, p as u64 + len as u64);
+        let pid = std::process::id() as i32;
+
+        let mut ours = Vec::new();
+        let mut reader = Pagemap::open(pid).unwrap();
+        reader
+            .read(start, end, ps, |e| ours.extend_from_slice(e))
+            .unwrap();
+        let theirs = Process::new(pid)
+            .unwrap()
+            .pagemap()
+            .unwrap()
+            .get_range_info((start / ps) as usize..(end / ps) as usize)
+            .unwrap();
+        assert_eq!(ours.len(), pages);
+        assert_eq!(theirs.len(), pages);
+        for (i, (&e, info)) in ours.iter().zip(&theirs).enumerate() {
+            let PageInfo::MemoryPage(f) = info else {
+                panic!("page {i} is swapped out")
+            };
+            assert_eq!(
+                e >> PRESENT_BIT & 1 == 1,
+                f.contains(MemoryPageFlags::PRESENT),
+                "page {i}"
+            );
+            assert_eq!(
+                e >> EXCLUSIVE_BIT & 1 == 1,
+                f.contains(MemoryPageFlags::MMAP_EXCLUSIVE),
+                "page {i}"
+            );
+            assert_eq!(e >> PRESENT_BIT == 1, i % 3 == 0, "page {i}");
+        }
+        assert_eq!(flag_word(&ours[..64], PRESENT_BIT), 0x9249_2492_4924_9249);
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(p, len) };
     }
 
     #[test]

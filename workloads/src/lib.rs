@@ -7,8 +7,12 @@
 //! requests, stopping at each [`Phase`] boundary until the harness has
 //! sampled. [`protocol`] holds the event types both sides speak.
 //!
+//! [`bench`](mod@bench) runs the engine's request loop with other allocators
+//! under it, for the benchmarks of the driver's own cost.
+//!
 //! Nothing here reads `/proc` of other processes; sampling is the harness's.
 
+pub mod bench;
 mod engine;
 pub mod fault;
 pub mod protocol;

@@ -1,7 +1,8 @@
 //! The workload's memory: seeded random sizes, blocks that are written on
 //! allocation and freed on drop, and the master's static heap.
 
-use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+use std::alloc::{GlobalAlloc, Layout, handle_alloc_error};
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -75,21 +76,43 @@ impl Mix {
 
 const ALIGN: usize = 8;
 
-/// One allocation of the workload, freed when dropped.
-pub(crate) struct Block {
+/// The process's global allocator (`std::alloc::alloc`), as a zero-sized
+/// [`GlobalAlloc`]: the allocator every [`Block`] of a real run uses. Other
+/// allocator types are for the driver's benchmarks ([`crate::bench`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Global;
+
+// SAFETY: forwards to the global allocator.
+unsafe impl GlobalAlloc for Global {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { std::alloc::alloc(layout) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { std::alloc::dealloc(ptr, layout) }
+    }
+}
+
+/// One allocation of the workload, freed when dropped. `A` is a zero-sized
+/// allocator type, so a block is a pointer and a size whatever `A` is, and
+/// the calls are resolved at compile time.
+pub(crate) struct Block<A: GlobalAlloc + Copy + Default = Global> {
     ptr: NonNull<u8>,
     size: usize,
+    alloc: PhantomData<A>,
 }
 
 // SAFETY: a Block is a unique owner of its allocation, like a Box<[u8]>.
-unsafe impl Send for Block {}
+unsafe impl<A: GlobalAlloc + Copy + Default + Send> Send for Block<A> {}
 
-impl Block {
+impl<A: GlobalAlloc + Copy + Default> Block<A> {
     /// Allocates `size` bytes and writes every one of them with `fill`.
-    pub(crate) fn new(size: usize, fill: u8) -> Block {
+    pub(crate) fn new(size: usize, fill: u8) -> Block<A> {
         let layout = Layout::from_size_align(size, ALIGN).expect("sizes are validated");
         // SAFETY: size is at least 16 (validated), so the layout is non-zero.
-        let p = unsafe { alloc(layout) };
+        let p = unsafe { A::default().alloc(layout) };
         let Some(ptr) = NonNull::new(p) else {
             handle_alloc_error(layout)
         };
@@ -99,6 +122,7 @@ impl Block {
         Block {
             ptr: std::hint::black_box(ptr),
             size,
+            alloc: PhantomData,
         }
     }
 
@@ -127,11 +151,12 @@ impl Block {
     }
 }
 
-impl Drop for Block {
+impl<A: GlobalAlloc + Copy + Default> Drop for Block<A> {
     fn drop(&mut self) {
         let layout = Layout::from_size_align(self.size, ALIGN).expect("valid when allocated");
-        // SAFETY: allocated in Block::new with this layout.
-        unsafe { dealloc(self.ptr.as_ptr(), layout) };
+        // SAFETY: allocated in Block::new by the same allocator type, with
+        // this layout.
+        unsafe { A::default().dealloc(self.ptr.as_ptr(), layout) };
     }
 }
 
@@ -272,7 +297,7 @@ mod tests {
 
     #[test]
     fn blocks_are_written_and_touched() {
-        let b = Block::new(64, 7);
+        let b = Block::<Global>::new(64, 7);
         assert_eq!(b.read_back(), 14);
         b.touch();
         // The first 8 bytes were 0x0707..07 and are now one more.

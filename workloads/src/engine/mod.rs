@@ -3,7 +3,8 @@
 //! worker runs its threads through the requests and the phases after them.
 //!
 //! All allocations go through the process's global allocator, which the
-//! variant selected. Every byte allocated is written, and read back into a
+//! variant selected (the driver's benchmarks put other allocator types
+//! under the same code: [`crate::bench`]). Every byte allocated is written, and read back into a
 //! checksum, so the compiler cannot drop the writes and pages are touched.
 
 mod heap;
@@ -18,9 +19,11 @@ use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 use crate::fault::Fault;
 use crate::protocol::{Channel, Event, Phase, PhaseReport, Role};
 use crate::spec::{PreforkHook, WorkloadSpec};
-use heap::{Block, Mix, Rng, StaticHeap};
-pub(crate) use serve::latency_histogram;
+pub use heap::Global;
+use heap::{Block, Mix};
+pub(crate) use heap::{Rng, StaticHeap};
 use serve::with_pool;
+pub(crate) use serve::{ThreadState, latency_histogram};
 
 /// Runs a whole cell's process tree from the master's side. Called in the
 /// process the harness spawned; returns only in the master.

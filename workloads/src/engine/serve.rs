@@ -3,6 +3,7 @@
 //! on its main thread, as a Unicorn or gunicorn sync worker does; with more
 //! threads the main thread only coordinates, as a Puma worker does.
 
+use std::alloc::GlobalAlloc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use allocbench_allocators as allocators;
 use hdrhistogram::Histogram;
 
-use super::heap::{Block, Mix, Rng, StaticHeap};
+use super::heap::{Block, Global, Mix, Rng, StaticHeap};
 use crate::spec::WorkloadSpec;
 
 pub(crate) fn latency_histogram() -> Histogram<u64> {
@@ -84,25 +85,27 @@ impl Schedule {
 }
 
 /// One serving thread's state: its cache of kept objects lives between
-/// requests, as an application's caches do.
-pub(crate) struct ThreadState<'a> {
+/// requests, as an application's caches do. Request objects come from `A`:
+/// the global allocator in a real run, another zero-sized allocator type in
+/// the driver's benchmarks.
+pub(crate) struct ThreadState<'a, A: GlobalAlloc + Copy + Default = Global> {
     spec: &'a WorkloadSpec,
     heap: &'a StaticHeap,
     gvl: Option<&'a Mutex<()>>,
     schedule: Schedule,
     rng: Rng,
-    cache: Vec<Block>,
+    cache: Vec<Block<A>>,
     cache_bytes: u64,
-    in_flight: Vec<Block>,
+    in_flight: Vec<Block<A>>,
 }
 
-impl<'a> ThreadState<'a> {
+impl<'a, A: GlobalAlloc + Copy + Default> ThreadState<'a, A> {
     pub(crate) fn new(
         spec: &'a WorkloadSpec,
         heap: &'a StaticHeap,
         gvl: Option<&'a Mutex<()>>,
         rng: Rng,
-    ) -> ThreadState<'a> {
+    ) -> ThreadState<'a, A> {
         ThreadState {
             spec,
             heap,
@@ -178,7 +181,7 @@ impl<'a> ThreadState<'a> {
 
     /// Puts a block in the cache, evicting random entries while the cache is
     /// over its object or byte limit.
-    fn keep(&mut self, b: Block, cap: usize) {
+    fn keep(&mut self, b: Block<A>, cap: usize) {
         self.cache_bytes += b.size() as u64;
         self.cache.push(b);
         let byte_cap = self.spec.cache_bytes;
@@ -246,7 +249,7 @@ pub(crate) fn with_pool<R>(
                 let (tx, rx) = mpsc::channel::<Command>();
                 let reply = reply_tx.clone();
                 let count = &counts[t as usize];
-                let mut state = ThreadState::new(spec, heap, gvl.as_ref(), rng(t));
+                let mut state: ThreadState<'_> = ThreadState::new(spec, heap, gvl.as_ref(), rng(t));
                 let requests = share(t);
                 std::thread::Builder::new()
                     .name(format!("serve-{t}"))
@@ -420,7 +423,7 @@ mod tests {
         };
         let mut rng = Rng::new(1, 0);
         let heap = StaticHeap::preload(&spec, &mut rng);
-        let mut t = ThreadState::new(&spec, &heap, None, Rng::new(1, 1));
+        let mut t: ThreadState<'_> = ThreadState::new(&spec, &heap, None, Rng::new(1, 1));
         let served = t.serve(50, &mut |_, _| {});
         assert!(served.live_bytes <= 64 << 10 && served.live_bytes > 32 << 10);
         assert_eq!(served.requests, 50);
