@@ -9,7 +9,7 @@
 //! ranges are the worker's new memory, counted apart.
 //!
 //! The pagemap is read in large chunks with `pread` and only two flags of
-//! each entry are decoded (see [`Pagemap`]): a worker of 1 GiB has 262,144
+//! each entry are decoded (see `Pagemap`): a worker of 1 GiB has 262,144
 //! entries to read at every sample.
 
 use std::collections::BTreeMap;

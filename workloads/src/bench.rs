@@ -177,6 +177,7 @@ impl TrivialAlloc {
     }
 }
 
+#[inline]
 fn class_of(layout: Layout) -> usize {
     layout.size().max(16).next_power_of_two().trailing_zeros() as usize
 }

@@ -77,7 +77,7 @@ impl Mix {
 const ALIGN: usize = 8;
 
 /// The process's global allocator (`std::alloc::alloc`), as a zero-sized
-/// [`GlobalAlloc`]: the allocator every [`Block`] of a real run uses. Other
+/// [`GlobalAlloc`]: the allocator every `Block` of a real run uses. Other
 /// allocator types are for the driver's benchmarks ([`crate::bench`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Global;
