@@ -108,6 +108,9 @@ const SAMPLER_NICE: libc::c_int = -10;
 /// one sample takes longer than this share of the period is sampled less
 /// often (the achieved rate is in the result).
 const SAMPLE_DUTY: f64 = 0.10;
+/// How often an idle cell is sampled on the timeline (at most).
+const IDLE_PERIOD: Duration = Duration::from_secs(1);
+
 /// The most of one CPU the timeline's pagemap scans may use.
 const COW_DUTY: f64 = 0.05;
 
@@ -124,8 +127,19 @@ impl TimelineSampler {
         // read: they run only while they keep the sampler's share of a CPU
         // under COW_DUTY.
         let mut cow_due = Instant::now();
+        // An idle tree is blocked: its memory changes only by the allocator's
+        // own decay, which a sample a second follows, while overlapping idle
+        // cells would otherwise each sample as often as the busy one.
+        let mut idle_due = Instant::now();
         TimelineSampler::start_with(t0, hz, move |timeline, t_ms| {
             let state = lock(&tree);
+            if state.phase == "idle" {
+                let now = Instant::now();
+                if now < idle_due {
+                    return;
+                }
+                idle_due = now + IDLE_PERIOD;
+            }
             if state.master != 0 {
                 let began = Instant::now();
                 let cow = began >= cow_due;
