@@ -259,7 +259,7 @@ impl WorkloadSpec {
         WorkloadSpec {
             processes: 2,
             threads: 2,
-            requests: 300_000,
+            requests: 150_000,
             static_mib: 64,
             static_small: SizeBand::new(16, 512, 1.0),
             static_large: SizeBand::new(256 << 10, 4 << 20, 1.0),
