@@ -436,24 +436,17 @@ fn phase_t(cell: &CellResult, name: &str) -> Option<f64> {
         .map(|p| p.t_ms / 1e3)
 }
 
-/// A cell's series over time: its timeline points and phase samples merged,
-/// (seconds since the cell started, value), up to `trimmed` (after it the
-/// processes exit and leave the tree).
-fn time_series(
-    cell: &CellResult,
-    at_point: impl Fn(&Timeline, usize) -> Option<f64>,
-    at_phase: impl Fn(&PhaseSample) -> Option<f64>,
-) -> Series {
+/// A cell's series over time from its timeline (which holds the exact
+/// samples at the phase boundaries too), (seconds since the cell started,
+/// value), up to `trimmed` (after it the processes exit and leave the tree).
+fn time_series(cell: &CellResult, at_point: impl Fn(&Timeline, usize) -> Option<f64>) -> Series {
     let t = &cell.timeline;
     let end = phase_t(cell, "trimmed");
-    let mut points: Series = (0..t.len())
+    (0..t.len())
         .filter(|&i| t.phase[i] != "exit")
         .map(|i| (t.t_ms[i] / 1e3, at_point(t, i)))
-        .chain(cell.phases.iter().map(|p| (p.t_ms / 1e3, at_phase(p))))
         .filter(|(x, _)| end.is_none_or(|e| *x <= e))
-        .collect();
-    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    points
+        .collect()
 }
 
 /// The markers of a cell's phase boundaries, (seconds, value, shape).
@@ -522,10 +515,18 @@ fn steady_points(t: &Timeline) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// [`steady_points`] with the exact samples at `forked` and `steady` added.
+/// (requests, tree anonymous PSS in MiB) from the fork to the end of
+/// serving: [`steady_points`] and the sample at `forked` (the last point of
+/// that period).
 fn growth_points(cell: &CellResult) -> Vec<(f64, f64)> {
     let t = &cell.timeline;
-    let mut points: Vec<(f64, f64, f64)> = steady_indices(t)
+    if steady_indices(t).next().is_none() {
+        return Vec::new();
+    }
+    let forked = t.phase.iter().rposition(|p| p == "forked");
+    let mut points: Vec<(f64, f64, f64)> = forked
+        .into_iter()
+        .chain(steady_indices(t))
         .filter_map(|i| {
             Some((
                 *t.requests.get(i)? as f64,
@@ -534,15 +535,6 @@ fn growth_points(cell: &CellResult) -> Vec<(f64, f64)> {
             ))
         })
         .collect();
-    if points.is_empty() {
-        return Vec::new();
-    }
-    points.extend(
-        cell.phases
-            .iter()
-            .filter(|p| p.name == "forked" || p.name == "steady")
-            .map(|p| (p.requests as f64, p.t_ms, p.tree.pss_anon as f64 / MIB)),
-    );
     points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     points.into_iter().map(|(r, _, v)| (r, v)).collect()
 }
@@ -1136,7 +1128,7 @@ fn tree_pss(
         .map(|c| TimeLine {
             name: c.variant.clone(),
             colour: colour_of(colours, &c.variant),
-            points: time_series(c, tree_pss_at_point, tree_pss_at_phase),
+            points: time_series(c, tree_pss_at_point),
             markers: phase_markers(c, tree_pss_at_phase),
             drained: phase_t(c, "drained"),
             idle_offsets: c
@@ -1165,7 +1157,7 @@ fn worker_uss(
         .map(|c| TimeLine {
             name: c.variant.clone(),
             colour: colour_of(colours, &c.variant),
-            points: time_series(c, worker_uss_at_point, worker_uss_at_phase),
+            points: time_series(c, worker_uss_at_point),
             markers: phase_markers(c, worker_uss_at_phase),
             drained: phase_t(c, "drained"),
             idle_offsets: c
@@ -1467,8 +1459,7 @@ fn processes(group: &str, cell: &CellResult) -> anyhow::Result<String> {
             (ProcessRole::Worker, Some(i)) => format!("worker {i}"),
             (ProcessRole::Worker, None) => "worker".to_string(),
         };
-        // The timeline and the exact samples at the phase boundaries.
-        let mut points: Series = (0..t.len())
+        let points: Series = (0..t.len())
             .filter(|&i| keep(i))
             .map(|i| {
                 (
@@ -1481,12 +1472,7 @@ fn processes(group: &str, cell: &CellResult) -> anyhow::Result<String> {
                         .map(|b| b as f64 / MIB),
                 )
             })
-            .chain(cell.phases.iter().filter_map(|ph| {
-                let m = ph.processes.iter().find(|q| q.pid == p.pid)?.mem?;
-                Some((ph.t_ms / 1e3, Some(m.pss_anon as f64 / MIB)))
-            }))
             .collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
         lines.push((name, PALETTE[n % PALETTE.len()], points));
     }
     // Live bytes are as of the last progress report: stale once the caches

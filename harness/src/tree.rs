@@ -34,6 +34,10 @@ fn lock(tree: &SharedTree) -> TreeState {
     tree.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
+fn lock_timeline(t: &Mutex<Timeline>) -> std::sync::MutexGuard<'_, Timeline> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn sample_process(
     pid: i32,
     role: ProcessRole,
@@ -114,10 +118,19 @@ const IDLE_PERIOD: Duration = Duration::from_secs(1);
 /// The most of one CPU the timeline's pagemap scans may use.
 const COW_DUTY: f64 = 0.05;
 
-/// Samples the tree on a timer until finished.
+/// Samples the tree on a timer until finished. The timeline is shared with
+/// the cell, which adds its phase-boundary samples to it ([`Self::add`]), so
+/// it holds an exact point at every boundary however the timer falls.
 pub struct TimelineSampler {
     stop: mpsc::Sender<()>,
-    handle: JoinHandle<Timeline>,
+    handle: JoinHandle<()>,
+    timeline: Arc<Mutex<Timeline>>,
+}
+
+/// Appends a sample of the tree in `state` to the timeline.
+pub fn push_point(timeline: &mut Timeline, state: &TreeState, s: &PhaseSample) {
+    timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
+    timeline.live_bytes.push(state.live_bytes.iter().sum());
 }
 
 impl TimelineSampler {
@@ -147,8 +160,7 @@ impl TimelineSampler {
                 if cow && state.cow.is_some() {
                     cow_due = began + began.elapsed().div_f64(COW_DUTY);
                 }
-                timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
-                timeline.live_bytes.push(state.live_bytes.iter().sum());
+                push_point(timeline, &state, &s);
             }
         })
     }
@@ -156,7 +168,9 @@ impl TimelineSampler {
     /// Calls `point` at `hz` per second with the timeline and the time since
     /// `t0` in milliseconds; `point` samples whatever tree it follows and
     /// appends to the timeline. A slow `point` (a large tree) stretches the
-    /// period so that sampling keeps under SAMPLE_DUTY of a CPU.
+    /// period so that sampling keeps under SAMPLE_DUTY of a CPU. The time is
+    /// read with the timeline locked, so points added meanwhile by
+    /// [`Self::add`] keep the timeline in time order.
     pub fn start_with(
         t0: Instant,
         hz: f64,
@@ -164,6 +178,11 @@ impl TimelineSampler {
     ) -> TimelineSampler {
         let (stop, stopped) = mpsc::channel::<()>();
         let period = Duration::from_secs_f64(1.0 / hz);
+        let timeline = Arc::new(Mutex::new(Timeline {
+            sample_hz: hz,
+            ..Timeline::default()
+        }));
+        let shared = timeline.clone();
         let handle = std::thread::Builder::new()
             .name("timeline".into())
             .spawn(move || {
@@ -178,14 +197,14 @@ impl TimelineSampler {
                         SAMPLER_NICE,
                     );
                 }
-                let mut timeline = Timeline {
-                    sample_hz: hz,
-                    ..Timeline::default()
-                };
                 let mut next = Instant::now();
                 loop {
-                    let began = Instant::now();
-                    point(&mut timeline, t0.elapsed().as_secs_f64() * 1e3);
+                    let began = {
+                        let mut timeline = lock_timeline(&shared);
+                        let began = Instant::now();
+                        point(&mut timeline, t0.elapsed().as_secs_f64() * 1e3);
+                        began
+                    };
                     next = next.max(began + began.elapsed().div_f64(SAMPLE_DUTY) - period);
                     // Keep to the grid; skip ticks a slow sample overran.
                     next += period;
@@ -198,14 +217,24 @@ impl TimelineSampler {
                         _ => break,
                     }
                 }
-                timeline
             })
             .expect("spawn the timeline sampler");
-        TimelineSampler { stop, handle }
+        TimelineSampler {
+            stop,
+            handle,
+            timeline,
+        }
+    }
+
+    /// Runs `point` with the timeline locked: a sample taken and appended
+    /// there stays in time order with the timer's.
+    pub fn add<R>(&self, point: impl FnOnce(&mut Timeline) -> R) -> R {
+        point(&mut lock_timeline(&self.timeline))
     }
 
     pub fn finish(self) -> Timeline {
         let _ = self.stop.send(());
-        self.handle.join().unwrap_or_default()
+        let _ = self.handle.join();
+        std::mem::take(&mut *lock_timeline(&self.timeline))
     }
 }

@@ -84,13 +84,29 @@ fn the_timeline_is_monotone_and_spans_every_phase() {
     let doc = one(&["--sample-hz", "100", "--idle", "0,0.3"]);
     let cell = &doc.cells[0];
     let t = &cell.timeline;
-    assert!(t.len() > 10, "{} points", t.len());
-    assert!(t.t_ms.windows(2).all(|w| w[0] < w[1]));
+    // The timer's points and one at every phase boundary, in time order.
+    assert!(t.len() > cell.phases.len(), "{} points", t.len());
+    assert!(t.t_ms.windows(2).all(|w| w[0] <= w[1]));
     assert!(t.requests.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(*t.requests.last().unwrap(), 800);
-    let first = cell.phases.first().unwrap().t_ms;
-    let last = cell.phases.last().unwrap().t_ms;
-    assert!(t.t_ms[0] <= first && *t.t_ms.last().unwrap() >= last);
+    for p in &cell.phases {
+        let i = t.t_ms.iter().position(|&x| x == p.t_ms);
+        let i = i.unwrap_or_else(|| panic!("no point at {} ({} ms)", p.name, p.t_ms));
+        assert_eq!(t.tree.pss_anon[i], Some(p.tree.pss_anon), "{}", p.name);
+        assert_eq!(t.requests[i], p.requests, "{}", p.name);
+    }
+    let periods = [
+        "started",
+        "preloaded",
+        "forked",
+        "steady",
+        "drained",
+        "idle",
+        "trimmed",
+    ];
+    for period in periods {
+        assert!(t.phase.iter().any(|p| p == period), "no point in {period}");
+    }
     // Every column has a value per point; workers only from the fork on.
     assert_eq!(t.tree.pss_anon.len(), t.len());
     assert_eq!(t.phase.len(), t.len());
@@ -98,7 +114,6 @@ fn the_timeline_is_monotone_and_spans_every_phase() {
         assert_eq!(p.mem.pss.len(), t.len());
         assert_eq!(p.cow_copied.len(), t.len());
     }
-    assert!(t.phase.iter().any(|p| p == "idle"));
 }
 
 fn growth_of(spec: &str) -> String {

@@ -26,7 +26,7 @@ use crate::cow::CowBaseline;
 use crate::interrupt;
 use crate::metrics;
 use crate::result::{CellResult, PhaseSample, Status};
-use crate::tree::{SharedTree, TimelineSampler, TreeState, sample_tree};
+use crate::tree::{SharedTree, TimelineSampler, TreeState, push_point, sample_tree};
 use channel::{Acceptor, Incoming};
 pub use gate::{BusyGate, Hold};
 pub(crate) use stderr::StderrTail;
@@ -542,15 +542,27 @@ impl<'a> CellRun<'a> {
         self.lock_tree().phase = now;
     }
 
-    /// Samples the tree and keeps the sample under `name`.
+    /// Samples the tree and keeps the sample under `name`, and as a point of
+    /// the timeline (so the timeline has one at every boundary).
     fn record(&mut self, name: &str) {
         let state = self.lock_tree().clone();
-        let mut s = sample_tree(&state, name, self.t0.elapsed().as_secs_f64() * 1e3);
-        if let Some(why) = &self.cow_missed {
-            for p in s.processes.iter_mut().filter(|p| p.index.is_some()) {
-                p.cow_missed = Some(why.clone());
+        let take = || {
+            let mut s = sample_tree(&state, name, self.t0.elapsed().as_secs_f64() * 1e3);
+            if let Some(why) = &self.cow_missed {
+                for p in s.processes.iter_mut().filter(|p| p.index.is_some()) {
+                    p.cow_missed = Some(why.clone());
+                }
             }
-        }
+            s
+        };
+        let s = match &self.timeline {
+            Some(t) => t.add(|timeline| {
+                let s = take();
+                push_point(timeline, &state, &s);
+                s
+            }),
+            None => take(),
+        };
         self.phases.push(s);
     }
 
