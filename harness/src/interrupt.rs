@@ -1,7 +1,7 @@
 //! Ctrl-C and SIGTERM: kill every running cell's process tree at once, let
 //! the run write what it finished, and exit with 130.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -11,17 +11,25 @@ static ACTIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// The exit code of an interrupted run (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
-/// Installs the handler. The handler runs on its own thread (not in signal
-/// context), so it may lock and signal.
+/// Installs the handler, once per process: a command that runs cells in
+/// several steps (`plan` sweeps, then verifies) may call it for each. The
+/// handler runs on its own thread (not in signal context), so it may lock and
+/// signal.
 pub fn install() -> anyhow::Result<()> {
-    ctrlc::set_handler(|| {
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        for &pgid in ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            // SAFETY: signalling a process group of ours.
-            unsafe { libc::killpg(pgid, libc::SIGKILL) };
-        }
-    })?;
-    Ok(())
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            ctrlc::set_handler(|| {
+                INTERRUPTED.store(true, Ordering::SeqCst);
+                for &pgid in ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                    // SAFETY: signalling a process group of ours.
+                    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+                }
+            })
+            .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C: {e}"))
 }
 
 pub fn interrupted() -> bool {
