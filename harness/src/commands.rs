@@ -14,8 +14,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::List(args) => {
             let catalog = options::catalog(args.variants_file.as_deref())?;
             match args.format {
-                ListFormat::Table => print!("{}", list::table(&catalog)),
-                ListFormat::Json => print!("{}", list::json(&catalog)?),
+                ListFormat::Table => emit(&list::table(&catalog))?,
+                ListFormat::Json => emit(&list::json(&catalog)?)?,
             }
             Ok(0)
         }
@@ -66,6 +66,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Plan(args) => plan(&args),
         Command::Report(args) => {
+            if let Some(path) = &args.output {
+                check_output(path)?;
+            }
             let docs = crate::report::load(&args.files)?;
             let report = crate::report::Report::build(docs);
             let plots = match &args.plots {
@@ -81,7 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             match &args.output {
                 Some(path) => write_atomic(path, &text)?,
-                None => print!("{text}"),
+                None => emit(&text)?,
             }
             Ok(0)
         }
@@ -90,19 +93,19 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Err(options::usage("--resume applies to run, compare and sweep"));
             }
             let plan = crate::measure::plan(&args)?;
+            prepare_output(&args.output)?;
             interrupt::install()?;
             let sink = Sink {
                 exporter: export::measure_exporter(args.output.format),
                 output: args.output.output.clone(),
                 previous: Vec::new(),
             };
-            prepare_plots(&args.output)?;
             let outcome = crate::measure::run(&plan, &sink)?;
             let mut text = sink.exporter.serialize(&outcome.doc)?;
             let plotted = write_plots(&outcome.doc, &args.output, &mut text);
             match &sink.output {
                 Some(path) => write_atomic(path, &text)?,
-                None => print!("{text}"),
+                None => emit(&text)?,
             }
             plotted?;
             Ok(exit_code(&outcome))
@@ -302,13 +305,33 @@ fn write_plots(
     Ok(())
 }
 
-/// Refuses a plot directory that cannot be created, before any work.
-fn prepare_plots(out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
+/// Refuses, before any work, an output file that cannot be written or a
+/// plot directory that cannot be created.
+fn prepare_output(out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
+    if let Some(path) = &out.output {
+        check_output(path)?;
+    }
     if let Some(dir) = &out.plot {
         crate::plot::prepare_dir(dir)
             .map_err(|e| options::usage(format!("--plot: cannot create {}: {e}", dir.display())))?;
     }
     Ok(())
+}
+
+fn check_output(path: &std::path::Path) -> anyhow::Result<()> {
+    export::check_writable(path)
+        .map_err(|e| options::usage(format!("--output: cannot write {}: {e}", path.display())))
+}
+
+/// Writes a command's output to stdout; a reader that went away (`| head`)
+/// is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
 }
 
 /// Runs the plans, writing the output (to `output`, after every cell, or to
@@ -319,7 +342,7 @@ fn execute(
     render: impl Fn(&result::Document, Format) -> anyhow::Result<String> + 'static,
 ) -> anyhow::Result<Outcome> {
     let (format, output) = (out.format, out.output.clone());
-    prepare_plots(out)?;
+    prepare_output(out)?;
     let previous = if out.resume {
         options::previous_cells(format, output.as_deref())?
     } else {
@@ -342,7 +365,7 @@ fn execute(
     let plotted = write_plots(&outcome.doc, out, &mut text);
     match &sink.output {
         Some(path) => write_atomic(path, &text)?,
-        None => print!("{text}"),
+        None => emit(&text)?,
     }
     plotted?;
     Ok(outcome)

@@ -85,8 +85,8 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
     };
     let gate = BusyGate::default();
     let mut failed = 0;
-    let mut finished: Vec<Option<CellResult>> = vec![None; plans.len()];
-    let mut written = 0;
+    // Plan indices of the cells in `doc.cells`, ascending.
+    let mut finished: Vec<usize> = Vec::new();
     let (done_tx, done_rx) = mpsc::channel::<(usize, CellResult)>();
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let mut running = 0;
@@ -119,21 +119,18 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
                         ));
                     }
                 }
-                finished[i] = Some(cell);
-                // Results go out in plan order, each as soon as all before it are in.
-                while written < finished.len() {
-                    let Some(cell) = finished[written].take() else {
-                        break;
-                    };
-                    note_allocator(&mut doc, &cell);
-                    doc.cells.push(cell);
-                    doc.summary = summarize(&doc.cells);
-                    doc.harness.wall_s = started.elapsed().as_secs_f64();
-                    doc.harness.cpu_s = own_cpu_s();
-                    written += 1;
-                    if let Some(path) = &sink.output {
-                        write_atomic(path, &sink.exporter.serialize(&doc)?)?;
-                    }
+                // Every finished cell goes out at once, in plan order among
+                // the finished ones: a cell still idling must not hold back
+                // the results of cells after it.
+                let at = finished.partition_point(|&j| j < i);
+                finished.insert(at, i);
+                note_allocator(&mut doc, &cell);
+                doc.cells.insert(at, cell);
+                doc.summary = summarize(&doc.cells);
+                doc.harness.wall_s = started.elapsed().as_secs_f64();
+                doc.harness.cpu_s = own_cpu_s();
+                if let Some(path) = &sink.output {
+                    write_atomic(path, &sink.exporter.serialize(&doc)?)?;
                 }
                 Ok(())
             };
@@ -179,7 +176,7 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
         }
         Ok(())
     })?;
-    // Cells dropped as interrupted leave gaps; what finished before them is out.
+    // Cells dropped as interrupted leave gaps; every finished cell is out.
     bar.finish_and_clear();
     doc.harness.wall_s = started.elapsed().as_secs_f64();
     doc.harness.cpu_s = own_cpu_s();

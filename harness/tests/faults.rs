@@ -218,3 +218,104 @@ fn killing_the_harness_leaves_no_worker_behind() {
     // with the master.
     assert_no_workers_left(pid);
 }
+
+#[test]
+fn sigterm_keeps_a_cell_that_finished_while_an_earlier_one_idles() {
+    let dir = temp_dir("sigterm");
+    let file = faulty("sigterm-variants", "segv@steady#0");
+    let out = dir.join("out.json");
+    let out_s = out.display().to_string();
+    // glibc idles for a minute; the faulty cell after it fails meanwhile.
+    let args = with_small(
+        &["compare", "--format", "json", "--output", &out_s],
+        &[
+            "--variants-file",
+            &file,
+            "--variants",
+            "glibc,faulty",
+            "--idle",
+            "0,60",
+        ],
+    );
+    let mut child = allocbench()
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let read = || {
+        std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|t| serde_json::from_str::<allocbench::result::Document>(&t).ok())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while read().is_none_or(|d| d.cells.is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second cell's result never reached the output"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_no_workers_left(pid);
+    let doc = read().unwrap();
+    assert_eq!(doc.cells.len(), 1, "the idling glibc cell is dropped");
+    assert_eq!(doc.cells[0].variant, "faulty");
+    assert_eq!(doc.cells[0].status, Status::Failed);
+}
+
+#[test]
+fn a_worker_aborted_by_mallocs_corruption_check_fails_its_cell() {
+    let err = failure("double-free", "double-free@steady#1", &[]);
+    assert!(
+        err.starts_with("worker ") && err.contains("killed by SIGABRT in phase steady"),
+        "{err}"
+    );
+    // glibc's own message reaches the reason through the cell's stderr.
+    assert!(err.contains("double free"), "{err}");
+}
+
+#[test]
+fn an_output_that_cannot_be_written_is_refused_before_any_work() {
+    let dir = temp_dir("output-bad");
+    for (path, why) in [
+        // The OS's own words: the parent is a file.
+        ("/proc/version/out.json".to_string(), "os error"),
+        (dir.display().to_string(), "is a directory"),
+    ] {
+        let r = run(&with_small(
+            &["compare", "--variants", "glibc", "--output", &path],
+            &[],
+        ));
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("--output: cannot write {path}")) && r.stderr.contains(why),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("cell 1/1"), "a cell ran: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_crash() {
+    let mut child = allocbench()
+        .args(with_small(&["compare", "--variants", "glibc"], &[]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `allocbench compare | true`: the reader is gone before the table.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

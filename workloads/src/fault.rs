@@ -1,8 +1,9 @@
 //! Fault injection for the harness's own tests: `ALLOCBENCH_FAULT=KIND@PHASE[#WORKER]`
 //! makes a process of the cell fail in the period that ends at boundary PHASE
 //! (`started`/`preloaded` in the master; `forked`/`steady`/`drained`/`trimmed`
-//! in worker WORKER, default 0). KIND is `segv`, `abort`, `kill`, `hang` or
-//! `exit`. The faults are real: a real signal, a real hang.
+//! in worker WORKER, default 0). KIND is `segv`, `abort`, `double-free`,
+//! `kill`, `hang` or `exit`. The faults are real: a real signal, a real
+//! hang, a real double free that libc malloc's own check aborts.
 
 use std::fmt;
 
@@ -15,18 +16,27 @@ pub const FAULT_ENV: &str = "ALLOCBENCH_FAULT";
 enum Kind {
     Segv,
     Abort,
+    DoubleFree,
     Kill,
     Hang,
     Exit,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [Kind::Segv, Kind::Abort, Kind::Kill, Kind::Hang, Kind::Exit];
+    const ALL: [Kind; 6] = [
+        Kind::Segv,
+        Kind::Abort,
+        Kind::DoubleFree,
+        Kind::Kill,
+        Kind::Hang,
+        Kind::Exit,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Kind::Segv => "segv",
             Kind::Abort => "abort",
+            Kind::DoubleFree => "double-free",
             Kind::Kill => "kill",
             Kind::Hang => "hang",
             Kind::Exit => "exit",
@@ -46,7 +56,7 @@ impl Fault {
     pub fn parse(s: &str) -> Result<Fault, String> {
         let bad = || {
             format!(
-                "{FAULT_ENV}={s:?}: expected KIND@PHASE[#WORKER], KIND one of segv, abort, kill, hang, exit"
+                "{FAULT_ENV}={s:?}: expected KIND@PHASE[#WORKER], KIND one of segv, abort, double-free, kill, hang, exit"
             )
         };
         let (kind, rest) = s.split_once('@').ok_or_else(bad)?;
@@ -108,6 +118,15 @@ impl Fault {
                 // by Rust's stack-overflow handler.
                 Kind::Segv => std::ptr::write_volatile(std::ptr::null_mut::<u8>(), 1),
                 Kind::Abort => libc::abort(),
+                // libc malloc's corruption check, as an allocator bug or a
+                // use-after-free in the application would trip it.
+                Kind::DoubleFree => {
+                    let p = std::hint::black_box(libc::malloc(64));
+                    libc::free(p);
+                    libc::free(std::hint::black_box(p));
+                    // A malloc that does not check: die as it would have.
+                    libc::abort();
+                }
                 Kind::Kill => {
                     libc::raise(libc::SIGKILL);
                 }

@@ -6,7 +6,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
-const KINDS: [&str; 5] = ["segv", "abort", "kill", "hang", "exit"];
+const KINDS: [&str; 6] = ["segv", "abort", "double-free", "kill", "hang", "exit"];
 const MASTER_PHASES: [&str; 2] = ["started", "preloaded"];
 const WORKER_PHASES: [&str; 4] = ["forked", "steady", "drained", "trimmed"];
 
