@@ -24,19 +24,29 @@ pub enum Command {
     /// List workloads and allocator variants, and which variants can run here.
     List(ListArgs),
     /// Run one workload under one variant and print its per-phase detail.
+    // A negative number is a value, so its error names the flag.
+    #[command(allow_negative_numbers = true)]
     Run(RunArgs),
     /// Run a workload under each variant and print a comparison table.
+    // A negative number is a value, so its error names the flag.
+    #[command(allow_negative_numbers = true)]
     Compare(CompareArgs),
     /// Run a processes × threads grid for each variant and fit the memory
     /// model `a + P·b + P·T·c` to it.
+    // A negative number is a value, so its error names the flag.
+    #[command(allow_negative_numbers = true)]
     Sweep(SweepArgs),
     /// Recommend processes × threads × variant for a memory budget, from a
     /// sweep's results or a quick sweep.
+    // A negative number is a value, so its error names the flag.
+    #[command(allow_negative_numbers = true)]
     Plan(PlanArgs),
     /// Render result files (JSON documents) into a report.
     Report(ReportArgs),
     /// Run your own command (a preforking server) under each variant and
     /// measure its whole process tree: `allocbench measure [options] -- CMD ARGS…`
+    // A negative number is a value, so its error names the flag.
+    #[command(allow_negative_numbers = true)]
     Measure(MeasureArgs),
     /// Internal: the process a cell runs in (spawned by the harness).
     #[command(name = "__worker", hide = true)]

@@ -139,6 +139,7 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
             "--sample-hz: must be between 0 (off) and 1000, got {sample_hz}"
         )));
     }
+    check_threads(&spec, args.force)?;
     if !args.force {
         check_memory(&spec)?;
     }
@@ -150,6 +151,49 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
         sample_hz,
         cpus: args.cpus,
     })
+}
+
+/// Serving threads a cell may run in all without `--force`: more is a typo
+/// on the machines this is for, not a benchmark.
+pub const SANE_THREADS: u64 = 4096;
+
+/// The most threads this system lets a user start: the kernel's
+/// `threads-max` and `pid_max`, and `ulimit -u`.
+fn system_threads() -> Option<u64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok();
+    let nproc = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC)
+        .ok()
+        .map(|(soft, _)| soft);
+    [
+        read("/proc/sys/kernel/threads-max"),
+        read("/proc/sys/kernel/pid_max"),
+        nproc,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}
+
+fn check_threads(spec: &WorkloadSpec, force: bool) -> anyhow::Result<()> {
+    let total = u64::from(spec.serving_processes()) * u64::from(spec.threads);
+    let shape = format!(
+        "{} processes × {} threads is {total} threads",
+        spec.serving_processes(),
+        spec.threads
+    );
+    if let Some(system) = system_threads()
+        && total >= system
+    {
+        return Err(usage(format!(
+            "{shape}, and this system allows {system} (kernel.threads-max, kernel.pid_max, ulimit -u)"
+        )));
+    }
+    if total > SANE_THREADS && !force {
+        return Err(usage(format!(
+            "{shape}, more than {SANE_THREADS} in all; use fewer or --force"
+        )));
+    }
+    Ok(())
 }
 
 fn check_memory(spec: &WorkloadSpec) -> anyhow::Result<()> {
@@ -395,6 +439,7 @@ pub fn sweep_plans(
                     ..w.spec.clone()
                 };
                 spec.validate().map_err(usage)?;
+                check_threads(&spec, args.force)?;
                 if !args.force {
                     check_memory(&spec)?;
                 }
