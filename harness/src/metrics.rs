@@ -81,7 +81,10 @@ pub fn compute(
                 p.name.clone(),
                 (top.anon_net() - now.anon_net()) as f64 / excess as f64,
             );
-            returned_lazyfree.insert(p.name.clone(), now.lazyfree as f64 / excess as f64);
+            // Only what went to LazyFree since steady: pages already
+            // there at steady were never part of the excess.
+            let lazy = now.lazyfree.saturating_sub(top.lazyfree);
+            returned_lazyfree.insert(p.name.clone(), lazy as f64 / excess as f64);
         }
     }
 
@@ -313,6 +316,38 @@ mod tests {
         );
         assert_eq!(m.arenas, Some(4));
         assert_eq!(m.master_rss_forked, 100 * MIB);
+    }
+
+    #[test]
+    fn lazyfree_counts_from_its_level_at_steady() {
+        let master = anon(100 * MIB, 0, 100 * MIB, 0);
+        let spec = WorkloadSpec {
+            processes: 1,
+            ..WorkloadSpec::server()
+        };
+        let mut reports = Reports::new();
+        reports.insert(
+            (Role::Worker, 0, Phase::Steady),
+            PhaseReport {
+                requests: Some(1),
+                serve_ns: Some(1),
+                ..Default::default()
+            },
+        );
+        // 40 MiB of growth (net of the 5 MiB already lazy-free at steady);
+        // 10 more MiB go lazy-free at drained, and the kernel reclaims all
+        // of it before trimmed.
+        let phases = vec![
+            phase("forked", master, &[anon(100 * MIB, 0, 0, 100 * MIB)]),
+            phase("steady", master, &[anon(145 * MIB, 5 * MIB, 0, 0)]),
+            phase("drained", master, &[anon(145 * MIB, 15 * MIB, 0, 0)]),
+            phase("trimmed", master, &[anon(110 * MIB, 0, 0, 0)]),
+        ];
+        let m = compute(&phases, &Timeline::default(), &reports, &spec).unwrap();
+        assert_eq!(m.returned["drained"], 0.25);
+        assert_eq!(m.returned_lazyfree["drained"], 0.25);
+        assert_eq!(m.returned["trimmed"], 0.75);
+        assert_eq!(m.returned_lazyfree["trimmed"], 0.0);
     }
 
     #[test]

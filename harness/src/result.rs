@@ -284,8 +284,9 @@ pub struct Metrics {
     /// is given back. Above 1 when memory inherited from the master is given
     /// back too.
     pub returned: BTreeMap<String, Fraction>,
-    /// For the same phases: the share of the excess still resident as
-    /// `LazyFree` (freed with `MADV_FREE`, reclaimed only under pressure).
+    /// For the same phases: the share of the excess that went to `LazyFree`
+    /// since steady (freed with `MADV_FREE`, reclaimed only under pressure)
+    /// and is still resident; `returned` less this is what was unmapped.
     pub returned_lazyfree: BTreeMap<String, Fraction>,
     pub requests: u64,
     /// Requests of all workers per second of the slowest worker's serving.

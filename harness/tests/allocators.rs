@@ -29,6 +29,14 @@ fn glibc_arena1_has_one_arena_with_threads_and_glibc_more() {
     assert!(arenas(0) > 1, "glibc with 4 threads: {} arenas", arenas(0));
     assert_eq!(arenas(1), 1);
     assert_eq!(doc.cells[1].allocator.as_ref().unwrap().name, "glibc");
+    // The contract's `allocator.arenas` is the same count, not the master's
+    // before any thread ran.
+    for i in 0..2 {
+        assert_eq!(
+            doc.cells[i].allocator.as_ref().unwrap().arenas,
+            Some(arenas(i))
+        );
+    }
 }
 
 #[test]

@@ -143,7 +143,17 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
                 match outcome {
                     Ok(()) => {
                         metrics::compute(&result.phases, &result.timeline, &run.reports, &plan.spec)
-                            .map(|m| result.metrics = Some(m))
+                            .map(|m| {
+                                // The master counts its arenas before any
+                                // thread ran; what the serving processes
+                                // reported after serving is the figure.
+                                if let Some(a) = &mut result.allocator
+                                    && m.arenas.is_some()
+                                {
+                                    a.arenas = m.arenas;
+                                }
+                                result.metrics = Some(m)
+                            })
                     }
                     Err(e) => Err(e),
                 }
