@@ -140,6 +140,14 @@ pub const HEADLINE: &[(&str, Getter)] = &[
     ("growth_bytes_per_1k_requests", |m| {
         m.growth_bytes_per_1k_requests
     }),
+    // 1 for a repetition judged growing, 0 for a plateau: the median is the
+    // majority's verdict.
+    ("growing", |m| {
+        m.growth_verdict
+            .as_deref()
+            .map(|v| if v == "growing" { 1.0 } else { 0.0 })
+    }),
+    ("arenas", |m| m.arenas.map(f64::from)),
     ("throughput_rps", |m| Some(m.throughput_rps)),
     ("latency_p50_us", |m| Some(m.latency_p50_us)),
     ("latency_p99_us", |m| Some(m.latency_p99_us)),

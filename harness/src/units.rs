@@ -38,6 +38,21 @@ pub fn rate(v: f64) -> String {
     out
 }
 
+/// Growth in bytes per 1,000 requests: `+243.1 KiB/1k`.
+pub fn per_1k(bytes: f64) -> String {
+    format!("{:+.1} KiB/1k", bytes / 1024.0)
+}
+
+/// The growth verdict from the share of repetitions judged growing.
+pub fn verdict(growing: f64) -> String {
+    match growing {
+        g if g > 0.5 => "growing",
+        g if g < 0.5 => "plateau",
+        _ => "mixed",
+    }
+    .into()
+}
+
 /// Microseconds with sensible precision: `87.3 µs`, `1,204 µs`.
 pub fn micros(us: f64) -> String {
     if us < 100.0 {
@@ -58,6 +73,10 @@ mod tests {
         assert_eq!(pct(0.754), "75%");
         assert_eq!(ratio(82.0, 100.0), "0.82×");
         assert_eq!(ratio(1.0, 0.0), "—");
+        assert_eq!(per_1k(-2048.0), "-2.0 KiB/1k");
+        assert_eq!(verdict(1.0), "growing");
+        assert_eq!(verdict(0.0), "plateau");
+        assert_eq!(verdict(0.5), "mixed");
         assert_eq!(rate(1234567.4), "1,234,567");
         assert_eq!(rate(999.0), "999");
         assert_eq!(micros(87.31), "87.3 µs");

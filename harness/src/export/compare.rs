@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use super::markup::Table;
 use crate::result::{CellResult, Document, Metrics, Status};
 use crate::stats::{SummaryMetric, SummaryRow, baseline_variant};
-use crate::units::{mib, micros, pct, rate, ratio, signed_mib};
+use crate::units::{mib, micros, pct, per_1k, rate, ratio, signed_mib, verdict};
 
 /// The variant ratios are taken against.
 pub fn baseline_name(doc: &Document) -> Option<String> {
@@ -117,8 +117,9 @@ pub fn compare_table(doc: &Document) -> Table {
             ("PSS anon trimmed", true),
             ("worker priv dirty", true),
             ("CoW copied", true),
-            ("CoW shared", true),
+            ("CoW efficiency", true),
             ("frag", true),
+            ("growth", true),
             ("returned drained/trimmed", true),
             ("req/s", true),
             ("p99", true),
@@ -161,6 +162,10 @@ pub fn compare_table(doc: &Document) -> Table {
                         .map(|f| format!("{f:.2}"))
                         .unwrap_or_else(|| "—".into()),
                 );
+                row.push(match (&m.growth_verdict, m.growth_bytes_per_1k_requests) {
+                    (Some(v), Some(slope)) => format!("{v} {}", per_1k(slope)),
+                    _ => "—".into(),
+                });
                 let ret = |k: &str| {
                     m.returned
                         .get(k)
@@ -245,6 +250,8 @@ pub fn summary_table(doc: &Document) -> Table {
             ("CV", true),
             ("PSS anon trimmed", true),
             ("CoW copied", true),
+            ("arenas", true),
+            ("growth", true),
             ("req/s", true),
             ("CV", true),
             ("p99", true),
@@ -270,6 +277,17 @@ pub fn summary_table(doc: &Document) -> Table {
         row.push(cv(g("tree_pss_anon_steady")));
         row.push(median_with_ratio(g("tree_pss_anon_trimmed"), bytes));
         row.push(median_with_ratio(g("cow_copied"), bytes));
+        row.push(
+            g("arenas")
+                .map(|m| format!("{:.0}", m.stat.median))
+                .unwrap_or_else(|| "—".into()),
+        );
+        row.push(match (g("growing"), g("growth_bytes_per_1k_requests")) {
+            (Some(v), Some(slope)) => {
+                format!("{} {}", verdict(v.stat.median), per_1k(slope.stat.median))
+            }
+            _ => "—".into(),
+        });
         row.push(median_with_ratio(g("throughput_rps"), rate));
         row.push(cv(g("throughput_rps")));
         row.push(median_with_ratio(g("latency_p99_us"), micros));

@@ -6,7 +6,7 @@
 use super::{Group, Report};
 use crate::result::{CellResult, Status};
 use crate::stats::SummaryRow;
-use crate::units::{mib, pct, rate};
+use crate::units::{mib, pct, per_1k, rate};
 
 /// How close to the best throughput a variant must be to count as "as fast".
 const WITHIN: f64 = 0.05;
@@ -52,21 +52,31 @@ fn times(r: Option<f64>) -> String {
     r.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "—".into())
 }
 
-/// Lowest memory among the variants within 5% of the best throughput.
-fn leanest_fast(g: &Group, rows: &[&SummaryRow], at: &str) -> Option<String> {
-    let best = rows
-        .iter()
+/// The fastest variant, with its throughput.
+fn fastest<'a>(rows: &[&'a SummaryRow]) -> Option<(f64, &'a SummaryRow)> {
+    rows.iter()
         .filter_map(|r| Some((median(r, "throughput_rps")?, *r)))
-        .max_by(|a, b| a.0.total_cmp(&b.0))?;
-    let pick = rows
-        .iter()
-        .filter(|r| median(r, "throughput_rps").is_some_and(|t| t >= (1.0 - WITHIN) * best.0))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// Lowest memory among the variants within 5% of the best throughput.
+fn leanest_fast_pick<'a>(rows: &[&'a SummaryRow]) -> Option<&'a SummaryRow> {
+    let best = fastest(rows)?.0;
+    rows.iter()
+        .filter(|r| median(r, "throughput_rps").is_some_and(|t| t >= (1.0 - WITHIN) * best))
         .filter_map(|r| Some((median(r, "tree_pss_anon_steady")?, *r)))
-        .min_by(|a, b| a.0.total_cmp(&b.0))?;
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, r)| r)
+}
+
+/// Lowest memory among the variants within 5% of the best throughput.
+fn leanest_fast(rows: &[&SummaryRow]) -> Option<String> {
+    let best = fastest(rows)?;
+    let pick = leanest_fast_pick(rows)?;
+    let pick = (median(pick, "tree_pss_anon_steady")?, pick);
     Some(format!(
-        "**{at}** ({workload}): use **{v}**: the least memory ({m}, {mr} {base}'s) among the variants within 5% of the best throughput ({bv}, {bt} req/s). \
-         Rule: lowest tree PSS whose throughput is within 5% of the best. Row: {v}.",
-        workload = g.workload,
+        "Use **{v}**: the least memory ({m}, {mr} {base}'s) among the variants within 5% of the best throughput \
+         ({bv}, {bt} req/s). Rule: lowest tree PSS whose throughput is within 5% of the best. Row: {v}.",
         base = baseline(pick.1),
         v = pick.1.variant,
         m = mib(pick.0 as u64),
@@ -76,14 +86,37 @@ fn leanest_fast(g: &Group, rows: &[&SummaryRow], at: &str) -> Option<String> {
     ))
 }
 
+/// The least memory of all, with what it costs in throughput, when that is
+/// not the variant [`leanest_fast`] picks.
+fn leanest(rows: &[&SummaryRow]) -> Option<String> {
+    let pick = rows
+        .iter()
+        .filter_map(|r| Some((median(r, "tree_pss_anon_steady")?, *r)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))?;
+    let fast = leanest_fast_pick(rows)?;
+    if fast.variant == pick.1.variant {
+        return None;
+    }
+    Some(format!(
+        "For the least memory of all: **{v}** ({m}, {mr} {base}'s), at {tr} {base}'s throughput and {pr} its p99 latency. \
+         Rule: lowest tree PSS. Row: {v}.",
+        base = baseline(pick.1),
+        v = pick.1.variant,
+        m = mib(pick.0 as u64),
+        mr = times(ratio(pick.1, "tree_pss_anon_steady")),
+        tr = times(ratio(pick.1, "throughput_rps")),
+        pr = times(ratio(pick.1, "latency_p99_us")),
+    ))
+}
+
 /// jemalloc against `MALLOC_ARENA_MAX=2`, with the CPU and latency cost.
-fn jemalloc_vs_arena2(at: &str, rows: &[&SummaryRow]) -> Option<String> {
+fn jemalloc_vs_arena2(rows: &[&SummaryRow]) -> Option<String> {
     let find = |name: &str| rows.iter().find(|r| r.variant == name).copied();
     let a2 = find("glibc-arena2")?;
     let je = find("jemalloc").or_else(|| find("jemalloc-so"))?;
     let r = |x: &SummaryRow, y: &SummaryRow, k: &str| Some(median(x, k)? / median(y, k)?);
     Some(format!(
-        "**{at}**: {je} against glibc-arena2 (`MALLOC_ARENA_MAX=2`): memory {m}, throughput {t}, p99 latency {p} \
+        "jemalloc or `MALLOC_ARENA_MAX=2`: {je} against glibc-arena2, memory {m}, throughput {t}, p99 latency {p} \
          (ratios of {je} to glibc-arena2; below 1 is less). Rows: {je}, glibc-arena2.",
         je = je.variant,
         m = times(r(je, a2, "tree_pss_anon_steady")),
@@ -92,8 +125,45 @@ fn jemalloc_vs_arena2(at: &str, rows: &[&SummaryRow]) -> Option<String> {
     ))
 }
 
+/// What capping glibc's arenas does against the default.
+fn arena_max(rows: &[&SummaryRow]) -> Option<String> {
+    let glibc = rows.iter().find(|r| r.variant == "glibc")?;
+    let arenas = |r: &SummaryRow| {
+        median(r, "arenas")
+            .map(|a| format!("{a:.0}"))
+            .unwrap_or_else(|| "—".into())
+    };
+    let parts: Vec<String> = ["glibc-arena1", "glibc-arena2"]
+        .iter()
+        .filter_map(|name| {
+            let r = rows.iter().find(|r| r.variant == *name)?;
+            Some(format!(
+                "{name} memory {}, throughput {}, p99 {} (arenas {} → {})",
+                times(ratio(r, "tree_pss_anon_steady")),
+                times(ratio(r, "throughput_rps")),
+                times(ratio(r, "latency_p99_us")),
+                arenas(glibc),
+                arenas(r)
+            ))
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Capping glibc's arenas (`MALLOC_ARENA_MAX`), against default glibc: {}. Rows: glibc, {}.",
+        parts.join("; "),
+        ["glibc-arena1", "glibc-arena2"]
+            .iter()
+            .filter(|n| rows.iter().any(|r| r.variant == **n))
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
 /// Which `MALLOC_CONF`: the jemalloc variants against each other.
-fn malloc_conf(at: &str, rows: &[&SummaryRow]) -> Option<String> {
+fn malloc_conf(rows: &[&SummaryRow]) -> Option<String> {
     let je: Vec<&SummaryRow> = rows
         .iter()
         .filter(|r| r.variant.starts_with("jemalloc") && !r.variant.ends_with("-so"))
@@ -102,15 +172,7 @@ fn malloc_conf(at: &str, rows: &[&SummaryRow]) -> Option<String> {
     if je.len() < 2 {
         return None;
     }
-    let best = je
-        .iter()
-        .filter_map(|r| median(r, "throughput_rps"))
-        .fold(f64::MIN, f64::max);
-    let pick = je
-        .iter()
-        .filter(|r| median(r, "throughput_rps").is_some_and(|t| t >= (1.0 - WITHIN) * best))
-        .filter_map(|r| Some((median(r, "tree_pss_anon_steady")?, *r)))
-        .min_by(|a, b| a.0.total_cmp(&b.0))?;
+    let pick = leanest_fast_pick(&je)?;
     let listing: Vec<String> = je
         .iter()
         .filter_map(|r| {
@@ -126,8 +188,8 @@ fn malloc_conf(at: &str, rows: &[&SummaryRow]) -> Option<String> {
         })
         .collect();
     Some(format!(
-        "**{at}**: of the jemalloc settings, **{}** uses the least memory within 5% of the fastest jemalloc ({}). Rows: {}.",
-        pick.1.variant,
+        "Which `MALLOC_CONF`: of the jemalloc settings, **{}** uses the least memory within 5% of the fastest jemalloc ({}). Rows: {}.",
+        pick.variant,
         listing.join("; "),
         je.iter()
             .map(|r| r.variant.as_str())
@@ -136,36 +198,49 @@ fn malloc_conf(at: &str, rows: &[&SummaryRow]) -> Option<String> {
     ))
 }
 
-/// Does the allocator's release call before fork reduce the copies?
-fn trim_before_fork(at: &str, rows: &[SummaryRow]) -> Vec<String> {
+/// What each pre-fork hook does to the pages copied after fork, against
+/// no hook.
+fn hooks_before_fork(rows: &[SummaryRow]) -> Vec<String> {
     let mut out = Vec::new();
     for none in rows.iter().filter(|r| r.prefork == "none" && r.ok > 0) {
-        let Some(trim) = rows.iter().find(|r| {
-            r.prefork == "trim"
-                && r.variant == none.variant
-                && r.app_writes == none.app_writes
-                && r.ok > 0
-        }) else {
+        let Some(a) = median(none, "cow_copied") else {
             continue;
         };
-        let (Some(a), Some(b)) = (median(none, "cow_copied"), median(trim, "cow_copied")) else {
+        let parts: Vec<String> = rows
+            .iter()
+            .filter(|r| {
+                r.prefork != "none"
+                    && r.variant == none.variant
+                    && r.app_writes == none.app_writes
+                    && r.ok > 0
+            })
+            .filter_map(|r| {
+                let b = median(r, "cow_copied")?;
+                let change = if a > 0.0 { (b - a) / a } else { 0.0 };
+                let verdict = if change <= -0.10 {
+                    "helps"
+                } else if change >= 0.10 {
+                    "hurts"
+                } else {
+                    "no difference"
+                };
+                Some(format!(
+                    "{} {} ({:+.0}%, {verdict})",
+                    r.prefork,
+                    mib(b as u64),
+                    change * 100.0
+                ))
+            })
+            .collect();
+        if parts.is_empty() {
             continue;
-        };
-        let change = if a > 0.0 { (b - a) / a } else { 0.0 };
-        let verdict = if change <= -0.10 {
-            "helps"
-        } else if change >= 0.10 {
-            "hurts"
-        } else {
-            "makes no difference"
-        };
+        }
         out.push(format!(
-            "**{at}**: the release call before fork {verdict} for {v}: copied pages after fork {a} without, {b} with ({c:+.0}%). \
-             Rule: a change of 10% or more counts. Rows: {v} with prefork none and trim.",
+            "Before fork, for **{v}**: pages copied after fork {a} with no hook; {}. \
+             Rule: a change of 10% or more counts. Rows: {v} with every hook.",
+            parts.join("; "),
             v = none.variant,
             a = mib(a as u64),
-            b = mib(b as u64),
-            c = change * 100.0
         ));
     }
     out
@@ -192,31 +267,37 @@ fn idle_return(cells: &[CellResult], variant: &str) -> Option<(String, f64)> {
 }
 
 /// How fast each allocator gives memory back when idle.
-fn idle(at: &str, rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
+fn idle(rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
     let parts: Vec<String> = rows
         .iter()
         .filter_map(|r| {
             let (phase, v) = idle_return(cells, &r.variant)?;
             let trimmed = median(r, "returned_trimmed")?;
-            Some(format!(
-                "{} {} at {phase} ({} after the release call)",
-                r.variant,
-                pct(v),
-                pct(trimmed)
-            ))
+            // Only an idle window of a second or more says how fast.
+            let secs: f64 = phase
+                .trim_start_matches("idle+")
+                .trim_end_matches('s')
+                .parse()
+                .ok()?;
+            (secs >= 1.0).then(|| format!("{} {} → {}", r.variant, pct(v), pct(trimmed)))
         })
         .collect();
     if parts.is_empty() {
         return None;
     }
+    let phase = rows
+        .iter()
+        .find_map(|r| idle_return(cells, &r.variant))
+        .map(|(p, _)| p)?;
     Some(format!(
-        "**{at}**: memory given back to the OS while idle, without an explicit release: {}. Rows: all.",
+        "Given back to the OS while idle, at {phase} without an explicit release → after the release call \
+         (share of the serving processes' growth): {}. Rows: all (returned columns).",
         parts.join("; ")
     ))
 }
 
 /// How much of the inheritance each allocator keeps shared.
-fn sharing(at: &str, rows: &[&SummaryRow]) -> Option<String> {
+fn sharing(rows: &[&SummaryRow]) -> Option<String> {
     let mut ranked: Vec<(f64, &SummaryRow)> = rows
         .iter()
         .filter_map(|r| Some((median(r, "cow_copied")?, *r)))
@@ -230,65 +311,115 @@ fn sharing(at: &str, rows: &[&SummaryRow]) -> Option<String> {
         .map(|(v, r)| format!("{} {}", r.variant, mib(*v as u64)))
         .collect();
     Some(format!(
-        "**{at}**: pages copied after fork, fewest first (the allocator's doing when the workload writes nothing of the master's): {}. Rows: all.",
+        "CoW sharing kept: pages copied after fork with no hook, fewest first (the allocator's doing: the workers write nothing of the master's): {}. Rows: all.",
         list.join(", ")
     ))
 }
 
-/// Figures far from the baseline, stated plainly.
-fn surprises(at: &str, rows: &[&SummaryRow]) -> Vec<String> {
-    let mut out = Vec::new();
+/// Growth over requests: which variants keep growing.
+fn growth(rows: &[&SummaryRow]) -> Option<String> {
+    let judged: Vec<(&SummaryRow, f64, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                *r,
+                median(r, "growing")?,
+                median(r, "growth_bytes_per_1k_requests")?,
+            ))
+        })
+        .collect();
+    let growing: Vec<String> = judged
+        .iter()
+        .filter(|(_, g, _)| *g > 0.5)
+        .map(|(r, _, slope)| format!("{} ({})", r.variant, per_1k(*slope)))
+        .collect();
+    if growing.is_empty() {
+        return None;
+    }
+    let plateau: Vec<&str> = judged
+        .iter()
+        .filter(|(_, g, _)| *g <= 0.5)
+        .map(|(r, _, _)| r.variant.as_str())
+        .collect();
+    Some(format!(
+        "Still growing at the end of the run (tree PSS against requests, second half): {}; plateau: {}. \
+         Rule: growing when the slope adds more than 2% (and 1 MiB) over the second half, in most repetitions. Rows: all (growth, verdict).",
+        growing.join(", "),
+        if plateau.is_empty() {
+            "none".to_string()
+        } else {
+            plateau.join(", ")
+        }
+    ))
+}
+
+/// Figures far from the baseline, stated plainly, in one line.
+fn surprises(rows: &[&SummaryRow]) -> Option<String> {
+    let mut parts = Vec::new();
     for r in rows {
         if let Some(x) = ratio(r, "tree_pss_anon_steady")
             && x >= 1.25
         {
-            out.push(format!(
-                "**{at}**: {} uses {x:.2}× {}'s memory at steady. Row: {}.",
-                r.variant,
-                baseline(r),
-                r.variant
-            ));
+            parts.push(format!("{} {x:.2}× the memory", r.variant));
         }
         if let Some(x) = ratio(r, "throughput_rps")
             && x <= 0.5
         {
-            out.push(format!(
-                "**{at}**: {} serves {x:.2}× {}'s requests per second. Row: {}.",
-                r.variant,
-                baseline(r),
-                r.variant
-            ));
+            parts.push(format!("{} {x:.2}× the requests per second", r.variant));
         }
     }
-    out
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Far from {}: {}. Rule: memory at 1.25× or more, or throughput at half or less. Rows: those named.",
+        rows.first()
+            .map(|r| baseline(r))
+            .unwrap_or_else(|| "glibc".into()),
+        parts.join("; ")
+    ))
 }
 
-/// Every recommendation the tables support.
-pub fn choose(report: &Report) -> Vec<String> {
+/// The recommendations for one configuration on one machine.
+pub struct Advice {
+    /// The configuration (and the machine, when there are several).
+    pub at: String,
+    pub lines: Vec<String>,
+}
+
+/// Every recommendation the tables support, by configuration.
+pub fn choose(report: &Report) -> Vec<Advice> {
     let several = report.machines.len() > 1;
     let mut out = Vec::new();
     for g in &report.groups {
         for (m, cells) in &g.runs {
-            let at = where_(g, &report.machines[*m].label, several);
             let summary = report.summary(g, *m);
             let rows = plain(&summary);
             if rows.len() < 2 {
                 continue;
             }
+            let mut lines = Vec::new();
             match g.workload.as_str() {
                 "cow" => {
-                    out.extend(trim_before_fork(&at, &summary));
-                    out.extend(sharing(&at, &rows));
+                    lines.extend(hooks_before_fork(&summary));
+                    lines.extend(sharing(&rows));
                 }
                 _ => {
-                    out.extend(leanest_fast(g, &rows, &at));
-                    out.extend(jemalloc_vs_arena2(&at, &rows));
-                    out.extend(malloc_conf(&at, &rows));
-                    if g.workload == "server" {
-                        out.extend(idle(&at, &rows, cells));
-                    }
-                    out.extend(surprises(&at, &rows));
+                    lines.extend(leanest_fast(&rows));
+                    lines.extend(leanest(&rows));
+                    lines.extend(jemalloc_vs_arena2(&rows));
+                    lines.extend(arena_max(&rows));
+                    lines.extend(malloc_conf(&rows));
+                    lines.extend(idle(&rows, cells));
+                    lines.extend(growth(&rows));
+                    lines.extend(surprises(&rows));
                 }
+            }
+            if !lines.is_empty() {
+                out.push(Advice {
+                    at: where_(g, &report.machines[*m].label, several),
+                    lines,
+                });
             }
         }
     }

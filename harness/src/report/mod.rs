@@ -15,7 +15,7 @@ use crate::export::{Markup, Table, render};
 use crate::options::usage;
 use crate::result::{CellResult, Document, FORMAT_VERSION, Status};
 use crate::stats::{SummaryRow, summarize};
-use crate::units::{mib, micros, pct, rate};
+use crate::units::{mib, micros, pct, per_1k, rate, verdict};
 
 /// A machine results came from, by the facts that make results comparable.
 #[derive(Debug, Clone)]
@@ -33,10 +33,19 @@ pub struct Group {
     pub runs: Vec<(usize, Vec<CellResult>)>,
 }
 
+/// A result file and how it was made.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: String,
+    /// The allocbench command line that wrote it (without the program).
+    pub command: String,
+    pub wall_s: f64,
+}
+
 /// Everything a report shows.
 #[derive(Debug, Clone)]
 pub struct Report {
-    pub sources: Vec<String>,
+    pub sources: Vec<Source>,
     pub machines: Vec<Machine>,
     pub groups: Vec<Group>,
 }
@@ -145,7 +154,17 @@ impl Report {
         let mut groups: Vec<(String, Group)> = Vec::new();
         let mut sources = Vec::new();
         for (path, doc) in docs {
-            sources.push(path);
+            sources.push(Source {
+                command: doc
+                    .command
+                    .iter()
+                    .skip(1)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                wall_s: doc.harness.wall_s,
+                path,
+            });
             let mkey = machine_key(&doc.environment);
             let m = match machines.iter().position(|(k, _)| *k == mkey) {
                 Some(i) => i,
@@ -244,17 +263,65 @@ fn share(v: f64) -> String {
     pct(v)
 }
 
+fn count(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+fn ratio2(v: f64) -> String {
+    format!("{v:.2}")
+}
+
 /// The columns of a report table: (heading, metric, format, with ratio).
 type Column = (&'static str, &'static str, fn(f64) -> String, bool);
-const COLUMNS: &[Column] = &[
-    ("PSS anon steady", "tree_pss_anon_steady", bytes, true),
-    ("PSS anon trimmed", "tree_pss_anon_trimmed", bytes, true),
-    ("CoW copied", "cow_copied", bytes, true),
-    ("returned drained", "returned_drained", share, false),
-    ("returned trimmed", "returned_trimmed", share, false),
-    ("req/s", "throughput_rps", rate, true),
-    ("p99", "latency_p99_us", micros, true),
-];
+const PSS_STEADY: Column = ("PSS anon steady", "tree_pss_anon_steady", bytes, true);
+const PSS_TRIMMED: Column = ("PSS anon trimmed", "tree_pss_anon_trimmed", bytes, true);
+const COW_COPIED: Column = ("CoW copied", "cow_copied", bytes, true);
+const RETURNED_DRAINED: Column = ("returned drained", "returned_drained", share, false);
+const RETURNED_TRIMMED: Column = ("returned trimmed", "returned_trimmed", share, false);
+const ARENAS: Column = ("arenas", "arenas", count, false);
+const RPS: Column = ("req/s", "throughput_rps", rate, true);
+const P99: Column = ("p99", "latency_p99_us", micros, true);
+
+/// What a workload's table shows: the figures its question is about.
+fn columns(workload: &str) -> &'static [Column] {
+    match workload {
+        "cow" => &[
+            PSS_STEADY,
+            COW_COPIED,
+            ("CoW efficiency", "cow_efficiency", share, false),
+            RPS,
+        ],
+        "threaded" => &[
+            PSS_STEADY,
+            PSS_TRIMMED,
+            ARENAS,
+            RETURNED_DRAINED,
+            RETURNED_TRIMMED,
+            RPS,
+            P99,
+        ],
+        "churn" => &[
+            PSS_STEADY,
+            ("growth", "growth_bytes_per_1k_requests", per_1k, false),
+            ("verdict", "growing", verdict, false),
+            ("frag", "fragmentation", ratio2, false),
+            RETURNED_DRAINED,
+            RETURNED_TRIMMED,
+            RPS,
+            P99,
+        ],
+        _ => &[
+            PSS_STEADY,
+            PSS_TRIMMED,
+            COW_COPIED,
+            ARENAS,
+            RETURNED_DRAINED,
+            RETURNED_TRIMMED,
+            RPS,
+            P99,
+        ],
+    }
+}
 
 /// A group's table: one row per variant × hook × write mode, a column group
 /// per machine.
@@ -293,7 +360,7 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
             String::new()
         };
         headers.push(format!("runs{suffix}"));
-        for (h, _, _, _) in COLUMNS {
+        for (h, _, _, _) in columns(&g.workload) {
             headers.push(format!("{h}{suffix}"));
         }
     }
@@ -328,11 +395,14 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
                     } else {
                         r.ok.to_string()
                     });
-                    for (_, k, f, with_ratio) in COLUMNS {
+                    for (_, k, f, with_ratio) in columns(&g.workload) {
                         row.push(cell_text(r, k, *f, *with_ratio));
                     }
                 }
-                None => row.extend(std::iter::repeat_n("—".to_string(), COLUMNS.len() + 1)),
+                None => row.extend(std::iter::repeat_n(
+                    "—".to_string(),
+                    columns(&g.workload).len() + 1,
+                )),
             }
         }
         table.push(row);
@@ -357,13 +427,33 @@ fn environment_lines(m: &Machine) -> Vec<String> {
         format!("{} GiB memory", e.mem_total_bytes >> 30),
         format!("allocbench {}", e.allocbench_version),
     ];
+    lines.push(format!("allocators: {}", versions(e)));
+    lines
+}
+
+/// The allocators' versions, without their build suffixes.
+fn versions(e: &Environment) -> String {
     let versions: Vec<String> = e
         .allocator_versions
         .iter()
         .map(|(k, v)| format!("{k} {}", v.split('-').next().unwrap_or(v)))
         .collect();
-    lines.push(format!("allocators: {}", versions.join(", ")));
-    lines
+    versions.join(", ")
+}
+
+/// The facts a recommendation holds under, in one line.
+fn caveat(m: &Machine) -> String {
+    let e = &m.environment;
+    format!(
+        "kernel {}, glibc {}, THP {} (defrag {}), {} of {} CPUs; {}",
+        e.kernel,
+        e.glibc_version,
+        e.thp_enabled,
+        e.thp_defrag,
+        e.cpus,
+        e.cpus_online,
+        versions(e)
+    )
 }
 
 fn failed_cells(g: &Group) -> Vec<String> {
@@ -428,12 +518,21 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
         out.push_str("## What to choose\n\n");
         out.push_str(
             "Each line is derived from the tables below by a rule written in allocbench's \
-             code (`allocbench report`); it holds for this machine and the conditions named.\n\n",
+             code (`allocbench report`); it holds for the machine and the configuration named \
+             (processes, threads, GVL or not, the pre-fork hook, idle time), and nowhere else \
+             until measured there. Measured on:\n\n",
         );
-        for c in &choices {
-            out.push_str(&format!("- {c}\n"));
+        for m in &report.machines {
+            out.push_str(&format!("- {}: {}\n", m.label, caveat(m)));
         }
         out.push('\n');
+        for advice in &choices {
+            out.push_str(&format!("**{}**\n\n", advice.at));
+            for line in &advice.lines {
+                out.push_str(&format!("- {line}\n"));
+            }
+            out.push('\n');
+        }
     }
     out.push_str("## Machines\n\n");
     for m in &report.machines {
@@ -475,7 +574,10 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
     }
     out.push_str("## Sources\n\n");
     for s in &report.sources {
-        out.push_str(&format!("- `{s}`\n"));
+        out.push_str(&format!(
+            "- `{}`: `allocbench {}` ({:.0} s)\n",
+            s.path, s.command, s.wall_s
+        ));
     }
     out
 }
@@ -519,10 +621,21 @@ pub fn html(report: &Report, plots: &Plots) -> String {
     let choices = choose::choose(report);
     if !choices.is_empty() {
         out.push_str("<h2>What to choose</h2>\n<ul>\n");
-        for c in &choices {
-            out.push_str(&format!("<li>{}</li>\n", escape(c)));
+        for m in &report.machines {
+            out.push_str(&format!(
+                "<li>{}: {}</li>\n",
+                escape(&m.label),
+                escape(&caveat(m))
+            ));
         }
         out.push_str("</ul>\n");
+        for advice in &choices {
+            out.push_str(&format!("<h3>{}</h3>\n<ul>\n", escape(&advice.at)));
+            for line in &advice.lines {
+                out.push_str(&format!("<li>{}</li>\n", escape(line)));
+            }
+            out.push_str("</ul>\n");
+        }
     }
     out.push_str("<h2>Machines</h2>\n");
     for m in &report.machines {
