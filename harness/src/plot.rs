@@ -124,20 +124,29 @@ pub fn sanitize(name: &str) -> String {
 
 /// The charts `write_plots` writes for `doc`, grouped, with their file names.
 pub fn plan(doc: &Document) -> Vec<PlotGroup> {
-    let mut keys: Vec<(&str, &str, u32)> = Vec::new();
+    let mut keys: Vec<(&str, &str, bool, u32)> = Vec::new();
     for c in &doc.cells {
-        let k = (c.workload.as_str(), c.prefork.as_str(), c.repetition);
+        let k = (
+            c.workload.as_str(),
+            c.prefork.as_str(),
+            c.app_writes(),
+            c.repetition,
+        );
         if !keys.contains(&k) {
             keys.push(k);
         }
     }
+    // Runs with and without application writes (`--cow-attribution`) get
+    // charts of their own: a variant is one line per chart.
+    let both_modes = keys.iter().any(|k| k.2) && keys.iter().any(|k| !k.2);
     let mut groups = Vec::new();
-    for (workload, prefork, repetition) in keys {
+    for (workload, prefork, app_writes, repetition) in keys {
         let cells: Vec<usize> = (0..doc.cells.len())
             .filter(|&i| {
                 let c = &doc.cells[i];
                 c.workload == workload
                     && c.prefork == prefork
+                    && c.app_writes() == app_writes
                     && c.repetition == repetition
                     && c.status == Status::Ok
             })
@@ -147,6 +156,10 @@ pub fn plan(doc: &Document) -> Vec<PlotGroup> {
         }
         let mut prefix = format!("{}-{}", sanitize(workload), sanitize(prefork));
         let mut title = format!("{workload}, prefork {prefork}");
+        if both_modes && !app_writes {
+            prefix.push_str("-no-app-writes");
+            title.push_str(", no application writes");
+        }
         if repetition > 0 {
             prefix.push_str(&format!("-r{repetition}"));
             title.push_str(&format!(", repetition {repetition}"));
@@ -1836,18 +1849,28 @@ mod tests {
         trim.prefork = "trim".into();
         let mut again = cell("glibc", 1);
         again.repetition = 1;
-        let groups = plan(&document(vec![cell("glibc", 1), trim, again]));
+        // --cow-attribution's run without application writes.
+        let mut alone = cell("glibc", 1);
+        if let Some(s) = &mut alone.spec {
+            s.static_writes_per_request = 0;
+        }
+        let groups = plan(&document(vec![cell("glibc", 1), trim, again, alone]));
         let titles: Vec<&str> = groups.iter().map(|g| g.title.as_str()).collect();
         assert_eq!(
             titles,
             [
                 "server, prefork none",
                 "server, prefork trim",
-                "server, prefork none, repetition 1"
+                "server, prefork none, repetition 1",
+                "server, prefork none, no application writes"
             ]
         );
         assert_eq!(groups[1].plots[0].file, "server-trim-tree-pss.svg");
         assert_eq!(groups[2].plots[0].file, "server-none-r1-tree-pss.svg");
+        assert_eq!(
+            groups[3].plots[0].file,
+            "server-none-no-app-writes-tree-pss.svg"
+        );
     }
 
     #[test]
