@@ -43,11 +43,18 @@ pub(crate) fn check_proc() -> anyhow::Result<()> {
     if !cfg!(target_os = "linux") {
         return Err(usage("allocbench runs on Linux only: it reads /proc"));
     }
-    std::fs::read_to_string("/proc/self/smaps_rollup").map_err(|e| {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").map_err(|e| {
         usage(format!(
-            "cannot read /proc/self/smaps_rollup ({e}); allocbench needs Linux 4.14 or later with /proc mounted"
+            "cannot read /proc/self/smaps_rollup ({e}); allocbench needs Linux 5.8 or later with /proc mounted"
         ))
     })?;
+    // Tables compare on Pss_Anon (Linux 5.8): without it they would compare
+    // zeros.
+    if !rollup.lines().any(|l| l.starts_with("Pss_Anon:")) {
+        return Err(usage(
+            "/proc/self/smaps_rollup has no Pss_Anon line; allocbench needs Linux 5.8 or later",
+        ));
+    }
     Ok(())
 }
 

@@ -154,14 +154,17 @@ pub fn compare_table(doc: &Document) -> Table {
                     m.tree_pss_anon_trimmed as f64,
                     b.map(|b| b.tree_pss_anon_trimmed as f64),
                 ));
-                row.push(signed_mib(m.worker_private_dirty_growth));
+                row.push(with_ratio(
+                    signed_mib(m.worker_private_dirty_growth),
+                    m.worker_private_dirty_growth as f64,
+                    b.map(|b| b.worker_private_dirty_growth as f64),
+                ));
                 row.push(cow_copied(doc, c, m));
                 row.push(m.cow_efficiency.map(pct).unwrap_or_else(|| "—".into()));
-                row.push(
-                    m.fragmentation
-                        .map(|f| format!("{f:.2}"))
-                        .unwrap_or_else(|| "—".into()),
-                );
+                row.push(match m.fragmentation {
+                    Some(f) => with_ratio(format!("{f:.2}"), f, b.and_then(|b| b.fragmentation)),
+                    None => "—".into(),
+                });
                 row.push(match (&m.growth_verdict, m.growth_bytes_per_1k_requests) {
                     (Some(v), Some(slope)) => format!("{v} {}", per_1k(slope)),
                     _ => "—".into(),
