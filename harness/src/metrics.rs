@@ -137,6 +137,7 @@ pub fn compute(
         cow_shared: cow_sum(|c| c.cow_shared),
         cow_new: cow_sum(|c| c.cow_new),
         fragmentation: (live_bytes_steady > 0).then(|| excess as f64 / live_bytes_steady as f64),
+        fragmentation_over_requests: fragmentation_over_requests(timeline, base.anon_net(), forks),
         live_bytes_steady,
         returned,
         returned_lazyfree,
@@ -160,6 +161,43 @@ pub fn compute(
             .get(&(Role::Master, 0, Phase::Started))
             .and_then(|r| r.thp_disabled),
     })
+}
+
+/// Points of [`fragmentation_over_requests`] kept at most.
+const FRAGMENTATION_POINTS: usize = 16;
+
+/// The fragmentation ratio while serving, from the timeline: at each point,
+/// the serving processes' growth of anonymous memory less `LazyFree` since
+/// `base` (their figure at the fork) over the bytes their caches held live,
+/// as (requests served, ratio); at most [`FRAGMENTATION_POINTS`], evenly
+/// spread. Points without live bytes or with a missed process are left out.
+pub fn fragmentation_over_requests(t: &Timeline, base: i64, forks: bool) -> Vec<(u64, f64)> {
+    let serving: Vec<&crate::result::ProcessSeries> = t
+        .processes
+        .iter()
+        .filter(|p| (p.role == crate::result::ProcessRole::Worker) == forks)
+        .collect();
+    let points: Vec<(u64, f64)> = (0..t.len())
+        .filter(|&i| t.phase[i] == "steady")
+        .filter_map(|i| {
+            let live = *t.live_bytes.get(i)?;
+            let mut net = 0i64;
+            for p in &serving {
+                let anon = (*p.mem.anonymous.get(i)?)?;
+                let lazy = (*p.mem.lazyfree.get(i)?)?;
+                net += anon as i64 - lazy as i64;
+            }
+            (live > 0 && !serving.is_empty())
+                .then(|| (t.requests[i], (net - base) as f64 / live as f64))
+        })
+        .collect();
+    let n = points.len();
+    if n <= FRAGMENTATION_POINTS {
+        return points;
+    }
+    (0..FRAGMENTATION_POINTS)
+        .map(|k| points[k * (n - 1) / (FRAGMENTATION_POINTS - 1)])
+        .collect()
 }
 
 /// Growth of tree anonymous PSS over requests in the second half of the
@@ -412,5 +450,60 @@ mod growth_tests {
     #[test]
     fn too_few_points_give_no_verdict() {
         assert!(growth(&timeline(&[(1000, 1), (2000, 2)])).is_none());
+    }
+
+    #[test]
+    fn fragmentation_follows_resident_over_live_bytes() {
+        use crate::result::{ProcessRole, ProcessSample};
+        const MIB: u64 = 1 << 20;
+        let worker = |pid: i32, anonymous: u64, lazyfree: u64| ProcessSample {
+            pid,
+            role: ProcessRole::Worker,
+            index: Some(pid as u32),
+            mem: Some(Mem {
+                anonymous,
+                lazyfree,
+                ..Mem::default()
+            }),
+            missed: None,
+            cow: None,
+            cow_missed: None,
+        };
+        let master = ProcessSample {
+            role: ProcessRole::Master,
+            index: None,
+            ..worker(9, 500 * MIB, 0)
+        };
+        let mut t = Timeline::default();
+        // Two workers from 10 MiB each at the fork (base 20 MiB): live bytes
+        // 8 MiB, then 8 MiB with 16 MiB more resident (1 MiB of it lazy-free,
+        // not counted), then 4 MiB live with resident unchanged.
+        for (phase, requests, a, lazy, live) in [
+            ("forked", 0, 10, 0, 0),
+            ("steady", 100, 18, 0, 8),
+            ("steady", 200, 26, 1, 8),
+            ("steady", 300, 26, 1, 4),
+            ("drained", 300, 10, 0, 0),
+        ] {
+            let procs = [
+                master.clone(),
+                worker(1, a * MIB, lazy * MIB),
+                worker(2, a * MIB, lazy * MIB),
+            ];
+            t.push(0.0, phase, requests, &Mem::default(), &procs);
+            t.live_bytes.push(live * 2 * MIB);
+        }
+        let f = fragmentation_over_requests(&t, (20 * MIB) as i64, true);
+        assert_eq!(f, [(100, 1.0), (200, 1.875), (300, 3.75)]);
+        // Evenly thinned to at most 16 points, first and last kept.
+        let mut long = Timeline::default();
+        for r in 0..100u64 {
+            long.push(0.0, "steady", r, &Mem::default(), &[worker(1, 2 * MIB, 0)]);
+            long.live_bytes.push(MIB);
+        }
+        let f = fragmentation_over_requests(&long, 0, true);
+        assert_eq!(f.len(), FRAGMENTATION_POINTS);
+        assert_eq!((f[0].0, f[15].0), (0, 99));
+        assert!(f.iter().all(|&(_, x)| x == 2.0));
     }
 }

@@ -277,6 +277,11 @@ pub struct Metrics {
     /// Growth of the workers' anonymous memory less `LazyFree` from fork to
     /// steady, divided by the bytes their caches hold live at steady.
     pub fragmentation: Option<f64>,
+    /// The same ratio while serving, from the timeline: (requests served,
+    /// growth since the fork over the live bytes then), at most 16 points
+    /// evenly spread; how resident memory follows live memory over time.
+    #[serde(default)]
+    pub fragmentation_over_requests: Vec<(u64, f64)>,
     /// Bytes the workers' caches hold live at steady.
     pub live_bytes_steady: Bytes,
     /// For `drained`, each `idle+<s>s` and `trimmed`: the share of the

@@ -135,6 +135,12 @@ pub const HEADLINE: &[(&str, Getter)] = &[
     ("cow_copied", |m| m.cow_copied.map(|v| v as f64)),
     ("cow_efficiency", |m| m.cow_efficiency),
     ("fragmentation", |m| m.fragmentation),
+    ("fragmentation_start", |m| {
+        m.fragmentation_over_requests.first().map(|p| p.1)
+    }),
+    ("fragmentation_end", |m| {
+        m.fragmentation_over_requests.last().map(|p| p.1)
+    }),
     ("returned_drained", |m| m.returned.get("drained").copied()),
     ("returned_trimmed", |m| m.returned.get("trimmed").copied()),
     ("growth_bytes_per_1k_requests", |m| {

@@ -304,7 +304,8 @@ fn columns(workload: &str) -> &'static [Column] {
             PSS_STEADY,
             ("growth", "growth_bytes_per_1k_requests", per_1k, false),
             ("verdict", "growing", verdict, false),
-            ("frag", "fragmentation", ratio2, false),
+            ("frag start", "fragmentation_start", ratio2, false),
+            ("frag end", "fragmentation_end", ratio2, false),
             RETURNED_DRAINED,
             RETURNED_TRIMMED,
             RPS,
@@ -547,6 +548,10 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
          first variant when glibc did not run), paired by repetition, ± the median absolute \
          deviation of those ratios. Memory is anonymous PSS summed over the process tree; \
          `CoW copied` the pages the workers inherited and now hold as their own copies; \
+         `arenas` the largest arena count a serving process reported; `growth` the slope of \
+         tree PSS per 1,000 requests over the second half of serving and its `verdict`; \
+         `frag start`/`end` resident growth over live bytes at the first and last timeline \
+         point while serving; \
          `returned` the share of the serving processes' steady-state growth given back to the \
          OS when they freed their caches (drained) and after the allocator's release call \
          (trimmed).\n\n",
