@@ -1,13 +1,17 @@
 //! Copy-on-write accounting with known answers: a real master maps N pages
-//! and forks; its child writes exactly K of them, reads them all, or does
-//! nothing; the pagemap scan must count exactly that.
+//! (anonymous, brk heap, stack or a private file mapping) and forks; its
+//! child writes exactly K of them, reads them all, does nothing or maps K
+//! new pages; the pagemap scan must count exactly that. The same blocked
+//! processes cross-check the harness's smaps_rollup readings and tree sums
+//! against a plain reading of /proc.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use allocbench::cow::{CowBaseline, MappingKind};
+use allocbench::cow::{CowBaseline, CowCount, CowSample, MappingKind};
+use allocbench::tree::{TreeState, sample_tree};
 
 /// Compiles the test's C program once per test process.
 fn cow_child() -> &'static std::path::Path {
@@ -36,8 +40,18 @@ struct Forked {
 }
 
 fn fork_with(n: u64, k: u64, mode: &str) -> Forked {
+    fork_kind(n, k, mode, "anon")
+}
+
+/// As [`fork_with`], the N pages being of `kind` (anon, heap, stack, file).
+fn fork_kind(n: u64, k: u64, mode: &str, kind: &str) -> Forked {
     let mut proc_ = Command::new(cow_child())
-        .args([n.to_string(), k.to_string(), mode.to_string()])
+        .args([
+            n.to_string(),
+            k.to_string(),
+            mode.to_string(),
+            kind.to_string(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -132,4 +146,162 @@ fn a_gone_process_is_an_error_not_a_zero() {
         std::thread::yield_now();
     }
     assert!(base.scan(child).is_err());
+}
+
+/// The counts of `kind` in the child, over the N-page mapping alone and
+/// over everything it inherited.
+fn scan_kind(f: &Forked, kind: MappingKind) -> (CowCount, CowSample) {
+    let base = CowBaseline::capture(f.master).unwrap();
+    let all = base.scan(f.child).unwrap();
+    let mapping = base
+        .restricted_to(f.addr, f.addr + N * 4096)
+        .scan(f.child)
+        .unwrap();
+    assert_eq!(
+        mapping.cow_by_mapping.keys().collect::<Vec<_>>(),
+        [&kind],
+        "the N pages are one {kind:?} mapping: {mapping:?}"
+    );
+    (mapping.cow_by_mapping[&kind], all)
+}
+
+#[test]
+fn heap_pages_a_child_writes_are_counted_as_heap() {
+    // The master grows its brk heap by N pages with sbrk and writes them.
+    let f = fork_kind(N, 41, "write", "heap");
+    let (heap, all) = scan_kind(&f, MappingKind::Heap);
+    assert_eq!(heap.copied_pages, 41);
+    assert_eq!(heap.shared_pages, N - 41);
+    // The heap holds nothing else the child writes; nothing else copies
+    // more than fork's few pages.
+    assert_eq!(all.cow_by_mapping[&MappingKind::Heap], heap);
+    assert!(all.cow_copied_pages - heap.copied_pages <= 8, "{all:?}");
+}
+
+#[test]
+fn stack_pages_a_child_writes_are_counted_as_stack() {
+    // N pages of an array in main's frame. The child's own calls after the
+    // fork (write, snprintf, read) run below it, on stack pages the master's
+    // fork() used: those few are the child's copies too.
+    let f = fork_kind(N, 43, "write", "stack");
+    let (stack, _) = scan_kind(&f, MappingKind::Stack);
+    assert!(
+        (43..=43 + 4).contains(&stack.copied_pages),
+        "{} stack pages copied",
+        stack.copied_pages
+    );
+    assert!(stack.shared_pages >= N - 43, "{stack:?}");
+
+    let quiet = fork_kind(N, 0, "none", "stack");
+    let (stack, _) = scan_kind(&quiet, MappingKind::Stack);
+    assert!(stack.copied_pages <= 4, "{stack:?}");
+    assert!(stack.shared_pages >= N, "{stack:?}");
+}
+
+#[test]
+fn file_pages_a_child_writes_are_counted_as_file() {
+    // A MAP_PRIVATE mapping of a file: the master's writes made every page
+    // its private copy, shared with the child after the fork.
+    let f = fork_kind(N, 47, "write", "file");
+    let (file, all) = scan_kind(&f, MappingKind::File);
+    assert_eq!(file.copied_pages, 47);
+    assert_eq!(file.shared_pages, N - 47);
+    assert!(all.cow_copied_pages - file.copied_pages <= 8, "{all:?}");
+}
+
+#[test]
+fn new_pages_a_child_maps_are_new_not_copied() {
+    // The child maps and writes M pages of its own after the fork.
+    const M: u64 = 300;
+    let f = fork_with(N, M, "new");
+    let (anon_copied, anon_shared, all_copied) = scan(&f);
+    assert_eq!((anon_copied, anon_shared), (0, N));
+    assert!(all_copied <= 8, "{all_copied}");
+    let new = CowBaseline::capture(f.master)
+        .unwrap()
+        .scan(f.child)
+        .unwrap()
+        .cow_new
+        / 4096;
+    // Beyond the M pages, stack pages below the deepest the master used.
+    assert!((M..=M + 4).contains(&new), "{new} pages new");
+}
+
+/// `Pss`, `Pss_Anon`, `Pss_File`, `Rss` (bytes) of a plain reading of
+/// `/proc/PID/smaps_rollup`.
+fn rollup_by_hand(pid: i32) -> [u64; 4] {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    ["Pss", "Pss_Anon", "Pss_File", "Rss"].map(|name| kb_field(&text, name))
+}
+
+fn kb_field(text: &str, name: &str) -> u64 {
+    let rest = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {name}: line in\n{text}"));
+    let kb = rest.trim().strip_suffix("kB").unwrap().trim();
+    kb.parse::<u64>().unwrap() * 1024
+}
+
+/// Runs `read` between two plain readings of the processes until the two
+/// agree: file-backed PSS divides a library's pages among every process on
+/// the machine that maps them, and other processes come and go. The
+/// anonymous figures of the blocked tree do not move.
+fn between_equal_readings<R>(pids: &[i32], mut read: impl FnMut() -> R) -> (Vec<[u64; 4]>, R) {
+    for _ in 0..50 {
+        let before: Vec<_> = pids.iter().map(|&p| rollup_by_hand(p)).collect();
+        let r = read();
+        let after: Vec<_> = pids.iter().map(|&p| rollup_by_hand(p)).collect();
+        if before == after {
+            return (before, r);
+        }
+    }
+    panic!("smaps_rollup of {pids:?} never read the same twice");
+}
+
+#[test]
+fn pss_of_master_and_child_match_a_plain_reading_and_sum_to_the_tree() {
+    const K: u64 = 101;
+    let f = fork_with(N, K, "write");
+    let pids = [f.master, f.child];
+
+    let (hand, lib) = between_equal_readings(&pids, || {
+        pids.map(|p| allocbench::sample::sample(p).unwrap())
+    });
+    for (h, m) in hand.iter().zip(&lib) {
+        assert_eq!([m.pss, m.pss_anon, m.pss_file, m.rss], *h);
+    }
+
+    let state = TreeState {
+        master: f.master,
+        workers: vec![(f.child, 0)],
+        ..TreeState::default()
+    };
+    let (hand, tree) = between_equal_readings(&pids, || sample_tree(&state, "test", 0.0));
+    let sum = |i: usize| hand.iter().map(|h| h[i]).sum::<u64>();
+    assert_eq!(tree.tree.pss, sum(0));
+    assert_eq!(tree.tree.pss_anon, sum(1));
+    assert_eq!(tree.tree.pss_file, sum(2));
+    assert_eq!(tree.tree.rss, sum(3));
+    assert_eq!(tree.processes.len(), 2);
+
+    // The known answer, from each process's smaps entry of the N pages:
+    // the K pages the child wrote are a page of each process's own, the
+    // N - K others half a page in each: N + K pages between them.
+    let pss_of_mapping = |pid: i32| {
+        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+        let head = format!("{:x}-", f.addr);
+        // The first Pss line after the mapping's header is its own.
+        let entry: String = smaps
+            .lines()
+            .skip_while(|l| !l.starts_with(&head))
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        kb_field(&entry, "Pss")
+    };
+    assert_eq!(
+        pss_of_mapping(f.master) + pss_of_mapping(f.child),
+        (N + K) * 4096
+    );
 }
