@@ -126,3 +126,69 @@ fn a_preload_that_ld_so_ignores_fails_its_cell() {
         cell.stderr_tail
     );
 }
+
+/// The workspace's jemalloc preload library: cargo writes it to
+/// target/<profile>/deps/ before these tests (a dev-dependency).
+fn workspace_jemalloc_so() -> std::path::PathBuf {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_allocbench"));
+    let dir = exe.parent().unwrap();
+    [dir.join("deps"), dir.to_path_buf()]
+        .into_iter()
+        .map(|d| d.join("liballocbench_jemalloc.so"))
+        .find(|p| p.exists())
+        .expect("liballocbench_jemalloc.so built next to allocbench")
+}
+
+/// A cell of a working preload library is ok and names jemalloc, served
+/// from that file.
+fn assert_preloaded_jemalloc(cell: &allocbench::result::CellResult, file: &std::path::Path) {
+    assert_eq!(
+        cell.status,
+        Status::Ok,
+        "{}: {:?}",
+        cell.variant,
+        cell.error
+    );
+    let a = cell.allocator.as_ref().unwrap();
+    assert_eq!((a.name.as_str(), a.builtin), ("jemalloc", false), "{a:?}");
+    assert_eq!(a.owns_allocations, Some(true), "{a:?}");
+    assert!(a.version.as_ref().unwrap().starts_with("5."), "{a:?}");
+    let served = std::fs::canonicalize(a.library.as_ref().unwrap()).unwrap();
+    assert_eq!(served, std::fs::canonicalize(file).unwrap());
+    assert!(cell.metrics.is_some());
+}
+
+#[test]
+fn the_workspace_jemalloc_library_as_a_path_variant_is_jemalloc() {
+    let so = workspace_jemalloc_so();
+    let r = compare(&["--variants", so.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    assert_eq!(doc.cells.len(), 1);
+    assert_preloaded_jemalloc(&doc.cells[0], &so);
+}
+
+#[test]
+fn debians_jemalloc_as_the_preset_and_as_a_path_is_jemalloc() {
+    let preset = allocbench_allocators::presets()
+        .into_iter()
+        .find(|v| v.name == "jemalloc-so")
+        .unwrap();
+    let Some(so) = allocbench_allocators::library_dirs()
+        .into_iter()
+        .map(|d| d.join("libjemalloc.so.2"))
+        .find(|p| p.exists())
+    else {
+        println!("skipped: no libjemalloc.so.2 here (scripts/install-allocators installs it)");
+        return;
+    };
+    assert!(preset.availability().is_ok(), "{:?}", preset.availability());
+    let r = compare(&["--variants", &format!("jemalloc-so,{}", so.display())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    assert_eq!(doc.cells.len(), 2);
+    assert_eq!(doc.cells[0].variant, "jemalloc-so");
+    for cell in &doc.cells {
+        assert_preloaded_jemalloc(cell, &so);
+    }
+}
