@@ -896,3 +896,117 @@ fn ctrl_c_stops_the_tree_and_exits_130() {
     assert_eq!(status.code(), Some(130));
     assert_none_left(server());
 }
+
+/// Running processes whose command line is exactly `argv`.
+fn running_argv(argv: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == want) && running(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The running watchdog of allocbench `harness`, if one runs.
+fn watchdog_of(harness: i32) -> Option<i32> {
+    let exe = env!("CARGO_BIN_EXE_allocbench");
+    running_argv(&[exe, "__watchdog"])
+        .into_iter()
+        .find(|&p| ppid(p) == Some(harness))
+}
+
+#[test]
+fn sigkill_to_allocbench_leaves_nothing_running() {
+    // Children that outlive their parent's death: sleeps the command's
+    // shell starts before it execs the server, and sleeps of the load
+    // command's shell. In the second row (glibc-arena2) one of the
+    // command's is in a session of its own, out of the process group (in the
+    // first it would hold the stop for its grace period: SIGTERM goes to the
+    // group). Each sleep is told apart by its duration.
+    let tag = std::process::id();
+    let naps: Vec<String> = (1..=4).map(|i| format!("{}.{tag}", 3600 + i)).collect();
+    let dir = temp_dir("measure-sigkill");
+    let done = dir.join("done");
+    let port = free_port();
+    let script = format!(
+        "sleep {} & if [ -n \"$MALLOC_ARENA_MAX\" ]; then setsid sleep {} & fi; exec {}",
+        naps[0],
+        naps[1],
+        server_args(port, 2, 64, 1).join(" ")
+    );
+    // The first row's load ends when the test says so, the second's never.
+    let load = format!(
+        "sh -c 'sleep {} & sleep {} & while [ ! -e {d} ]; do sleep 0.01; done; rm {d}'",
+        naps[2],
+        naps[3],
+        d = done.display()
+    );
+    let mut child = allocbench()
+        .args([
+            "measure",
+            "--variants",
+            "glibc,glibc-arena2",
+            "--ready",
+            &port.to_string(),
+            "--load",
+            &load,
+            "--idle",
+            "0",
+            "--format",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let harness = child.id() as i32;
+    let grandparent = |pid: i32| ppid(pid).and_then(ppid);
+    // The load runs once the `started` sample has seen the whole tree.
+    let loading = |watchdog: &mut i32, naps: &[&String]| {
+        *watchdog = watchdog_of(harness).unwrap_or(0);
+        *watchdog != 0
+            && naps.iter().all(|n| {
+                running_argv(&["sleep", n])
+                    .iter()
+                    .any(|&p| grandparent(p) == Some(harness))
+            })
+    };
+    let mut first = 0;
+    until("the first row's load", || {
+        loading(&mut first, &[&naps[0], &naps[2], &naps[3]])
+    });
+    std::fs::write(&done, "").unwrap();
+    let mut second = 0;
+    until("the second row's load", || {
+        loading(&mut second, &naps.iter().collect::<Vec<_>>()) && second != first
+    });
+    // The first row's watchdog was told its row ended, and was reaped.
+    assert_eq!(state(first), None, "watchdog {first} left");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(harness),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    until(
+        "nothing of the command, the load or the watchdog left",
+        || {
+            naps.iter().all(|n| running_argv(&["sleep", n]).is_empty())
+                && running_of(server()).is_empty()
+                && !running(second)
+        },
+    );
+}
