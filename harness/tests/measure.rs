@@ -1010,3 +1010,61 @@ fn sigkill_to_allocbench_leaves_nothing_running() {
         },
     );
 }
+
+#[test]
+fn a_process_that_cannot_be_read_is_named_under_the_table() {
+    // Non-dumpable workers: their memory is closed to an unprivileged
+    // allocbench, though they are its own user's.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let Some(runuser) = ["/usr/sbin/runuser", "/sbin/runuser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("skipped: runuser is not installed");
+        return;
+    };
+    let port = free_port();
+    let mut cmd = Command::new(runuser);
+    cmd.args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_allocbench")])
+        .args([
+            "measure",
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--duration",
+            "0",
+            "--idle",
+            "0",
+            "--format",
+            "md",
+            "--",
+            "env",
+            "PREFORK_NODUMP=1",
+        ])
+        .args(server_args(port, 1, 16, 1))
+        .current_dir("/tmp");
+    let r = run_with(&mut cmd);
+    assert_none_left(server());
+    if r.stderr.contains("Permission denied") && r.stdout.is_empty() {
+        eprintln!("skipped: nobody cannot run allocbench: {}", r.stderr);
+        return;
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let row = r.stdout.lines().find(|l| l.starts_with("| glibc")).unwrap();
+    // procs, then PSS anon ready: the worker is there, the sum is not.
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!((cells[3], cells[4]), ("2 → 2", "—"), "{row}");
+    let note = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("- glibc: worker "))
+        .unwrap_or_else(|| panic!("no note on the missed worker:\n{}", r.stdout));
+    assert!(
+        note.contains("(srv-worker) could not be read at started, loaded, idle+0s: ")
+            && note.ends_with("smaps_rollup: permission denied"),
+        "{note}"
+    );
+}
