@@ -524,6 +524,12 @@ fn a_port_that_never_opens_times_out() {
     assert_eq!(e, format!("port {port} never opened within 0.3 s"));
     let root = cell.measure.as_ref().unwrap().processes[0].pid;
     assert!(!running(root), "sleep {root} left behind");
+    // No load ran: the table says so, not "no load, 10 s".
+    let table = allocbench::export::measure_exporter(allocbench::cli::Format::Md)
+        .serialize(&doc)
+        .unwrap();
+    let row = table.lines().find(|l| l.starts_with("| glibc")).unwrap();
+    assert!(row.ends_with("| failed before the load |"), "{row}");
 }
 
 #[test]

@@ -101,6 +101,10 @@ pub fn measure_table(doc: &Document) -> Table {
         }
         let r = c.measure.as_ref();
         let load = match (r.and_then(|r| r.load_error.as_ref()), &c.load_summary) {
+            // Not ready, or not the variant: no load ran (the note says why).
+            _ if c.status == Status::Failed && !r.is_some_and(|r| r.load_began()) => {
+                "failed before the load".into()
+            }
             (Some(_), Some(s)) => format!("load FAILED; {s}"),
             (Some(_), None) => "load FAILED".into(),
             (None, Some(s)) => s.clone(),
