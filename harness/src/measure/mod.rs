@@ -272,6 +272,8 @@ struct Row<'a> {
     watchdog: Arc<Watchdog>,
     /// What the command is doing now, for the timeline.
     now: Arc<Mutex<&'static str>>,
+    /// The tree on a timer, and every phase sample.
+    timeline: Option<TimelineSampler>,
     phases: Vec<PhaseSample>,
     record: MeasureRecord,
     load_summary: Option<String>,
@@ -309,9 +311,9 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
     let outcome = match Row::start(plan, v, log, t0) {
         Err(e) => Err(e),
         Ok(mut row) => {
-            let timeline = (plan.sample_hz > 0.0).then(|| row.start_timeline());
+            row.timeline = (plan.sample_hz > 0.0).then(|| row.start_timeline());
             let outcome = row.drive(v);
-            if let Some(t) = timeline {
+            if let Some(t) = row.timeline.take() {
                 let mut t = t.finish();
                 // Requests and live bytes are the synthetic workload's; a
                 // measured command has neither (empty, not zeros).
@@ -437,6 +439,7 @@ impl<'a> Row<'a> {
             tracker: Arc::new(Mutex::new(Tracker::new(root, Some(watchdog.clone())))),
             watchdog,
             now: Arc::new(Mutex::new("starting")),
+            timeline: None,
             phases: Vec::new(),
             record: new_record(plan),
             load_summary: None,
@@ -465,13 +468,27 @@ impl<'a> Row<'a> {
         *self.now.lock().unwrap_or_else(|p| p.into_inner()) = now;
     }
 
+    /// Samples the tree and keeps the sample under `name`, and as a point of
+    /// the timeline (so the timeline has one at every boundary, whatever the
+    /// timer's luck).
     fn sample(&mut self, name: &str) {
-        let t = self.ms();
-        let s = self
-            .tracker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .sample(name, t);
+        let take = || {
+            let t = self.ms();
+            self.tracker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .sample(name, t)
+        };
+        let s = match &self.timeline {
+            // Under the timeline's lock: its points stay in time order.
+            Some(timeline) => timeline.add(|timeline| {
+                let s = take();
+                let phase = *self.now.lock().unwrap_or_else(|p| p.into_inner());
+                timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes);
+                s
+            }),
+            None => take(),
+        };
         self.phases.push(s);
     }
 
