@@ -51,6 +51,10 @@ pub enum Command {
     /// Internal: the process a cell runs in (spawned by the harness).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
+    /// Internal: kills a measured command's processes if allocbench dies
+    /// (spawned by `measure`; instructions on stdin).
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -110,7 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             plotted?;
             Ok(exit_code(&outcome))
         }
-        Command::Worker(_) => unreachable!("handled before"),
+        Command::Worker(_) | Command::Watchdog => unreachable!("handled before"),
     }
 }
 

@@ -18,6 +18,9 @@ fn main() {
     if let Command::Worker(args) = &cli.command {
         std::process::exit(worker::main(args));
     }
+    if let Command::Watchdog = &cli.command {
+        std::process::exit(allocbench::measure::watchdog::main());
+    }
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

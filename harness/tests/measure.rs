@@ -524,6 +524,12 @@ fn a_port_that_never_opens_times_out() {
     assert_eq!(e, format!("port {port} never opened within 0.3 s"));
     let root = cell.measure.as_ref().unwrap().processes[0].pid;
     assert!(!running(root), "sleep {root} left behind");
+    // No load ran: the table says so, not "no load, 10 s".
+    let table = allocbench::export::measure_exporter(allocbench::cli::Format::Md)
+        .serialize(&doc)
+        .unwrap();
+    let row = table.lines().find(|l| l.starts_with("| glibc")).unwrap();
+    assert!(row.ends_with("| failed before the load |"), "{row}");
 }
 
 #[test]
@@ -895,4 +901,176 @@ fn ctrl_c_stops_the_tree_and_exits_130() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_none_left(server());
+}
+
+/// Running processes whose command line is exactly `argv`.
+fn running_argv(argv: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == want) && running(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The running watchdog of allocbench `harness`, if one runs.
+fn watchdog_of(harness: i32) -> Option<i32> {
+    let exe = env!("CARGO_BIN_EXE_allocbench");
+    running_argv(&[exe, "__watchdog"])
+        .into_iter()
+        .find(|&p| ppid(p) == Some(harness))
+}
+
+#[test]
+fn sigkill_to_allocbench_leaves_nothing_running() {
+    // Children that outlive their parent's death: sleeps the command's
+    // shell starts before it execs the server, and sleeps of the load
+    // command's shell. In the second row (glibc-arena2) one of the
+    // command's is in a session of its own, out of the process group (in the
+    // first it would hold the stop for its grace period: SIGTERM goes to the
+    // group). Each sleep is told apart by its duration.
+    let tag = std::process::id();
+    let naps: Vec<String> = (1..=4).map(|i| format!("{}.{tag}", 3600 + i)).collect();
+    let dir = temp_dir("measure-sigkill");
+    let done = dir.join("done");
+    let port = free_port();
+    let script = format!(
+        "sleep {} & if [ -n \"$MALLOC_ARENA_MAX\" ]; then setsid sleep {} & fi; exec {}",
+        naps[0],
+        naps[1],
+        server_args(port, 2, 64, 1).join(" ")
+    );
+    // The first row's load ends when the test says so, the second's never.
+    let load = format!(
+        "sh -c 'sleep {} & sleep {} & while [ ! -e {d} ]; do sleep 0.01; done; rm {d}'",
+        naps[2],
+        naps[3],
+        d = done.display()
+    );
+    let mut child = allocbench()
+        .args([
+            "measure",
+            "--variants",
+            "glibc,glibc-arena2",
+            "--ready",
+            &port.to_string(),
+            "--load",
+            &load,
+            "--idle",
+            "0",
+            "--format",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let harness = child.id() as i32;
+    let grandparent = |pid: i32| ppid(pid).and_then(ppid);
+    // The load runs once the `started` sample has seen the whole tree.
+    let loading = |watchdog: &mut i32, naps: &[&String]| {
+        *watchdog = watchdog_of(harness).unwrap_or(0);
+        *watchdog != 0
+            && naps.iter().all(|n| {
+                running_argv(&["sleep", n])
+                    .iter()
+                    .any(|&p| grandparent(p) == Some(harness))
+            })
+    };
+    let mut first = 0;
+    until("the first row's load", || {
+        loading(&mut first, &[&naps[0], &naps[2], &naps[3]])
+    });
+    std::fs::write(&done, "").unwrap();
+    let mut second = 0;
+    until("the second row's load", || {
+        loading(&mut second, &naps.iter().collect::<Vec<_>>()) && second != first
+    });
+    // The first row's watchdog was told its row ended, and was reaped.
+    assert_eq!(state(first), None, "watchdog {first} left");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(harness),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    until(
+        "nothing of the command, the load or the watchdog left",
+        || {
+            naps.iter().all(|n| running_argv(&["sleep", n]).is_empty())
+                && running_of(server()).is_empty()
+                && !running(second)
+        },
+    );
+}
+
+#[test]
+fn a_process_that_cannot_be_read_is_named_under_the_table() {
+    // Non-dumpable workers: their memory is closed to an unprivileged
+    // allocbench, though they are its own user's.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let Some(runuser) = ["/usr/sbin/runuser", "/sbin/runuser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("skipped: runuser is not installed");
+        return;
+    };
+    let port = free_port();
+    let mut cmd = Command::new(runuser);
+    cmd.args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_allocbench")])
+        .args([
+            "measure",
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--duration",
+            "0",
+            "--idle",
+            "0",
+            "--format",
+            "md",
+            "--",
+            "env",
+            "PREFORK_NODUMP=1",
+        ])
+        .args(server_args(port, 1, 16, 1))
+        .current_dir("/tmp");
+    let r = run_with(&mut cmd);
+    assert_none_left(server());
+    if r.stderr.contains("Permission denied") && r.stdout.is_empty() {
+        eprintln!("skipped: nobody cannot run allocbench: {}", r.stderr);
+        return;
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let row = r.stdout.lines().find(|l| l.starts_with("| glibc")).unwrap();
+    // procs, then PSS anon ready: the worker is there, the sum is not.
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!((cells[3], cells[4]), ("2 → 2", "—"), "{row}");
+    let note = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("- glibc: worker "))
+        .unwrap_or_else(|| panic!("no note on the missed worker:\n{}", r.stdout));
+    assert!(
+        note.contains("(srv-worker) could not be read at started, loaded, idle+0s: ")
+            && note.ends_with("smaps_rollup: permission denied"),
+        "{note}"
+    );
 }

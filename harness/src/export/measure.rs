@@ -5,7 +5,7 @@ use super::markup::{Markup, Table, render};
 use super::{Exporter, csv_field};
 use crate::cli::Format;
 use crate::measure::{MeasureMetrics, WORKLOAD};
-use crate::result::{CellResult, Document, Status};
+use crate::result::{CellResult, Document, ProcessRole, Status};
 use crate::units::{mib, pct, ratio, signed_mib};
 
 /// The variant ratios are taken against: `glibc` when it ran, else the
@@ -101,6 +101,10 @@ pub fn measure_table(doc: &Document) -> Table {
         }
         let r = c.measure.as_ref();
         let load = match (r.and_then(|r| r.load_error.as_ref()), &c.load_summary) {
+            // Not ready, or not the variant: no load ran (the note says why).
+            _ if c.status == Status::Failed && !r.is_some_and(|r| r.load_began()) => {
+                "failed before the load".into()
+            }
             (Some(_), Some(s)) => format!("load FAILED; {s}"),
             (Some(_), None) => "load FAILED".into(),
             (None, Some(s)) => s.clone(),
@@ -113,6 +117,50 @@ pub fn measure_table(doc: &Document) -> Table {
         table.push(row);
     }
     table
+}
+
+/// Why a finished row has no tree figures at some phase: for each process
+/// whose memory could not be read (permission denied, an error of /proc),
+/// the phases it voided and the reason.
+pub fn missed_notes(doc: &Document) -> Vec<String> {
+    let mut notes = Vec::new();
+    for c in doc.cells.iter().filter(|c| c.status == Status::Ok) {
+        // (pid, reason) → phases, in the order met.
+        let mut missed: Vec<((i32, &str), Vec<&str>)> = Vec::new();
+        for phase in &c.phases {
+            for p in &phase.processes {
+                let Some(why) = p.missed.as_deref().filter(|_| p.mem.is_none()) else {
+                    continue;
+                };
+                match missed.iter_mut().find(|(k, _)| *k == (p.pid, why)) {
+                    Some((_, phases)) => phases.push(&phase.name),
+                    None => missed.push(((p.pid, why), vec![&phase.name])),
+                }
+            }
+        }
+        for ((pid, why), phases) in missed {
+            let seen = c
+                .measure
+                .as_ref()
+                .and_then(|m| m.processes.iter().find(|q| q.pid == pid));
+            let who = match seen {
+                Some(q) => {
+                    let role = match q.role {
+                        ProcessRole::Master => "master",
+                        ProcessRole::Worker => "worker",
+                    };
+                    format!("{role} {pid} ({})", q.command)
+                }
+                None => format!("process {pid}"),
+            };
+            notes.push(format!(
+                "- {}: {who} could not be read at {}: {why}",
+                c.variant,
+                phases.join(", ")
+            ));
+        }
+    }
+    notes
 }
 
 /// The table with its legend and the failures listed under it.
@@ -148,6 +196,14 @@ impl Exporter for MeasureMarkup {
         if !notes.is_empty() {
             out.push_str("\nFailures:\n");
             out.push_str(&(notes.join("\n") + "\n"));
+        }
+        let missed = missed_notes(doc);
+        if !missed.is_empty() {
+            out.push_str(
+                "\nIncomplete samples (a process whose memory could not be read leaves no tree \
+                 figures at that phase: —):\n",
+            );
+            out.push_str(&(missed.join("\n") + "\n"));
         }
         Ok(out)
     }

@@ -131,6 +131,9 @@ fn judge(
              the variant does not set (the command sets it itself; define a variant with it)"
         ));
     }
+    checks.push(format!(
+        "no allocator variable in process {pid} that the variant does not set{when}"
+    ));
     Ok(checks)
 }
 
@@ -188,7 +191,13 @@ mod tests {
             b"PATH=/bin\0MALLOC_ARENA_MAX=2\0",
             None,
         );
-        assert_eq!(ok.unwrap(), vec!["MALLOC_ARENA_MAX=2 in process 7"]);
+        assert_eq!(
+            ok.unwrap(),
+            vec![
+                "MALLOC_ARENA_MAX=2 in process 7",
+                "no allocator variable in process 7 that the variant does not set"
+            ]
+        );
         let wrong = judge("a2", &arena2, 7, &[], b"MALLOC_ARENA_MAX=8\0", None);
         assert!(
             wrong

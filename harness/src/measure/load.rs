@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::proc::{kill_group, peek_exit};
+use super::watchdog::{Watchdog, tell_own_group};
 use crate::cell::{StderrTail, describe_exit};
 use crate::interrupt;
 
@@ -63,25 +64,33 @@ pub struct Load {
     stdout: Arc<Mutex<VecDeque<String>>>,
     stdout_done: Receiver<()>,
     stderr: StderrTail,
+    watchdog: Arc<Watchdog>,
 }
 
 const KEEP_STDOUT: usize = 200;
 const TAIL: usize = 10;
 
 impl Load {
-    pub fn start(words: &[String]) -> Result<Load, String> {
+    /// Starts the load command; `watchdog` kills its group if allocbench
+    /// dies meanwhile.
+    pub fn start(words: &[String], watchdog: Arc<Watchdog>) -> Result<Load, String> {
         let mut cmd = Command::new(&words[0]);
         cmd.args(&words[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let harness = std::process::id() as i32;
+        let watchdog_fd = watchdog.fd();
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 // Own group: stopped as one, and out of the terminal's Ctrl-C.
                 if libc::setpgid(0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // Known to the watchdog before the program can fork.
+                if let Some(fd) = watchdog_fd {
+                    tell_own_group(fd);
                 }
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
                     || libc::getppid() != harness
@@ -120,6 +129,7 @@ impl Load {
             stdout,
             stdout_done,
             stderr,
+            watchdog,
         })
     }
 
@@ -138,6 +148,7 @@ impl Load {
         // Whatever the command left running in its group goes too; its pid
         // is not reaped yet, so the group id is still ours.
         kill_group(self.pgid);
+        self.watchdog.ungroup(self.pgid);
         let status = self.child.wait().ok();
         interrupt::unregister(self.pgid);
         let _ = self.stdout_done.recv_timeout(Duration::from_secs(2));

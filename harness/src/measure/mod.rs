@@ -5,14 +5,17 @@
 //! (SIGTERM to the group, SIGKILL after a grace period). Meanwhile it
 //! follows the whole process tree through `/proc` ([`track`]) and samples
 //! every process on a timer and at the phase boundaries `started` (ready),
-//! `loaded` (end of the load) and `idle+<S>s`. Each variant is one
-//! [`CellResult`] of workload `measure`, so every exporter reads it.
+//! `loaded` (end of the load) and `idle+<S>s`. A [`watchdog`] process
+//! kills the tree and the load command if allocbench itself dies. Each
+//! variant is one [`CellResult`] of workload `measure`, so every exporter
+//! reads it.
 
 mod check;
 mod load;
 mod proc;
 mod record;
 mod track;
+pub mod watchdog;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -37,6 +40,7 @@ use crate::tree::TimelineSampler;
 use load::{Load, LoadOutcome};
 use proc::{kill_each, kill_group, peek_exit, signal_group, still_running};
 use track::Tracker;
+use watchdog::Watchdog;
 
 /// The workload name of every `measure` cell.
 pub const WORKLOAD: &str = "measure";
@@ -263,8 +267,13 @@ struct Row<'a> {
     t0: Instant,
     output: StderrTail,
     tracker: Arc<Mutex<Tracker>>,
+    /// Kills the command's tree and the load command's group if allocbench
+    /// dies.
+    watchdog: Arc<Watchdog>,
     /// What the command is doing now, for the timeline.
     now: Arc<Mutex<&'static str>>,
+    /// The tree on a timer, and every phase sample.
+    timeline: Option<TimelineSampler>,
     phases: Vec<PhaseSample>,
     record: MeasureRecord,
     load_summary: Option<String>,
@@ -302,9 +311,9 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
     let outcome = match Row::start(plan, v, log, t0) {
         Err(e) => Err(e),
         Ok(mut row) => {
-            let timeline = (plan.sample_hz > 0.0).then(|| row.start_timeline());
+            row.timeline = (plan.sample_hz > 0.0).then(|| row.start_timeline());
             let outcome = row.drive(v);
-            if let Some(t) = timeline {
+            if let Some(t) = row.timeline.take() {
                 let mut t = t.finish();
                 // Requests and live bytes are the synthetic workload's; a
                 // measured command has neither (empty, not zeros).
@@ -381,6 +390,8 @@ impl<'a> Row<'a> {
         v.launch.apply(&mut cmd);
         let thp_disable = v.variant.thp_disable;
         let harness = std::process::id() as i32;
+        let watchdog = Arc::new(Watchdog::start()?);
+        let watchdog_fd = watchdog.fd();
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
@@ -388,6 +399,10 @@ impl<'a> Row<'a> {
                 // terminal's Ctrl-C reaches only allocbench.
                 if libc::setpgid(0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // Known to the watchdog before the program can fork.
+                if let Some(fd) = watchdog_fd {
+                    watchdog::tell_own_group(fd);
                 }
                 // Die with allocbench (this thread lives as long as the row).
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
@@ -421,8 +436,10 @@ impl<'a> Row<'a> {
             root,
             t0,
             output: StderrTail::collect(reader),
-            tracker: Arc::new(Mutex::new(Tracker::new(root))),
+            tracker: Arc::new(Mutex::new(Tracker::new(root, Some(watchdog.clone())))),
+            watchdog,
             now: Arc::new(Mutex::new("starting")),
+            timeline: None,
             phases: Vec::new(),
             record: new_record(plan),
             load_summary: None,
@@ -451,13 +468,27 @@ impl<'a> Row<'a> {
         *self.now.lock().unwrap_or_else(|p| p.into_inner()) = now;
     }
 
+    /// Samples the tree and keeps the sample under `name`, and as a point of
+    /// the timeline (so the timeline has one at every boundary, whatever the
+    /// timer's luck).
     fn sample(&mut self, name: &str) {
-        let t = self.ms();
-        let s = self
-            .tracker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .sample(name, t);
+        let take = || {
+            let t = self.ms();
+            self.tracker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .sample(name, t)
+        };
+        let s = match &self.timeline {
+            // Under the timeline's lock: its points stay in time order.
+            Some(timeline) => timeline.add(|timeline| {
+                let s = take();
+                let phase = *self.now.lock().unwrap_or_else(|p| p.into_inner());
+                timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes);
+                s
+            }),
+            None => take(),
+        };
         self.phases.push(s);
     }
 
@@ -566,7 +597,7 @@ impl<'a> Row<'a> {
     /// Runs the load command to its end (or its timeout). The row fails
     /// only if the measured command does meanwhile.
     fn run_load(&self, words: &[String]) -> Result<LoadOutcome, String> {
-        let mut load = match Load::start(words) {
+        let mut load = match Load::start(words, self.watchdog.clone()) {
             Ok(l) => l,
             Err(e) => {
                 return Ok(LoadOutcome {
@@ -632,6 +663,8 @@ impl<'a> Row<'a> {
         // The root is not reaped yet, so its group id is still ours.
         kill_group(pgid);
         kill_each(&known());
+        // Everything is killed: the watchdog has nothing left to do.
+        self.watchdog.end();
         let status = self.child.wait().ok();
         if self.record.stop.is_none() {
             self.record.stop = status.map(describe_exit);

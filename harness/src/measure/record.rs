@@ -42,6 +42,15 @@ pub struct MeasureRecord {
     pub metrics: Option<MeasureMetrics>,
 }
 
+impl MeasureRecord {
+    /// Whether the load command (or the measured duration) began: it starts
+    /// once the command is ready and its variant verified, and a verified
+    /// variant always has its `checks`.
+    pub fn load_began(&self) -> bool {
+        self.ready_ms.is_some() && !self.checks.is_empty()
+    }
+}
+
 /// One process of the measured tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeasuredProcess {

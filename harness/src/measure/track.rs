@@ -10,6 +10,7 @@ use std::sync::Arc;
 use procfs::process::all_processes;
 
 use super::record::MeasuredProcess;
+use super::watchdog::Watchdog;
 use crate::cow::CowBaseline;
 use crate::result::{Mem, Millis, PhaseSample, ProcessRole, ProcessSample};
 use crate::sample::{SampleError, sample};
@@ -86,14 +87,17 @@ pub struct Tracker {
     root: i32,
     procs: Vec<Tracked>,
     next_index: u32,
+    /// Told of every process found, to kill it if allocbench dies.
+    watchdog: Option<Arc<Watchdog>>,
 }
 
 impl Tracker {
-    pub fn new(root: i32) -> Tracker {
+    pub fn new(root: i32, watchdog: Option<Arc<Watchdog>>) -> Tracker {
         Tracker {
             root,
             procs: Vec::new(),
             next_index: 0,
+            watchdog,
         }
     }
 
@@ -167,6 +171,9 @@ impl Tracker {
                                 Err(e) => cow_missed = Some(e),
                             }
                         }
+                    }
+                    if let Some(w) = &self.watchdog {
+                        w.process(s.pid, s.starttime);
                     }
                     let index = parent.map(|_| {
                         self.next_index += 1;

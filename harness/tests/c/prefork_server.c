@@ -8,6 +8,8 @@
  * tree is complete. Each worker then answers every connection with a line.
  * The master re-forks a worker that dies (the replacement dirties its pages
  * too). A worker names itself `srv-worker` once its pages are written.
+ * With PREFORK_NODUMP set, workers make themselves non-dumpable: their
+ * memory is unreadable in /proc to an unprivileged user, even their owner.
  * Nothing calls malloc after the fork; output is write(2) from stack
  * buffers.
  *
@@ -59,6 +61,8 @@ static void worker(int ready) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != master)
         _exit(1);
+    if (getenv("PREFORK_NODUMP"))
+        prctl(PR_SET_DUMPABLE, 0);
     for (long i = 0; i < dirty; i++)
         region[i * page] = 2;
     /* Tells the tests (through /proc/PID/comm) that its pages are written. */
