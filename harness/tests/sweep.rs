@@ -93,6 +93,19 @@ fn a_sweep_runs_the_grid_with_variants_interleaved_and_fits_it() {
         ]
     );
     assert_eq!(doc.fits.len(), 2);
+    // The summary has a row per grid point and variant; each grid point's
+    // baseline is glibc at that point.
+    assert_eq!(doc.summary.len(), 8);
+    for (r, &(p, t, v)) in doc.summary.iter().zip(&order) {
+        assert_eq!(
+            (r.processes, r.threads, r.variant.as_str()),
+            (Some(p), Some(t), v)
+        );
+        if v == "glibc" {
+            let ratio = r.metrics["tree_pss_anon_steady"].ratio.as_ref().unwrap();
+            assert_eq!(ratio.median, 1.0);
+        }
+    }
     for f in &doc.fits {
         assert_eq!(f.points.len(), 4);
         for p in &f.points {
