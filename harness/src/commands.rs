@@ -56,7 +56,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let outcome = execute(&plans, &args.output, |doc, format| match format {
                 Format::Json => {
                     let mut doc = doc.clone();
-                    doc.fits = sweep::fit(&doc.cells).unwrap_or_default();
+                    let fitted = sweep::fit(&doc.cells);
+                    doc.fits = fitted.fits;
+                    doc.unfitted = fitted.unfitted;
                     exporter(format).serialize(&doc)
                 }
                 Format::Csv => exporter(format).serialize(doc),
@@ -111,7 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// The sweep's table and, when the grid allows, the fitted model.
+/// The sweep's table and, per variant the grid allows, the fitted model.
 fn sweep_text(doc: &result::Document, format: Format) -> String {
     let markup = if format == Format::Md {
         Markup::Markdown
@@ -119,15 +121,19 @@ fn sweep_text(doc: &result::Document, format: Format) -> String {
         Markup::Terminal
     };
     let mut out = export::render(&sweep::sweep_table(doc), markup);
-    match sweep::fit(&doc.cells) {
-        Ok(fits) => {
-            let (model, cells) = sweep::fit_tables(&fits);
-            out.push_str("\nModel: tree PSS(P, T) = a + P·b + P·T·c (least squares)\n");
-            out.push_str(&export::render(&model, markup));
-            out.push('\n');
-            out.push_str(&export::render(&cells, markup));
-        }
-        Err(e) => out.push_str(&format!("\nNo model fitted: {e}\n")),
+    let fitted = sweep::fit(&doc.cells);
+    if !fitted.fits.is_empty() {
+        let (model, cells) = sweep::fit_tables(&fitted.fits);
+        out.push_str("\nModel: tree PSS(P, T) = a + P·b + P·T·c (least squares)\n");
+        out.push_str(&export::render(&model, markup));
+        out.push('\n');
+        out.push_str(&export::render(&cells, markup));
+    }
+    for u in &fitted.unfitted {
+        out.push_str(&format!(
+            "\nNo model fitted for {}: {}\n",
+            u.variant, u.reason
+        ));
     }
     out
 }
@@ -167,11 +173,22 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
             outcome.doc
         }
     };
-    let mut fits = sweep::fit(&doc.cells).map_err(options::usage)?;
-    if let Some(list) = &args.variants {
-        let names: Vec<&str> = list.split(',').map(str::trim).collect();
-        fits.retain(|f| names.contains(&f.variant.as_str()));
+    // Only the variants asked for are fitted.
+    let cells = sweep::select(&doc.cells, args.variants.as_deref()).map_err(options::usage)?;
+    let fitted = sweep::fit(&cells);
+    for u in &fitted.unfitted {
+        eprintln!("Not considered: {}: {}", u.variant, u.reason);
     }
+    if fitted.fits.is_empty() {
+        let why = "no variant of the sweep can be fitted (see above)";
+        return if args.from.is_some() {
+            Err(options::usage(why))
+        } else {
+            eprintln!("{why}");
+            Ok(1)
+        };
+    }
+    let fits = fitted.fits;
     let candidates = sweep::plan(&fits, budget as f64, cpus);
     let Some(best) = candidates.first().cloned() else {
         eprintln!(
@@ -187,6 +204,7 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
                 "budget_bytes": budget,
                 "cpus": cpus,
                 "fits": fits,
+                "unfitted": fitted.unfitted,
                 "recommended": best,
                 "candidates": candidates.iter().take(5).collect::<Vec<_>>(),
             }))?

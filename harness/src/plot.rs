@@ -1720,6 +1720,7 @@ mod tests {
             summary: Vec::new(),
             harness: Default::default(),
             fits: Vec::new(),
+            unfitted: Vec::new(),
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Document {
     /// The memory model fitted to a sweep, per variant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fits: Vec<crate::sweep::Fit>,
+    /// The variants of a sweep the model could not be fitted for, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfitted: Vec<crate::sweep::Unfitted>,
 }
 
 /// The harness process's own cost over the run (not its children's).

@@ -93,6 +93,7 @@ fn a_sweep_runs_the_grid_with_variants_interleaved_and_fits_it() {
         ]
     );
     assert_eq!(doc.fits.len(), 2);
+    assert!(doc.unfitted.is_empty(), "{:?}", doc.unfitted);
     // The summary has a row per grid point and variant; each grid point's
     // baseline is glibc at that point.
     assert_eq!(doc.summary.len(), 8);

@@ -397,6 +397,7 @@ pub fn write_plots(report: &Report, dir: &Path) -> anyhow::Result<Plots> {
                 summary: Vec::new(),
                 harness: Default::default(),
                 fits: Vec::new(),
+                unfitted: Vec::new(),
             };
             let sub_dir = dir.join(crate::plot::sanitize(&name));
             lines.extend(crate::plot::write_summary_plots(&sub, &sub_dir)?);
