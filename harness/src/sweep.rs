@@ -16,9 +16,10 @@
 //! arena, caches and in-flight requests). `a`, `b` and `c` are fitted by
 //! ordinary least squares on the cells of a sweep with at least two process
 //! counts and two thread counts. With the master's static memory `S` known
-//! (its RSS at the fork), `1 − b/S` bounds from below the share of `S` each
-//! worker keeps shared: a lower bound, since `b` also holds the worker's own
-//! runtime.
+//! (its anonymous memory at the fork: the fitted quantity is anonymous PSS,
+//! so file pages stay out of both), `1 − b/S` bounds from below the share of
+//! `S` each worker keeps shared: a lower bound, since `b` also holds the
+//! worker's own runtime.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +53,9 @@ pub struct Fit {
     pub per_process: f64,
     /// `c`: bytes each serving thread adds.
     pub per_thread: f64,
-    /// The master's RSS at the fork (median), the static memory `S`.
+    /// The static memory `S`: the master's anonymous memory at the fork
+    /// (`Anonymous` of its smaps_rollup at `forked`, median over the cells),
+    /// the same kind of pages as the fitted anonymous PSS.
     pub static_bytes: Option<f64>,
     /// `1 − b/S`: a lower bound of the share of `S` a worker keeps shared.
     pub cow_efficiency_lower: Option<f64>,
@@ -189,6 +192,16 @@ fn sweep_configuration(c: &CellResult) -> String {
     )
 }
 
+/// The master's anonymous memory at the fork: `Anonymous` of its
+/// smaps_rollup at `forked`, the pages the fitted anonymous PSS counts.
+pub fn master_anon_forked(c: &CellResult) -> Option<u64> {
+    c.phases
+        .iter()
+        .find(|p| p.name == "forked")?
+        .master()
+        .map(|m| m.anonymous)
+}
+
 /// A variant of a sweep the model could not be fitted for, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unfitted {
@@ -298,7 +311,7 @@ fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, String> {
         .ok_or_else(|| format!("{failures}the model cannot be fitted to this grid"))?;
     let static_bytes = median(
         ok.iter()
-            .filter_map(|c| c.metrics.as_ref().map(|m| m.master_rss_forked as f64))
+            .filter_map(|c| master_anon_forked(c).map(|b| b as f64))
             .collect(),
     );
     let mut f = Fit {
@@ -607,6 +620,22 @@ mod tests {
         (4, 2),
         (4, 4),
     ];
+
+    #[test]
+    fn the_fit_recovers_the_shared_fraction_of_the_static_memory() {
+        let cells = synthetic("glibc", &GRID, 40.0 * MIB, 0.75);
+        let fitted = fit(&cells);
+        assert!(fitted.unfitted.is_empty(), "{:?}", fitted.unfitted);
+        let f = &fitted.fits[0];
+        // S is the master's anonymous memory at the fork, not its RSS
+        // (which also counts the binary's file pages).
+        assert_eq!(f.static_bytes, Some(40.0 * MIB));
+        let kept = f.cow_efficiency_lower.unwrap();
+        assert!((kept - 0.75).abs() < 0.02, "kept {kept}");
+        assert!((f.per_process - 10.0 * MIB).abs() < 0.5 * MIB);
+        assert!((f.per_thread - 3.0 * MIB).abs() < 0.1 * MIB);
+        assert!(f.r2 > 0.99);
+    }
 
     #[test]
     fn a_variant_that_cannot_be_fitted_keeps_no_other_from_fitting() {
