@@ -121,6 +121,10 @@ fn sweep_text(doc: &result::Document, format: Format) -> String {
         Markup::Terminal
     };
     let mut out = export::render(&sweep::sweep_table(doc), markup);
+    out.push_str(
+        "\nCPUs pinned/online: the CPUs a cell was pinned to (--cpus; — when not pinned) and \
+         the CPUs online, from which glibc sizes its arena limit even when pinned.\n",
+    );
     let fitted = sweep::fit(&doc.cells);
     if !fitted.fits.is_empty() {
         let (model, cells) = sweep::fit_tables(&fitted.fits);

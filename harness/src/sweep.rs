@@ -388,7 +388,7 @@ pub fn sweep_table(doc: &Document) -> Table {
         ("req/s", true),
         ("p99", true),
         ("arenas", true),
-        ("CPUs seen/pinned", true),
+        ("CPUs pinned/online", true),
     ]);
     for c in &doc.cells {
         let (processes, threads) = shape(c).unwrap_or_default();
@@ -409,14 +409,15 @@ pub fn sweep_table(doc: &Document) -> Table {
             ]),
             None => row.extend(["FAILED".to_string(), "—".into(), "—".into(), "—".into()]),
         }
+        // The pinned count is what the master's affinity allowed (it
+        // reports it); glibc sizes its arena limit from the CPUs online.
+        let pinned = c
+            .cpus_pinned
+            .map(|n| c.cpus_allowed.map_or(n, |a| a as usize));
         row.push(format!(
             "{}/{}",
-            c.cpus_allowed
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "?".into()),
-            c.cpus_pinned
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "—".into())
+            pinned.map(|n| n.to_string()).unwrap_or_else(|| "—".into()),
+            doc.environment.cpus_online
         ));
         t.push(row);
     }
@@ -694,6 +695,25 @@ mod tests {
             e,
             "--variants: mimalloc is not in the sweep (it has glibc, jemalloc)"
         );
+    }
+
+    #[test]
+    fn the_sweep_table_shows_the_pinned_and_the_online_cpus() {
+        let mut doc = crate::runner::new_document();
+        doc.environment.cpus_online = 64;
+        let mut cells = synthetic("glibc", &[(1, 1), (2, 1)], 40.0 * MIB, 0.5);
+        cells[1].cpus_pinned = Some(2);
+        cells[1].cpus_allowed = Some(2);
+        cells[0].cpus_allowed = Some(64);
+        doc.cells = cells;
+        let t = sweep_table(&doc);
+        let col = t
+            .headers
+            .iter()
+            .position(|h| h == "CPUs pinned/online")
+            .unwrap();
+        assert_eq!(t.rows[0][col], "—/64");
+        assert_eq!(t.rows[1][col], "2/64");
     }
 
     #[test]
