@@ -71,7 +71,7 @@ pub struct ListArgs {
 }
 
 /// Workload options shared by `run` and `compare`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct WorkloadArgs {
     /// Workload preset (see `allocbench list`).
     #[arg(long, default_value = "server")]
@@ -214,7 +214,7 @@ pub struct PlanArgs {
     #[arg(long, value_name = "A,B,…")]
     pub variants: Option<String>,
     /// A sweep's result document to fit (default: run a quick sweep of
-    /// processes 1,2,4 × threads 1,2,4 now).
+    /// processes 1,2,4 × threads 1,2,4 at --quick sizes now).
     #[arg(long, value_name = "SWEEP.json")]
     pub from: Option<PathBuf>,
     /// Run the recommended configuration and print predicted against measured.

@@ -157,13 +157,19 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
             docs.remove(0).1
         }
         None => {
-            eprintln!("No --from: running a quick sweep (processes 1,2,4 × threads 1,2,4).");
-            let plans = options::sweep_plans(
-                &args.workload,
-                args.variants.as_deref(),
-                1,
-                options::PLAN_THREADS,
-            )?;
+            let plans = options::plan_sweep_plans(&args.workload, args.variants.as_deref())?;
+            let grid = |f: fn(&cell::CellPlan) -> u32| {
+                let mut v: Vec<u32> = plans.iter().map(f).collect();
+                v.sort_unstable();
+                v.dedup();
+                v.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+            };
+            eprintln!(
+                "No --from: running a quick sweep (processes {} × threads {}, --quick sizes: {} cells).",
+                grid(|p| p.spec.processes),
+                grid(|p| p.spec.threads),
+                plans.len()
+            );
             interrupt::install()?;
             let sink = Sink {
                 exporter: exporter(Format::Json),
