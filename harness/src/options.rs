@@ -19,6 +19,16 @@ pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
     UsageError(e.to_string()).into()
 }
 
+/// The workload run when `--workload` is not given.
+pub const DEFAULT_WORKLOAD: &str = "server";
+
+impl WorkloadArgs {
+    /// The workload asked for, or the default.
+    pub fn workload_name(&self) -> &str {
+        self.workload.as_deref().unwrap_or(DEFAULT_WORKLOAD)
+    }
+}
+
 /// Default idle offsets after `drained`, in seconds.
 pub const IDLE_DEFAULT: &[f64] = &[0.0, 0.1, 1.0, 10.0, 30.0];
 pub const IDLE_QUICK: &[f64] = &[0.0, 0.1, 1.0];
@@ -63,7 +73,7 @@ pub fn catalog(file: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
 
 pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
     check_proc()?;
-    let w = workload(&args.workload).map_err(usage)?;
+    let w = workload(args.workload_name()).map_err(usage)?;
     let mut spec = if args.quick { w.quick } else { w.spec };
     if let Some(path) = &args.spec {
         let text = std::fs::read_to_string(path)
@@ -145,7 +155,7 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
         check_memory(&spec)?;
     }
     Ok(WorkloadChoice {
-        name: args.workload.clone(),
+        name: args.workload_name().to_string(),
         spec,
         idle,
         timeout: Duration::from_secs_f64(timeout),
