@@ -85,11 +85,11 @@ pub struct ListArgs {
 }
 
 /// Workload options shared by `run` and `compare`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct WorkloadArgs {
-    /// Workload preset (see `allocbench list`).
-    #[arg(long, default_value = "server")]
-    pub workload: String,
+    /// Workload preset (see `allocbench list`; default: server).
+    #[arg(long)]
+    pub workload: Option<String>,
     /// Small sizes for a run of a few seconds per variant.
     #[arg(long)]
     pub quick: bool,
@@ -228,10 +228,12 @@ pub struct PlanArgs {
     #[arg(long, value_name = "A,B,…")]
     pub variants: Option<String>,
     /// A sweep's result document to fit (default: run a quick sweep of
-    /// processes 1,2,4 × threads 1,2,4 now).
+    /// processes 1,2,4 × threads 1,2,4 at --quick sizes now).
     #[arg(long, value_name = "SWEEP.json")]
     pub from: Option<PathBuf>,
-    /// Run the recommended configuration and print predicted against measured.
+    /// Run the recommended configuration with the sweep's spec and CPU
+    /// pinning and print predicted against measured; exit 1 when the
+    /// measured tree exceeds the budget.
     #[arg(long)]
     pub verify: bool,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]

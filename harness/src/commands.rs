@@ -56,7 +56,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let outcome = execute(&plans, &args.output, |doc, format| match format {
                 Format::Json => {
                     let mut doc = doc.clone();
-                    doc.fits = sweep::fit(&doc.cells).unwrap_or_default();
+                    let fitted = sweep::fit(&doc.cells);
+                    doc.fits = fitted.fits;
+                    doc.unfitted = fitted.unfitted;
                     exporter(format).serialize(&doc)
                 }
                 Format::Csv => exporter(format).serialize(doc),
@@ -114,7 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// The sweep's table and, when the grid allows, the fitted model.
+/// The sweep's table and, per variant the grid allows, the fitted model.
 fn sweep_text(doc: &result::Document, format: Format) -> String {
     let markup = if format == Format::Md {
         Markup::Markdown
@@ -122,41 +124,115 @@ fn sweep_text(doc: &result::Document, format: Format) -> String {
         Markup::Terminal
     };
     let mut out = export::render(&sweep::sweep_table(doc), markup);
-    match sweep::fit(&doc.cells) {
-        Ok(fits) => {
-            let (model, cells) = sweep::fit_tables(&fits);
-            out.push_str("\nModel: tree PSS(P, T) = a + P·b + P·T·c (least squares)\n");
-            out.push_str(&export::render(&model, markup));
-            out.push('\n');
-            out.push_str(&export::render(&cells, markup));
+    out.push_str(
+        "\nCPUs pinned/online: the CPUs a cell was pinned to (--cpus; — when not pinned) and \
+         the CPUs online, from which glibc sizes its arena limit even when pinned.\n",
+    );
+    let fitted = sweep::fit(&doc.cells);
+    if !fitted.fits.is_empty() {
+        let (model, cells) = sweep::fit_tables(&fitted.fits);
+        out.push_str("\nModel: tree PSS(P, T) = a + P·b + P·T·c (least squares)\n");
+        out.push_str(&export::render(&model, markup));
+        out.push('\n');
+        out.push_str(&export::render(&cells, markup));
+    }
+    for u in &fitted.unfitted {
+        out.push_str(&format!(
+            "\nNo model fitted for {}: {}\n",
+            u.variant, u.reason
+        ));
+    }
+    out
+}
+
+/// Workload flags given to `plan --from` that disagree with the sweep
+/// (whose cells' spec and pinning the verification runs).
+fn conflicts(
+    args: &crate::cli::PlanArgs,
+    cell: &result::CellResult,
+    sweep_cpus: Option<usize>,
+) -> Vec<String> {
+    let w = &args.workload;
+    let Some(spec) = &cell.spec else {
+        return vec!["the sweep's cells have no workload spec".into()];
+    };
+    let mut out = Vec::new();
+    let mut differ = |flag: &str, given: String, swept: String| {
+        if given != swept {
+            out.push(format!("{flag} {given} (the sweep has {swept})"));
         }
-        Err(e) => out.push_str(&format!("\nNo model fitted: {e}\n")),
+    };
+    if let Some(name) = &w.workload {
+        differ("--workload", name.clone(), cell.workload.clone());
+    }
+    if let Some(v) = w.requests {
+        differ("--requests", v.to_string(), spec.requests.to_string());
+    }
+    if let Some(v) = w.static_mib {
+        differ("--static-mib", v.to_string(), spec.static_mib.to_string());
+    }
+    if let Some(v) = w.seed {
+        differ("--seed", v.to_string(), spec.seed.to_string());
+    }
+    if let Some(v) = w.io_wait_share {
+        differ(
+            "--io-wait-share",
+            v.to_string(),
+            spec.io_wait_share.to_string(),
+        );
+    }
+    if w.gvl && !spec.gvl {
+        out.push("--gvl (the sweep ran without a GVL)".into());
+    }
+    if w.no_app_writes && spec.static_writes_per_request > 0 {
+        out.push("--no-app-writes (the sweep's requests write into static objects)".into());
+    }
+    if let Some(n) = w.cpus {
+        match sweep_cpus {
+            Some(k) if k != n => out.push(format!("--cpus {n} (the sweep was pinned to {k})")),
+            None if args.verify => out.push(format!(
+                "--cpus {n} with --verify (the sweep ran unpinned, and so does its verification)"
+            )),
+            _ => {}
+        }
+    }
+    if w.quick {
+        out.push("--quick (the sweep's sizes are used)".into());
+    }
+    if w.spec.is_some() {
+        out.push("--spec (the sweep's spec is used)".into());
+    }
+    if !w.processes.is_empty() || !w.threads.is_empty() {
+        out.push("--processes/--threads (the plan chooses them from the sweep's grid)".into());
     }
     out
 }
 
 /// `allocbench plan`: fit (from a file or a quick sweep), recommend, verify.
+/// Exit 1 when nothing fits, or the verification failed or measured more
+/// than the budget.
 fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     let budget =
         sweep::parse_size(&args.memory).map_err(|e| options::usage(format!("--memory: {e}")))?;
-    let cpus = args.workload.cpus.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    }) as u32;
-    let doc = match &args.from {
+    let (doc, source) = match &args.from {
         Some(path) => {
             let mut docs = crate::report::load(std::slice::from_ref(path))?;
-            docs.remove(0).1
+            (docs.remove(0).1, Some(path.display().to_string()))
         }
         None => {
-            eprintln!("No --from: running a quick sweep (processes 1,2,4 × threads 1,2,4).");
-            let plans = options::sweep_plans(
-                &args.workload,
-                args.variants.as_deref(),
-                1,
-                options::PLAN_THREADS,
-            )?;
+            let plans = options::plan_sweep_plans(&args.workload, args.variants.as_deref())?;
+            let grid = |f: fn(&cell::CellPlan) -> u32| {
+                let mut v: Vec<u32> = plans.iter().map(f).collect();
+                v.sort_unstable();
+                v.dedup();
+                v.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+            };
+            eprintln!(
+                "No --from: running a quick sweep (processes {} × threads {}, --quick sizes: {} cells).",
+                grid(|p| p.spec.processes),
+                grid(|p| p.spec.threads),
+                plans.len()
+            );
             interrupt::install()?;
             let sink = Sink {
                 exporter: exporter(Format::Json),
@@ -167,14 +243,53 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
             if outcome.interrupted {
                 return Ok(exit_code(&outcome));
             }
-            outcome.doc
+            (outcome.doc, None)
         }
     };
-    let mut fits = sweep::fit(&doc.cells).map_err(options::usage)?;
-    if let Some(list) = &args.variants {
-        let names: Vec<&str> = list.split(',').map(str::trim).collect();
-        fits.retain(|f| names.contains(&f.variant.as_str()));
+    // Only the variants asked for are fitted.
+    let cells = sweep::select(&doc.cells, args.variants.as_deref()).map_err(options::usage)?;
+    let fitted = sweep::fit(&cells);
+    for u in &fitted.unfitted {
+        eprintln!("Not considered: {}: {}", u.variant, u.reason);
     }
+    if fitted.fits.is_empty() {
+        let why = "no variant of the sweep can be fitted (see above)";
+        return if source.is_some() {
+            Err(options::usage(why))
+        } else {
+            eprintln!("{why}");
+            Ok(1)
+        };
+    }
+    // The configuration the model was fitted on: the spec and pinning of
+    // the sweep's cells (those of the first variant fitted; a variant's
+    // cells share one configuration, or it is not fitted).
+    let swept = |variant: &str| {
+        cells.iter().find(|c| {
+            c.variant == variant
+                && c.status == result::Status::Ok
+                && c.spec.as_ref().is_some_and(|s| s.processes > 0)
+        })
+    };
+    let first = swept(&fitted.fits[0].variant).expect("a fitted variant has cells");
+    let sweep_cpus = first.cpus_pinned;
+    if source.is_some() {
+        let bad = conflicts(args, first, sweep_cpus);
+        if !bad.is_empty() {
+            return Err(options::usage(format!(
+                "with --from, the workload is the sweep's; these flags disagree with it: {}",
+                bad.join("; ")
+            )));
+        }
+    }
+    let cpus = match (args.workload.cpus, sweep_cpus) {
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) if source.is_some() => doc.environment.cpus.max(1),
+        (None, None) => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    } as u32;
+    let fits = fitted.fits;
     let candidates = sweep::plan(&fits, budget as f64, cpus);
     let Some(best) = candidates.first().cloned() else {
         eprintln!(
@@ -183,18 +298,8 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
         );
         return Ok(1);
     };
-    if args.format == ListFormat::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "budget_bytes": budget,
-                "cpus": cpus,
-                "fits": fits,
-                "recommended": best,
-                "candidates": candidates.iter().take(5).collect::<Vec<_>>(),
-            }))?
-        );
-    } else {
+    let json = args.format == ListFormat::Json;
+    if !json {
         let mut t = export::Table::new(&[
             ("", false),
             ("variant", false),
@@ -229,25 +334,86 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
         );
         print!("{}", export::render(&t, Markup::Terminal));
     }
-    if !args.verify {
-        return Ok(0);
+    let swept_cell = swept(&best.variant).expect("a fitted variant has cells");
+    let mut code = 0;
+    let mut verification = serde_json::Value::Null;
+    if args.verify {
+        let (v, c) = verify(args, swept_cell, &best, budget, json)?;
+        verification = v;
+        code = c;
     }
-    let catalog = options::catalog(args.workload.variants_file.as_deref())?;
-    let variant = catalog.resolve(&best.variant).map_err(options::usage)?;
-    let w = options::workload_choice(&args.workload)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "budget_bytes": budget,
+                "cpus": cpus,
+                "sweep": {
+                    "from": source,
+                    "workload": swept_cell.workload,
+                    "spec": swept_cell.spec,
+                    "cpus_pinned": swept_cell.cpus_pinned,
+                },
+                "fits": fits,
+                "unfitted": fitted.unfitted,
+                "recommended": best,
+                "candidates": candidates.iter().take(5).collect::<Vec<_>>(),
+                "verification": verification,
+            }))?
+        );
+    }
+    Ok(code)
+}
+
+/// Runs the recommended configuration: the spec of the sweep's cell
+/// `swept` with the recommended processes and threads, pinned as it was.
+/// Returns the verification (JSON) and the exit code: 1 when the cell
+/// failed or its tree measured more than the budget.
+fn verify(
+    args: &crate::cli::PlanArgs,
+    swept: &result::CellResult,
+    best: &sweep::Candidate,
+    budget: u64,
+    json: bool,
+) -> anyhow::Result<(serde_json::Value, i32)> {
+    let spec = WorkloadSpec {
+        processes: best.processes,
+        threads: best.threads,
+        ..swept.spec.clone().expect("a fitted cell has a spec")
+    };
+    spec.validate().map_err(options::usage)?;
+    let online = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if let Some(n) = swept.cpus_pinned
+        && n > online
+    {
+        return Err(options::usage(format!(
+            "--verify: the sweep was pinned to {n} CPUs; this process may run on {online}"
+        )));
+    }
+    let w = &args.workload;
+    let timeout = w.timeout.unwrap_or(options::TIMEOUT_DEFAULT_S);
+    let sample_hz = w.sample_hz.unwrap_or(options::SAMPLE_HZ_DEFAULT);
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 1e6) {
+        return Err(options::usage(format!(
+            "--timeout: must be a positive number of seconds, got {timeout}"
+        )));
+    }
+    if !(sample_hz.is_finite() && (0.0..=1000.0).contains(&sample_hz)) {
+        return Err(options::usage(format!(
+            "--sample-hz: must be between 0 (off) and 1000, got {sample_hz}"
+        )));
+    }
     let plan = cell::CellPlan {
-        workload: w.name.clone(),
-        variant: variant[0].clone(),
-        spec: WorkloadSpec {
-            processes: best.processes,
-            threads: best.threads,
-            ..w.spec.clone()
-        },
+        workload: swept.workload.clone(),
+        variant: swept.variant_def.clone(),
+        spec: spec.clone(),
         repetition: 0,
         idle: vec![0.0],
-        phase_timeout: w.timeout,
-        sample_hz: w.sample_hz,
-        cpus: w.cpus,
+        phase_timeout: std::time::Duration::from_secs_f64(timeout),
+        sample_hz,
+        cpus: swept.cpus_pinned,
     };
     interrupt::install()?;
     let sink = Sink {
@@ -256,36 +422,69 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
         previous: Vec::new(),
     };
     let outcome = runner::run(std::slice::from_ref(&plan), &sink)?;
-    match outcome.doc.cells.first().and_then(|c| c.metrics.as_ref()) {
-        Some(m) => {
-            let pct = |p: f64, m: f64| (p - m) / m * 100.0;
-            println!(
-                "\nVerified {} with {} × {}: tree PSS predicted {}, measured {} ({:+.1}%); throughput predicted {} req/s, measured {} ({:+.1}%).",
-                best.variant,
-                best.processes,
-                best.threads,
-                units::mib(best.predicted_pss as u64),
-                units::mib(m.tree_pss_anon_steady),
-                pct(best.predicted_pss, m.tree_pss_anon_steady as f64),
-                units::rate(best.throughput_rps),
-                units::rate(m.throughput_rps),
-                pct(best.throughput_rps, m.throughput_rps)
-            );
-            Ok(exit_code(&outcome))
-        }
-        None => {
-            eprintln!(
-                "Verification failed: {}",
-                outcome
-                    .doc
-                    .cells
-                    .first()
-                    .and_then(|c| c.error.clone())
-                    .unwrap_or_else(|| "interrupted".into())
-            );
-            Ok(1)
-        }
+    let cell = outcome.doc.cells.first();
+    let mut v = serde_json::json!({
+        "workload": plan.workload,
+        "variant": best.variant,
+        "processes": best.processes,
+        "threads": best.threads,
+        "spec": spec,
+        "cpus_pinned": plan.cpus,
+        "predicted_pss": best.predicted_pss,
+        "predicted_throughput_rps": best.throughput_rps,
+    });
+    let Some(m) = cell.and_then(|c| c.metrics.as_ref()) else {
+        let error = cell
+            .and_then(|c| c.error.clone())
+            .unwrap_or_else(|| "interrupted".into());
+        eprintln!("Verification failed: {error}");
+        v["status"] = "failed".into();
+        v["error"] = error.into();
+        let code = if outcome.interrupted {
+            exit_code(&outcome)
+        } else {
+            1
+        };
+        return Ok((v, code));
+    };
+    let measured = m.tree_pss_anon_steady;
+    let within = measured <= budget;
+    let pct = |p: f64, m: f64| (p - m) / m * 100.0;
+    v["status"] = "ok".into();
+    v["measured_pss_anon"] = measured.into();
+    v["pss_error_pct"] = pct(best.predicted_pss, measured as f64).into();
+    v["measured_throughput_rps"] = m.throughput_rps.into();
+    v["within_budget"] = within.into();
+    let verdict = if within {
+        format!(
+            "the measured tree fits the budget of {}.",
+            units::mib(budget)
+        )
+    } else {
+        format!(
+            "OVER BUDGET: the measured tree exceeds the budget of {} by {}; this recommendation does not fit.",
+            units::mib(budget),
+            units::mib(measured - budget)
+        )
+    };
+    let line = format!(
+        "Verified {} with {} × {}: tree PSS predicted {}, measured {} ({:+.1}%); throughput predicted {} req/s, measured {} ({:+.1}%): {verdict}",
+        best.variant,
+        best.processes,
+        best.threads,
+        units::mib(best.predicted_pss as u64),
+        units::mib(measured),
+        pct(best.predicted_pss, measured as f64),
+        units::rate(best.throughput_rps),
+        units::rate(m.throughput_rps),
+        pct(best.throughput_rps, m.throughput_rps)
+    );
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("\n{line}");
     }
+    Ok((v, if within { exit_code(&outcome) } else { 1 }))
 }
 
 /// With `--plot DIR`, writes the charts; Markdown output links them. A

@@ -19,9 +19,21 @@ pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
     UsageError(e.to_string()).into()
 }
 
+/// The workload run when `--workload` is not given.
+pub const DEFAULT_WORKLOAD: &str = "server";
+
+impl WorkloadArgs {
+    /// The workload asked for, or the default.
+    pub fn workload_name(&self) -> &str {
+        self.workload.as_deref().unwrap_or(DEFAULT_WORKLOAD)
+    }
+}
+
 /// Default idle offsets after `drained`, in seconds.
 pub const IDLE_DEFAULT: &[f64] = &[0.0, 0.1, 1.0, 10.0, 30.0];
 pub const IDLE_QUICK: &[f64] = &[0.0, 0.1, 1.0];
+/// Idle offsets of the quick sweep `plan` runs: the model needs none.
+pub const IDLE_PLAN: &[f64] = &[0.0];
 /// Default timeline sampling rate.
 pub const SAMPLE_HZ_DEFAULT: f64 = 10.0;
 /// Default per-phase timeout.
@@ -68,7 +80,7 @@ pub fn catalog(file: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
 
 pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
     check_proc()?;
-    let w = workload(&args.workload).map_err(usage)?;
+    let w = workload(args.workload_name()).map_err(usage)?;
     let mut spec = if args.quick { w.quick } else { w.spec };
     if let Some(path) = &args.spec {
         let text = std::fs::read_to_string(path)
@@ -151,7 +163,7 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
         check_memory(&spec)?;
     }
     Ok(WorkloadChoice {
-        name: args.workload.clone(),
+        name: args.workload_name().to_string(),
         spec,
         idle,
         timeout: Duration::from_secs_f64(timeout),
@@ -408,6 +420,21 @@ pub const SWEEP_PROCESSES: &[u32] = &[1, 2, 4];
 pub const SWEEP_THREADS: &[u32] = &[1, 2, 4, 8];
 pub const PLAN_THREADS: &[u32] = &[1, 2, 4];
 
+/// The cells of the quick sweep `plan` runs without `--from`: processes
+/// 1,2,4 × threads 1,2,4 (unless given) at the workload's `--quick` sizes
+/// (flags and `--spec` still override them), one idle sample at 0 s.
+pub fn plan_sweep_plans(
+    args: &WorkloadArgs,
+    variants: Option<&str>,
+) -> anyhow::Result<Vec<CellPlan>> {
+    let mut quick = args.clone();
+    quick.quick = true;
+    if quick.idle.is_none() {
+        quick.idle = Some(IDLE_PLAN.to_vec());
+    }
+    sweep_plans(&quick, variants, 1, PLAN_THREADS)
+}
+
 /// The cells of a sweep: every grid point, the variants interleaved within
 /// it, repetitions outermost.
 pub fn sweep_plans(
@@ -466,4 +493,64 @@ pub fn sweep_plans(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn plan_args(extra: &[&str]) -> WorkloadArgs {
+        let mut argv = vec!["allocbench", "plan", "--memory", "1GiB"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Plan(p) => p.workload,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_quick_sweep_of_plan_is_at_quick_sizes_with_one_idle_sample() {
+        let plans = plan_sweep_plans(&plan_args(&[]), Some("glibc")).unwrap();
+        let quick = workload("server").unwrap().quick;
+        let grid: Vec<(u32, u32)> = plans
+            .iter()
+            .map(|p| (p.spec.processes, p.spec.threads))
+            .collect();
+        assert_eq!(
+            grid,
+            [
+                (1, 1),
+                (1, 2),
+                (1, 4),
+                (2, 1),
+                (2, 2),
+                (2, 4),
+                (4, 1),
+                (4, 2),
+                (4, 4)
+            ]
+        );
+        for p in &plans {
+            let spec = WorkloadSpec {
+                processes: quick.processes,
+                threads: quick.threads,
+                ..p.spec.clone()
+            };
+            assert_eq!(spec, quick);
+            assert_eq!(p.idle, IDLE_PLAN);
+        }
+        // Flags still override the quick sizes and offsets.
+        let plans = plan_sweep_plans(
+            &plan_args(&["--requests", "400", "--idle", "0,1", "--threads", "1,2"]),
+            Some("glibc"),
+        )
+        .unwrap();
+        assert_eq!(plans.len(), 6);
+        assert!(
+            plans
+                .iter()
+                .all(|p| p.spec.requests == 400 && p.idle == [0.0, 1.0])
+        );
+    }
 }

@@ -1733,6 +1733,7 @@ mod tests {
             summary: Vec::new(),
             harness: Default::default(),
             fits: Vec::new(),
+            unfitted: Vec::new(),
         }
     }
 

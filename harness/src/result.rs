@@ -43,6 +43,9 @@ pub struct Document {
     /// The memory model fitted to a sweep, per variant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fits: Vec<crate::sweep::Fit>,
+    /// The variants of a sweep the model could not be fitted for, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfitted: Vec<crate::sweep::Unfitted>,
 }
 
 /// The harness process's own cost over the run (not its children's).
@@ -428,5 +431,67 @@ impl Timeline {
             s.cow_copied
                 .push(p.and_then(|p| p.cow.as_ref()).map(|c| c.cow_copied));
         }
+    }
+}
+
+/// Finished cells for unit tests: a forking cell of `variant` at
+/// `processes` × `threads` whose `forked` phase has a master holding
+/// `master` (all other figures zero), and `metrics`.
+#[cfg(test)]
+pub(crate) fn test_cell(
+    variant: &str,
+    processes: u32,
+    threads: u32,
+    repetition: u32,
+    master: Mem,
+    metrics: Metrics,
+) -> CellResult {
+    use allocbench_allocators::Base;
+    CellResult {
+        workload: "server".into(),
+        variant: variant.into(),
+        variant_def: Variant {
+            name: variant.into(),
+            base: Base::Glibc,
+            env: BTreeMap::new(),
+            description: String::new(),
+            thp_disable: false,
+            background_thread_in_workers: false,
+        },
+        launch_env: BTreeMap::new(),
+        prefork: "none".into(),
+        prefork_call: None,
+        repetition,
+        cpus_pinned: None,
+        cpus_allowed: None,
+        status: Status::Ok,
+        error: None,
+        allocator: None,
+        spec: Some(WorkloadSpec {
+            processes,
+            threads,
+            ..WorkloadSpec::server()
+        }),
+        phases: vec![PhaseSample {
+            requests: 0,
+            name: "forked".into(),
+            t_ms: 0.0,
+            tree: master,
+            processes: vec![ProcessSample {
+                pid: 1,
+                role: ProcessRole::Master,
+                index: None,
+                mem: Some(master),
+                missed: None,
+                cow: None,
+                cow_missed: None,
+            }],
+        }],
+        timeline: Timeline::default(),
+        metrics: Some(metrics),
+        wall_ms: 0.0,
+        stderr_tail: Vec::new(),
+        measure: None,
+        load_summary: None,
     }
 }

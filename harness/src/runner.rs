@@ -50,6 +50,7 @@ pub fn new_document() -> Document {
         summary: Vec::new(),
         harness: Default::default(),
         fits: Vec::new(),
+        unfitted: Vec::new(),
     }
 }
 

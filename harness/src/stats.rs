@@ -102,10 +102,17 @@ pub struct SummaryMetric {
     pub ratio: Option<Ratio>,
 }
 
-/// One variant (and hook, and write mode) over its repetitions.
+/// One variant (and hook, and write mode) of one workload configuration
+/// (a sweep's grid point) over its repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
     pub workload: String,
+    /// Worker processes and threads of the configuration (absent for
+    /// `measure` cells).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
     pub variant: String,
     pub prefork: String,
     /// Whether requests wrote into the master's static objects.
@@ -164,10 +171,30 @@ fn app_writes(c: &CellResult) -> bool {
     c.app_writes()
 }
 
-/// The group a cell belongs to for ratios: same workload, hook and write
-/// mode (and repetition, for pairing).
+/// The parameters that make cells of one workload comparable: the workload,
+/// everything in the spec but the hook and the application's writes (which
+/// are rows of one configuration), the CPU pinning, and for `measure` cells
+/// the command line. Cells of a sweep's grid points differ in it.
+pub fn configuration(c: &CellResult) -> String {
+    let mut spec = c.spec.clone();
+    if let Some(spec) = &mut spec {
+        spec.prefork = Default::default();
+        spec.static_writes_per_request = 0;
+    }
+    let command = c.measure.as_ref().map(|m| m.command.join(" "));
+    format!(
+        "{}|{}|{:?}|{:?}",
+        c.workload,
+        serde_json::to_string(&spec).unwrap_or_default(),
+        c.cpus_pinned,
+        command
+    )
+}
+
+/// The group a cell belongs to for ratios: same workload configuration,
+/// hook and write mode (and repetition, for pairing).
 fn same_group(a: &CellResult, b: &CellResult) -> bool {
-    a.workload == b.workload && a.prefork == b.prefork && app_writes(a) == app_writes(b)
+    a.prefork == b.prefork && app_writes(a) == app_writes(b) && configuration(a) == configuration(b)
 }
 
 /// The baseline variant: `glibc` when it ran, else the first variant.
@@ -179,20 +206,21 @@ pub fn baseline_variant(cells: &[CellResult]) -> Option<&str> {
     }
 }
 
-/// One row per variant × hook × write mode, in the order cells first appear.
+/// One row per variant × hook × write mode of each workload configuration,
+/// in the order cells first appear; ratios pair each cell with the
+/// baseline's of the same configuration, hook, write mode and repetition.
 pub fn summarize(cells: &[CellResult]) -> Vec<SummaryRow> {
     let base = baseline_variant(cells).unwrap_or_default().to_string();
     let mut rows: Vec<SummaryRow> = Vec::new();
+    let mut seen: Vec<&CellResult> = Vec::new();
     for c in cells {
-        let exists = rows.iter().any(|r| {
-            r.workload == c.workload
-                && r.variant == c.variant
-                && r.prefork == c.prefork
-                && r.app_writes == app_writes(c)
-        });
-        if exists {
+        if seen
+            .iter()
+            .any(|s| s.variant == c.variant && same_group(s, c))
+        {
             continue;
         }
+        seen.push(c);
         let mine: Vec<&CellResult> = cells
             .iter()
             .filter(|o| o.variant == c.variant && same_group(o, c))
@@ -236,6 +264,8 @@ pub fn summarize(cells: &[CellResult]) -> Vec<SummaryRow> {
         }
         rows.push(SummaryRow {
             workload: c.workload.clone(),
+            processes: c.spec.as_ref().map(|s| s.processes),
+            threads: c.spec.as_ref().map(|s| s.threads),
             variant: c.variant.clone(),
             prefork: c.prefork.clone(),
             app_writes: app_writes(c),
@@ -277,6 +307,101 @@ mod tests {
     fn three_values_are_too_few_for_outliers() {
         let s = Stat::of(&vals(&[100.0, 101.0, 160.0])).unwrap();
         assert!(s.outliers.is_empty());
+    }
+
+    use crate::result::{Mem, test_cell};
+
+    fn cell(variant: &str, p: u32, t: u32, rep: u32, pss: u64) -> CellResult {
+        let m = Metrics {
+            tree_pss_anon_steady: pss,
+            throughput_rps: (p * t * 1000 + rep) as f64,
+            ..Metrics::default()
+        };
+        test_cell(variant, p, t, rep, Mem::default(), m)
+    }
+
+    fn ratio(r: &SummaryRow, key: &str) -> f64 {
+        r.metrics[key].ratio.as_ref().unwrap().median
+    }
+
+    #[test]
+    fn a_sweep_is_summarised_per_grid_point_with_its_own_baseline() {
+        let mut cells = Vec::new();
+        for rep in 0..2 {
+            for (p, t) in [(1, 1), (2, 4)] {
+                let base = u64::from(p * t) * 100 + u64::from(rep);
+                cells.push(cell("glibc", p, t, rep, base));
+                cells.push(cell("jemalloc", p, t, rep, base / 2));
+            }
+        }
+        let rows = summarize(&cells);
+        let keys: Vec<(Option<u32>, Option<u32>, &str, usize)> = rows
+            .iter()
+            .map(|r| (r.processes, r.threads, r.variant.as_str(), r.ok))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (Some(1), Some(1), "glibc", 2),
+                (Some(1), Some(1), "jemalloc", 2),
+                (Some(2), Some(4), "glibc", 2),
+                (Some(2), Some(4), "jemalloc", 2),
+            ]
+        );
+        for r in &rows {
+            let pss = &r.metrics["tree_pss_anon_steady"].stat;
+            let (p, t) = (r.processes.unwrap(), r.threads.unwrap());
+            let glibc = f64::from(p * t) * 100.0 + 0.5;
+            if r.variant == "glibc" {
+                assert_eq!(pss.median, glibc);
+                assert_eq!(ratio(r, "tree_pss_anon_steady"), 1.0);
+                assert_eq!(ratio(r, "throughput_rps"), 1.0);
+            } else {
+                assert_eq!(pss.median, (glibc / 2.0).floor());
+                let half = ratio(r, "tree_pss_anon_steady");
+                assert!((half - 0.5).abs() < 0.01, "{half}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_configuration_keeps_one_row_per_variant_hook_and_write_mode() {
+        // What compare runs: one grid point, two hooks, two repetitions,
+        // one variant also without the application's writes.
+        let mut cells = Vec::new();
+        for rep in 0..2 {
+            for hook in ["none", "trim"] {
+                for (v, pss) in [("glibc", 200), ("jemalloc", 150)] {
+                    let mut c = cell(v, 2, 2, rep, pss + u64::from(rep));
+                    c.prefork = hook.into();
+                    c.spec.as_mut().unwrap().prefork = hook.parse().unwrap();
+                    cells.push(c);
+                }
+            }
+        }
+        let mut quiet = cell("jemalloc", 2, 2, 0, 100);
+        quiet.spec.as_mut().unwrap().static_writes_per_request = 0;
+        cells.push(quiet);
+        let rows = summarize(&cells);
+        let keys: Vec<(&str, &str, bool, usize)> = rows
+            .iter()
+            .map(|r| (r.variant.as_str(), r.prefork.as_str(), r.app_writes, r.ok))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("glibc", "none", true, 2),
+                ("jemalloc", "none", true, 2),
+                ("glibc", "trim", true, 2),
+                ("jemalloc", "trim", true, 2),
+                ("jemalloc", "none", false, 1),
+            ]
+        );
+        assert_eq!(ratio(&rows[0], "tree_pss_anon_steady"), 1.0);
+        let je = ratio(&rows[1], "tree_pss_anon_steady");
+        assert!((je - 0.75).abs() < 0.002, "{je}");
+        // No baseline without writes: no ratio.
+        assert!(rows[4].metrics["tree_pss_anon_steady"].ratio.is_none());
     }
 
     #[test]

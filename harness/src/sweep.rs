@@ -16,11 +16,14 @@
 //! arena, caches and in-flight requests). `a`, `b` and `c` are fitted by
 //! ordinary least squares on the cells of a sweep with at least two process
 //! counts and two thread counts. With the master's static memory `S` known
-//! (its RSS at the fork), `1 − b/S` bounds from below the share of `S` each
-//! worker keeps shared: a lower bound, since `b` also holds the worker's own
-//! runtime.
+//! (its anonymous memory at the fork: the fitted quantity is anonymous PSS,
+//! so file pages stay out of both), `1 − b/S` bounds from below the share of
+//! `S` each worker keeps shared: a lower bound, since `b` also holds the
+//! worker's own runtime.
 
 use serde::{Deserialize, Serialize};
+
+use allocbench_workloads::WorkloadSpec;
 
 use crate::export::Table;
 use crate::result::{CellResult, Document, Status};
@@ -50,7 +53,9 @@ pub struct Fit {
     pub per_process: f64,
     /// `c`: bytes each serving thread adds.
     pub per_thread: f64,
-    /// The master's RSS at the fork (median), the static memory `S`.
+    /// The static memory `S`: the master's anonymous memory at the fork
+    /// (`Anonymous` of its smaps_rollup at `forked`, median over the cells),
+    /// the same kind of pages as the fitted anonymous PSS.
     pub static_bytes: Option<f64>,
     /// `1 − b/S`: a lower bound of the share of `S` a worker keeps shared.
     pub cow_efficiency_lower: Option<f64>,
@@ -171,92 +176,205 @@ fn shape(c: &CellResult) -> Option<(u32, u32)> {
     c.spec.as_ref().map(|s| (s.processes, s.threads))
 }
 
+/// What a sweep holds fixed across its grid: the workload, every spec
+/// parameter but the processes and threads, and the CPU pinning.
+fn sweep_configuration(c: &CellResult) -> String {
+    let spec = c.spec.clone().map(|s| WorkloadSpec {
+        processes: 0,
+        threads: 0,
+        ..s
+    });
+    format!(
+        "{}|{}|{:?}",
+        c.workload,
+        serde_json::to_string(&spec).unwrap_or_default(),
+        c.cpus_pinned
+    )
+}
+
+/// The master's anonymous memory at the fork: `Anonymous` of its
+/// smaps_rollup at `forked`, the pages the fitted anonymous PSS counts.
+pub fn master_anon_forked(c: &CellResult) -> Option<u64> {
+    c.phases
+        .iter()
+        .find(|p| p.name == "forked")?
+        .master()
+        .map(|m| m.anonymous)
+}
+
+/// A variant of a sweep the model could not be fitted for, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unfitted {
+    pub variant: String,
+    pub reason: String,
+}
+
+/// The model fitted per variant; each variant that could not be fitted is
+/// in `unfitted` with the reason, and does not keep the others from fitting.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fitted {
+    pub fits: Vec<Fit>,
+    pub unfitted: Vec<Unfitted>,
+}
+
 /// Fits the model for every variant of a sweep's cells (forking cells only:
 /// a single process without fork follows another formula).
-pub fn fit(cells: &[CellResult]) -> Result<Vec<Fit>, String> {
+pub fn fit(cells: &[CellResult]) -> Fitted {
     let mut variants: Vec<&str> = Vec::new();
     for c in cells {
         if !variants.contains(&c.variant.as_str()) {
             variants.push(&c.variant);
         }
     }
-    let mut fits = Vec::new();
+    let mut out = Fitted::default();
     for v in variants {
-        let ok: Vec<&CellResult> = cells
-            .iter()
-            .filter(|c| c.variant == v && c.status == Status::Ok)
-            .filter(|c| shape(c).is_some_and(|(p, _)| p > 0))
-            .collect();
-        let mut grid: Vec<(u32, u32)> = Vec::new();
-        for c in &ok {
-            let Some(k) = shape(c) else { continue };
-            if !grid.contains(&k) {
-                grid.push(k);
-            }
+        let mine: Vec<&CellResult> = cells.iter().filter(|c| c.variant == v).collect();
+        match fit_variant(v, &mine) {
+            Ok(f) => out.fits.push(f),
+            Err(reason) => out.unfitted.push(Unfitted {
+                variant: v.to_string(),
+                reason,
+            }),
         }
-        let ps: std::collections::BTreeSet<u32> = grid.iter().map(|g| g.0).collect();
-        let ts: std::collections::BTreeSet<u32> = grid.iter().map(|g| g.1).collect();
-        if ps.len() < 2 || ts.len() < 2 {
-            return Err(format!(
-                "{v}: the model needs cells with at least two process counts (of 1 or more) and two thread counts; \
-                 this sweep has processes {ps:?} and threads {ts:?}"
-            ));
-        }
-        let mut points = Vec::new();
-        for &(p, t) in &grid {
-            let at: Vec<&&CellResult> = ok.iter().filter(|c| shape(c) == Some((p, t))).collect();
-            let m = |f: fn(&crate::result::Metrics) -> f64| {
-                median(
-                    at.iter()
-                        .filter_map(|c| c.metrics.as_ref().map(f))
-                        .collect(),
-                )
-            };
-            if let (Some(pss), Some(rps)) = (
-                m(|m| m.tree_pss_anon_steady as f64),
-                m(|m| m.throughput_rps),
-            ) {
-                points.push(FitPoint {
-                    processes: p,
-                    threads: t,
-                    measured: pss,
-                    predicted: 0.0,
-                    error_pct: 0.0,
-                    throughput_rps: rps,
-                });
-            }
-        }
-        let data: Vec<(f64, f64, f64)> = points
-            .iter()
-            .map(|p| (f64::from(p.processes), f64::from(p.threads), p.measured))
-            .collect();
-        let (coef, r2) = least_squares(&data)
-            .ok_or_else(|| format!("{v}: the model cannot be fitted to this grid"))?;
-        let static_bytes = median(
-            ok.iter()
-                .filter_map(|c| c.metrics.as_ref().map(|m| m.master_rss_forked as f64))
-                .collect(),
-        );
-        let mut f = Fit {
-            variant: v.to_string(),
-            shared_once: coef[0],
-            per_process: coef[1],
-            per_thread: coef[2],
-            static_bytes,
-            cow_efficiency_lower: static_bytes
-                .filter(|s| *s > 0.0)
-                .map(|s| (1.0 - coef[1] / s).clamp(0.0, 1.0)),
-            r2,
-            points: Vec::new(),
-        };
-        for p in &mut points {
-            p.predicted = f.predict(p.processes, p.threads);
-            p.error_pct = (p.predicted - p.measured) / p.measured * 100.0;
-        }
-        f.points = points;
-        fits.push(f);
     }
-    Ok(fits)
+    out
+}
+
+/// The model for one variant's cells, or why it cannot be fitted.
+fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, String> {
+    let failed = mine.iter().filter(|c| c.status != Status::Ok).count();
+    let ok: Vec<&CellResult> = mine
+        .iter()
+        .copied()
+        .filter(|c| c.status == Status::Ok && c.metrics.is_some())
+        .filter(|c| shape(c).is_some_and(|(p, _)| p > 0))
+        .collect();
+    let failures = if failed > 0 {
+        format!("{failed} of its {} cells failed; ", mine.len())
+    } else {
+        String::new()
+    };
+    let mut configurations: Vec<String> = ok.iter().map(|c| sweep_configuration(c)).collect();
+    configurations.sort();
+    configurations.dedup();
+    if configurations.len() > 1 {
+        return Err(format!(
+            "its cells come from {} workload configurations (sizes, seed, workload or CPU pinning differ); \
+             fit the cells of one sweep",
+            configurations.len()
+        ));
+    }
+    let mut grid: Vec<(u32, u32)> = Vec::new();
+    for c in &ok {
+        let Some(k) = shape(c) else { continue };
+        if !grid.contains(&k) {
+            grid.push(k);
+        }
+    }
+    let ps: std::collections::BTreeSet<u32> = grid.iter().map(|g| g.0).collect();
+    let ts: std::collections::BTreeSet<u32> = grid.iter().map(|g| g.1).collect();
+    if ps.len() < 2 || ts.len() < 2 {
+        return Err(format!(
+            "{failures}the model needs finished cells with at least two process counts (of 1 or more) \
+             and two thread counts; there are processes {ps:?} and threads {ts:?}"
+        ));
+    }
+    let mut points = Vec::new();
+    for &(p, t) in &grid {
+        let at: Vec<&&CellResult> = ok.iter().filter(|c| shape(c) == Some((p, t))).collect();
+        let m = |f: fn(&crate::result::Metrics) -> f64| {
+            median(
+                at.iter()
+                    .filter_map(|c| c.metrics.as_ref().map(f))
+                    .collect(),
+            )
+        };
+        if let (Some(pss), Some(rps)) = (
+            m(|m| m.tree_pss_anon_steady as f64),
+            m(|m| m.throughput_rps),
+        ) {
+            points.push(FitPoint {
+                processes: p,
+                threads: t,
+                measured: pss,
+                predicted: 0.0,
+                error_pct: 0.0,
+                throughput_rps: rps,
+            });
+        }
+    }
+    let data: Vec<(f64, f64, f64)> = points
+        .iter()
+        .map(|p| (f64::from(p.processes), f64::from(p.threads), p.measured))
+        .collect();
+    let (coef, r2) = least_squares(&data)
+        .ok_or_else(|| format!("{failures}the model cannot be fitted to this grid"))?;
+    let static_bytes = median(
+        ok.iter()
+            .filter_map(|c| master_anon_forked(c).map(|b| b as f64))
+            .collect(),
+    );
+    let mut f = Fit {
+        variant: v.to_string(),
+        shared_once: coef[0],
+        per_process: coef[1],
+        per_thread: coef[2],
+        static_bytes,
+        cow_efficiency_lower: static_bytes
+            .filter(|s| *s > 0.0)
+            .map(|s| (1.0 - coef[1] / s).clamp(0.0, 1.0)),
+        r2,
+        points: Vec::new(),
+    };
+    for p in &mut points {
+        p.predicted = f.predict(p.processes, p.threads);
+        p.error_pct = (p.predicted - p.measured) / p.measured * 100.0;
+    }
+    f.points = points;
+    Ok(f)
+}
+
+/// The cells of the variants named in `list` (comma-separated; all cells
+/// when `None`), or which of the names the sweep does not have.
+pub fn select(cells: &[CellResult], list: Option<&str>) -> Result<Vec<CellResult>, String> {
+    let Some(list) = list else {
+        return Ok(cells.to_vec());
+    };
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut have: Vec<&str> = Vec::new();
+    for c in cells {
+        if !have.contains(&c.variant.as_str()) {
+            have.push(&c.variant);
+        }
+    }
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !have.contains(n))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "--variants: {} not in the sweep (it has {})",
+            if missing.len() == 1 {
+                format!("{} is", missing[0])
+            } else {
+                format!("{} are", missing.join(", "))
+            },
+            have.join(", ")
+        ));
+    }
+    if names.is_empty() {
+        return Err("--variants: no variant given".into());
+    }
+    Ok(cells
+        .iter()
+        .filter(|c| names.contains(&c.variant.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// One row per sweep cell: variant, P, T, tree PSS, throughput, p99.
@@ -270,7 +388,7 @@ pub fn sweep_table(doc: &Document) -> Table {
         ("req/s", true),
         ("p99", true),
         ("arenas", true),
-        ("CPUs seen/pinned", true),
+        ("CPUs pinned/online", true),
     ]);
     for c in &doc.cells {
         let (processes, threads) = shape(c).unwrap_or_default();
@@ -291,14 +409,15 @@ pub fn sweep_table(doc: &Document) -> Table {
             ]),
             None => row.extend(["FAILED".to_string(), "—".into(), "—".into(), "—".into()]),
         }
+        // The pinned count is what the master's affinity allowed (it
+        // reports it); glibc sizes its arena limit from the CPUs online.
+        let pinned = c
+            .cpus_pinned
+            .map(|n| c.cpus_allowed.map_or(n, |a| a as usize));
         row.push(format!(
             "{}/{}",
-            c.cpus_allowed
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "?".into()),
-            c.cpus_pinned
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "—".into())
+            pinned.map(|n| n.to_string()).unwrap_or_else(|| "—".into()),
+            doc.environment.cpus_online
         ));
         t.push(row);
     }
@@ -441,6 +560,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::result::{Mem, Metrics, test_cell};
 
     const MIB: f64 = (1u64 << 20) as f64;
 
@@ -461,6 +581,139 @@ mod tests {
         assert!((coef[1] - b).abs() < 0.05 * b, "b {}", coef[1] / MIB);
         assert!((coef[2] - c).abs() < 0.02 * c, "c {}", coef[2] / MIB);
         assert!(r2 > 0.99);
+    }
+
+    /// Cells of `variant` over `grid` whose tree anonymous PSS follows the
+    /// model with `S` static bytes of which each worker copies `1 − kept`,
+    /// with ±0.5% pseudo-noise; the master's RSS also holds file pages.
+    fn synthetic(variant: &str, grid: &[(u32, u32)], s: f64, kept: f64) -> Vec<CellResult> {
+        let (a, b, c) = (s + 2.0 * MIB, (1.0 - kept) * s, 3.0 * MIB);
+        grid.iter()
+            .enumerate()
+            .map(|(i, &(p, t))| {
+                let noise = ((i * 7 % 5) as f64 - 2.0) / 400.0;
+                let (pf, tf) = (f64::from(p), f64::from(t));
+                let y = (a + pf * b + pf * tf * c) * (1.0 + noise);
+                let master = Mem {
+                    anonymous: s as u64,
+                    rss: (s + 20.0 * MIB) as u64,
+                    ..Mem::default()
+                };
+                let metrics = Metrics {
+                    tree_pss_anon_steady: y as u64,
+                    master_rss_forked: master.rss,
+                    throughput_rps: 1000.0 * pf * tf,
+                    ..Metrics::default()
+                };
+                test_cell(variant, p, t, 0, master, metrics)
+            })
+            .collect()
+    }
+
+    const GRID: [(u32, u32); 9] = [
+        (1, 1),
+        (1, 2),
+        (1, 4),
+        (2, 1),
+        (2, 2),
+        (2, 4),
+        (4, 1),
+        (4, 2),
+        (4, 4),
+    ];
+
+    #[test]
+    fn the_fit_recovers_the_shared_fraction_of_the_static_memory() {
+        let cells = synthetic("glibc", &GRID, 40.0 * MIB, 0.75);
+        let fitted = fit(&cells);
+        assert!(fitted.unfitted.is_empty(), "{:?}", fitted.unfitted);
+        let f = &fitted.fits[0];
+        // S is the master's anonymous memory at the fork, not its RSS
+        // (which also counts the binary's file pages).
+        assert_eq!(f.static_bytes, Some(40.0 * MIB));
+        let kept = f.cow_efficiency_lower.unwrap();
+        assert!((kept - 0.75).abs() < 0.02, "kept {kept}");
+        assert!((f.per_process - 10.0 * MIB).abs() < 0.5 * MIB);
+        assert!((f.per_thread - 3.0 * MIB).abs() < 0.1 * MIB);
+        assert!(f.r2 > 0.99);
+    }
+
+    #[test]
+    fn a_variant_that_cannot_be_fitted_keeps_no_other_from_fitting() {
+        let mut cells = synthetic("glibc", &[(1, 1), (1, 2)], 40.0 * MIB, 0.5);
+        cells.extend(synthetic("jemalloc", &GRID, 40.0 * MIB, 0.5));
+        let mut failed = synthetic("mimalloc", &GRID, 40.0 * MIB, 0.5);
+        for c in &mut failed {
+            c.status = Status::Failed;
+            c.metrics = None;
+        }
+        cells.extend(failed);
+        let fitted = fit(&cells);
+        let fitted_names: Vec<&str> = fitted.fits.iter().map(|f| f.variant.as_str()).collect();
+        assert_eq!(fitted_names, ["jemalloc"]);
+        let reasons: Vec<(&str, &str)> = fitted
+            .unfitted
+            .iter()
+            .map(|u| (u.variant.as_str(), u.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert_eq!(reasons[0].0, "glibc");
+        assert!(reasons[0].1.contains("two process counts"), "{reasons:?}");
+        assert_eq!(reasons[1].0, "mimalloc");
+        assert!(
+            reasons[1].1.starts_with("9 of its 9 cells failed"),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn cells_of_two_configurations_are_not_fitted_as_one() {
+        let mut cells = synthetic("glibc", &GRID, 40.0 * MIB, 0.5);
+        for c in &mut cells[..3] {
+            c.spec.as_mut().unwrap().static_mib = 8;
+        }
+        let fitted = fit(&cells);
+        assert!(fitted.fits.is_empty());
+        assert!(
+            fitted.unfitted[0]
+                .reason
+                .contains("2 workload configurations"),
+            "{:?}",
+            fitted.unfitted
+        );
+    }
+
+    #[test]
+    fn selecting_variants_names_those_the_sweep_lacks() {
+        let mut cells = synthetic("glibc", &GRID, 40.0 * MIB, 0.5);
+        cells.extend(synthetic("jemalloc", &GRID, 40.0 * MIB, 0.5));
+        let only = select(&cells, Some("jemalloc")).unwrap();
+        assert!(only.iter().all(|c| c.variant == "jemalloc") && only.len() == 9);
+        assert_eq!(select(&cells, None).unwrap().len(), 18);
+        let e = select(&cells, Some("jemalloc,mimalloc")).unwrap_err();
+        assert_eq!(
+            e,
+            "--variants: mimalloc is not in the sweep (it has glibc, jemalloc)"
+        );
+    }
+
+    #[test]
+    fn the_sweep_table_shows_the_pinned_and_the_online_cpus() {
+        let mut doc = crate::runner::new_document();
+        doc.environment.cpus_online = 64;
+        let mut cells = synthetic("glibc", &[(1, 1), (2, 1)], 40.0 * MIB, 0.5);
+        cells[1].cpus_pinned = Some(2);
+        cells[1].cpus_allowed = Some(2);
+        cells[0].cpus_allowed = Some(64);
+        doc.cells = cells;
+        let t = sweep_table(&doc);
+        let col = t
+            .headers
+            .iter()
+            .position(|h| h == "CPUs pinned/online")
+            .unwrap();
+        assert_eq!(t.rows[0][col], "—/64");
+        assert_eq!(t.rows[1][col], "2/64");
     }
 
     #[test]

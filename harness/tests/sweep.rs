@@ -93,6 +93,20 @@ fn a_sweep_runs_the_grid_with_variants_interleaved_and_fits_it() {
         ]
     );
     assert_eq!(doc.fits.len(), 2);
+    assert!(doc.unfitted.is_empty(), "{:?}", doc.unfitted);
+    // The summary has a row per grid point and variant; each grid point's
+    // baseline is glibc at that point.
+    assert_eq!(doc.summary.len(), 8);
+    for (r, &(p, t, v)) in doc.summary.iter().zip(&order) {
+        assert_eq!(
+            (r.processes, r.threads, r.variant.as_str()),
+            (Some(p), Some(t), v)
+        );
+        if v == "glibc" {
+            let ratio = r.metrics["tree_pss_anon_steady"].ratio.as_ref().unwrap();
+            assert_eq!(ratio.median, 1.0);
+        }
+    }
     for f in &doc.fits {
         assert_eq!(f.points.len(), 4);
         for p in &f.points {
@@ -144,4 +158,173 @@ fn lists_of_counts_are_for_sweeps_only() {
     let r = run(&["compare", "--processes", "1,2"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("use sweep"), "{}", r.stderr);
+}
+
+/// A sweep of glibc over processes 1,2 × threads 1,2 at small sizes with
+/// seed 7, written to `dir/sweep.json`; `extra` adds flags.
+fn small_sweep(dir: &std::path::Path, extra: &[&str]) -> String {
+    let out = dir.join("sweep.json");
+    let path = out.to_str().unwrap().to_string();
+    let mut args = vec![
+        "--variants",
+        "glibc",
+        "--processes",
+        "1,2",
+        "--threads",
+        "1,2",
+        "--seed",
+        "7",
+        "--output",
+        &path,
+    ];
+    args.extend_from_slice(extra);
+    let r = run(&with_small(&["sweep", "--format", "json"], &args));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    path
+}
+
+fn json(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}\n{}", r.stdout, r.stderr))
+}
+
+/// The verification ran the sweep's spec with only the processes and
+/// threads replaced by the recommendation's.
+fn assert_verified_on_the_sweeps_spec(v: &serde_json::Value) {
+    let ver = &v["verification"];
+    assert_eq!(ver["status"], "ok", "{ver}");
+    let mut expected = v["sweep"]["spec"].clone();
+    expected["processes"] = v["recommended"]["processes"].clone();
+    expected["threads"] = v["recommended"]["threads"].clone();
+    assert_eq!(ver["spec"], expected);
+    assert_eq!(ver["spec"]["requests"], 400);
+    assert_eq!(ver["spec"]["static_mib"], 4);
+    assert_eq!(ver["workload"], v["sweep"]["workload"]);
+    assert_eq!(ver["cpus_pinned"], v["sweep"]["cpus_pinned"]);
+    assert!(ver["measured_pss_anon"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn plan_verify_from_a_sweep_runs_the_sweeps_spec_and_pinning() {
+    let dir = temp_dir("verify-from");
+    let from = small_sweep(&dir, &["--cpus", "1"]);
+    let r = run(&[
+        "plan", "--memory", "1GiB", "--from", &from, "--verify", "--format", "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json(&r);
+    assert_verified_on_the_sweeps_spec(&v);
+    assert_eq!(v["sweep"]["spec"]["seed"], 7);
+    assert_eq!(v["verification"]["cpus_pinned"], 1);
+    assert_eq!(v["cpus"], 1);
+    assert_eq!(v["verification"]["within_budget"], true);
+    // Workload flags that disagree with the sweep are refused before any work.
+    for (flags, says) in [
+        (
+            &["--requests", "999"][..],
+            "--requests 999 (the sweep has 400)",
+        ),
+        (
+            &["--workload", "threaded"][..],
+            "--workload threaded (the sweep has server)",
+        ),
+        (&["--cpus", "2"][..], "--cpus 2 (the sweep was pinned to 1)"),
+        (&["--threads", "8"][..], "--processes/--threads"),
+    ] {
+        let mut args = vec!["plan", "--memory", "1GiB", "--from", &from, "--verify"];
+        args.extend_from_slice(flags);
+        let bad = run(&args);
+        assert_eq!(bad.code, 2, "{flags:?}: {}", bad.stderr);
+        assert!(bad.stderr.contains(says), "{flags:?}: {}", bad.stderr);
+    }
+    // Flags that agree are not a conflict.
+    let same = run(&[
+        "plan",
+        "--memory",
+        "1GiB",
+        "--from",
+        &from,
+        "--requests",
+        "400",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(same.code, 0, "{}", same.stderr);
+    // A variant the sweep does not have is named as such.
+    let absent = run(&[
+        "plan",
+        "--memory",
+        "1GiB",
+        "--from",
+        &from,
+        "--variants",
+        "jemalloc",
+    ]);
+    assert_eq!(absent.code, 2, "{}", absent.stderr);
+    assert!(
+        absent
+            .stderr
+            .contains("jemalloc is not in the sweep (it has glibc)"),
+        "{}",
+        absent.stderr
+    );
+}
+
+#[test]
+fn plan_verify_without_from_runs_the_quick_sweeps_spec() {
+    let r = run(&with_small(
+        &["plan", "--memory", "1GiB", "--verify", "--format", "json"],
+        &[
+            "--variants",
+            "glibc",
+            "--processes",
+            "1,2",
+            "--threads",
+            "1,2",
+        ],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("quick sweep (processes 1,2 × threads 1,2"),
+        "{}",
+        r.stderr
+    );
+    let v = json(&r);
+    assert!(v["sweep"]["from"].is_null());
+    assert_verified_on_the_sweeps_spec(&v);
+    assert!(v["verification"]["cpus_pinned"].is_null());
+}
+
+#[test]
+fn plan_verify_says_plainly_when_the_measured_tree_exceeds_the_budget() {
+    let dir = temp_dir("verify-over");
+    let from = small_sweep(&dir, &[]);
+    // A sweep whose trees read a thousand times smaller than they are: the
+    // model predicts a few KiB, the verification measures the real tree,
+    // which holds at least the master's 4 MiB of static memory.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&from).unwrap()).unwrap();
+    for c in doc["cells"].as_array_mut().unwrap() {
+        let m = &mut c["metrics"]["tree_pss_anon_steady"];
+        *m = (m.as_u64().unwrap() / 1000).into();
+    }
+    let scaled = dir.join("scaled.json");
+    std::fs::write(&scaled, doc.to_string()).unwrap();
+    let r = run(&[
+        "plan",
+        "--memory",
+        "2MiB",
+        "--from",
+        scaled.to_str().unwrap(),
+        "--verify",
+    ]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("recommended"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("OVER BUDGET: the measured tree exceeds the budget of 2.0 MiB"),
+        "{}",
+        r.stdout
+    );
 }

@@ -96,20 +96,7 @@ fn machine_key(e: &Environment) -> String {
 /// The parameters that make cells of one workload comparable: everything in
 /// the spec but the hook and the application's writes (shown as rows).
 fn group_key(c: &CellResult) -> String {
-    let mut spec = c.spec.clone();
-    if let Some(spec) = &mut spec {
-        spec.prefork = Default::default();
-        spec.static_writes_per_request = 0;
-    }
-    // Measured commands group by their command line.
-    let command = c.measure.as_ref().map(|m| m.command.join(" "));
-    format!(
-        "{}|{}|{:?}|{:?}",
-        c.workload,
-        serde_json::to_string(&spec).unwrap_or_default(),
-        c.cpus_pinned,
-        command
-    )
+    crate::stats::configuration(c)
 }
 
 fn title(c: &CellResult) -> String {
@@ -501,6 +488,7 @@ pub fn write_plots(report: &Report, dir: &Path) -> anyhow::Result<Plots> {
                 summary: Vec::new(),
                 harness: Default::default(),
                 fits: Vec::new(),
+                unfitted: Vec::new(),
             };
             let sub_dir = dir.join(crate::plot::sanitize(&name));
             lines.extend(crate::plot::write_summary_plots(&sub, &sub_dir)?);
