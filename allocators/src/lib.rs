@@ -18,6 +18,7 @@
 
 pub mod bench;
 mod dispatch;
+mod elf;
 mod probe;
 mod variant;
 

@@ -122,6 +122,12 @@ pub enum LibraryProblem {
     Unpreloadable { path: String },
     #[error("{path}: an ELF file but not a shared object")]
     NotShared { path: String },
+    #[error(
+        "{path}: a position-independent executable (DF_1_PIE), not a shared library; LD_PRELOAD cannot load a program"
+    )]
+    Executable { path: String },
+    #[error("{path}: a damaged ELF file: {what}")]
+    Damaged { path: String, what: String },
     #[error("{path}: built for {found}, this machine runs {expected}")]
     WrongArch {
         path: String,
@@ -589,15 +595,17 @@ pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
             });
         }
     };
-    let mut header = [0u8; 20];
-    if let Err(e) = f.read_exact(&mut header) {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            return Err(LibraryProblem::NotElf { path: shown });
-        }
+    // The file header: 64 bytes for 64-bit ELF, 52 for 32-bit; the
+    // identification, type and machine are in the first 20.
+    let mut header = Vec::with_capacity(64);
+    if let Err(e) = (&mut f).take(64).read_to_end(&mut header) {
         return Err(LibraryProblem::Unreadable {
             path: shown,
             error: e.to_string(),
         });
+    }
+    if header.len() < 20 {
+        return Err(LibraryProblem::NotElf { path: shown });
     }
     if &header[..4] != b"\x7fELF" {
         return Err(LibraryProblem::NotElf { path: shown });
@@ -636,12 +644,22 @@ pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
             expected: std::env::consts::ARCH.into(),
         });
     }
-    // ET_DYN: a shared object (or PIE executable, which ld.so can't preload
-    // either; it then fails the identity check).
+    // ET_DYN: a shared object, or a PIE executable, which ld.so refuses to
+    // preload ("cannot dynamically load position-independent executable").
     if e_type != 3 {
         return Err(LibraryProblem::NotShared { path: shown });
     }
-    Ok(())
+    let elf = crate::elf::Elf {
+        file: &f,
+        class64,
+        little,
+        header: &header,
+    };
+    match elf.is_pie() {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(LibraryProblem::Executable { path: shown }),
+        Err(what) => Err(LibraryProblem::Damaged { path: shown, what }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -1091,8 +1109,53 @@ mod tests {
                 "{at}={byte}: {e}"
             );
         }
+        // The whole of a real library passes (a header alone is cut short).
         std::fs::write(&f, &real).unwrap();
+        let e = check_shared_object(&f).unwrap_err();
+        assert!(matches!(e, LibraryProblem::Damaged { .. }), "{e}");
+        let libc = resolve_library("libc.so.6", None).unwrap();
+        std::fs::copy(&libc, &f).unwrap();
         check_shared_object(&f).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn executables_are_refused_and_shared_libraries_pass() {
+        // A PIE is ET_DYN like a library and passed the header check; ld.so
+        // then refused to preload it and the cell failed only after its start.
+        let exe = std::env::current_exe().unwrap();
+        let e = check_shared_object(&exe).unwrap_err();
+        assert!(matches!(e, LibraryProblem::Executable { .. }), "{e}");
+        assert!(e.to_string().contains("executable"), "{e}");
+        let e = Catalog::default()
+            .resolve(&exe.display().to_string())
+            .unwrap_err();
+        assert!(e.to_string().contains("not a shared library"), "{e}");
+        // libc itself has an interpreter (it runs as a program) but is no PIE.
+        for lib in [
+            "libc.so.6",
+            "libm.so.6",
+            "libjemalloc.so.2",
+            "libtcmalloc_minimal.so.4",
+        ] {
+            match resolve_library(lib, None) {
+                Ok(path) => check_shared_object(&path).unwrap(),
+                Err(LibraryProblem::NotInstalled { .. }) if lib.contains("malloc") => {}
+                Err(e) => panic!("{lib}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_dynamic_section_outside_the_file_is_damage() {
+        let dir = std::env::temp_dir().join(format!("allocbench-elf-cut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let libc = std::fs::read(resolve_library("libc.so.6", None).unwrap()).unwrap();
+        let f = dir.join("cut.so");
+        std::fs::write(&f, &libc[..libc.len() / 8]).unwrap();
+        let e = check_shared_object(&f).unwrap_err();
+        assert!(matches!(e, LibraryProblem::Damaged { .. }), "{e}");
+        assert!(e.to_string().contains("outside the file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

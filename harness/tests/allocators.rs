@@ -91,18 +91,19 @@ fn a_library_that_is_not_an_allocator_fails_its_cell_and_others_run() {
 
 #[test]
 fn a_preload_that_ld_so_ignores_fails_its_cell() {
-    // An ELF header for this machine and nothing else: the pre-check
-    // passes, ld.so ignores the preload with a warning ("cannot read file
-    // data"), and the worker finds glibc in its place.
+    // A real library with an OS ABI byte ld.so does not know: the pre-check
+    // passes, ld.so ignores the preload with a warning ("ELF file OS ABI
+    // invalid"), and the worker finds glibc in its place.
     let dir = temp_dir("broken-so");
     let libm = allocbench_allocators::library_dirs()
         .into_iter()
         .map(|d| d.join("libm.so.6"))
         .find(|p| p.exists())
         .expect("libm.so.6");
-    let bytes = std::fs::read(&libm).unwrap();
+    let mut bytes = std::fs::read(&libm).unwrap();
+    bytes[7] = 0x42; // EI_OSABI
     let broken = dir.join("libbroken.so");
-    std::fs::write(&broken, &bytes[..64]).unwrap();
+    std::fs::write(&broken, &bytes).unwrap();
     let broken = broken.display().to_string();
     let r = compare(&["--variants", &broken]);
     assert_eq!(r.code, 1, "{}", r.stderr);

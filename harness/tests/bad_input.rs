@@ -59,6 +59,29 @@ fn a_file_that_is_not_a_shared_object_is_refused() {
 }
 
 #[test]
+fn an_executable_is_refused_as_a_preload() {
+    // A PIE is ET_DYN like a library: it passed the check, then ld.so
+    // refused to preload it once the cell ran.
+    let exe = env!("CARGO_BIN_EXE_allocbench");
+    refused(
+        &["compare", "--variants", exe],
+        &[
+            exe,
+            "position-independent executable",
+            "not a shared library",
+        ],
+    );
+}
+
+#[test]
+fn the_workspace_preload_library_passes_the_check() {
+    // Built before these tests through a dev-dependency, in deps/.
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_allocbench"));
+    let lib = exe.parent().unwrap().join("deps/liballocbench_jemalloc.so");
+    allocbench_allocators::check_shared_object(&lib).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
 fn malformed_variants_files_name_the_offending_item() {
     let dir = temp_dir("bad-variants");
     let cases = [
