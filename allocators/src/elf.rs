@@ -1,16 +1,18 @@
-//! Just enough ELF for the checks made before any run: the program headers
-//! and the dynamic section's `DT_FLAGS_1` (is an `ET_DYN` file a PIE
-//! executable?).
+//! Just enough ELF for the checks made before any run: the program headers,
+//! the dynamic section's `DT_FLAGS_1` (is an `ET_DYN` file a PIE executable?)
+//! and `PT_INTERP` (which ld.so loads a program).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 const PT_DYNAMIC: u32 = 2;
+const PT_INTERP: u32 = 3;
 const DT_NULL: u64 = 0;
 const DT_FLAGS_1: u64 = 0x6fff_fffb;
 const DF_1_PIE: u64 = 0x0800_0000;
 
-/// The most of a dynamic section read (real ones are a
+/// The most of a dynamic section or interpreter path read (real ones are a
 /// few hundred bytes).
 const MAX_READ: u64 = 1 << 20;
 
@@ -145,4 +147,45 @@ impl Elf<'_> {
         }
         Ok(false)
     }
+
+    /// The program interpreter (`PT_INTERP`), if any.
+    pub fn interpreter(&self) -> Option<PathBuf> {
+        let seg = self
+            .segments()
+            .ok()?
+            .into_iter()
+            .find(|s| s.kind == PT_INTERP)?;
+        let bytes = self.read(seg.offset, seg.size, "interpreter").ok()?;
+        let path = bytes.split(|&b| b == 0).next()?;
+        let path = std::str::from_utf8(path).ok()?;
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    }
+}
+
+/// Opens `path` as an ELF file of this machine's class and byte order and
+/// hands it to `f`; `None` if it is not one.
+pub(crate) fn with_elf<T>(path: &Path, f: impl FnOnce(&Elf) -> Option<T>) -> Option<T> {
+    let file = File::open(path).ok()?;
+    let mut header = [0u8; 64];
+    file.read_exact_at(&mut header, 0).ok()?;
+    let little = cfg!(target_endian = "little");
+    let class64 = cfg!(target_pointer_width = "64");
+    let ident_ok = &header[..4] == b"\x7fELF"
+        && header[4] == if class64 { 2 } else { 1 }
+        && header[5] == if little { 1 } else { 2 };
+    if !ident_ok {
+        return None;
+    }
+    f(&Elf {
+        file: &file,
+        class64,
+        little,
+        header: &header,
+    })
+}
+
+/// The dynamic linker of the running program (its `PT_INTERP`).
+pub(crate) fn own_interpreter() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    with_elf(&exe, |elf| elf.interpreter())
 }

@@ -20,6 +20,7 @@ pub mod bench;
 mod dispatch;
 mod elf;
 mod probe;
+pub mod settings;
 mod variant;
 
 pub use dispatch::{DispatchAlloc, SELECT_ENV, Selection, selection};

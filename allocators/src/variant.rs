@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::dispatch::{SELECT_ENV, Selection};
+use crate::settings;
 
 /// Which allocator a variant runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +77,13 @@ pub enum VariantError {
     },
     #[error("variant {variant:?}: value of {name} contains a NUL byte")]
     BadEnvValue { variant: String, name: String },
+    #[error("variant {variant:?}: {name}={value:?} is malformed: expected {expected}")]
+    BadEnvFormat {
+        variant: String,
+        name: String,
+        value: String,
+        expected: String,
+    },
     #[error("invalid environment assignment {0:?}: expected NAME=VALUE")]
     BadAssignment(String),
     #[error("invalid variant name {0:?}: use letters, digits, '.', '_', '+' and '-'")]
@@ -288,6 +296,13 @@ impl Variant {
         }
         for (k, v) in &self.env {
             validate_env(&self.name, k, v)?;
+            // The allocator would ignore a value it cannot parse, silently.
+            settings::check_value(k, v).map_err(|expected| VariantError::BadEnvFormat {
+                variant: self.name.clone(),
+                name: k.clone(),
+                value: v.clone(),
+                expected,
+            })?;
         }
         Ok(())
     }
@@ -959,7 +974,7 @@ mod tests {
         let mut c = Catalog::default();
         c.add_toml(
             "[variants.b]\nbase = \"glibc-arena1\"\n\
-             [variants.a]\nbase = \"b\"\nenv = { GLIBC_TUNABLES = \"x\" }\n",
+             [variants.a]\nbase = \"b\"\nenv = { GLIBC_TUNABLES = \"glibc.malloc.top_pad=0\" }\n",
         )
         .unwrap();
         let a = c.get("a").unwrap();
@@ -1023,6 +1038,57 @@ mod tests {
             .add_toml("[variants.x]\nbase = \"glibc\"\nenv = { LD_PRELOAD = \"/x.so\" }\n")
             .unwrap_err();
         assert!(matches!(e, VariantError::ReservedEnv { .. }), "{e}");
+    }
+
+    #[test]
+    fn malformed_values_are_refused_naming_variable_value_and_format() {
+        // These were accepted, and glibc, jemalloc, mimalloc or tcmalloc
+        // ignored them without a word: the row measured the defaults.
+        for (base, name, value, expected) in [
+            ("glibc", "MALLOC_ARENA_MAX", "two", "non-negative integer"),
+            (
+                "glibc",
+                "MALLOC_MMAP_THRESHOLD_",
+                "128k",
+                "non-negative integer",
+            ),
+            (
+                "glibc",
+                "GLIBC_TUNABLES",
+                "glibc.malloc.arena_max",
+                "name=value",
+            ),
+            (
+                "glibc",
+                "GLIBC_TUNABLES",
+                "glibc.malloc.arena_mx=1",
+                "no glibc.malloc.arena_mx",
+            ),
+            ("jemalloc", "MALLOC_CONF", "narenas=2", "key:value"),
+            ("mimalloc", "MIMALLOC_PURGE_DELAY", "soon", "an integer"),
+            ("mimalloc", "MIMALLOC_SHOW_STATS", "2", "true, false"),
+            (
+                "tcmalloc-so",
+                "TCMALLOC_RELEASE_RATE",
+                "fast",
+                "non-negative number",
+            ),
+        ] {
+            let text =
+                format!("[variants.v]\nbase = \"{base}\"\nenv = {{ {name} = \"{value}\" }}\n");
+            let e = Catalog::default().add_toml(&text).unwrap_err();
+            assert!(matches!(e, VariantError::BadEnvFormat { .. }), "{e}");
+            let msg = e.to_string();
+            for part in ["\"v\"", name, value, expected] {
+                assert!(msg.contains(part), "{part:?} not in {msg}");
+            }
+        }
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.ok]\nbase = \"glibc\"\n\
+             env = { MALLOC_ARENA_MAX = \"0x2\", GLIBC_TUNABLES = \"glibc.malloc.trim_threshold=0:glibc.pthread.rseq=0\" }\n",
+        )
+        .unwrap();
     }
 
     #[test]

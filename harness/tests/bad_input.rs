@@ -111,6 +111,53 @@ fn malformed_variants_files_name_the_offending_item() {
 }
 
 #[test]
+fn malformed_values_of_known_variables_are_refused_before_any_run() {
+    // The allocators ignore values they cannot parse: these ran as rows of
+    // the defaults under the variant's name.
+    let dir = temp_dir("bad-values");
+    let cases = [
+        ("glibc", "MALLOC_ARENA_MAX", "two", "a non-negative integer"),
+        ("glibc", "MALLOC_PERTURB_", "-1", "a non-negative integer"),
+        (
+            "glibc",
+            "GLIBC_TUNABLES",
+            "glibc.malloc.arena_max:2",
+            "name=value pairs separated by ':'",
+        ),
+        (
+            "glibc",
+            "GLIBC_TUNABLES",
+            "glibc.malloc.trim_treshold=0",
+            "no glibc.malloc.trim_treshold",
+        ),
+        (
+            "glibc",
+            "GLIBC_TUNABLES",
+            "glibc.malloc.arena_max=1k",
+            "a non-negative integer",
+        ),
+        ("jemalloc", "MALLOC_CONF", "narenas=2", "key:value pairs"),
+        ("mimalloc", "MIMALLOC_PURGE_DELAY", "10ms", "an integer"),
+        (
+            "tcmalloc-so",
+            "TCMALLOC_RELEASE_RATE",
+            "ten",
+            "a non-negative number",
+        ),
+    ];
+    for (base, name, value, expected) in cases {
+        let file = variants_file(
+            &dir,
+            &format!("[variants.bad]\nbase = \"{base}\"\nenv = {{ {name} = \"{value}\" }}\n"),
+        );
+        refused(
+            &["compare", "--variants-file", &file, "--variants", "bad"],
+            &["variant \"bad\"", name, value, expected],
+        );
+    }
+}
+
+#[test]
 fn malformed_spec_files_name_the_offending_key() {
     let dir = temp_dir("bad-spec");
     let cases = [
