@@ -1,11 +1,65 @@
-//! What each allocator reads from its environment, and in which format.
-//! Allocators ignore a value they cannot parse without a word: the row would
-//! measure the defaults under the variant's name. So a variant's values are
-//! checked when it is defined, before any run.
+//! What each allocator family reads from its environment, and in which
+//! format. Allocators ignore a value they cannot parse, and a variable only
+//! another allocator reads, without a word: both would make a row that
+//! measures the defaults under the variant's name. So a variant's settings
+//! are checked when it is defined, before any run.
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+
+/// An allocator family: who reads which variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Glibc,
+    Jemalloc,
+    Mimalloc,
+    Tcmalloc,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Glibc => "glibc malloc",
+            Family::Jemalloc => "jemalloc",
+            Family::Mimalloc => "mimalloc",
+            Family::Tcmalloc => "tcmalloc",
+        }
+    }
+
+    /// The family of an allocator name as the probe reports it.
+    pub fn from_allocator(name: &str) -> Option<Family> {
+        match name {
+            "glibc" => Some(Family::Glibc),
+            "jemalloc" => Some(Family::Jemalloc),
+            "mimalloc" => Some(Family::Mimalloc),
+            "tcmalloc" => Some(Family::Tcmalloc),
+            _ => None,
+        }
+    }
+
+    /// The family a preload library's file name clearly names:
+    /// `lib<family>` (or the workspace's `liballocbench_<family>`) followed
+    /// by the end, `.`, `_` or `-` (`libjemalloc.so.2`,
+    /// `libtcmalloc_minimal.so.4`, `libmimalloc-secure.so`). Anything else
+    /// is of unknown family.
+    pub fn of_library(library: &str) -> Option<Family> {
+        let file = library.rsplit('/').next().unwrap_or(library);
+        let stem = file.strip_prefix("lib")?;
+        let stem = stem.strip_prefix("allocbench_").unwrap_or(stem);
+        [
+            ("jemalloc", Family::Jemalloc),
+            ("mimalloc", Family::Mimalloc),
+            ("tcmalloc", Family::Tcmalloc),
+        ]
+        .into_iter()
+        .find(|(name, _)| {
+            stem.strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '_', '-']))
+        })
+        .map(|(_, family)| family)
+    }
+}
 
 /// glibc's malloc variables that hold a number (the environment aliases of
 /// its `glibc.malloc.*` tunables).
@@ -21,6 +75,29 @@ pub const GLIBC_NUMERIC: &[&str] = &[
 
 /// The prefix of glibc's malloc tunables in `GLIBC_TUNABLES`.
 const GLIBC_MALLOC_TUNABLE: &str = "glibc.malloc.";
+
+/// The family that alone reads `name` (set to `value`), or `None` when any
+/// process may read it or it is unknown. For `GLIBC_TUNABLES` only its
+/// malloc tunables are glibc malloc's: the others apply to every program.
+pub fn reader(name: &str, value: &str) -> Option<Family> {
+    let upper = name.to_ascii_uppercase();
+    if GLIBC_NUMERIC.contains(&name) || name == "MALLOC_CHECK_" {
+        Some(Family::Glibc)
+    } else if name == "GLIBC_TUNABLES" {
+        tunable_pairs(value)
+            .any(|(n, _)| n.starts_with(GLIBC_MALLOC_TUNABLE))
+            .then_some(Family::Glibc)
+    } else if name == "MALLOC_CONF" {
+        Some(Family::Jemalloc)
+    } else if upper.starts_with("MIMALLOC_") {
+        // mimalloc looks its variables up without regard to case.
+        Some(Family::Mimalloc)
+    } else if name.starts_with("TCMALLOC_") {
+        Some(Family::Tcmalloc)
+    } else {
+        None
+    }
+}
 
 /// A number as glibc's tunables read it (`_dl_strtoul`): decimal or `0x`
 /// hexadecimal. A leading `0` means octal to glibc, so `010` (8, not 10) is
@@ -41,6 +118,14 @@ pub fn glibc_number(s: &str) -> Option<u64> {
 
 const GLIBC_NUMBER: &str =
     "a non-negative integer (decimal without leading zeros, or hexadecimal with 0x)";
+
+/// The `name=value` pairs of a `GLIBC_TUNABLES` value (a pair without `=`
+/// has an empty value).
+fn tunable_pairs(value: &str) -> impl Iterator<Item = (&str, &str)> {
+    value
+        .split(':')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+}
 
 /// The tunables this glibc knows, from `ld.so --list-tunables` (the
 /// dynamic linker that loads allocbench, which loads its workers too);
@@ -307,6 +392,47 @@ mod tests {
         ] {
             assert_eq!(glibc_number(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn families_of_library_names() {
+        for (lib, family) in [
+            (
+                "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+                Some(Family::Jemalloc),
+            ),
+            ("/opt/libtcmalloc_minimal.so.4", Some(Family::Tcmalloc)),
+            ("/opt/libtcmalloc.so", Some(Family::Tcmalloc)),
+            ("./libmimalloc-secure.so", Some(Family::Mimalloc)),
+            (
+                "target/debug/liballocbench_jemalloc.so",
+                Some(Family::Jemalloc),
+            ),
+            ("/opt/libjemallocator.so", None),
+            ("/opt/my-jemalloc.so", None),
+            ("/lib/libc.so.6", None),
+            ("/opt/jemalloc/lib/libfoo.so", None),
+        ] {
+            assert_eq!(Family::of_library(lib), family, "{lib}");
+        }
+    }
+
+    #[test]
+    fn readers_of_variables() {
+        assert_eq!(reader("MALLOC_ARENA_MAX", "1"), Some(Family::Glibc));
+        assert_eq!(reader("MALLOC_CONF", "x"), Some(Family::Jemalloc));
+        assert_eq!(reader("mimalloc_verbose", "1"), Some(Family::Mimalloc));
+        assert_eq!(reader("TCMALLOC_RELEASE_RATE", "1"), Some(Family::Tcmalloc));
+        assert_eq!(
+            reader(
+                "GLIBC_TUNABLES",
+                "glibc.pthread.rseq=0:glibc.malloc.arena_max=1"
+            ),
+            Some(Family::Glibc)
+        );
+        // Not malloc's: every program reads them.
+        assert_eq!(reader("GLIBC_TUNABLES", "glibc.pthread.rseq=0"), None);
+        assert_eq!(reader("MALLOC_SOMETHING", "1"), None);
     }
 
     #[test]

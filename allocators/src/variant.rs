@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::dispatch::{SELECT_ENV, Selection};
-use crate::settings;
+use crate::settings::{self, Family};
 
 /// Which allocator a variant runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +54,9 @@ pub struct Variant {
     pub background_thread_in_workers: bool,
 }
 
+/// The workspace's preload library of the built-in (prefixed) jemalloc.
+const JEMALLOC_LIBRARY: &str = "liballocbench_jemalloc.so";
+
 /// Set in a launched process when its variant disables THP.
 pub const THP_DISABLE_ENV: &str = "ALLOCBENCH_THP_DISABLE";
 /// Set in a launched process when its workers turn jemalloc's background
@@ -83,6 +86,17 @@ pub enum VariantError {
         name: String,
         value: String,
         expected: String,
+    },
+    #[error(
+        "variant {variant:?}: {what} is read only by {reader}, but this variant runs on {runs_on}, which would ignore it"
+    )]
+    ForeignEnv {
+        variant: String,
+        name: String,
+        /// The variable, or for `GLIBC_TUNABLES` its malloc tunables.
+        what: String,
+        reader: &'static str,
+        runs_on: &'static str,
     },
     #[error("invalid environment assignment {0:?}: expected NAME=VALUE")]
     BadAssignment(String),
@@ -186,6 +200,32 @@ impl Variant {
         }
     }
 
+    /// The allocator family the variant runs on, where it is known: the
+    /// base's, a preset library's, or what a library's file name clearly
+    /// says (`libjemalloc.so.2`); `None` for a library of unknown family.
+    pub fn family(&self) -> Option<Family> {
+        match &self.base {
+            Base::Glibc => Some(Family::Glibc),
+            Base::Jemalloc => Some(Family::Jemalloc),
+            Base::Mimalloc => Some(Family::Mimalloc),
+            Base::Preload {
+                expect: Some(name), ..
+            } => Family::from_allocator(name),
+            Base::Preload { library, .. } => Family::of_library(library),
+        }
+    }
+
+    /// Whether the variant's jemalloc is the prefixed build, which reads
+    /// `_RJEM_MALLOC_CONF`: the built-in one, or the workspace's library
+    /// that carries it.
+    fn prefixed_jemalloc(&self) -> bool {
+        match &self.base {
+            Base::Jemalloc => true,
+            Base::Preload { library, .. } => library.rsplit('/').next() == Some(JEMALLOC_LIBRARY),
+            _ => false,
+        }
+    }
+
     /// The library file to preload, resolved and checked; `None` for
     /// variants that preload nothing.
     pub fn preload_path(&self) -> Result<Option<PathBuf>, LibraryProblem> {
@@ -222,7 +262,7 @@ impl Variant {
         }
         for (k, v) in &self.env {
             // The built-in jemalloc is prefixed: it reads _RJEM_MALLOC_CONF.
-            let key = if self.base == Base::Jemalloc && k == "MALLOC_CONF" {
+            let key = if self.prefixed_jemalloc() && k == "MALLOC_CONF" {
                 "_RJEM_MALLOC_CONF".to_string()
             } else {
                 k.clone()
@@ -243,7 +283,7 @@ impl Variant {
     /// crates next to the `allocbench` executable); `None` for other bases.
     pub fn builtin_preload_file(&self) -> Option<&'static str> {
         match self.base {
-            Base::Jemalloc => Some("liballocbench_jemalloc.so"),
+            Base::Jemalloc => Some(JEMALLOC_LIBRARY),
             Base::Mimalloc => Some("liballocbench_mimalloc.so"),
             _ => None,
         }
@@ -277,7 +317,7 @@ impl Variant {
             set.push(("LD_PRELOAD".into(), path.to_string_lossy().into_owned()));
         }
         for (k, v) in &self.env {
-            let key = if self.base == Base::Jemalloc && k == "MALLOC_CONF" {
+            let key = if self.prefixed_jemalloc() && k == "MALLOC_CONF" {
                 "_RJEM_MALLOC_CONF".to_string()
             } else {
                 k.clone()
@@ -303,6 +343,22 @@ impl Variant {
                 value: v.clone(),
                 expected,
             })?;
+            // Nor does an allocator read another's variables.
+            if let (Some(runs_on), Some(reader)) = (self.family(), settings::reader(k, v))
+                && runs_on != reader
+            {
+                return Err(VariantError::ForeignEnv {
+                    variant: self.name.clone(),
+                    name: k.clone(),
+                    what: if k == "GLIBC_TUNABLES" {
+                        format!("{k} with glibc.malloc tunables")
+                    } else {
+                        k.clone()
+                    },
+                    reader: reader.name(),
+                    runs_on: runs_on.name(),
+                });
+            }
         }
         Ok(())
     }
@@ -1089,6 +1145,84 @@ mod tests {
              env = { MALLOC_ARENA_MAX = \"0x2\", GLIBC_TUNABLES = \"glibc.malloc.trim_threshold=0:glibc.pthread.rseq=0\" }\n",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn variables_of_another_allocator_family_are_refused() {
+        // These ran as rows of the defaults: only another allocator reads them.
+        for (base, name, value, reader) in [
+            ("tcmalloc-so", "MALLOC_CONF", "narenas:2", "jemalloc"),
+            ("glibc", "MIMALLOC_PURGE_DELAY", "0", "mimalloc"),
+            ("jemalloc", "MALLOC_ARENA_MAX", "2", "glibc malloc"),
+            ("jemalloc-so", "TCMALLOC_RELEASE_RATE", "10", "tcmalloc"),
+            (
+                "mimalloc",
+                "GLIBC_TUNABLES",
+                "glibc.malloc.arena_max=1",
+                "glibc malloc",
+            ),
+            (
+                "/opt/lib/libtcmalloc.so.4",
+                "MALLOC_TOP_PAD_",
+                "0",
+                "glibc malloc",
+            ),
+            (
+                "/opt/liballocbench_mimalloc.so",
+                "MALLOC_CONF",
+                "narenas:1",
+                "jemalloc",
+            ),
+        ] {
+            let text =
+                format!("[variants.v]\nbase = \"{base}\"\nenv = {{ {name} = \"{value}\" }}\n");
+            let e = Catalog::default().add_toml(&text).unwrap_err();
+            assert!(matches!(e, VariantError::ForeignEnv { .. }), "{base}: {e}");
+            let msg = e.to_string();
+            for part in ["\"v\"", name, reader, "would ignore it"] {
+                assert!(msg.contains(part), "{part:?} not in {msg}");
+            }
+        }
+        // Any program reads the other tunables; a library of unknown family
+        // gets no family check.
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.je]\nbase = \"jemalloc\"\nenv = { GLIBC_TUNABLES = \"glibc.pthread.rseq=0\" }\n\
+             [variants.any]\nbase = \"/opt/libhoard.so\"\nenv = { MALLOC_CONF = \"narenas:1\", MALLOC_ARENA_MAX = \"1\" }\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_workspace_jemalloc_library_gets_a_prefixed_malloc_conf() {
+        // It is the prefixed build: MALLOC_CONF never reached it.
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.je]\nbase = \"/opt/ab/liballocbench_jemalloc.so\"\nenv = { MALLOC_CONF = \"narenas:2\" }\n",
+        )
+        .unwrap();
+        let v = c.get("je").unwrap();
+        assert_eq!(v.family(), Some(Family::Jemalloc));
+        let dir = std::env::temp_dir().join(format!("allocbench-prefixed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lib = dir.join("liballocbench_jemalloc.so");
+        std::fs::copy(resolve_library("libc.so.6", None).unwrap(), &lib).unwrap();
+        let v = Variant {
+            base: Base::Preload {
+                library: lib.display().to_string(),
+                expect: None,
+                package: None,
+            },
+            ..v.clone()
+        };
+        for set in [v.launch().unwrap().set, v.launch_program(None).unwrap().set] {
+            assert!(
+                set.contains(&("_RJEM_MALLOC_CONF".into(), "narenas:2".into())),
+                "{set:?}"
+            );
+            assert!(!set.iter().any(|(k, _)| k == "MALLOC_CONF"), "{set:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

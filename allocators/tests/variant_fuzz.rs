@@ -97,18 +97,51 @@ fn tunables() -> &'static Vec<String> {
     })
 }
 
+/// glibc malloc's numeric variables.
+const GLIBC: [&str; 7] = [
+    "MALLOC_ARENA_MAX",
+    "MALLOC_ARENA_TEST",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "MALLOC_MMAP_MAX_",
+    "MALLOC_PERTURB_",
+];
+
+/// The allocator that alone reads `name` set to `value`, if any.
+fn reader(name: &str, value: &str) -> Option<&'static str> {
+    if GLIBC.contains(&name) || name == "MALLOC_CHECK_" {
+        Some("glibc")
+    } else if name == "GLIBC_TUNABLES" {
+        value
+            .split(':')
+            .any(|p| p.starts_with("glibc.malloc."))
+            .then_some("glibc")
+    } else if name == "MALLOC_CONF" {
+        Some("jemalloc")
+    } else if name.to_ascii_uppercase().starts_with("MIMALLOC_") {
+        Some("mimalloc")
+    } else if name.starts_with("TCMALLOC_") {
+        Some("tcmalloc")
+    } else {
+        None
+    }
+}
+
+/// The allocator a base runs on, where known. The paths generated here name
+/// no allocator.
+fn family(base: &Base) -> Option<&str> {
+    match base {
+        Base::Glibc => Some("glibc"),
+        Base::Jemalloc => Some("jemalloc"),
+        Base::Mimalloc => Some("mimalloc"),
+        Base::Preload { expect, .. } => expect.as_deref(),
+    }
+}
+
 /// Whether `value` is well-formed for variable `name` (unknown ones always
 /// are).
 fn well_formed(name: &str, value: &str) -> bool {
-    const GLIBC: [&str; 7] = [
-        "MALLOC_ARENA_MAX",
-        "MALLOC_ARENA_TEST",
-        "MALLOC_MMAP_THRESHOLD_",
-        "MALLOC_TRIM_THRESHOLD_",
-        "MALLOC_TOP_PAD_",
-        "MALLOC_MMAP_MAX_",
-        "MALLOC_PERTURB_",
-    ];
     let key_ok =
         |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     match name {
@@ -378,6 +411,7 @@ enum Problem {
     ReservedEnv(String, String),
     BadEnvValue(String, String),
     BadEnvFormat(String, String),
+    ForeignEnv(String, String),
     /// A TOML-level error that must name this key.
     File(String),
 }
@@ -421,18 +455,19 @@ fn model(defs: &[Def]) -> (Vec<Problem>, BTreeMap<String, Expected>) {
     let by_name: BTreeMap<&str, &Def> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
     let mut expected = BTreeMap::new();
     for d in defs {
-        // Follow the chain of bases down to a preset or a path.
+        // Follow the chain of bases down to a preset or a path. A preset
+        // comes first: it is there before any variant of the file.
         let mut chain = vec![d];
         let root = loop {
             let last = chain.last().unwrap();
-            if let Some(sibling) = by_name.get(last.base.as_str()) {
+            if let Some(p) = presets.get(&last.base) {
+                break Some((p.base.clone(), p.env.clone()));
+            } else if let Some(sibling) = by_name.get(last.base.as_str()) {
                 if chain.iter().any(|c| c.name == sibling.name) {
                     problems.push(Problem::Cycle(sibling.name.clone()));
                     break None;
                 }
                 chain.push(sibling);
-            } else if let Some(p) = presets.get(&last.base) {
-                break Some((p.base.clone(), p.env.clone()));
             } else if last.base.contains('/') {
                 let library = last.base.clone();
                 let base = Base::Preload {
@@ -446,6 +481,15 @@ fn model(defs: &[Def]) -> (Vec<Problem>, BTreeMap<String, Expected>) {
                 break None;
             }
         };
+        if let Some((base, _)) = &root
+            && let Some(runs_on) = family(base)
+        {
+            for (k, v) in &d.env {
+                if reader(k, v).is_some_and(|r| r != runs_on) {
+                    problems.push(Problem::ForeignEnv(d.name.clone(), k.clone()));
+                }
+            }
+        }
         if let Some((base, mut env)) = root {
             for c in chain.iter().rev() {
                 env.extend(c.env.clone());
@@ -476,6 +520,9 @@ fn is_one_of(err: &VariantError, problems: &[Problem]) -> bool {
             v == variant && k == name
         }
         (Problem::BadEnvFormat(v, k), VariantError::BadEnvFormat { variant, name, .. }) => {
+            v == variant && k == name
+        }
+        (Problem::ForeignEnv(v, k), VariantError::ForeignEnv { variant, name, .. }) => {
             v == variant && k == name
         }
         (Problem::File(k), VariantError::File { message, .. }) => message.contains(k.as_str()),

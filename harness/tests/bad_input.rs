@@ -158,6 +158,49 @@ fn malformed_values_of_known_variables_are_refused_before_any_run() {
 }
 
 #[test]
+fn variables_only_another_allocator_reads_are_refused_before_any_run() {
+    // The allocator ignored them: the row was its defaults.
+    let dir = temp_dir("foreign-env");
+    let cases = [
+        (
+            "tcmalloc-so",
+            "MALLOC_CONF",
+            "narenas:2",
+            "jemalloc",
+            "tcmalloc",
+        ),
+        (
+            "glibc",
+            "MIMALLOC_PURGE_DELAY",
+            "0",
+            "mimalloc",
+            "glibc malloc",
+        ),
+        (
+            "jemalloc",
+            "MALLOC_ARENA_MAX",
+            "2",
+            "glibc malloc",
+            "jemalloc",
+        ),
+    ];
+    for (base, name, value, reader, runs_on) in cases {
+        let file = variants_file(
+            &dir,
+            &format!("[variants.odd]\nbase = \"{base}\"\nenv = {{ {name} = \"{value}\" }}\n"),
+        );
+        refused(
+            &["compare", "--variants-file", &file, "--variants", "odd"],
+            &[
+                "variant \"odd\"",
+                &format!("{name} is read only by {reader}"),
+                &format!("runs on {runs_on}"),
+            ],
+        );
+    }
+}
+
+#[test]
 fn malformed_spec_files_name_the_offending_key() {
     let dir = temp_dir("bad-spec");
     let cases = [
