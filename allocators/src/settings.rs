@@ -369,6 +369,33 @@ pub fn check_value(name: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// The arena limit a glibc variant sets: `glibc.malloc.arena_max` in
+/// `GLIBC_TUNABLES` (the last one; it takes precedence over the alias, as
+/// in glibc), else `MALLOC_ARENA_MAX`. Returns the limit and the setting as
+/// written, for messages.
+pub fn glibc_arena_limit<'a>(
+    env: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<(u64, String)> {
+    let mut alias = None;
+    let mut tunable = None;
+    for (k, v) in env {
+        match k {
+            "MALLOC_ARENA_MAX" => alias = glibc_number(v).map(|n| (n, format!("{k}={v}"))),
+            "GLIBC_TUNABLES" => {
+                for (name, value) in tunable_pairs(v) {
+                    if name == "glibc.malloc.arena_max"
+                        && let Some(n) = glibc_number(value)
+                    {
+                        tunable = Some((n, format!("GLIBC_TUNABLES {name}={value}")));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    tunable.or(alias)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,5 +526,26 @@ mod tests {
         .unwrap();
         let e = check_value("GLIBC_TUNABLES", "glibc.malloc.arena_mx=2").unwrap_err();
         assert!(e.contains("no glibc.malloc.arena_mx"), "{e}");
+    }
+
+    #[test]
+    fn arena_limits_prefer_the_tunable() {
+        let limit = |env: &[(&'static str, &'static str)]| glibc_arena_limit(env.iter().copied());
+        assert_eq!(limit(&[]), None);
+        assert_eq!(
+            limit(&[("MALLOC_ARENA_MAX", "2")]),
+            Some((2, "MALLOC_ARENA_MAX=2".into()))
+        );
+        assert_eq!(
+            limit(&[
+                ("GLIBC_TUNABLES", "glibc.malloc.arena_max=1"),
+                ("MALLOC_ARENA_MAX", "4"),
+            ]),
+            Some((1, "GLIBC_TUNABLES glibc.malloc.arena_max=1".into()))
+        );
+        assert_eq!(
+            limit(&[("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")]),
+            None
+        );
     }
 }

@@ -32,6 +32,37 @@ fn glibc_arena1_has_one_arena_with_threads_and_glibc_more() {
 }
 
 #[test]
+fn a_glibc_cell_with_more_arenas_than_its_limit_fails() {
+    // glibc ignores an arena limit out of its range (0) without a word: the
+    // row was glibc's default under the variant's name.
+    let dir = temp_dir("arena0");
+    let file = variants_file(
+        &dir,
+        "[variants.arena0]\nbase = \"glibc\"\nenv = { MALLOC_ARENA_MAX = \"0\" }\n",
+    );
+    let r = compare(&[
+        "--variants-file",
+        &file,
+        "--variants",
+        "arena0,glibc-arena1",
+        "--threads",
+        "4",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc = r.doc();
+    let bad = &doc.cells[0];
+    assert_eq!(bad.status, Status::Failed);
+    assert!(bad.metrics.is_none());
+    let err = bad.error.as_deref().unwrap();
+    assert!(
+        err.contains("variant arena0 is not in effect: MALLOC_ARENA_MAX=0 allows at most 0 arenas")
+            && err.contains("glibc did not apply the setting"),
+        "{err}"
+    );
+    assert_eq!(doc.cells[1].status, Status::Ok, "{:?}", doc.cells[1].error);
+}
+
+#[test]
 fn malloc_conf_reaches_the_builtin_jemalloc() {
     let dir = temp_dir("malloc-conf");
     let file = variants_file(
