@@ -57,6 +57,11 @@ pub struct Variant {
 /// The workspace's preload library of the built-in (prefixed) jemalloc.
 const JEMALLOC_LIBRARY: &str = "liballocbench_jemalloc.so";
 
+/// Injects a fault into a cell's processes, for the harness's own tests
+/// (read by the workload: `allocbench_workloads::fault`). Set through a
+/// variant's environment, never inherited from the user's shell.
+pub const FAULT_ENV: &str = "ALLOCBENCH_FAULT";
+
 /// Set in a launched process when its variant disables THP.
 pub const THP_DISABLE_ENV: &str = "ALLOCBENCH_THP_DISABLE";
 /// Set in a launched process when its workers turn jemalloc's background
@@ -388,8 +393,9 @@ impl Launch {
     }
 }
 
-/// Environment variables that tune or replace an allocator; a launched
-/// process gets only those its variant sets.
+/// Environment variables that tune or replace an allocator, or that
+/// allocbench's own workload reads; a launched process gets only those its
+/// variant sets.
 pub fn is_allocator_env(name: &str) -> bool {
     const EXACT: &[&str] = &[
         "LD_PRELOAD",
@@ -397,6 +403,7 @@ pub fn is_allocator_env(name: &str) -> bool {
         SELECT_ENV,
         THP_DISABLE_ENV,
         WORKER_BACKGROUND_THREAD_ENV,
+        FAULT_ENV,
     ];
     const PREFIXES: &[&str] = &["MALLOC_", "_RJEM_", "MIMALLOC_", "TCMALLOC_", "JE_MALLOC"];
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
@@ -1395,6 +1402,8 @@ mod tests {
             "GLIBC_TUNABLES",
             "MIMALLOC_PURGE_DELAY",
             "TCMALLOC_RELEASE_RATE",
+            // It leaked from the user's shell into every cell.
+            "ALLOCBENCH_FAULT",
         ] {
             assert!(is_allocator_env(k), "{k}");
         }

@@ -201,6 +201,24 @@ fn variables_only_another_allocator_reads_are_refused_before_any_run() {
 }
 
 #[test]
+fn a_malformed_fault_in_a_variants_file_is_refused() {
+    // It was accepted, and the variant's every cell failed in its master.
+    let dir = temp_dir("bad-fault");
+    let file = variants_file(
+        &dir,
+        "[variants.faulty]\nbase = \"glibc\"\nenv = { ALLOCBENCH_FAULT = \"boom@steady\" }\n",
+    );
+    refused(
+        &["compare", "--variants-file", &file, "--variants", "glibc"],
+        &[
+            "variant \"faulty\"",
+            "ALLOCBENCH_FAULT=\"boom@steady\"",
+            "expected KIND@PHASE[#WORKER]",
+        ],
+    );
+}
+
+#[test]
 fn malformed_spec_files_name_the_offending_key() {
     let dir = temp_dir("bad-spec");
     let cases = [
