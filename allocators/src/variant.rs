@@ -109,6 +109,8 @@ pub enum VariantError {
     BadName(String),
     #[error("variant {name:?} is defined twice")]
     Duplicate { name: String },
+    #[error("variant {name:?} is listed twice")]
+    ListedTwice { name: String },
     #[error(
         "variant {variant:?}: base {base:?} is neither a variant name nor a path to a .so file; valid bases: {valid}"
     )]
@@ -935,7 +937,7 @@ impl Catalog {
                 problem,
             })?;
             if out.iter().any(|o| o.name == v.name) {
-                return Err(VariantError::Duplicate { name: v.name });
+                return Err(VariantError::ListedTwice { name: v.name });
             }
             out.push(v);
         }
@@ -969,6 +971,21 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), p.len());
         assert_eq!(p[0].name, "glibc");
+    }
+
+    #[test]
+    fn a_variant_listed_twice_is_refused_as_such() {
+        // It said "defined twice", though it was defined once.
+        let e = Catalog::default()
+            .resolve("glibc,jemalloc, glibc")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            VariantError::ListedTwice {
+                name: "glibc".into()
+            }
+        );
+        assert_eq!(e.to_string(), "variant \"glibc\" is listed twice");
     }
 
     #[test]

@@ -720,7 +720,7 @@ proptest! {
                 prop_assert!(wanted.contains(&name.as_str()) && catalog.get(&name).is_none());
                 prop_assert!(!name.contains('/'));
             }
-            Err(VariantError::Duplicate { name }) => {
+            Err(VariantError::ListedTwice { name }) => {
                 prop_assert!(wanted.iter().filter(|w| **w == name).count() > 1);
             }
             Err(VariantError::Library { variant, problem }) => {

@@ -32,6 +32,14 @@ fn unknown_variant_lists_the_valid_ones() {
 }
 
 #[test]
+fn a_variant_listed_twice_is_refused_as_such() {
+    refused(
+        &["compare", "--variants", "glibc,glibc"],
+        &["variant \"glibc\" is listed twice"],
+    );
+}
+
+#[test]
 fn unknown_hook_lists_the_valid_ones() {
     refused(
         &["compare", "--prefork", "none,trimm"],
