@@ -1,8 +1,8 @@
 //! Ctrl-C and SIGTERM: kill every running cell's process tree at once, let
 //! the run write what it finished, and exit with 130.
 
-use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Process groups of the cells running now.
