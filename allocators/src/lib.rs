@@ -18,7 +18,9 @@
 
 pub mod bench;
 mod dispatch;
+mod elf;
 mod probe;
+pub mod settings;
 mod variant;
 
 pub use dispatch::{DispatchAlloc, SELECT_ENV, Selection, selection};
@@ -27,7 +29,7 @@ pub use probe::{
     glibc_version, mimalloc_version_string, probe, release, release_thread, set_background_thread,
 };
 pub use variant::{
-    Base, Catalog, Launch, LibraryProblem, THP_DISABLE_ENV, Variant, VariantError,
+    Base, Catalog, FAULT_ENV, Launch, LibraryProblem, THP_DISABLE_ENV, Variant, VariantError,
     WORKER_BACKGROUND_THREAD_ENV, check_shared_object, is_allocator_env, library_dirs,
     parse_env_assignment, presets,
 };

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::dispatch::{SELECT_ENV, Selection};
+use crate::settings::{self, Family};
 
 /// Which allocator a variant runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +54,14 @@ pub struct Variant {
     pub background_thread_in_workers: bool,
 }
 
+/// The workspace's preload library of the built-in (prefixed) jemalloc.
+const JEMALLOC_LIBRARY: &str = "liballocbench_jemalloc.so";
+
+/// Injects a fault into a cell's processes, for the harness's own tests
+/// (read by the workload: `allocbench_workloads::fault`). Set through a
+/// variant's environment, never inherited from the user's shell.
+pub const FAULT_ENV: &str = "ALLOCBENCH_FAULT";
+
 /// Set in a launched process when its variant disables THP.
 pub const THP_DISABLE_ENV: &str = "ALLOCBENCH_THP_DISABLE";
 /// Set in a launched process when its workers turn jemalloc's background
@@ -76,12 +85,32 @@ pub enum VariantError {
     },
     #[error("variant {variant:?}: value of {name} contains a NUL byte")]
     BadEnvValue { variant: String, name: String },
+    #[error("variant {variant:?}: {name}={value:?} is malformed: expected {expected}")]
+    BadEnvFormat {
+        variant: String,
+        name: String,
+        value: String,
+        expected: String,
+    },
+    #[error(
+        "variant {variant:?}: {what} is read only by {reader}, but this variant runs on {runs_on}, which would ignore it"
+    )]
+    ForeignEnv {
+        variant: String,
+        name: String,
+        /// The variable, or for `GLIBC_TUNABLES` its malloc tunables.
+        what: String,
+        reader: &'static str,
+        runs_on: &'static str,
+    },
     #[error("invalid environment assignment {0:?}: expected NAME=VALUE")]
     BadAssignment(String),
     #[error("invalid variant name {0:?}: use letters, digits, '.', '_', '+' and '-'")]
     BadName(String),
     #[error("variant {name:?} is defined twice")]
     Duplicate { name: String },
+    #[error("variant {name:?} is listed twice")]
+    ListedTwice { name: String },
     #[error(
         "variant {variant:?}: base {base:?} is neither a variant name nor a path to a .so file; valid bases: {valid}"
     )]
@@ -122,6 +151,12 @@ pub enum LibraryProblem {
     Unpreloadable { path: String },
     #[error("{path}: an ELF file but not a shared object")]
     NotShared { path: String },
+    #[error(
+        "{path}: a position-independent executable (DF_1_PIE), not a shared library; LD_PRELOAD cannot load a program"
+    )]
+    Executable { path: String },
+    #[error("{path}: a damaged ELF file: {what}")]
+    Damaged { path: String, what: String },
     #[error("{path}: built for {found}, this machine runs {expected}")]
     WrongArch {
         path: String,
@@ -172,6 +207,32 @@ impl Variant {
         }
     }
 
+    /// The allocator family the variant runs on, where it is known: the
+    /// base's, a preset library's, or what a library's file name clearly
+    /// says (`libjemalloc.so.2`); `None` for a library of unknown family.
+    pub fn family(&self) -> Option<Family> {
+        match &self.base {
+            Base::Glibc => Some(Family::Glibc),
+            Base::Jemalloc => Some(Family::Jemalloc),
+            Base::Mimalloc => Some(Family::Mimalloc),
+            Base::Preload {
+                expect: Some(name), ..
+            } => Family::from_allocator(name),
+            Base::Preload { library, .. } => Family::of_library(library),
+        }
+    }
+
+    /// Whether the variant's jemalloc is the prefixed build, which reads
+    /// `_RJEM_MALLOC_CONF`: the built-in one, or the workspace's library
+    /// that carries it.
+    fn prefixed_jemalloc(&self) -> bool {
+        match &self.base {
+            Base::Jemalloc => true,
+            Base::Preload { library, .. } => library.rsplit('/').next() == Some(JEMALLOC_LIBRARY),
+            _ => false,
+        }
+    }
+
     /// The library file to preload, resolved and checked; `None` for
     /// variants that preload nothing.
     pub fn preload_path(&self) -> Result<Option<PathBuf>, LibraryProblem> {
@@ -208,7 +269,7 @@ impl Variant {
         }
         for (k, v) in &self.env {
             // The built-in jemalloc is prefixed: it reads _RJEM_MALLOC_CONF.
-            let key = if self.base == Base::Jemalloc && k == "MALLOC_CONF" {
+            let key = if self.prefixed_jemalloc() && k == "MALLOC_CONF" {
                 "_RJEM_MALLOC_CONF".to_string()
             } else {
                 k.clone()
@@ -229,7 +290,7 @@ impl Variant {
     /// crates next to the `allocbench` executable); `None` for other bases.
     pub fn builtin_preload_file(&self) -> Option<&'static str> {
         match self.base {
-            Base::Jemalloc => Some("liballocbench_jemalloc.so"),
+            Base::Jemalloc => Some(JEMALLOC_LIBRARY),
             Base::Mimalloc => Some("liballocbench_mimalloc.so"),
             _ => None,
         }
@@ -263,7 +324,7 @@ impl Variant {
             set.push(("LD_PRELOAD".into(), path.to_string_lossy().into_owned()));
         }
         for (k, v) in &self.env {
-            let key = if self.base == Base::Jemalloc && k == "MALLOC_CONF" {
+            let key = if self.prefixed_jemalloc() && k == "MALLOC_CONF" {
                 "_RJEM_MALLOC_CONF".to_string()
             } else {
                 k.clone()
@@ -282,6 +343,29 @@ impl Variant {
         }
         for (k, v) in &self.env {
             validate_env(&self.name, k, v)?;
+            // The allocator would ignore a value it cannot parse, silently.
+            settings::check_value(k, v).map_err(|expected| VariantError::BadEnvFormat {
+                variant: self.name.clone(),
+                name: k.clone(),
+                value: v.clone(),
+                expected,
+            })?;
+            // Nor does an allocator read another's variables.
+            if let (Some(runs_on), Some(reader)) = (self.family(), settings::reader(k, v))
+                && runs_on != reader
+            {
+                return Err(VariantError::ForeignEnv {
+                    variant: self.name.clone(),
+                    name: k.clone(),
+                    what: if k == "GLIBC_TUNABLES" {
+                        format!("{k} with glibc.malloc tunables")
+                    } else {
+                        k.clone()
+                    },
+                    reader: reader.name(),
+                    runs_on: runs_on.name(),
+                });
+            }
         }
         Ok(())
     }
@@ -311,8 +395,9 @@ impl Launch {
     }
 }
 
-/// Environment variables that tune or replace an allocator; a launched
-/// process gets only those its variant sets.
+/// Environment variables that tune or replace an allocator, or that
+/// allocbench's own workload reads; a launched process gets only those its
+/// variant sets.
 pub fn is_allocator_env(name: &str) -> bool {
     const EXACT: &[&str] = &[
         "LD_PRELOAD",
@@ -320,6 +405,7 @@ pub fn is_allocator_env(name: &str) -> bool {
         SELECT_ENV,
         THP_DISABLE_ENV,
         WORKER_BACKGROUND_THREAD_ENV,
+        FAULT_ENV,
     ];
     const PREFIXES: &[&str] = &["MALLOC_", "_RJEM_", "MIMALLOC_", "TCMALLOC_", "JE_MALLOC"];
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
@@ -589,15 +675,17 @@ pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
             });
         }
     };
-    let mut header = [0u8; 20];
-    if let Err(e) = f.read_exact(&mut header) {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            return Err(LibraryProblem::NotElf { path: shown });
-        }
+    // The file header: 64 bytes for 64-bit ELF, 52 for 32-bit; the
+    // identification, type and machine are in the first 20.
+    let mut header = Vec::with_capacity(64);
+    if let Err(e) = (&mut f).take(64).read_to_end(&mut header) {
         return Err(LibraryProblem::Unreadable {
             path: shown,
             error: e.to_string(),
         });
+    }
+    if header.len() < 20 {
+        return Err(LibraryProblem::NotElf { path: shown });
     }
     if &header[..4] != b"\x7fELF" {
         return Err(LibraryProblem::NotElf { path: shown });
@@ -636,12 +724,22 @@ pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
             expected: std::env::consts::ARCH.into(),
         });
     }
-    // ET_DYN: a shared object (or PIE executable, which ld.so can't preload
-    // either; it then fails the identity check).
+    // ET_DYN: a shared object, or a PIE executable, which ld.so refuses to
+    // preload ("cannot dynamically load position-independent executable").
     if e_type != 3 {
         return Err(LibraryProblem::NotShared { path: shown });
     }
-    Ok(())
+    let elf = crate::elf::Elf {
+        file: &f,
+        class64,
+        little,
+        header: &header,
+    };
+    match elf.is_pie() {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(LibraryProblem::Executable { path: shown }),
+        Err(what) => Err(LibraryProblem::Damaged { path: shown, what }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -839,7 +937,7 @@ impl Catalog {
                 problem,
             })?;
             if out.iter().any(|o| o.name == v.name) {
-                return Err(VariantError::Duplicate { name: v.name });
+                return Err(VariantError::ListedTwice { name: v.name });
             }
             out.push(v);
         }
@@ -873,6 +971,21 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), p.len());
         assert_eq!(p[0].name, "glibc");
+    }
+
+    #[test]
+    fn a_variant_listed_twice_is_refused_as_such() {
+        // It said "defined twice", though it was defined once.
+        let e = Catalog::default()
+            .resolve("glibc,jemalloc, glibc")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            VariantError::ListedTwice {
+                name: "glibc".into()
+            }
+        );
+        assert_eq!(e.to_string(), "variant \"glibc\" is listed twice");
     }
 
     #[test]
@@ -941,7 +1054,7 @@ mod tests {
         let mut c = Catalog::default();
         c.add_toml(
             "[variants.b]\nbase = \"glibc-arena1\"\n\
-             [variants.a]\nbase = \"b\"\nenv = { GLIBC_TUNABLES = \"x\" }\n",
+             [variants.a]\nbase = \"b\"\nenv = { GLIBC_TUNABLES = \"glibc.malloc.top_pad=0\" }\n",
         )
         .unwrap();
         let a = c.get("a").unwrap();
@@ -1005,6 +1118,135 @@ mod tests {
             .add_toml("[variants.x]\nbase = \"glibc\"\nenv = { LD_PRELOAD = \"/x.so\" }\n")
             .unwrap_err();
         assert!(matches!(e, VariantError::ReservedEnv { .. }), "{e}");
+    }
+
+    #[test]
+    fn malformed_values_are_refused_naming_variable_value_and_format() {
+        // These were accepted, and glibc, jemalloc, mimalloc or tcmalloc
+        // ignored them without a word: the row measured the defaults.
+        for (base, name, value, expected) in [
+            ("glibc", "MALLOC_ARENA_MAX", "two", "non-negative integer"),
+            (
+                "glibc",
+                "MALLOC_MMAP_THRESHOLD_",
+                "128k",
+                "non-negative integer",
+            ),
+            (
+                "glibc",
+                "GLIBC_TUNABLES",
+                "glibc.malloc.arena_max",
+                "name=value",
+            ),
+            (
+                "glibc",
+                "GLIBC_TUNABLES",
+                "glibc.malloc.arena_mx=1",
+                "no glibc.malloc.arena_mx",
+            ),
+            ("jemalloc", "MALLOC_CONF", "narenas=2", "key:value"),
+            ("mimalloc", "MIMALLOC_PURGE_DELAY", "soon", "an integer"),
+            ("mimalloc", "MIMALLOC_SHOW_STATS", "2", "true, false"),
+            (
+                "tcmalloc-so",
+                "TCMALLOC_RELEASE_RATE",
+                "fast",
+                "non-negative number",
+            ),
+        ] {
+            let text =
+                format!("[variants.v]\nbase = \"{base}\"\nenv = {{ {name} = \"{value}\" }}\n");
+            let e = Catalog::default().add_toml(&text).unwrap_err();
+            assert!(matches!(e, VariantError::BadEnvFormat { .. }), "{e}");
+            let msg = e.to_string();
+            for part in ["\"v\"", name, value, expected] {
+                assert!(msg.contains(part), "{part:?} not in {msg}");
+            }
+        }
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.ok]\nbase = \"glibc\"\n\
+             env = { MALLOC_ARENA_MAX = \"0x2\", GLIBC_TUNABLES = \"glibc.malloc.trim_threshold=0:glibc.pthread.rseq=0\" }\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn variables_of_another_allocator_family_are_refused() {
+        // These ran as rows of the defaults: only another allocator reads them.
+        for (base, name, value, reader) in [
+            ("tcmalloc-so", "MALLOC_CONF", "narenas:2", "jemalloc"),
+            ("glibc", "MIMALLOC_PURGE_DELAY", "0", "mimalloc"),
+            ("jemalloc", "MALLOC_ARENA_MAX", "2", "glibc malloc"),
+            ("jemalloc-so", "TCMALLOC_RELEASE_RATE", "10", "tcmalloc"),
+            (
+                "mimalloc",
+                "GLIBC_TUNABLES",
+                "glibc.malloc.arena_max=1",
+                "glibc malloc",
+            ),
+            (
+                "/opt/lib/libtcmalloc.so.4",
+                "MALLOC_TOP_PAD_",
+                "0",
+                "glibc malloc",
+            ),
+            (
+                "/opt/liballocbench_mimalloc.so",
+                "MALLOC_CONF",
+                "narenas:1",
+                "jemalloc",
+            ),
+        ] {
+            let text =
+                format!("[variants.v]\nbase = \"{base}\"\nenv = {{ {name} = \"{value}\" }}\n");
+            let e = Catalog::default().add_toml(&text).unwrap_err();
+            assert!(matches!(e, VariantError::ForeignEnv { .. }), "{base}: {e}");
+            let msg = e.to_string();
+            for part in ["\"v\"", name, reader, "would ignore it"] {
+                assert!(msg.contains(part), "{part:?} not in {msg}");
+            }
+        }
+        // Any program reads the other tunables; a library of unknown family
+        // gets no family check.
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.je]\nbase = \"jemalloc\"\nenv = { GLIBC_TUNABLES = \"glibc.pthread.rseq=0\" }\n\
+             [variants.any]\nbase = \"/opt/libhoard.so\"\nenv = { MALLOC_CONF = \"narenas:1\", MALLOC_ARENA_MAX = \"1\" }\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_workspace_jemalloc_library_gets_a_prefixed_malloc_conf() {
+        // It is the prefixed build: MALLOC_CONF never reached it.
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.je]\nbase = \"/opt/ab/liballocbench_jemalloc.so\"\nenv = { MALLOC_CONF = \"narenas:2\" }\n",
+        )
+        .unwrap();
+        let v = c.get("je").unwrap();
+        assert_eq!(v.family(), Some(Family::Jemalloc));
+        let dir = std::env::temp_dir().join(format!("allocbench-prefixed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lib = dir.join("liballocbench_jemalloc.so");
+        std::fs::copy(resolve_library("libc.so.6", None).unwrap(), &lib).unwrap();
+        let v = Variant {
+            base: Base::Preload {
+                library: lib.display().to_string(),
+                expect: None,
+                package: None,
+            },
+            ..v.clone()
+        };
+        for set in [v.launch().unwrap().set, v.launch_program(None).unwrap().set] {
+            assert!(
+                set.contains(&("_RJEM_MALLOC_CONF".into(), "narenas:2".into())),
+                "{set:?}"
+            );
+            assert!(!set.iter().any(|(k, _)| k == "MALLOC_CONF"), "{set:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -1091,8 +1333,53 @@ mod tests {
                 "{at}={byte}: {e}"
             );
         }
+        // The whole of a real library passes (a header alone is cut short).
         std::fs::write(&f, &real).unwrap();
+        let e = check_shared_object(&f).unwrap_err();
+        assert!(matches!(e, LibraryProblem::Damaged { .. }), "{e}");
+        let libc = resolve_library("libc.so.6", None).unwrap();
+        std::fs::copy(&libc, &f).unwrap();
         check_shared_object(&f).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn executables_are_refused_and_shared_libraries_pass() {
+        // A PIE is ET_DYN like a library and passed the header check; ld.so
+        // then refused to preload it and the cell failed only after its start.
+        let exe = std::env::current_exe().unwrap();
+        let e = check_shared_object(&exe).unwrap_err();
+        assert!(matches!(e, LibraryProblem::Executable { .. }), "{e}");
+        assert!(e.to_string().contains("executable"), "{e}");
+        let e = Catalog::default()
+            .resolve(&exe.display().to_string())
+            .unwrap_err();
+        assert!(e.to_string().contains("not a shared library"), "{e}");
+        // libc itself has an interpreter (it runs as a program) but is no PIE.
+        for lib in [
+            "libc.so.6",
+            "libm.so.6",
+            "libjemalloc.so.2",
+            "libtcmalloc_minimal.so.4",
+        ] {
+            match resolve_library(lib, None) {
+                Ok(path) => check_shared_object(&path).unwrap(),
+                Err(LibraryProblem::NotInstalled { .. }) if lib.contains("malloc") => {}
+                Err(e) => panic!("{lib}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_dynamic_section_outside_the_file_is_damage() {
+        let dir = std::env::temp_dir().join(format!("allocbench-elf-cut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let libc = std::fs::read(resolve_library("libc.so.6", None).unwrap()).unwrap();
+        let f = dir.join("cut.so");
+        std::fs::write(&f, &libc[..libc.len() / 8]).unwrap();
+        let e = check_shared_object(&f).unwrap_err();
+        assert!(matches!(e, LibraryProblem::Damaged { .. }), "{e}");
+        assert!(e.to_string().contains("outside the file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1132,6 +1419,8 @@ mod tests {
             "GLIBC_TUNABLES",
             "MIMALLOC_PURGE_DELAY",
             "TCMALLOC_RELEASE_RATE",
+            // It leaked from the user's shell into every cell.
+            "ALLOCBENCH_FAULT",
         ] {
             assert!(is_allocator_env(k), "{k}");
         }

@@ -61,6 +61,128 @@ fn valid_env_name(n: &str) -> bool {
 
 const RESERVED: [&str; 3] = ["LD_PRELOAD", "ALLOCBENCH_ALLOCATOR", "_RJEM_MALLOC_CONF"];
 
+/// A number as glibc reads it unambiguously: decimal without leading zeros,
+/// or `0x` hexadecimal, within 64 bits.
+fn glibc_number(v: &str) -> bool {
+    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => !hex.is_empty() && u64::from_str_radix(hex, 16).is_ok() && !hex.contains('+'),
+        None => {
+            v.chars().all(|c| c.is_ascii_digit())
+                && v.parse::<u64>().is_ok()
+                && (v == "0" || !v.starts_with('0'))
+        }
+    }
+}
+
+/// The tunables of this glibc, from the ld.so this test runs under.
+fn tunables() -> &'static Vec<String> {
+    static LIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let ld_so = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .find(|p| p.contains("/ld-linux"))
+            .expect("ld.so is mapped")
+            .to_string();
+        let out = std::process::Command::new(ld_so)
+            .arg("--list-tunables")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split(':').next())
+            .map(String::from)
+            .collect()
+    })
+}
+
+/// glibc malloc's numeric variables.
+const GLIBC: [&str; 7] = [
+    "MALLOC_ARENA_MAX",
+    "MALLOC_ARENA_TEST",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "MALLOC_MMAP_MAX_",
+    "MALLOC_PERTURB_",
+];
+
+/// The allocator that alone reads `name` set to `value`, if any.
+fn reader(name: &str, value: &str) -> Option<&'static str> {
+    if GLIBC.contains(&name) || name == "MALLOC_CHECK_" {
+        Some("glibc")
+    } else if name == "GLIBC_TUNABLES" {
+        value
+            .split(':')
+            .any(|p| p.starts_with("glibc.malloc."))
+            .then_some("glibc")
+    } else if name == "MALLOC_CONF" {
+        Some("jemalloc")
+    } else if name.to_ascii_uppercase().starts_with("MIMALLOC_") {
+        Some("mimalloc")
+    } else if name.starts_with("TCMALLOC_") {
+        Some("tcmalloc")
+    } else {
+        None
+    }
+}
+
+/// The allocator a base runs on, where known. The paths generated here name
+/// no allocator.
+fn family(base: &Base) -> Option<&str> {
+    match base {
+        Base::Glibc => Some("glibc"),
+        Base::Jemalloc => Some("jemalloc"),
+        Base::Mimalloc => Some("mimalloc"),
+        Base::Preload { expect, .. } => expect.as_deref(),
+    }
+}
+
+/// Whether `value` is well-formed for variable `name` (unknown ones always
+/// are).
+fn well_formed(name: &str, value: &str) -> bool {
+    let key_ok =
+        |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    match name {
+        n if GLIBC.contains(&n) => glibc_number(value),
+        "MALLOC_CONF" => {
+            value.is_empty()
+                || value.split(',').all(|p| {
+                    p.split_once(':')
+                        .is_some_and(|(k, v)| key_ok(k) && !v.is_empty())
+                })
+        }
+        "GLIBC_TUNABLES" => {
+            value.is_empty()
+                || value.split(':').all(|p| match p.split_once('=') {
+                    Some((n, v)) => {
+                        tunables().iter().any(|t| t == n)
+                            && (!n.starts_with("glibc.malloc.") || glibc_number(v))
+                    }
+                    None => false,
+                })
+        }
+        "TCMALLOC_RELEASE_RATE" => {
+            value
+                .chars()
+                .all(|c| c.is_ascii_digit() || ".eE+-".contains(c))
+                && value
+                    .parse::<f64>()
+                    .is_ok_and(|r| r.is_finite() && r >= 0.0)
+        }
+        "MIMALLOC_PURGE_DELAY" => {
+            let digits = value.strip_prefix('-').unwrap_or(value);
+            !digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit())
+                && value.parse::<i64>().is_ok()
+        }
+        "MIMALLOC_SHOW_STATS" => ["1", "0", "true", "false", "on", "off", "yes", "no"]
+            .contains(&value.to_ascii_lowercase().as_str()),
+        _ => true,
+    }
+}
+
 // ---- generators -------------------------------------------------------
 
 /// Generators take `clean`: only valid items (so that whole files are often
@@ -115,11 +237,14 @@ fn base(clean: bool) -> BoxedStrategy<BaseChoice> {
 }
 
 fn env_name(clean: bool) -> BoxedStrategy<String> {
-    const KNOWN: [&str; 4] = [
+    const KNOWN: [&str; 7] = [
         "MALLOC_CONF",
         "MALLOC_ARENA_MAX",
+        "MALLOC_TOP_PAD_",
         "GLIBC_TUNABLES",
         "MIMALLOC_PURGE_DELAY",
+        "MIMALLOC_SHOW_STATS",
+        "TCMALLOC_RELEASE_RATE",
     ];
     let valid = prop_oneof![
         "[A-Z_][A-Z0-9_]{0,8}",
@@ -144,6 +269,13 @@ fn env_value(clean: bool) -> BoxedStrategy<String> {
         1 => "[^\0]{0,10}",
         1 => prop::sample::select(vec!["", "=", "a=b", "narenas:2,dirty_decay_ms:0"])
             .prop_map(String::from),
+        // Values of the known variables, well-formed or nearly so.
+        2 => prop::sample::select(vec![
+            "2", "0", "0x20000", "010", "-1", "2.5", "on", "yes", "narenas:2", "narenas:",
+            "glibc.malloc.arena_max=2", "glibc.malloc.arena_max=x", "glibc.pthread.rseq=0",
+            "glibc.malloc.top_pad=0:glibc.malloc.nope=1",
+        ])
+        .prop_map(String::from),
     ];
     if clean {
         return valid.boxed();
@@ -278,6 +410,8 @@ enum Problem {
     BadEnvName(String, String),
     ReservedEnv(String, String),
     BadEnvValue(String, String),
+    BadEnvFormat(String, String),
+    ForeignEnv(String, String),
     /// A TOML-level error that must name this key.
     File(String),
 }
@@ -308,6 +442,8 @@ fn model(defs: &[Def]) -> (Vec<Problem>, BTreeMap<String, Expected>) {
                 problems.push(Problem::ReservedEnv(d.name.clone(), k.clone()));
             } else if v.contains('\0') {
                 problems.push(Problem::BadEnvValue(d.name.clone(), k.clone()));
+            } else if !well_formed(k, v) {
+                problems.push(Problem::BadEnvFormat(d.name.clone(), k.clone()));
             }
         }
         match &d.flaw {
@@ -319,18 +455,19 @@ fn model(defs: &[Def]) -> (Vec<Problem>, BTreeMap<String, Expected>) {
     let by_name: BTreeMap<&str, &Def> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
     let mut expected = BTreeMap::new();
     for d in defs {
-        // Follow the chain of bases down to a preset or a path.
+        // Follow the chain of bases down to a preset or a path. A preset
+        // comes first: it is there before any variant of the file.
         let mut chain = vec![d];
         let root = loop {
             let last = chain.last().unwrap();
-            if let Some(sibling) = by_name.get(last.base.as_str()) {
+            if let Some(p) = presets.get(&last.base) {
+                break Some((p.base.clone(), p.env.clone()));
+            } else if let Some(sibling) = by_name.get(last.base.as_str()) {
                 if chain.iter().any(|c| c.name == sibling.name) {
                     problems.push(Problem::Cycle(sibling.name.clone()));
                     break None;
                 }
                 chain.push(sibling);
-            } else if let Some(p) = presets.get(&last.base) {
-                break Some((p.base.clone(), p.env.clone()));
             } else if last.base.contains('/') {
                 let library = last.base.clone();
                 let base = Base::Preload {
@@ -344,6 +481,15 @@ fn model(defs: &[Def]) -> (Vec<Problem>, BTreeMap<String, Expected>) {
                 break None;
             }
         };
+        if let Some((base, _)) = &root
+            && let Some(runs_on) = family(base)
+        {
+            for (k, v) in &d.env {
+                if reader(k, v).is_some_and(|r| r != runs_on) {
+                    problems.push(Problem::ForeignEnv(d.name.clone(), k.clone()));
+                }
+            }
+        }
         if let Some((base, mut env)) = root {
             for c in chain.iter().rev() {
                 env.extend(c.env.clone());
@@ -371,6 +517,12 @@ fn is_one_of(err: &VariantError, problems: &[Problem]) -> bool {
             v == variant && k == name
         }
         (Problem::BadEnvValue(v, k), VariantError::BadEnvValue { variant, name }) => {
+            v == variant && k == name
+        }
+        (Problem::BadEnvFormat(v, k), VariantError::BadEnvFormat { variant, name, .. }) => {
+            v == variant && k == name
+        }
+        (Problem::ForeignEnv(v, k), VariantError::ForeignEnv { variant, name, .. }) => {
             v == variant && k == name
         }
         (Problem::File(k), VariantError::File { message, .. }) => message.contains(k.as_str()),
@@ -568,7 +720,7 @@ proptest! {
                 prop_assert!(wanted.contains(&name.as_str()) && catalog.get(&name).is_none());
                 prop_assert!(!name.contains('/'));
             }
-            Err(VariantError::Duplicate { name }) => {
+            Err(VariantError::ListedTwice { name }) => {
                 prop_assert!(wanted.iter().filter(|w| **w == name).count() > 1);
             }
             Err(VariantError::Library { variant, problem }) => {

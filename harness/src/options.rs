@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use allocbench_allocators::{Catalog, Variant};
+use allocbench_workloads::fault::{FAULT_ENV, Fault};
 use allocbench_workloads::{PreforkHook, SpecError, WorkloadSpec, workload};
 
 use crate::cell::CellPlan;
@@ -70,12 +71,20 @@ pub(crate) fn check_proc() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The variant catalog: presets plus the user's variants file.
+/// The variant catalog: presets plus the user's variants file, whose
+/// `ALLOCBENCH_FAULT` values must parse (a malformed one would fail every
+/// cell of the variant in its first process).
 pub fn catalog(file: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
-    match file {
-        Some(path) => Catalog::with_file(path).map_err(usage),
-        None => Ok(Catalog::default()),
+    let catalog = match file {
+        Some(path) => Catalog::with_file(path).map_err(usage)?,
+        None => Catalog::default(),
+    };
+    for v in &catalog.variants {
+        if let Some(fault) = v.env.get(FAULT_ENV).filter(|f| !f.is_empty()) {
+            Fault::parse(fault).map_err(|e| usage(format!("variant {:?}: {e}", v.name)))?;
+        }
     }
+    Ok(catalog)
 }
 
 pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {

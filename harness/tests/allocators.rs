@@ -40,6 +40,37 @@ fn glibc_arena1_has_one_arena_with_threads_and_glibc_more() {
 }
 
 #[test]
+fn a_glibc_cell_with_more_arenas_than_its_limit_fails() {
+    // glibc ignores an arena limit out of its range (0) without a word: the
+    // row was glibc's default under the variant's name.
+    let dir = temp_dir("arena0");
+    let file = variants_file(
+        &dir,
+        "[variants.arena0]\nbase = \"glibc\"\nenv = { MALLOC_ARENA_MAX = \"0\" }\n",
+    );
+    let r = compare(&[
+        "--variants-file",
+        &file,
+        "--variants",
+        "arena0,glibc-arena1",
+        "--threads",
+        "4",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc = r.doc();
+    let bad = &doc.cells[0];
+    assert_eq!(bad.status, Status::Failed);
+    assert!(bad.metrics.is_none());
+    let err = bad.error.as_deref().unwrap();
+    assert!(
+        err.contains("variant arena0 is not in effect: MALLOC_ARENA_MAX=0 allows at most 0 arenas")
+            && err.contains("glibc did not apply the setting"),
+        "{err}"
+    );
+    assert_eq!(doc.cells[1].status, Status::Ok, "{:?}", doc.cells[1].error);
+}
+
+#[test]
 fn malloc_conf_reaches_the_builtin_jemalloc() {
     let dir = temp_dir("malloc-conf");
     let file = variants_file(
@@ -99,18 +130,19 @@ fn a_library_that_is_not_an_allocator_fails_its_cell_and_others_run() {
 
 #[test]
 fn a_preload_that_ld_so_ignores_fails_its_cell() {
-    // An ELF header for this machine and nothing else: the pre-check
-    // passes, ld.so ignores the preload with a warning ("cannot read file
-    // data"), and the worker finds glibc in its place.
+    // A real library with an OS ABI byte ld.so does not know: the pre-check
+    // passes, ld.so ignores the preload with a warning ("ELF file OS ABI
+    // invalid"), and the worker finds glibc in its place.
     let dir = temp_dir("broken-so");
     let libm = allocbench_allocators::library_dirs()
         .into_iter()
         .map(|d| d.join("libm.so.6"))
         .find(|p| p.exists())
         .expect("libm.so.6");
-    let bytes = std::fs::read(&libm).unwrap();
+    let mut bytes = std::fs::read(&libm).unwrap();
+    bytes[7] = 0x42; // EI_OSABI
     let broken = dir.join("libbroken.so");
-    std::fs::write(&broken, &bytes[..64]).unwrap();
+    std::fs::write(&broken, &bytes).unwrap();
     let broken = broken.display().to_string();
     let r = compare(&["--variants", &broken]);
     assert_eq!(r.code, 1, "{}", r.stderr);

@@ -32,6 +32,14 @@ fn unknown_variant_lists_the_valid_ones() {
 }
 
 #[test]
+fn a_variant_listed_twice_is_refused_as_such() {
+    refused(
+        &["compare", "--variants", "glibc,glibc"],
+        &["variant \"glibc\" is listed twice"],
+    );
+}
+
+#[test]
 fn unknown_hook_lists_the_valid_ones() {
     refused(
         &["compare", "--prefork", "none,trimm"],
@@ -56,6 +64,29 @@ fn a_file_that_is_not_a_shared_object_is_refused() {
         &["compare", "--variants", &f.display().to_string()],
         &["not an ELF file"],
     );
+}
+
+#[test]
+fn an_executable_is_refused_as_a_preload() {
+    // A PIE is ET_DYN like a library: it passed the check, then ld.so
+    // refused to preload it once the cell ran.
+    let exe = env!("CARGO_BIN_EXE_allocbench");
+    refused(
+        &["compare", "--variants", exe],
+        &[
+            exe,
+            "position-independent executable",
+            "not a shared library",
+        ],
+    );
+}
+
+#[test]
+fn the_workspace_preload_library_passes_the_check() {
+    // Built before these tests through a dev-dependency, in deps/.
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_allocbench"));
+    let lib = exe.parent().unwrap().join("deps/liballocbench_jemalloc.so");
+    allocbench_allocators::check_shared_object(&lib).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -85,6 +116,114 @@ fn malformed_variants_files_name_the_offending_item() {
         let file = variants_file(&dir, text);
         refused(&["compare", "--variants-file", &file], &[needle]);
     }
+}
+
+#[test]
+fn malformed_values_of_known_variables_are_refused_before_any_run() {
+    // The allocators ignore values they cannot parse: these ran as rows of
+    // the defaults under the variant's name.
+    let dir = temp_dir("bad-values");
+    let cases = [
+        ("glibc", "MALLOC_ARENA_MAX", "two", "a non-negative integer"),
+        ("glibc", "MALLOC_PERTURB_", "-1", "a non-negative integer"),
+        (
+            "glibc",
+            "GLIBC_TUNABLES",
+            "glibc.malloc.arena_max:2",
+            "name=value pairs separated by ':'",
+        ),
+        (
+            "glibc",
+            "GLIBC_TUNABLES",
+            "glibc.malloc.trim_treshold=0",
+            "no glibc.malloc.trim_treshold",
+        ),
+        (
+            "glibc",
+            "GLIBC_TUNABLES",
+            "glibc.malloc.arena_max=1k",
+            "a non-negative integer",
+        ),
+        ("jemalloc", "MALLOC_CONF", "narenas=2", "key:value pairs"),
+        ("mimalloc", "MIMALLOC_PURGE_DELAY", "10ms", "an integer"),
+        (
+            "tcmalloc-so",
+            "TCMALLOC_RELEASE_RATE",
+            "ten",
+            "a non-negative number",
+        ),
+    ];
+    for (base, name, value, expected) in cases {
+        let file = variants_file(
+            &dir,
+            &format!("[variants.bad]\nbase = \"{base}\"\nenv = {{ {name} = \"{value}\" }}\n"),
+        );
+        refused(
+            &["compare", "--variants-file", &file, "--variants", "bad"],
+            &["variant \"bad\"", name, value, expected],
+        );
+    }
+}
+
+#[test]
+fn variables_only_another_allocator_reads_are_refused_before_any_run() {
+    // The allocator ignored them: the row was its defaults.
+    let dir = temp_dir("foreign-env");
+    let cases = [
+        (
+            "tcmalloc-so",
+            "MALLOC_CONF",
+            "narenas:2",
+            "jemalloc",
+            "tcmalloc",
+        ),
+        (
+            "glibc",
+            "MIMALLOC_PURGE_DELAY",
+            "0",
+            "mimalloc",
+            "glibc malloc",
+        ),
+        (
+            "jemalloc",
+            "MALLOC_ARENA_MAX",
+            "2",
+            "glibc malloc",
+            "jemalloc",
+        ),
+    ];
+    for (base, name, value, reader, runs_on) in cases {
+        let file = variants_file(
+            &dir,
+            &format!("[variants.odd]\nbase = \"{base}\"\nenv = {{ {name} = \"{value}\" }}\n"),
+        );
+        refused(
+            &["compare", "--variants-file", &file, "--variants", "odd"],
+            &[
+                "variant \"odd\"",
+                &format!("{name} is read only by {reader}"),
+                &format!("runs on {runs_on}"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_malformed_fault_in_a_variants_file_is_refused() {
+    // It was accepted, and the variant's every cell failed in its master.
+    let dir = temp_dir("bad-fault");
+    let file = variants_file(
+        &dir,
+        "[variants.faulty]\nbase = \"glibc\"\nenv = { ALLOCBENCH_FAULT = \"boom@steady\" }\n",
+    );
+    refused(
+        &["compare", "--variants-file", &file, "--variants", "glibc"],
+        &[
+            "variant \"faulty\"",
+            "ALLOCBENCH_FAULT=\"boom@steady\"",
+            "expected KIND@PHASE[#WORKER]",
+        ],
+    );
 }
 
 #[test]

@@ -48,6 +48,20 @@ fn failure(name: &str, fault: &str, extra: &[&str]) -> String {
 }
 
 #[test]
+fn a_fault_in_the_users_shell_does_not_reach_the_cells() {
+    // It leaked: every cell of the run failed with the shell's fault.
+    let args = with_small(&["compare", "--format", "json", "--variants", "glibc"], &[]);
+    let r = run_with(
+        allocbench()
+            .args(&args)
+            .env("ALLOCBENCH_FAULT", "exit@forked"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    assert_eq!(doc.cells[0].status, Status::Ok, "{:?}", doc.cells[0].error);
+}
+
+#[test]
 fn an_aborting_master_fails_its_cell() {
     let err = failure("abort", "abort@preloaded", &[]);
     assert!(

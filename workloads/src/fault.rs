@@ -9,8 +9,9 @@ use std::fmt;
 
 use crate::protocol::{Phase, Role};
 
-/// The environment variable that injects a fault.
-pub const FAULT_ENV: &str = "ALLOCBENCH_FAULT";
+/// The environment variable that injects a fault (the launch scrubs it from
+/// the inherited environment, with the allocator variables).
+pub const FAULT_ENV: &str = allocbench_allocators::FAULT_ENV;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

@@ -31,7 +31,7 @@ use channel::{Acceptor, Incoming};
 pub use gate::{BusyGate, Hold};
 pub(crate) use stderr::StderrTail;
 pub(crate) use verify::NOT_IN_EFFECT;
-pub use verify::{describe_exit, verify_allocator};
+pub use verify::{describe_exit, verify_allocator, verify_arenas};
 
 /// Everything one cell needs to run.
 #[derive(Debug, Clone)]
@@ -143,7 +143,8 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
                 match outcome {
                     Ok(()) => {
                         metrics::compute(&result.phases, &result.timeline, &run.reports, &plan.spec)
-                            .map(|m| {
+                            .and_then(|m| {
+                                verify_arenas(&plan.variant, m.arenas)?;
                                 // The master counts its arenas before any
                                 // thread ran; what the serving processes
                                 // reported after serving is the figure.
@@ -152,7 +153,8 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
                                 {
                                     a.arenas = m.arenas;
                                 }
-                                result.metrics = Some(m)
+                                result.metrics = Some(m);
+                                Ok(())
                             })
                     }
                     Err(e) => Err(e),

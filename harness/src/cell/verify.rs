@@ -4,7 +4,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
 
-use allocbench_allocators::{AllocatorIdentity, Variant};
+use allocbench_allocators::settings::glibc_arena_limit;
+use allocbench_allocators::{AllocatorIdentity, Base, Variant};
 
 /// Describes how a process ended: `exited with status N`, `killed by SIGxxx`.
 pub fn describe_exit(status: ExitStatus) -> String {
@@ -79,4 +80,70 @@ pub fn verify_allocator(
         ));
     }
     Ok(())
+}
+
+/// After the run, belt and braces for settings glibc ignored (it ignores an
+/// out-of-range value without a word, e.g. `MALLOC_ARENA_MAX=0`): a glibc
+/// cell whose workers hold more arenas (`arenas`, the largest count) than
+/// its `MALLOC_ARENA_MAX` or `glibc.malloc.arena_max` allow is not in effect.
+pub fn verify_arenas(variant: &Variant, arenas: Option<u32>) -> Result<(), String> {
+    if variant.base != Base::Glibc {
+        return Ok(());
+    }
+    let env = variant.env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let (Some(found), Some((limit, setting))) = (arenas, glibc_arena_limit(env)) else {
+        return Ok(());
+    };
+    if u64::from(found) > limit {
+        return Err(format!(
+            "variant {} is not in effect: {setting} allows at most {limit} arena{}, but a worker has {found}: glibc did not apply the setting",
+            variant.name,
+            if limit == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glibc(env: &[(&str, &str)]) -> Variant {
+        let mut v = allocbench_allocators::presets().remove(0);
+        v.name = "g".into();
+        v.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        v
+    }
+
+    #[test]
+    fn more_arenas_than_the_limit_fail_a_glibc_cell() {
+        let a2 = glibc(&[("MALLOC_ARENA_MAX", "2")]);
+        verify_arenas(&a2, Some(2)).unwrap();
+        verify_arenas(&a2, None).unwrap();
+        let e = verify_arenas(&a2, Some(3)).unwrap_err();
+        assert!(
+            e.contains("MALLOC_ARENA_MAX=2 allows at most 2 arenas, but a worker has 3"),
+            "{e}"
+        );
+        // The tunable takes precedence over the alias, as in glibc.
+        let t1 = glibc(&[
+            ("GLIBC_TUNABLES", "glibc.malloc.arena_max=1"),
+            ("MALLOC_ARENA_MAX", "8"),
+        ]);
+        let e = verify_arenas(&t1, Some(2)).unwrap_err();
+        assert!(
+            e.contains("glibc.malloc.arena_max=1 allows at most 1 arena,"),
+            "{e}"
+        );
+        // No limit set, or not glibc: nothing to check.
+        verify_arenas(&glibc(&[]), Some(16)).unwrap();
+        let je = allocbench_allocators::Catalog::default()
+            .get("jemalloc")
+            .cloned()
+            .unwrap();
+        verify_arenas(&je, Some(16)).unwrap();
+    }
 }
