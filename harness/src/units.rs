@@ -12,7 +12,9 @@ pub fn signed_mib(bytes: i64) -> String {
 
 /// A fraction as a percentage: `75%`.
 pub fn pct(f: f64) -> String {
-    format!("{:.0}%", f * 100.0)
+    // A share that rounds to zero is 0%, whichever side of it.
+    let p = (f * 100.0).round();
+    format!("{:.0}%", if p == 0.0 { 0.0 } else { p })
 }
 
 /// `value / base` as `0.82×`; `—` when the base is zero.
@@ -71,6 +73,7 @@ mod tests {
         assert_eq!(mib(64 << 20), "64.0 MiB");
         assert_eq!(signed_mib(-(1 << 19)), "-0.5 MiB");
         assert_eq!(pct(0.754), "75%");
+        assert_eq!(pct(-0.001), "0%");
         assert_eq!(ratio(82.0, 100.0), "0.82×");
         assert_eq!(ratio(1.0, 0.0), "—");
         assert_eq!(per_1k(-2048.0), "-2.0 KiB/1k");

@@ -61,6 +61,25 @@ fn a_fault_in_the_users_shell_does_not_reach_the_cells() {
     assert_eq!(doc.cells[0].status, Status::Ok, "{:?}", doc.cells[0].error);
 }
 
+/// Starts allocbench with `args`, its output discarded.
+fn spawn(args: &[impl AsRef<std::ffi::OsStr>]) -> std::process::Child {
+    allocbench()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The result document at `path`, once it is one.
+fn read_doc(path: &std::path::Path) -> Option<allocbench::result::Document> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
+}
+
 #[test]
 fn an_aborting_master_fails_its_cell() {
     let err = failure("abort", "abort@preloaded", &[]);
@@ -102,12 +121,7 @@ fn ctrl_c_stops_every_process_and_keeps_finished_cells() {
         "--variants".into(),
         "glibc,faulty".into(),
     ]);
-    let mut child = allocbench()
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&args);
     let pid = child.id();
     // Wait until the first cell's result is on disk and the second cell's
     // processes exist (its master has socket number 1), then interrupt.
@@ -119,10 +133,7 @@ fn ctrl_c_stops_every_process_and_keeps_finished_cells() {
                 .map(|c| String::from_utf8_lossy(&c).contains(&second))
                 .unwrap_or(false)
         });
-        let first_done = std::fs::read_to_string(&out)
-            .ok()
-            .and_then(|t| serde_json::from_str::<allocbench::result::Document>(&t).ok())
-            .is_some_and(|d| d.cells.len() == 1);
+        let first_done = read_doc(&out).is_some_and(|d| d.cells.len() == 1);
         if running && first_done {
             break;
         }
@@ -132,16 +143,11 @@ fn ctrl_c_stops_every_process_and_keeps_finished_cells() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::SIGINT,
-    )
-    .unwrap();
+    signal(pid, nix::sys::signal::SIGINT);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_no_workers_left(pid);
-    let doc: allocbench::result::Document =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let doc = read_doc(&out).unwrap();
     assert_eq!(doc.cells.len(), 1);
     assert_eq!(doc.cells[0].variant, "glibc");
     assert_eq!(doc.cells[0].status, Status::Ok);
@@ -210,12 +216,7 @@ fn killing_the_harness_leaves_no_worker_behind() {
         &["compare", "--format", "json"],
         &["--variants-file", &file, "--variants", "faulty"],
     );
-    let mut child = allocbench()
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&args);
     let pid = child.id();
     // Wait for the master and both workers, then kill the harness outright.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -251,35 +252,21 @@ fn sigterm_keeps_a_cell_that_finished_while_an_earlier_one_idles() {
             "0,60",
         ],
     );
-    let mut child = allocbench()
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&args);
     let pid = child.id();
-    let read = || {
-        std::fs::read_to_string(&out)
-            .ok()
-            .and_then(|t| serde_json::from_str::<allocbench::result::Document>(&t).ok())
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while read().is_none_or(|d| d.cells.is_empty()) {
+    while read_doc(&out).is_none_or(|d| d.cells.is_empty()) {
         assert!(
             std::time::Instant::now() < deadline,
             "the second cell's result never reached the output"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::SIGTERM,
-    )
-    .unwrap();
+    signal(pid, nix::sys::signal::SIGTERM);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_no_workers_left(pid);
-    let doc = read().unwrap();
+    let doc = read_doc(&out).unwrap();
     assert_eq!(doc.cells.len(), 1, "the idling glibc cell is dropped");
     assert_eq!(doc.cells[0].variant, "faulty");
     assert_eq!(doc.cells[0].status, Status::Failed);

@@ -190,6 +190,20 @@ fn published_results_are_what_report_renders() {
         "results/README.md differs from what allocbench report renders from results/json \
          (rerun scripts/publish, or the report command it ends with; never edit it by hand)"
     );
+    // The project's README shows its first table, as it is.
+    let first_table: Vec<&str> = published
+        .split("## Tables")
+        .nth(1)
+        .expect("a Tables section")
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&first_table.join("\n")),
+        "README.md's headline table is not results/README.md's first table"
+    );
     // And so are its charts.
     for entry in walk(&plots) {
         let rel = entry.strip_prefix(&plots).unwrap();

@@ -198,15 +198,30 @@ fn malloc_conf(rows: &[&SummaryRow]) -> Option<String> {
     ))
 }
 
+/// A change in pages copied small enough to be noise: under 10%, or under
+/// 1 MiB.
+fn material(from: f64, to: f64) -> Option<&'static str> {
+    let change = to - from;
+    if change.abs() < (1u64 << 20) as f64 || (from > 0.0 && (change / from).abs() < 0.10) {
+        None
+    } else if change < 0.0 {
+        Some("helps")
+    } else {
+        Some("hurts")
+    }
+}
+
 /// What each pre-fork hook does to the pages copied after fork, against
-/// no hook.
+/// no hook: a line per variant where a hook matters, one line for the rest.
 fn hooks_before_fork(rows: &[SummaryRow]) -> Vec<String> {
     let mut out = Vec::new();
+    let mut alike: Vec<(String, Vec<String>)> = Vec::new();
+    let mut unmoved = Vec::new();
     for none in rows.iter().filter(|r| r.prefork == "none" && r.ok > 0) {
         let Some(a) = median(none, "cow_copied") else {
             continue;
         };
-        let parts: Vec<String> = rows
+        let hooks: Vec<(&SummaryRow, f64)> = rows
             .iter()
             .filter(|r| {
                 r.prefork != "none"
@@ -214,34 +229,58 @@ fn hooks_before_fork(rows: &[SummaryRow]) -> Vec<String> {
                     && r.app_writes == none.app_writes
                     && r.ok > 0
             })
-            .filter_map(|r| {
-                let b = median(r, "cow_copied")?;
-                let change = if a > 0.0 { (b - a) / a } else { 0.0 };
-                let verdict = if change <= -0.10 {
-                    "helps"
-                } else if change >= 0.10 {
-                    "hurts"
-                } else {
-                    "no difference"
-                };
-                Some(format!(
-                    "{} {} ({:+.0}%, {verdict})",
-                    r.prefork,
-                    mib(b as u64),
-                    change * 100.0
-                ))
-            })
+            .filter_map(|r| Some((r, median(r, "cow_copied")?)))
             .collect();
-        if parts.is_empty() {
+        if hooks.is_empty() {
             continue;
         }
+        if hooks.iter().all(|(_, b)| material(a, *b).is_none()) {
+            unmoved.push(format!("{} ({})", none.variant, mib(a as u64)));
+            continue;
+        }
+        let parts: Vec<String> = hooks
+            .iter()
+            .map(|(r, b)| {
+                format!(
+                    "{} {} ({})",
+                    r.prefork,
+                    mib(*b as u64),
+                    material(a, *b).unwrap_or("no difference")
+                )
+            })
+            .collect();
+        let said = format!(
+            "pages copied after fork {} with no hook; {}",
+            mib(a as u64),
+            parts.join("; ")
+        );
+        // Variants whose figures read alike share a line.
+        match alike.iter_mut().find(|(s, _)| *s == said) {
+            Some((_, vs)) => vs.push(none.variant.clone()),
+            None => alike.push((said, vec![none.variant.clone()])),
+        }
+    }
+    for (said, vs) in alike {
         out.push(format!(
-            "Before fork, for **{v}**: pages copied after fork {a} with no hook; {}. \
-             Rule: a change of 10% or more counts. Rows: {v} with every hook.",
-            parts.join("; "),
-            v = none.variant,
-            a = mib(a as u64),
+            "Before fork, for {}: {said}. Rows: {} with every hook.",
+            vs.iter()
+                .map(|v| format!("**{v}**"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            vs.join(", ")
         ));
+    }
+    if !unmoved.is_empty() {
+        out.push(format!(
+            "No pre-fork hook changes the pages copied after fork for: {}. Rows: those variants with every hook.",
+            unmoved.join(", ")
+        ));
+    }
+    if !out.is_empty() {
+        out.push(
+            "Rule for the hooks: a change in pages copied after fork of 10% and 1 MiB or more counts."
+                .into(),
+        );
     }
     out
 }
@@ -380,6 +419,77 @@ fn surprises(rows: &[&SummaryRow]) -> Option<String> {
     ))
 }
 
+/// The known cause of a slow variant that setting `key` to `value` names.
+fn slow_because(key: &str, value: &str) -> Option<&'static str> {
+    let fixed_threshold = matches!(
+        key,
+        "MALLOC_MMAP_THRESHOLD_"
+            | "MALLOC_TRIM_THRESHOLD_"
+            | "MALLOC_TOP_PAD_"
+            | "MALLOC_MMAP_MAX_"
+    ) || (key == "GLIBC_TUNABLES"
+        && ["mmap_threshold", "trim_threshold", "top_pad", "mmap_max"]
+            .iter()
+            .any(|t| value.contains(&format!("glibc.malloc.{t}="))));
+    let purge_at_once = (key == "MALLOC_CONF" && value.contains("dirty_decay_ms:0"))
+        || (key == "MIMALLOC_PURGE_DELAY" && value == "0");
+    if fixed_threshold {
+        Some(
+            "setting glibc's mmap threshold, trim threshold, top pad or mmap maximum, by variable or \
+             tunable, stops glibc from raising its mmap threshold as it does by default, so every \
+             request object of 128 KiB or more is an mmap, page faults and an munmap",
+        )
+    } else if purge_at_once {
+        Some(
+            "returning freed pages to the OS at once makes every free of a large block a madvise and \
+             its next use page faults",
+        )
+    } else {
+        None
+    }
+}
+
+/// The known cause of each variant's low throughput, stated with the
+/// variant: a caveat to the "far from" line.
+fn caveats(rows: &[&SummaryRow], cells: &[CellResult]) -> Vec<String> {
+    let mut by_cause: Vec<(&str, Vec<String>)> = Vec::new();
+    for r in rows {
+        let Some(x) = ratio(r, "throughput_rps").filter(|x| *x <= 0.5) else {
+            continue;
+        };
+        let Some(cell) = cells.iter().find(|c| c.variant == r.variant) else {
+            continue;
+        };
+        let Some(cause) = cell
+            .variant_def
+            .env
+            .iter()
+            .find_map(|(k, v)| slow_because(k, v))
+        else {
+            continue;
+        };
+        let named = format!("{} ({x:.2}×)", r.variant);
+        match by_cause.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, vs)) => vs.push(named),
+            None => by_cause.push((cause, vec![named])),
+        }
+    }
+    by_cause
+        .into_iter()
+        .map(|(cause, vs)| {
+            format!(
+                "Why {} {} slow here: {cause}. Rule: a variant at half the baseline's throughput or less whose settings name a known cause. Rows: {}.",
+                vs.join(", "),
+                if vs.len() == 1 { "is" } else { "are" },
+                vs.iter()
+                    .map(|v| v.split(' ').next().unwrap_or(v))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect()
+}
+
 /// The recommendations for one configuration on one machine.
 pub struct Advice {
     /// The configuration (and the machine, when there are several).
@@ -413,6 +523,7 @@ pub fn choose(report: &Report) -> Vec<Advice> {
                     lines.extend(idle(&rows, cells));
                     lines.extend(growth(&rows));
                     lines.extend(surprises(&rows));
+                    lines.extend(caveats(&rows, cells));
                 }
             }
             if !lines.is_empty() {

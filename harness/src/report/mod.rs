@@ -429,6 +429,44 @@ fn versions(e: &Environment) -> String {
     versions.join(", ")
 }
 
+/// Every variant the report's cells ran, as defined then: what it is and the
+/// environment it set.
+fn variants_table(report: &Report) -> Table {
+    let mut t = Table::new(&[
+        ("variant", false),
+        ("allocator", false),
+        ("environment", false),
+        ("description", false),
+    ]);
+    let mut seen: Vec<&allocbench_allocators::Variant> = Vec::new();
+    let cells = report
+        .groups
+        .iter()
+        .flat_map(|g| g.runs.iter().flat_map(|(_, cells)| cells));
+    for c in cells {
+        let v = &c.variant_def;
+        if seen.contains(&v) {
+            continue;
+        }
+        seen.push(v);
+        use allocbench_allocators::Base;
+        let allocator = match &v.base {
+            Base::Glibc => "glibc".to_string(),
+            Base::Jemalloc => "jemalloc (built in)".to_string(),
+            Base::Mimalloc => "mimalloc (built in)".to_string(),
+            Base::Preload { library, .. } => format!("LD_PRELOAD {library}"),
+        };
+        let env: Vec<String> = v.env.iter().map(|(k, x)| format!("{k}={x}")).collect();
+        t.push(vec![
+            v.name.clone(),
+            allocator,
+            env.join(" "),
+            v.description.clone(),
+        ]);
+    }
+    t
+}
+
 /// The facts a recommendation holds under, in one line.
 fn caveat(m: &Machine) -> String {
     let e = &m.environment;
@@ -531,6 +569,9 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
         }
         out.push('\n');
     }
+    out.push_str("## Variants\n\n");
+    out.push_str(&render(&variants_table(report), Markup::Markdown));
+    out.push('\n');
     out.push_str(
         "## Tables\n\nMedians over the repetitions; in brackets the ratio to glibc (or to the \
          first variant when glibc did not run), paired by repetition, ± the median absolute \
@@ -638,6 +679,8 @@ pub fn html(report: &Report, plots: &Plots) -> String {
         }
         out.push_str("</ul>\n");
     }
+    out.push_str("<h2>Variants</h2>\n");
+    out.push_str(&html_table(&variants_table(report)));
     for g in &report.groups {
         out.push_str(&format!("<h2>{}</h2>\n", escape(&g.title)));
         out.push_str(&html_table(&group_table(report, g)));
