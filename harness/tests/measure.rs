@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use allocbench::result::{CellResult, Document, PhaseSample, ProcessRole, Status};
-use common::{Run, allocbench, run, run_with, temp_dir};
+use common::{Run, allocbench, cmdline, run, run_with, running, running_where, state, temp_dir};
 
 const WORKERS: usize = 3;
 /// Pages the master preloads, and pages each worker writes after the fork.
@@ -89,15 +89,6 @@ fn phase<'a>(cell: &'a CellResult, name: &str) -> &'a PhaseSample {
         .unwrap_or_else(|| panic!("no {name} sample"))
 }
 
-fn state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(") ").next()?.chars().next()
-}
-
-fn running(pid: i32) -> bool {
-    state(pid).is_some_and(|s| s != 'Z' && s != 'X')
-}
-
 fn ppid(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit(") ")
@@ -110,29 +101,12 @@ fn ppid(pid: i32) -> Option<i32> {
 
 /// Whether a running child of `parent` has `needle` in its command line.
 fn child_running(parent: i32, needle: &str) -> bool {
-    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            return false;
-        };
-        ppid(pid) == Some(parent)
-            && running(pid)
-            && std::fs::read(entry.path().join("cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
-    })
+    !running_where(|pid, dir| ppid(pid) == Some(parent) && cmdline(dir).contains(needle)).is_empty()
 }
 
 /// Running processes of program `exe`.
 fn running_of(exe: &Path) -> Vec<i32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if std::fs::read_link(entry.path().join("exe")).is_ok_and(|p| p == exe) && running(pid) {
-            out.push(pid);
-        }
-    }
-    out
+    running_where(|_, dir| std::fs::read_link(dir.join("exe")).is_ok_and(|p| p == exe))
 }
 
 /// Polls `cond` until it holds (a few seconds at most).
@@ -909,16 +883,7 @@ fn running_argv(argv: &[&str]) -> Vec<i32> {
         .iter()
         .flat_map(|a| [a.as_bytes(), b"\0"].concat())
         .collect();
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == want) && running(pid) {
-            out.push(pid);
-        }
-    }
-    out
+    running_where(|_, dir| std::fs::read(dir.join("cmdline")).is_ok_and(|c| c == want))
 }
 
 /// The running watchdog of allocbench `harness`, if one runs.

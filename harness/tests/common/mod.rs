@@ -83,28 +83,43 @@ pub fn compare(extra: &[&str]) -> Run {
     run(&with_small(&["compare", "--format", "json"], extra))
 }
 
+/// The state letter of `pid` (`R`, `S`, `Z`, …), if it exists.
+pub fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.chars().next()
+}
+
+/// Whether `pid` runs: it exists and is no zombie (dead already, not reaped).
+pub fn running(pid: i32) -> bool {
+    state(pid).is_some_and(|s| s != 'Z' && s != 'X')
+}
+
+/// Running processes for which `pick(pid, /proc/PID)` holds.
+pub fn running_where(pick: impl Fn(i32, &std::path::Path) -> bool) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+            (pick(pid, &e.path()) && running(pid)).then_some(pid)
+        })
+        .collect()
+}
+
+/// The command line of the process at `/proc/PID`, lossily as text.
+pub fn cmdline(proc_dir: &std::path::Path) -> String {
+    std::fs::read(proc_dir.join("cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .unwrap_or_default()
+}
+
 /// Pids of live processes whose command line names a socket of harness `pid`.
 pub fn workers_of(harness_pid: u32) -> Vec<i32> {
     let tag = format!("allocbench-{harness_pid}-");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // Zombies are dead already; only running processes count.
-        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
-        if cmdline.contains("__worker") && cmdline.contains(&tag) && state != Some('Z') {
-            out.push(pid);
-        }
-    }
-    out
+    running_where(|_, dir| {
+        let c = cmdline(dir);
+        c.contains("__worker") && c.contains(&tag)
+    })
 }
 
 /// Every process of every cell is gone once the harness has exited
