@@ -1579,7 +1579,6 @@ mod tests {
     use super::*;
     use crate::cow::CowSample;
     use crate::result::{Mem, Metrics, ProcessSample};
-    use allocbench_allocators::{Base, Variant};
     use allocbench_workloads::WorkloadSpec;
 
     const M: u64 = 1 << 20;
@@ -1686,40 +1685,27 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect()
         };
+        let metrics = Metrics {
+            returned: share(&[0.2, 0.2, 0.4, 0.9]),
+            returned_lazyfree: share(&[0.1, 0.1, 0.05, 0.0]),
+            growth_verdict: Some("plateau".into()),
+            growth_bytes_per_1k_requests: Some(2048.0),
+            ..Metrics::default()
+        };
+        let server = WorkloadSpec::server();
         CellResult {
-            workload: "server".into(),
-            variant: variant.into(),
-            variant_def: Variant {
-                name: variant.into(),
-                base: Base::Glibc,
-                env: BTreeMap::new(),
-                description: String::new(),
-                thp_disable: false,
-                background_thread_in_workers: false,
-            },
-            launch_env: BTreeMap::new(),
-            prefork: "none".into(),
-            prefork_call: None,
-            repetition: 0,
-            cpus_pinned: None,
-            cpus_allowed: None,
-            status: Status::Ok,
-            error: None,
-            allocator: None,
-            spec: Some(WorkloadSpec::server()),
             phases,
             timeline,
-            metrics: Some(Metrics {
-                returned: share(&[0.2, 0.2, 0.4, 0.9]),
-                returned_lazyfree: share(&[0.1, 0.1, 0.05, 0.0]),
-                growth_verdict: Some("plateau".into()),
-                growth_bytes_per_1k_requests: Some(2048.0),
-                ..Metrics::default()
-            }),
+            spec: Some(server.clone()),
             wall_ms: 2100.0,
-            stderr_tail: Vec::new(),
-            measure: None,
-            load_summary: None,
+            ..crate::result::test_cell(
+                variant,
+                server.processes,
+                server.threads,
+                0,
+                Mem::default(),
+                metrics,
+            )
         }
     }
 
