@@ -4,6 +4,9 @@
 //! - `smaps_rollup`: one [`sample::sample`] (a `/proc/PID/smaps_rollup`
 //!   reading, as at every phase boundary and timeline tick) of a process with
 //!   64 MiB and with 1 GiB resident.
+//! - `counters`: one [`sample::sample_counters`] (`/proc/PID/status`: RSS
+//!   and anonymous from the kernel's counters, as at the timeline's points
+//!   between walks) of the same processes.
 //! - `cow_capture`: [`CowBaseline::capture`] of a master that has 64 MiB or
 //!   1 GiB inheritable, as at the `forked` boundary.
 //! - `cow_scan`: [`CowBaseline::scan`] of its forked child, which inherited
@@ -34,7 +37,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use allocbench::cow::CowBaseline;
-use allocbench::sample::sample;
+use allocbench::sample::{sample, sample_counters};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const MIB: u64 = 1 << 20;
@@ -128,6 +131,17 @@ fn smaps_rollup(c: &mut Criterion) {
     group.finish();
 }
 
+fn counters(c: &mut Criterion) {
+    let mut group = c.benchmark_group("counters");
+    for (bytes, name, f) in helpers() {
+        group.throughput(Throughput::Bytes(*bytes));
+        group.bench_function(BenchmarkId::new("status", name), |b| {
+            b.iter(|| sample_counters(f.master).expect("sample"))
+        });
+    }
+    group.finish();
+}
+
 fn cow_capture(c: &mut Criterion) {
     let mut group = c.benchmark_group("cow_capture");
     for (_, name, f) in helpers() {
@@ -186,6 +200,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = smaps_rollup, cow_capture, cow_scan, worker_sample
+    targets = smaps_rollup, counters, cow_capture, cow_scan, worker_sample
 }
 criterion_main!(benches);

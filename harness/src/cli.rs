@@ -134,6 +134,17 @@ pub struct WorkloadArgs {
     /// Timeline samples per second of every process of the tree (0: off).
     #[arg(long, value_name = "HZ")]
     pub sample_hz: Option<f64>,
+    /// The most of one CPU, in percent, the timeline's page-table walks may
+    /// use (smaps_rollup: PSS, USS, LazyFree; pagemap: copied pages); the
+    /// points between read RSS and anonymous memory from the kernel's
+    /// counters. 100: every point walks. Default 1.
+    #[arg(long, value_name = "PERCENT")]
+    pub sample_budget: Option<f64>,
+    /// Turn the timeline's timer off and on in windows of SECONDS while
+    /// serving (on, off, off, on, …) and record the requests served in each:
+    /// what sampling costs the workload, within one run.
+    #[arg(long, value_name = "SECONDS")]
+    pub sample_toggle: Option<f64>,
     /// Seconds any one phase may take before the cell fails as hung.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,

@@ -393,26 +393,16 @@ fn verify(
         )));
     }
     let w = &args.workload;
-    let timeout = w.timeout.unwrap_or(options::TIMEOUT_DEFAULT_S);
-    let sample_hz = w.sample_hz.unwrap_or(options::SAMPLE_HZ_DEFAULT);
-    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 1e6) {
-        return Err(options::usage(format!(
-            "--timeout: must be a positive number of seconds, got {timeout}"
-        )));
-    }
-    if !(sample_hz.is_finite() && (0.0..=1000.0).contains(&sample_hz)) {
-        return Err(options::usage(format!(
-            "--sample-hz: must be between 0 (off) and 1000, got {sample_hz}"
-        )));
-    }
+    let phase_timeout = options::check_timeout(w.timeout)?;
+    let sampling = options::sampling(w)?;
     let plan = cell::CellPlan {
         workload: swept.workload.clone(),
         variant: swept.variant_def.clone(),
         spec: spec.clone(),
         repetition: 0,
         idle: vec![0.0],
-        phase_timeout: std::time::Duration::from_secs_f64(timeout),
-        sample_hz,
+        phase_timeout,
+        sampling,
         cpus: swept.cpus_pinned,
     };
     interrupt::install()?;

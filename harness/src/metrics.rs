@@ -416,7 +416,7 @@ mod growth_tests {
                 pss_anon,
                 ..Mem::default()
             };
-            t.push(0.0, "steady", requests, &m, &[]);
+            t.push(0.0, "steady", requests, &m, &[], true);
         }
         t
     }
@@ -490,7 +490,7 @@ mod growth_tests {
                 worker(1, a * MIB, lazy * MIB),
                 worker(2, a * MIB, lazy * MIB),
             ];
-            t.push(0.0, phase, requests, &Mem::default(), &procs);
+            t.push(0.0, phase, requests, &Mem::default(), &procs, true);
             t.live_bytes.push(live * 2 * MIB);
         }
         let f = fragmentation_over_requests(&t, (20 * MIB) as i64, true);
@@ -498,7 +498,7 @@ mod growth_tests {
         // Evenly thinned to at most 16 points, first and last kept.
         let mut long = Timeline::default();
         for r in 0..100u64 {
-            long.push(0.0, "steady", r, &Mem::default(), &[worker(1, 2 * MIB, 0)]);
+            long.push(0.0, "steady", r, &Mem::default(), &[worker(1, 2 * MIB, 0)], true);
             long.live_bytes.push(MIB);
         }
         let f = fragmentation_over_requests(&long, 0, true);

@@ -10,6 +10,7 @@ use allocbench_workloads::{PreforkHook, SpecError, WorkloadSpec, workload};
 use crate::cell::CellPlan;
 use crate::cli::{CompareArgs, RunArgs, WorkloadArgs};
 use crate::environment::mem_available;
+use crate::tree::Sampling;
 
 /// Bad input: the run refuses to start. Exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ pub const IDLE_QUICK: &[f64] = &[0.0, 0.1, 1.0];
 pub const IDLE_PLAN: &[f64] = &[0.0];
 /// Default timeline sampling rate.
 pub const SAMPLE_HZ_DEFAULT: f64 = 10.0;
+/// Default share of one CPU, in percent, for the timeline's walks.
+pub const SAMPLE_BUDGET_DEFAULT: f64 = 1.0;
 /// Default per-phase timeout.
 pub const TIMEOUT_DEFAULT_S: f64 = 600.0;
 
@@ -47,7 +50,7 @@ pub struct WorkloadChoice {
     pub spec: WorkloadSpec,
     pub idle: Vec<f64>,
     pub timeout: Duration,
-    pub sample_hz: f64,
+    pub sampling: Sampling,
     /// Pin the cell's processes to this many CPUs.
     pub cpus: Option<usize>,
 }
@@ -155,18 +158,8 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
     if idle.windows(2).any(|w| w[1] <= w[0]) {
         return Err(usage("--idle: offsets must be increasing"));
     }
-    let timeout = args.timeout.unwrap_or(TIMEOUT_DEFAULT_S);
-    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 1e6) {
-        return Err(usage(format!(
-            "--timeout: must be a positive number of seconds, got {timeout}"
-        )));
-    }
-    let sample_hz = args.sample_hz.unwrap_or(SAMPLE_HZ_DEFAULT);
-    if !(sample_hz.is_finite() && (0.0..=1000.0).contains(&sample_hz)) {
-        return Err(usage(format!(
-            "--sample-hz: must be between 0 (off) and 1000, got {sample_hz}"
-        )));
-    }
+    let timeout = check_timeout(args.timeout)?;
+    let sampling = sampling(args)?;
     check_threads(&spec, args.force)?;
     if !args.force {
         check_memory(&spec)?;
@@ -175,9 +168,63 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
         name: args.workload_name().to_string(),
         spec,
         idle,
-        timeout: Duration::from_secs_f64(timeout),
-        sample_hz,
+        timeout,
+        sampling,
         cpus: args.cpus,
+    })
+}
+
+/// `--timeout`, checked.
+pub fn check_timeout(timeout: Option<f64>) -> anyhow::Result<Duration> {
+    let timeout = timeout.unwrap_or(TIMEOUT_DEFAULT_S);
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 1e6) {
+        return Err(usage(format!(
+            "--timeout: must be a positive number of seconds, got {timeout}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(timeout))
+}
+
+/// `--sample-hz`, checked.
+pub fn check_sample_hz(hz: Option<f64>) -> anyhow::Result<f64> {
+    let hz = hz.unwrap_or(SAMPLE_HZ_DEFAULT);
+    if !(hz.is_finite() && (0.0..=1000.0).contains(&hz)) {
+        return Err(usage(format!(
+            "--sample-hz: must be between 0 (off) and 1000, got {hz}"
+        )));
+    }
+    Ok(hz)
+}
+
+/// The timeline options of `args`, checked.
+pub fn sampling(args: &WorkloadArgs) -> anyhow::Result<Sampling> {
+    let hz = check_sample_hz(args.sample_hz)?;
+    let budget = args.sample_budget.unwrap_or(SAMPLE_BUDGET_DEFAULT);
+    if !(budget.is_finite() && budget > 0.0 && budget <= 100.0) {
+        return Err(usage(format!(
+            "--sample-budget: must be a percentage of one CPU above 0 and at most 100, got {budget}"
+        )));
+    }
+    let toggle = match args.sample_toggle {
+        None => None,
+        Some(_) if hz == 0.0 => {
+            return Err(usage(
+                "--sample-toggle: turns the timeline off and on, which --sample-hz 0 turns off",
+            ));
+        }
+        Some(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => {
+            Some(Duration::from_secs_f64(s))
+        }
+        Some(s) => {
+            return Err(usage(format!(
+                "--sample-toggle: must be a window of 0.1 to 3600 seconds, got {s}"
+            )));
+        }
+    };
+    Ok(Sampling {
+        hz,
+        budget: budget / 100.0,
+        toggle,
     })
 }
 
@@ -308,7 +355,7 @@ pub fn plans(
                         repetition,
                         idle: w.idle.clone(),
                         phase_timeout: w.timeout,
-                        sample_hz: w.sample_hz,
+                        sampling: w.sampling,
                         cpus: w.cpus,
                     });
                 }
@@ -494,7 +541,7 @@ pub fn sweep_plans(
                         repetition,
                         idle: w.idle.clone(),
                         phase_timeout: w.timeout,
-                        sample_hz: w.sample_hz,
+                        sampling: w.sampling,
                         cpus: w.cpus,
                     });
                 }

@@ -1675,7 +1675,7 @@ mod tests {
             for p in &processes {
                 tree.add(p.mem.as_ref().unwrap());
             }
-            timeline.push(t, phase, requests, &tree, &processes);
+            timeline.push(t, phase, requests, &tree, &processes, true);
             timeline.live_bytes.push(requests * 1000);
         }
         let share = |v: &[f64]| -> BTreeMap<String, f64> {

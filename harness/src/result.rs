@@ -328,22 +328,25 @@ pub struct MemSeries {
 }
 
 impl MemSeries {
-    pub fn push(&mut self, m: Option<&Mem>) {
-        self.pss.push(m.map(|m| m.pss));
-        self.pss_anon.push(m.map(|m| m.pss_anon));
+    /// Appends `m`: all of it when `walked` (read from smaps_rollup), else
+    /// only the figures the kernel's counters give (`rss`, `anonymous`).
+    pub fn push(&mut self, m: Option<&Mem>, walked: bool) {
+        let walk = m.filter(|_| walked);
+        self.pss.push(walk.map(|m| m.pss));
+        self.pss_anon.push(walk.map(|m| m.pss_anon));
         self.rss.push(m.map(|m| m.rss));
-        self.uss.push(m.map(|m| m.uss));
+        self.uss.push(walk.map(|m| m.uss));
         self.anonymous.push(m.map(|m| m.anonymous));
-        self.lazyfree.push(m.map(|m| m.lazyfree));
-        self.anon_huge.push(m.map(|m| m.anon_huge));
+        self.lazyfree.push(walk.map(|m| m.lazyfree));
+        self.anon_huge.push(walk.map(|m| m.anon_huge));
     }
 
     pub fn len(&self) -> usize {
-        self.pss.len()
+        self.rss.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pss.is_empty()
+        self.rss.is_empty()
     }
 }
 
@@ -378,6 +381,43 @@ pub struct Timeline {
     /// Sums over the processes sampled.
     pub tree: MemSeries,
     pub processes: Vec<ProcessSeries>,
+    /// Whether each point walked the processes' page tables (smaps_rollup:
+    /// every figure) or read the kernel's counters alone (`/proc/PID/status`:
+    /// `rss` and `anonymous`, the others `null`). Every phase boundary walks;
+    /// the timer walks as often as the walk budget allows. Empty in documents
+    /// from before the budget: every point walked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub walked: Vec<bool>,
+    /// The most of one CPU the timer's walks may use (0–1; 1: every point).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk_budget: Option<f64>,
+    /// CPU time the sampling thread used, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler_cpu_ms: Option<Millis>,
+    /// With `--sample-toggle`: the windows of the serving phase in which the
+    /// timer sampled and those in which it did not, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub toggle: Vec<ToggleWindow>,
+}
+
+/// One window of `--sample-toggle`: the timer sampled in it or stayed still,
+/// and the workers served `requests` meanwhile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToggleWindow {
+    pub start_ms: Millis,
+    pub end_ms: Millis,
+    pub sampling: bool,
+    /// Requests served in the window, as of the workers' progress reports
+    /// (each at most 20 ms old at either end).
+    pub requests: u64,
+    /// CPU time the sampling thread used in the window.
+    pub sampler_cpu_ms: Millis,
+}
+
+impl ToggleWindow {
+    pub fn rate(&self) -> f64 {
+        self.requests as f64 / ((self.end_ms - self.start_ms) / 1e3)
+    }
 }
 
 impl Timeline {
@@ -396,7 +436,8 @@ impl Timeline {
         self.t_ms.len()
     }
 
-    /// Appends one point: a tree sample taken at `t_ms`.
+    /// Appends one point: a tree sample taken at `t_ms`, which `walked` the
+    /// page tables or read the counters alone (see [`Self::walked`]).
     pub fn push(
         &mut self,
         t_ms: Millis,
@@ -404,17 +445,19 @@ impl Timeline {
         requests: u64,
         tree: &Mem,
         procs: &[ProcessSample],
+        walked: bool,
     ) {
         let n = self.t_ms.len();
         self.t_ms.push(t_ms);
         self.phase.push(phase.to_string());
         self.requests.push(requests);
-        self.tree.push(Some(tree));
+        self.walked.push(walked);
+        self.tree.push(Some(tree), walked);
         for p in procs {
             if !self.processes.iter().any(|s| s.pid == p.pid) {
                 let mut mem = MemSeries::default();
                 for _ in 0..n {
-                    mem.push(None);
+                    mem.push(None, false);
                 }
                 self.processes.push(ProcessSeries {
                     pid: p.pid,
@@ -427,7 +470,7 @@ impl Timeline {
         }
         for s in &mut self.processes {
             let p = procs.iter().find(|p| p.pid == s.pid);
-            s.mem.push(p.and_then(|p| p.mem.as_ref()));
+            s.mem.push(p.and_then(|p| p.mem.as_ref()), walked);
             s.cow_copied
                 .push(p.and_then(|p| p.cow.as_ref()).map(|c| c.cow_copied));
         }

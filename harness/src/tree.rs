@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cow::CowBaseline;
-use crate::result::{Mem, PhaseSample, ProcessRole, ProcessSample, Timeline};
+use crate::result::{Mem, PhaseSample, ProcessRole, ProcessSample, Timeline, ToggleWindow};
 use crate::sample::sample;
 
 /// What is known of a cell's tree right now.
@@ -24,6 +24,8 @@ pub struct TreeState {
     pub phase: &'static str,
     /// Requests each serving process reported having served.
     pub requests: Vec<u64>,
+    /// Requests the serving processes serve in all (0: unknown).
+    pub requests_total: u64,
     /// Bytes each serving process's caches held live at its last report.
     pub live_bytes: Vec<u64>,
 }
@@ -38,17 +40,33 @@ fn lock_timeline(t: &Mutex<Timeline>) -> std::sync::MutexGuard<'_, Timeline> {
     t.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How much of a process a sample reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// The kernel's counters (`/proc/PID/status`): RSS and anonymous.
+    Counters,
+    /// smaps_rollup: every figure.
+    Walk,
+    /// smaps_rollup, and the workers' pagemap against the fork baseline.
+    WalkCow,
+}
+
 fn sample_process(
     pid: i32,
     role: ProcessRole,
     index: Option<u32>,
     cow: Option<&CowBaseline>,
+    depth: Depth,
 ) -> ProcessSample {
-    let (mem, missed) = match sample(pid) {
+    let read = match depth {
+        Depth::Counters => crate::sample::sample_counters(pid),
+        Depth::Walk | Depth::WalkCow => sample(pid),
+    };
+    let (mem, missed) = match read {
         Ok(m) => (Some(m), None),
         Err(e) => (None, Some(e.to_string())),
     };
-    let (cow, cow_missed) = match (cow, &mem) {
+    let (cow, cow_missed) = match (cow.filter(|_| depth == Depth::WalkCow), &mem) {
         (Some(b), Some(_)) => match b.scan(pid) {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e.to_string())),
@@ -69,16 +87,17 @@ fn sample_process(
 /// Samples every known process of the tree: smaps_rollup of each, and the
 /// workers' pagemap against the fork baseline.
 pub fn sample_tree(state: &TreeState, name: &str, t_ms: f64) -> PhaseSample {
-    sample_tree_with(state, name, t_ms, true)
+    sample_tree_with(state, name, t_ms, Depth::WalkCow)
 }
 
-/// As [`sample_tree`], with the pagemap scans only when `cow` is true.
-fn sample_tree_with(state: &TreeState, name: &str, t_ms: f64, cow: bool) -> PhaseSample {
+/// As [`sample_tree`], as deep as `depth`.
+fn sample_tree_with(state: &TreeState, name: &str, t_ms: f64, depth: Depth) -> PhaseSample {
     let mut processes = vec![sample_process(
         state.master,
         ProcessRole::Master,
         None,
         None,
+        depth,
     )];
     let mut workers = state.workers.clone();
     workers.sort_by_key(|&(_, i)| i);
@@ -87,7 +106,8 @@ fn sample_tree_with(state: &TreeState, name: &str, t_ms: f64, cow: bool) -> Phas
             pid,
             ProcessRole::Worker,
             Some(index),
-            state.cow.as_deref().filter(|_| cow),
+            state.cow.as_deref(),
+            depth,
         ));
     }
     let mut tree = Mem::default();
@@ -114,9 +134,24 @@ const SAMPLER_NICE: libc::c_int = -10;
 const SAMPLE_DUTY: f64 = 0.10;
 /// How often an idle cell is sampled on the timeline (at most).
 const IDLE_PERIOD: Duration = Duration::from_secs(1);
+/// Walks the timer takes in the second half of the serving phase whatever
+/// the budget, evenly spread over the requests: the growth slope
+/// ([`crate::metrics::growth`]) is fitted to them, and a short cell would
+/// otherwise have too few. A cell long enough walks more often anyway.
+const GROWTH_WALKS: u64 = 8;
 
-/// The most of one CPU the timeline's pagemap scans may use.
-const COW_DUTY: f64 = 0.05;
+/// How the timeline samples a cell's tree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Points per second; 0: no timeline.
+    pub hz: f64,
+    /// The most of one CPU the timer's page-table walks may use, 0–1 (1:
+    /// every point walks).
+    pub budget: f64,
+    /// Turn the timer off and on in windows this long while serving (on,
+    /// off, off, on, …), to measure what it costs the workload.
+    pub toggle: Option<Duration>,
+}
 
 /// Samples the tree on a timer until finished. The timeline is shared with
 /// the cell, which adds its phase-boundary samples to it ([`Self::add`]), so
@@ -128,23 +163,106 @@ pub struct TimelineSampler {
 }
 
 /// Appends a sample of the tree in `state` to the timeline.
-pub fn push_point(timeline: &mut Timeline, state: &TreeState, s: &PhaseSample) {
-    timeline.push(s.t_ms, state.phase, s.requests, &s.tree, &s.processes);
+pub fn push_point(timeline: &mut Timeline, state: &TreeState, s: &PhaseSample, walked: bool) {
+    timeline.push(
+        s.t_ms,
+        state.phase,
+        s.requests,
+        &s.tree,
+        &s.processes,
+        walked,
+    );
     timeline.live_bytes.push(state.live_bytes.iter().sum());
 }
 
+/// CPU time the calling thread has used, in milliseconds.
+fn thread_cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
+/// The windows of `--sample-toggle`: from the first point while serving,
+/// windows of a fixed length in which the timer samples (window 0, 3, 4, 7,
+/// 8, …) or not (1, 2, 5, 6, …), so that a steady drift of the workload's
+/// speed favours neither. A window still open when serving ends is dropped:
+/// the workers finish at different times.
+struct Toggle {
+    window: Duration,
+    first: Option<Instant>,
+    open: Option<OpenWindow>,
+}
+
+struct OpenWindow {
+    k: u32,
+    start_ms: f64,
+    requests: u64,
+    cpu_ms: f64,
+}
+
+impl Toggle {
+    /// Whether the timer samples at this tick, closing and opening windows
+    /// as the tick crosses their ends.
+    fn tick(&mut self, timeline: &mut Timeline, state: &TreeState, t_ms: f64) -> bool {
+        if state.phase != "steady" {
+            self.open = None;
+            return true;
+        }
+        let now = Instant::now();
+        let first = *self.first.get_or_insert(now);
+        let k = ((now - first).as_secs_f64() / self.window.as_secs_f64()) as u32;
+        let requests: u64 = state.requests.iter().sum();
+        let cpu_ms = thread_cpu_ms();
+        match &self.open {
+            Some(w) if w.k == k => {}
+            _ => {
+                if let Some(w) = self.open.take() {
+                    timeline.toggle.push(ToggleWindow {
+                        start_ms: w.start_ms,
+                        end_ms: t_ms,
+                        sampling: matches!(w.k % 4, 0 | 3),
+                        requests: requests - w.requests,
+                        sampler_cpu_ms: cpu_ms - w.cpu_ms,
+                    });
+                }
+                self.open = Some(OpenWindow {
+                    k,
+                    start_ms: t_ms,
+                    requests,
+                    cpu_ms,
+                });
+            }
+        }
+        matches!(k % 4, 0 | 3)
+    }
+}
+
 impl TimelineSampler {
-    /// Starts sampling `tree` at `hz` per second, timestamps relative to `t0`.
-    pub fn start(tree: SharedTree, t0: Instant, hz: f64) -> TimelineSampler {
-        // Pagemap scans of large workers cost far more than a smaps_rollup
-        // read: they run only while they keep the sampler's share of a CPU
-        // under COW_DUTY.
-        let mut cow_due = Instant::now();
+    /// Starts sampling `tree` as `sampling` says, timestamps relative to
+    /// `t0`. Every point reads the kernel's counters of every process
+    /// (RSS, anonymous: cheap); a point walks the page tables too (PSS, USS,
+    /// LazyFree, …: a few milliseconds for a process of 100 MiB, which the
+    /// workload loses to the sampler) when the walks so far keep under the
+    /// budget, and scans the workers' pagemaps for copied pages (costlier
+    /// still) when those keep under half of it.
+    pub fn start(tree: SharedTree, t0: Instant, sampling: Sampling) -> TimelineSampler {
+        let budget = sampling.budget.clamp(1e-6, 1.0);
+        let (mut walk_due, mut cow_due) = (Instant::now(), Instant::now());
+        let mut walked_at_requests = 0u64;
         // An idle tree is blocked: its memory changes only by the allocator's
         // own decay, which a sample a second follows, while overlapping idle
         // cells would otherwise each sample as often as the busy one.
         let mut idle_due = Instant::now();
-        TimelineSampler::start_with(t0, hz, move |timeline, t_ms| {
+        let mut toggle = sampling.toggle.map(|window| Toggle {
+            window,
+            first: None,
+            open: None,
+        });
+        let sampler = TimelineSampler::start_with(t0, sampling.hz, move |timeline, t_ms| {
             let state = lock(&tree);
             if state.phase == "idle" {
                 let now = Instant::now();
@@ -153,16 +271,40 @@ impl TimelineSampler {
                 }
                 idle_due = now + IDLE_PERIOD;
             }
-            if state.master != 0 {
-                let began = Instant::now();
-                let cow = began >= cow_due;
-                let s = sample_tree_with(&state, state.phase, t_ms, cow);
-                if cow && state.cow.is_some() {
-                    cow_due = began + began.elapsed().div_f64(COW_DUTY);
-                }
-                push_point(timeline, &state, &s);
+            if state.master == 0 {
+                return;
             }
-        })
+            if let Some(toggle) = &mut toggle
+                && !toggle.tick(timeline, &state, t_ms)
+            {
+                return;
+            }
+            let began = Instant::now();
+            let served: u64 = state.requests.iter().sum();
+            let total = state.requests_total;
+            let for_growth = state.phase == "steady"
+                && total > 0
+                && served * 2 >= total
+                && served >= walked_at_requests + total / (2 * GROWTH_WALKS);
+            let walk = began >= walk_due || for_growth;
+            let depth = match (walk, began >= cow_due && state.cow.is_some()) {
+                (true, true) => Depth::WalkCow,
+                (true, false) => Depth::Walk,
+                (false, _) => Depth::Counters,
+            };
+            let s = sample_tree_with(&state, state.phase, t_ms, depth);
+            let spent = began.elapsed();
+            if depth != Depth::Counters {
+                walk_due = began + spent.div_f64(budget);
+                walked_at_requests = served;
+            }
+            if depth == Depth::WalkCow {
+                cow_due = began + spent.div_f64(budget / 2.0);
+            }
+            push_point(timeline, &state, &s, depth != Depth::Counters);
+        });
+        sampler.add(|t| t.walk_budget = Some(budget));
+        sampler
     }
 
     /// Calls `point` at `hz` per second with the timeline and the time since
@@ -217,6 +359,7 @@ impl TimelineSampler {
                         _ => break,
                     }
                 }
+                lock_timeline(&shared).sampler_cpu_ms = Some(thread_cpu_ms());
             })
             .expect("spawn the timeline sampler");
         TimelineSampler {

@@ -116,6 +116,94 @@ fn the_timeline_is_monotone_and_spans_every_phase() {
     }
 }
 
+#[test]
+fn the_timer_walks_within_its_budget_and_reads_counters_between() {
+    // Many points a second, and a budget that affords only some walks.
+    let doc = one(&[
+        "--sample-hz",
+        "200",
+        "--sample-budget",
+        "2",
+        "--requests",
+        "20000",
+        "--idle",
+        "0,0.3",
+    ]);
+    let cell = &doc.cells[0];
+    let t = &cell.timeline;
+    assert_eq!(t.walked.len(), t.len());
+    assert_eq!(t.walk_budget, Some(0.02));
+    assert!(t.sampler_cpu_ms.unwrap() > 0.0);
+    let walked = t.walked.iter().filter(|w| **w).count();
+    assert!(walked > cell.phases.len() && walked < t.len(), "{walked} of {}", t.len());
+    for i in 0..t.len() {
+        // Every point has the counters' figures; only walks have the rest.
+        assert!(t.tree.rss[i].is_some() && t.tree.anonymous[i].is_some());
+        assert_eq!(t.tree.pss[i].is_some(), t.walked[i], "point {i}");
+        assert_eq!(t.tree.lazyfree[i].is_some(), t.walked[i], "point {i}");
+        for p in &t.processes {
+            if p.mem.rss[i].is_some() {
+                assert_eq!(p.mem.uss[i].is_some(), t.walked[i], "point {i}");
+            }
+        }
+    }
+    // Every phase boundary walks.
+    for p in &cell.phases {
+        let i = t.t_ms.iter().position(|&x| x == p.t_ms).unwrap();
+        assert!(t.walked[i], "{}", p.name);
+    }
+    // The growth slope has its walks in the second half of serving.
+    assert!(cell.metrics.as_ref().unwrap().growth_verdict.is_some());
+
+    // A budget of 100% walks at every point.
+    let doc = one(&["--sample-hz", "50", "--sample-budget", "100"]);
+    let t = &doc.cells[0].timeline;
+    assert!(t.walked.iter().all(|w| *w));
+    assert!(t.tree.pss.iter().all(Option::is_some));
+}
+
+#[test]
+fn the_toggle_turns_the_timer_off_and_on_in_windows_while_serving() {
+    let doc = one(&[
+        "--sample-hz",
+        "50",
+        "--sample-toggle",
+        "0.2",
+        "--requests",
+        "150000",
+        "--processes",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    let cell = &doc.cells[0];
+    let (t, ws) = (&cell.timeline, &cell.timeline.toggle);
+    assert!(ws.len() >= 4, "{} windows", ws.len());
+    let steady = cell.phases.iter().find(|p| p.name == "steady").unwrap();
+    for (k, w) in ws.iter().enumerate() {
+        // On, off, off, on, …: back to back, all within serving.
+        assert_eq!(w.sampling, matches!(k % 4, 0 | 3), "window {k}");
+        assert!(w.end_ms > w.start_ms && w.end_ms <= steady.t_ms);
+        if k > 0 {
+            assert_eq!(w.start_ms, ws[k - 1].end_ms);
+        }
+        assert!(w.requests > 0 && w.rate() > 0.0);
+        // The timer sampled in the on windows and not in the off ones.
+        let points = t
+            .t_ms
+            .iter()
+            .filter(|&&x| x > w.start_ms && x < w.end_ms)
+            .count();
+        if w.sampling {
+            assert!(points > 0, "window {k}: no points");
+            assert!(w.sampler_cpu_ms > 0.0);
+        } else {
+            assert_eq!(points, 0, "window {k} is off but has {points} points");
+        }
+    }
+    assert!(ws.iter().map(|w| w.requests).sum::<u64>() <= steady.requests);
+}
+
 fn growth_of(spec: &str) -> String {
     let spec = spec_file(&format!("growth-{}", spec.len()), spec);
     let doc = one(&[

@@ -26,7 +26,7 @@ use crate::cow::CowBaseline;
 use crate::interrupt;
 use crate::metrics;
 use crate::result::{CellResult, PhaseSample, Status};
-use crate::tree::{SharedTree, TimelineSampler, TreeState, push_point, sample_tree};
+use crate::tree::{Sampling, SharedTree, TimelineSampler, TreeState, push_point, sample_tree};
 use channel::{Acceptor, Incoming};
 pub use gate::{BusyGate, Hold};
 pub(crate) use stderr::StderrTail;
@@ -44,8 +44,8 @@ pub struct CellPlan {
     pub idle: Vec<f64>,
     /// How long any one phase may take before the cell is failed as hung.
     pub phase_timeout: Duration,
-    /// Timeline samples per second; 0 turns the timeline off.
-    pub sample_hz: f64,
+    /// The timeline's rate (0 turns it off) and walk budget.
+    pub sampling: Sampling,
     /// Pin the cell's processes to the first this many CPUs.
     pub cpus: Option<usize>,
 }
@@ -233,11 +233,12 @@ impl<'a> CellRun<'a> {
             master: master_pid,
             phase: "started",
             requests: vec![0; plan.spec.serving_processes() as usize],
+            requests_total: plan.spec.requests * plan.spec.serving_processes() as u64,
             live_bytes: vec![0; plan.spec.serving_processes() as usize],
             ..TreeState::default()
         }));
-        let timeline = (plan.sample_hz > 0.0)
-            .then(|| TimelineSampler::start(tree.clone(), t0, plan.sample_hz));
+        let timeline = (plan.sampling.hz > 0.0)
+            .then(|| TimelineSampler::start(tree.clone(), t0, plan.sampling));
         Ok(CellRun {
             plan,
             observe,
@@ -570,7 +571,7 @@ impl<'a> CellRun<'a> {
         let s = match &self.timeline {
             Some(t) => t.add(|timeline| {
                 let s = take();
-                push_point(timeline, &state, &s);
+                push_point(timeline, &state, &s, true);
                 s
             }),
             None => take(),

@@ -193,18 +193,8 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         }
         None => None,
     };
-    let timeout = args.timeout.unwrap_or(TIMEOUT_DEFAULT_S);
-    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 1e6) {
-        return Err(usage(format!(
-            "--timeout: must be a positive number of seconds, got {timeout}"
-        )));
-    }
-    let sample_hz = args.sample_hz.unwrap_or(SAMPLE_HZ_DEFAULT);
-    if !(sample_hz.is_finite() && (0.0..=1000.0).contains(&sample_hz)) {
-        return Err(usage(format!(
-            "--sample-hz: must be between 0 (off) and 1000, got {sample_hz}"
-        )));
-    }
+    let timeout = crate::options::check_timeout(args.timeout)?;
+    let sample_hz = crate::options::check_sample_hz(args.sample_hz)?;
     Ok(MeasurePlan {
         command: args.command.clone(),
         variants,
@@ -213,7 +203,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         duration_s: seconds("--duration", args.duration, DURATION_DEFAULT_S)?,
         idle_s: seconds("--idle", args.idle, IDLE_DEFAULT_S)?,
         sample_hz,
-        timeout: Duration::from_secs_f64(timeout),
+        timeout,
     })
 }
 
@@ -456,7 +446,7 @@ impl<'a> Row<'a> {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .sample(phase, t_ms);
-            timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes);
+            timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes, true);
         })
     }
 
@@ -484,7 +474,7 @@ impl<'a> Row<'a> {
             Some(timeline) => timeline.add(|timeline| {
                 let s = take();
                 let phase = *self.now.lock().unwrap_or_else(|p| p.into_inner());
-                timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes);
+                timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes, true);
                 s
             }),
             None => take(),
