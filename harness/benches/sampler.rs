@@ -37,8 +37,8 @@ struct Args {
 fn parse() -> Args {
     let mut a = Args {
         variants: vec!["glibc".into(), "jemalloc".into()],
-        seconds: 60.0,
-        window: 2.5,
+        seconds: 120.0,
+        window: 1.0,
         budgets: vec![1.0, 100.0],
         workload: "server".into(),
     };
@@ -90,7 +90,10 @@ fn run_cell(args: &[String]) -> Value {
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     let _ = std::fs::remove_file(&out);
     if !status.success() {
-        fail(&format!("allocbench run {} failed: {status}", args.join(" ")));
+        fail(&format!(
+            "allocbench run {} failed: {status}",
+            args.join(" ")
+        ));
     }
     let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| fail(&e.to_string()));
     let cell = doc["cells"][0].clone();
@@ -194,7 +197,8 @@ fn main() {
             }
             let t = &cell["timeline"];
             let walked = t["walked"].as_array().map_or(0.0, |w| {
-                w.iter().filter(|b| b.as_bool() == Some(true)).count() as f64 / w.len().max(1) as f64
+                w.iter().filter(|b| b.as_bool() == Some(true)).count() as f64
+                    / w.len().max(1) as f64
             });
             let n = changes.len();
             if n < 2 {
@@ -204,8 +208,8 @@ fn main() {
                 continue;
             }
             let mean = changes.iter().sum::<f64>() / n as f64;
-            let sd = (changes.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (n - 1) as f64)
-                .sqrt();
+            let sd =
+                (changes.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
             let half = t95(n - 1) * sd / (n as f64).sqrt();
             let cpu_per_s = on_cpu / (on_ms / 1e3);
             println!(

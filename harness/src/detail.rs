@@ -91,12 +91,24 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
     }
     out.push_str("Process tree (sums over master and workers):\n");
     out.push_str(&render(&t, markup));
-    if let Some(hz) = cell.timeline.achieved_hz() {
+    let t = &cell.timeline;
+    if let Some(hz) = t.achieved_hz() {
         out.push_str(&format!(
-            "Timeline: {} samples at {hz:.1} Hz (asked {} Hz).\n",
-            cell.timeline.len(),
-            cell.timeline.sample_hz
+            "Timeline: {} samples at {hz:.1} Hz (asked {} Hz)",
+            t.len(),
+            t.sample_hz
         ));
+        if let Some(budget) = t.walk_budget {
+            out.push_str(&format!(
+                "; {} walked the page tables (budget {}% of a CPU), the rest read RSS and anonymous from the counters",
+                t.walked.iter().filter(|w| **w).count(),
+                budget * 100.0
+            ));
+        }
+        if let Some(ms) = t.sampler_cpu_ms {
+            out.push_str(&format!("; the sampler used {:.0} ms of CPU", ms));
+        }
+        out.push_str(".\n");
     }
 
     if let Some(steady) = cell.phases.iter().find(|p| p.name == "steady") {

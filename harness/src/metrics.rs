@@ -498,7 +498,14 @@ mod growth_tests {
         // Evenly thinned to at most 16 points, first and last kept.
         let mut long = Timeline::default();
         for r in 0..100u64 {
-            long.push(0.0, "steady", r, &Mem::default(), &[worker(1, 2 * MIB, 0)], true);
+            long.push(
+                0.0,
+                "steady",
+                r,
+                &Mem::default(),
+                &[worker(1, 2 * MIB, 0)],
+                true,
+            );
             long.live_bytes.push(MIB);
         }
         let f = fragmentation_over_requests(&long, 0, true);

@@ -212,9 +212,7 @@ pub fn sampling(args: &WorkloadArgs) -> anyhow::Result<Sampling> {
                 "--sample-toggle: turns the timeline off and on, which --sample-hz 0 turns off",
             ));
         }
-        Some(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => {
-            Some(Duration::from_secs_f64(s))
-        }
+        Some(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => Some(Duration::from_secs_f64(s)),
         Some(s) => {
             return Err(usage(format!(
                 "--sample-toggle: must be a window of 0.1 to 3600 seconds, got {s}"

@@ -122,7 +122,7 @@ mod tests {
         let mut child = std::process::Command::new("python3")
             .args([
                 "-c",
-                "import mmap,sys,time\nm=mmap.mmap(-1,24<<20)\nm.write(b'x'*(24<<20))\nprint('ok',flush=True)\ntime.sleep(60)",
+                "import mmap,sys,time\nm=mmap.mmap(-1,24<<20,flags=mmap.MAP_PRIVATE)\nm.write(b'x'*(24<<20))\nprint('ok',flush=True)\ntime.sleep(60)",
             ])
             .stdout(std::process::Stdio::piped())
             .spawn()

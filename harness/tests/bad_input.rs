@@ -253,9 +253,18 @@ fn bad_counts_and_flags_are_refused() {
     refused(&["compare", "--timeout", "0"], &["timeout"]);
     refused(&["run", "--variant", "glibc,jemalloc"], &["one variant"]);
     refused(&["compare", "--sample-hz", "-1"], &["--sample-hz"]);
-    refused(&["compare", "--sample-budget", "0"], &["--sample-budget", "got 0"]);
-    refused(&["compare", "--sample-budget", "101"], &["--sample-budget", "got 101"]);
-    refused(&["compare", "--sample-toggle", "0.01"], &["--sample-toggle", "0.1 to 3600"]);
+    refused(
+        &["compare", "--sample-budget", "0"],
+        &["--sample-budget", "got 0"],
+    );
+    refused(
+        &["compare", "--sample-budget", "101"],
+        &["--sample-budget", "got 101"],
+    );
+    refused(
+        &["compare", "--sample-toggle", "0.01"],
+        &["--sample-toggle", "0.1 to 3600"],
+    );
     refused(
         &["compare", "--sample-toggle", "1", "--sample-hz", "0"],
         &["--sample-toggle", "--sample-hz 0"],

@@ -135,7 +135,11 @@ fn the_timer_walks_within_its_budget_and_reads_counters_between() {
     assert_eq!(t.walk_budget, Some(0.02));
     assert!(t.sampler_cpu_ms.unwrap() > 0.0);
     let walked = t.walked.iter().filter(|w| **w).count();
-    assert!(walked > cell.phases.len() && walked < t.len(), "{walked} of {}", t.len());
+    assert!(
+        walked > cell.phases.len() && walked < t.len(),
+        "{walked} of {}",
+        t.len()
+    );
     for i in 0..t.len() {
         // Every point has the counters' figures; only walks have the rest.
         assert!(t.tree.rss[i].is_some() && t.tree.anonymous[i].is_some());
