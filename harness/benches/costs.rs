@@ -120,26 +120,29 @@ fn helpers() -> &'static [(u64, &'static str, Forked)] {
     })
 }
 
-fn smaps_rollup(c: &mut Criterion) {
-    let mut group = c.benchmark_group("smaps_rollup");
+/// One reading of each helper master by `read`, as group `group`.
+fn read_master<T>(
+    c: &mut Criterion,
+    group: &str,
+    id: &str,
+    read: fn(i32) -> Result<T, allocbench::sample::SampleError>,
+) {
+    let mut g = c.benchmark_group(group);
     for (bytes, name, f) in helpers() {
-        group.throughput(Throughput::Bytes(*bytes));
-        group.bench_function(BenchmarkId::new("sample", name), |b| {
-            b.iter(|| sample(f.master).expect("sample"))
+        g.throughput(Throughput::Bytes(*bytes));
+        g.bench_function(BenchmarkId::new(id, name), |b| {
+            b.iter(|| read(f.master).expect("sample"))
         });
     }
-    group.finish();
+    g.finish();
+}
+
+fn smaps_rollup(c: &mut Criterion) {
+    read_master(c, "smaps_rollup", "sample", sample);
 }
 
 fn counters(c: &mut Criterion) {
-    let mut group = c.benchmark_group("counters");
-    for (bytes, name, f) in helpers() {
-        group.throughput(Throughput::Bytes(*bytes));
-        group.bench_function(BenchmarkId::new("status", name), |b| {
-            b.iter(|| sample_counters(f.master).expect("sample"))
-        });
-    }
-    group.finish();
+    read_master(c, "counters", "status", sample_counters);
 }
 
 fn cow_capture(c: &mut Criterion) {

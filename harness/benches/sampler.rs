@@ -172,6 +172,9 @@ fn main() {
             long.extend([
                 "--requests".into(),
                 requests.to_string(),
+                // Serving is one phase: give it room beyond --seconds.
+                "--timeout".into(),
+                (args.seconds * 3.0 + 600.0).to_string(),
                 "--sample-toggle".into(),
                 args.window.to_string(),
                 "--sample-budget".into(),

@@ -225,7 +225,7 @@ impl Toggle {
                         start_ms: w.start_ms,
                         end_ms: t_ms,
                         sampling: matches!(w.k % 4, 0 | 3),
-                        requests: requests - w.requests,
+                        requests: requests.saturating_sub(w.requests),
                         sampler_cpu_ms: cpu_ms - w.cpu_ms,
                     });
                 }
