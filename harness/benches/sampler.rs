@@ -24,7 +24,7 @@
 
 use std::process::Command;
 
-use serde_json::Value;
+use allocbench::result::{CellResult, Document, Status, ToggleWindow};
 
 struct Args {
     variants: Vec<String>,
@@ -77,7 +77,7 @@ fn fail(message: &str) -> ! {
 }
 
 /// Runs one cell and returns its result.
-fn run_cell(args: &[String]) -> Value {
+fn run_cell(args: &[String]) -> CellResult {
     let out = std::env::temp_dir().join(format!("allocbench-sampler-{}.json", std::process::id()));
     let status = Command::new(env!("CARGO_BIN_EXE_allocbench"))
         .arg("run")
@@ -95,10 +95,14 @@ fn run_cell(args: &[String]) -> Value {
             args.join(" ")
         ));
     }
-    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| fail(&e.to_string()));
-    let cell = doc["cells"][0].clone();
-    if cell["status"] != "ok" {
-        fail(&format!("the cell failed: {}", cell["error"]));
+    let doc: Document = serde_json::from_str(&text).unwrap_or_else(|e| fail(&e.to_string()));
+    let cell = doc
+        .cells
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| fail("the document has no cell"));
+    if cell.status != Status::Ok {
+        fail(&format!("the cell failed: {:?}", cell.error));
     }
     cell
 }
@@ -123,29 +127,6 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-struct Window {
-    ms: f64,
-    sampling: bool,
-    requests: f64,
-    cpu_ms: f64,
-}
-
-fn windows(cell: &Value) -> Vec<Window> {
-    cell["timeline"]["toggle"]
-        .as_array()
-        .map(|ws| {
-            ws.iter()
-                .map(|w| Window {
-                    ms: w["end_ms"].as_f64().unwrap_or(0.0) - w["start_ms"].as_f64().unwrap_or(0.0),
-                    sampling: w["sampling"].as_bool().unwrap_or(false),
-                    requests: w["requests"].as_f64().unwrap_or(0.0),
-                    cpu_ms: w["sampler_cpu_ms"].as_f64().unwrap_or(0.0),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn main() {
     let args = parse();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -164,8 +145,8 @@ fn main() {
         let mut calibrate = base.to_vec();
         calibrate.extend(["--sample-hz".into(), "0".into()]);
         let cell = run_cell(&calibrate);
-        let rps = cell["metrics"]["throughput_rps"].as_f64().unwrap_or(0.0);
-        let serving = cell["spec"]["processes"].as_u64().unwrap_or(1).max(1) as f64;
+        let rps = cell.metrics.as_ref().map_or(0.0, |m| m.throughput_rps);
+        let serving = cell.spec.as_ref().map_or(1, |s| s.serving_processes()) as f64;
         let requests = (rps * args.seconds / serving).ceil() as u64;
         for &budget in &args.budgets {
             let mut long = base.to_vec();
@@ -181,28 +162,26 @@ fn main() {
                 budget.to_string(),
             ]);
             let cell = run_cell(&long);
-            let ws = windows(&cell);
+            let t = &cell.timeline;
             let mut changes = Vec::new();
             let (mut on_ms, mut on_cpu) = (0.0, 0.0);
-            for quad in ws.chunks_exact(4).skip(1) {
+            let ms = |w: &ToggleWindow| w.end_ms - w.start_ms;
+            for quad in t.toggle.chunks_exact(4).skip(1) {
                 let rate = |on: bool| {
-                    let (r, ms) = quad
+                    let (r, d) = quad
                         .iter()
                         .filter(|w| w.sampling == on)
-                        .fold((0.0, 0.0), |(r, ms), w| (r + w.requests, ms + w.ms));
-                    r / ms
+                        .fold((0.0, 0.0), |(r, d), w| (r + w.requests as f64, d + ms(w)));
+                    r / d
                 };
                 changes.push(rate(true) / rate(false) - 1.0);
                 for w in quad.iter().filter(|w| w.sampling) {
-                    on_ms += w.ms;
-                    on_cpu += w.cpu_ms;
+                    on_ms += ms(w);
+                    on_cpu += w.sampler_cpu_ms;
                 }
             }
-            let t = &cell["timeline"];
-            let walked = t["walked"].as_array().map_or(0.0, |w| {
-                w.iter().filter(|b| b.as_bool() == Some(true)).count() as f64
-                    / w.len().max(1) as f64
-            });
+            let walked =
+                t.walked.iter().filter(|w| **w).count() as f64 / t.walked.len().max(1) as f64;
             let n = changes.len();
             if n < 2 {
                 println!(

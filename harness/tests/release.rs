@@ -159,6 +159,23 @@ fn the_timer_walks_within_its_budget_and_reads_counters_between() {
     // The growth slope has its walks in the second half of serving.
     assert!(cell.metrics.as_ref().unwrap().growth_verdict.is_some());
 
+    // A budget that affords almost no walk still walks through the second
+    // half of serving, evenly over its requests, for the growth slope.
+    let doc = one(&[
+        "--sample-hz",
+        "100",
+        "--sample-budget",
+        "0.01",
+        "--requests",
+        "20000",
+    ]);
+    let t = &doc.cells[0].timeline;
+    let last = *t.requests.iter().max().unwrap();
+    let late_walks = (0..t.len())
+        .filter(|&i| t.phase[i] == "steady" && t.requests[i] * 2 >= last && t.walked[i])
+        .count();
+    assert!(late_walks >= 4, "{late_walks} walks in the second half");
+
     // A budget of 100% walks at every point.
     let doc = one(&["--sample-hz", "50", "--sample-budget", "100"]);
     let t = &doc.cells[0].timeline;
