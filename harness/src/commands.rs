@@ -4,9 +4,9 @@
 use allocbench_workloads::WorkloadSpec;
 
 use crate::cli::{Cli, Command, Format, ListFormat, ReportFormat};
-use crate::export::{Markup, exporter, write_atomic};
+use crate::export::{Markup, View, exporter, write_atomic};
 use crate::runner::{Outcome, Sink};
-use crate::{cell, detail, export, interrupt, list, options, result, runner, sweep, units};
+use crate::{cell, export, interrupt, list, options, result, runner, sweep, units};
 
 /// Runs a command; the exit code of a run that went to its end.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -21,29 +21,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Run(args) => {
             let plans = options::run_plans(&args)?;
-            let outcome = execute(&plans, &args.output, |doc, format| match format {
-                Format::Table | Format::Md => {
-                    let markup = if format == Format::Md {
-                        Markup::Markdown
-                    } else {
-                        Markup::Terminal
-                    };
-                    Ok(doc
-                        .cells
-                        .iter()
-                        .map(|c| detail::render_cell(c, markup))
-                        .collect::<Vec<_>>()
-                        .join("\n"))
-                }
-                _ => exporter(format).serialize(doc),
-            })?;
+            let outcome = execute(&plans, &args.output, View::Run)?;
             Ok(exit_code(&outcome))
         }
         Command::Compare(args) => {
             let plans = options::compare_plans(&args)?;
-            let outcome = execute(&plans, &args.output, |doc, format| {
-                exporter(format).serialize(doc)
-            })?;
+            let outcome = execute(&plans, &args.output, View::Compare)?;
             Ok(exit_code(&outcome))
         }
         Command::Sweep(args) => {
@@ -53,17 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 args.repeat,
                 options::SWEEP_THREADS,
             )?;
-            let outcome = execute(&plans, &args.output, |doc, format| match format {
-                Format::Json => {
-                    let mut doc = doc.clone();
-                    let fitted = sweep::fit(&doc.cells);
-                    doc.fits = fitted.fits;
-                    doc.unfitted = fitted.unfitted;
-                    exporter(format).serialize(&doc)
-                }
-                Format::Csv => exporter(format).serialize(doc),
-                Format::Table | Format::Md => Ok(sweep_text(doc, format)),
-            })?;
+            let outcome = execute(&plans, &args.output, View::Sweep)?;
             Ok(exit_code(&outcome))
         }
         Command::Plan(args) => plan(&args),
@@ -114,35 +87,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Worker(_) | Command::Watchdog => unreachable!("handled before"),
     }
-}
-
-/// The sweep's table and, per variant the grid allows, the fitted model.
-fn sweep_text(doc: &result::Document, format: Format) -> String {
-    let markup = if format == Format::Md {
-        Markup::Markdown
-    } else {
-        Markup::Terminal
-    };
-    let mut out = export::render(&sweep::sweep_table(doc), markup);
-    out.push_str(
-        "\nCPUs pinned/online: the CPUs a cell was pinned to (--cpus; — when not pinned) and \
-         the CPUs online, from which glibc sizes its arena limit even when pinned.\n",
-    );
-    let fitted = sweep::fit(&doc.cells);
-    if !fitted.fits.is_empty() {
-        let (model, cells) = sweep::fit_tables(&fitted.fits);
-        out.push_str("\nModel: tree PSS(P, T) = a + P·b + P·T·c (least squares)\n");
-        out.push_str(&export::render(&model, markup));
-        out.push('\n');
-        out.push_str(&export::render(&cells, markup));
-    }
-    for u in &fitted.unfitted {
-        out.push_str(&format!(
-            "\nNo model fitted for {}: {}\n",
-            u.variant, u.reason
-        ));
-    }
-    out
 }
 
 /// Workload flags given to `plan --from` that disagree with the sweep
@@ -528,7 +472,7 @@ fn emit(text: &str) -> anyhow::Result<()> {
 fn execute(
     plans: &[cell::CellPlan],
     out: &crate::cli::OutputArgs,
-    render: impl Fn(&result::Document, Format) -> anyhow::Result<String> + 'static,
+    view: View,
 ) -> anyhow::Result<Outcome> {
     let (format, output) = (out.format, out.output.clone());
     prepare_output(out)?;
@@ -538,14 +482,8 @@ fn execute(
         Vec::new()
     };
     interrupt::install()?;
-    struct Render<F>(F, Format);
-    impl<F: Fn(&result::Document, Format) -> anyhow::Result<String>> export::Exporter for Render<F> {
-        fn serialize(&self, doc: &result::Document) -> anyhow::Result<String> {
-            (self.0)(doc, self.1)
-        }
-    }
     let sink = Sink {
-        exporter: Box::new(Render(render, format)),
+        exporter: export::view_exporter(view, format),
         output,
         previous,
     };

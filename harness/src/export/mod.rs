@@ -83,6 +83,101 @@ pub fn exporter(format: Format) -> Box<dyn Exporter> {
     }
 }
 
+/// Which command's output a document is rendered as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// `run`: the per-phase detail of each cell.
+    Run,
+    /// `compare`: one row per cell, or per variant over repetitions.
+    Compare,
+    /// `sweep`: the grid and the fitted memory model.
+    Sweep,
+    /// `measure`: one row per variant of the measured command.
+    Measure,
+}
+
+/// A document as `view` shows it in `format`.
+pub fn view_text(view: View, doc: &Document, format: Format) -> anyhow::Result<String> {
+    view_exporter(view, format).serialize(doc)
+}
+
+/// The exporter of `view` in `format`.
+pub fn view_exporter(view: View, format: Format) -> Box<dyn Exporter> {
+    match (view, format) {
+        (View::Run, Format::Table) => Box::new(RunDetail(Markup::Terminal)),
+        (View::Run, Format::Md) => Box::new(RunDetail(Markup::Markdown)),
+        (View::Sweep, Format::Table | Format::Md) => Box::new(SweepText(format)),
+        (View::Sweep, Format::Json) => Box::new(SweepJson),
+        (View::Measure, _) => measure_exporter(format),
+        (View::Run | View::Compare | View::Sweep, _) => exporter(format),
+    }
+}
+
+/// `run`: each cell's per-phase detail.
+struct RunDetail(Markup);
+
+impl Exporter for RunDetail {
+    fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
+        Ok(doc
+            .cells
+            .iter()
+            .map(|c| crate::detail::render_cell(c, self.0))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+}
+
+/// `sweep`'s JSON: the document with the model fitted to its cells.
+struct SweepJson;
+
+impl Exporter for SweepJson {
+    fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
+        let mut doc = doc.clone();
+        let fitted = crate::sweep::fit(&doc.cells);
+        doc.fits = fitted.fits;
+        doc.unfitted = fitted.unfitted;
+        Json.serialize(&doc)
+    }
+}
+
+/// `sweep`'s table or Markdown.
+struct SweepText(Format);
+
+impl Exporter for SweepText {
+    fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
+        Ok(sweep_text(doc, self.0))
+    }
+}
+
+/// The sweep's table and, per variant the grid allows, the fitted model.
+fn sweep_text(doc: &Document, format: Format) -> String {
+    let markup = if format == Format::Md {
+        Markup::Markdown
+    } else {
+        Markup::Terminal
+    };
+    let mut out = render(&crate::sweep::sweep_table(doc), markup);
+    out.push_str(
+        "\nCPUs pinned/online: the CPUs a cell was pinned to (--cpus; — when not pinned) and \
+         the CPUs online, from which glibc sizes its arena limit even when pinned.\n",
+    );
+    let fitted = crate::sweep::fit(&doc.cells);
+    if !fitted.fits.is_empty() {
+        let (model, cells) = crate::sweep::fit_tables(&fitted.fits);
+        out.push_str("\nModel: tree PSS(P, T) = a + P·b + P·T·c (least squares)\n");
+        out.push_str(&render(&model, markup));
+        out.push('\n');
+        out.push_str(&render(&cells, markup));
+    }
+    for u in &fitted.unfitted {
+        out.push_str(&format!(
+            "\nNo model fitted for {}: {}\n",
+            u.variant, u.reason
+        ));
+    }
+    out
+}
+
 /// The temporary file [`write_atomic`] writes before renaming it to `path`.
 fn temp_path(path: &Path) -> std::path::PathBuf {
     let file = path
