@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     crate::report::markdown(&report, &plots, args.output.as_deref())
                 }
                 ReportFormat::Html => crate::report::html(&report, &plots),
-                ReportFormat::Csv => crate::report::csv(&report),
+                ReportFormat::Csv => crate::report::csv(&report)?,
             };
             match &args.output {
                 Some(path) => write_atomic(path, &text)?,

@@ -1,8 +1,9 @@
 //! `allocbench run`'s per-phase detail of one cell, for a terminal or Markdown.
 
 use crate::export::{Markup, Table, render};
+use crate::metric::MetricId;
 use crate::result::{CellResult, Mem, Status};
-use crate::units::{mib, micros, pct, rate, signed_mib};
+use crate::units::{mib, pct};
 
 fn mem_columns(first: &str) -> Vec<(&str, bool)> {
     vec![
@@ -46,6 +47,55 @@ fn in_phase_order(cell: &CellResult, map: &std::collections::BTreeMap<String, f6
         parts.join(", ")
     }
 }
+
+/// A line of the figures under a cell.
+enum Line {
+    /// Metrics of the registry, joined by ` / `, under a label that says
+    /// what they are in this place.
+    Metrics(&'static str, &'static [MetricId]),
+    /// `returned` at each phase after steady.
+    Returned,
+    /// The share still in `LazyFree` at each phase after steady.
+    LazyFree,
+    /// Requests per second and the requests served.
+    Throughput,
+}
+
+use MetricId as M;
+
+/// The figures `run` lists under a finished cell, in order.
+const FIGURES: &[Line] = &[
+    Line::Metrics("tree PSS anon at steady", &[M::TreePssAnonSteady]),
+    Line::Metrics("tree PSS anon after trim", &[M::TreePssAnonTrimmed]),
+    Line::Metrics(
+        "tree PSS / USS / RSS at steady",
+        &[M::TreePssSteady, M::TreeUssSteady, M::TreeRssSteady],
+    ),
+    Line::Metrics("static live bytes (master)", &[M::StaticLiveBytes]),
+    Line::Metrics(
+        "worker private dirty growth",
+        &[M::WorkerPrivateDirtyGrowth],
+    ),
+    Line::Metrics(
+        "CoW efficiency (worker shared / master RSS)",
+        &[M::CowEfficiency],
+    ),
+    Line::Metrics("fragmentation (anon growth / live)", &[M::Fragmentation]),
+    Line::Metrics("live bytes in caches at steady", &[M::LiveBytesSteady]),
+    Line::Returned,
+    Line::LazyFree,
+    Line::Throughput,
+    Line::Metrics(
+        "latency p50 / p99 / p99.9 / max",
+        &[
+            M::LatencyP50Us,
+            M::LatencyP99Us,
+            M::LatencyP999Us,
+            M::LatencyMaxUs,
+        ],
+    ),
+    Line::Metrics("arenas", &[M::Arenas]),
+];
 
 pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
     let mut out = format!(
@@ -137,57 +187,30 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
     out.push('\n');
     match (&cell.status, &cell.metrics) {
         (Status::Ok, Some(m)) => {
-            let opt = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-            let lines = [
-                ("tree PSS anon at steady", mib(m.tree_pss_anon_steady)),
-                ("tree PSS anon after trim", mib(m.tree_pss_anon_trimmed)),
-                (
-                    "tree PSS / USS / RSS at steady",
-                    format!(
-                        "{} / {} / {}",
-                        mib(m.tree_pss_steady),
-                        mib(m.tree_uss_steady),
-                        mib(m.tree_rss_steady)
-                    ),
-                ),
-                ("static live bytes (master)", mib(m.static_live_bytes)),
-                (
-                    "worker private dirty growth",
-                    signed_mib(m.worker_private_dirty_growth),
-                ),
-                (
-                    "CoW efficiency (worker shared / master RSS)",
-                    opt(m.cow_efficiency.map(pct)),
-                ),
-                (
-                    "fragmentation (anon growth / live)",
-                    opt(m.fragmentation.map(|f| format!("{f:.2}"))),
-                ),
-                ("live bytes in caches at steady", mib(m.live_bytes_steady)),
-                ("returned", in_phase_order(cell, &m.returned)),
-                (
-                    "still in LazyFree",
-                    in_phase_order(cell, &m.returned_lazyfree),
-                ),
-                (
-                    "throughput",
-                    format!("{} req/s ({} requests)", rate(m.throughput_rps), m.requests),
-                ),
-                (
-                    "latency p50 / p99 / p99.9 / max",
-                    format!(
-                        "{} / {} / {} / {}",
-                        micros(m.latency_p50_us),
-                        micros(m.latency_p99_us),
-                        micros(m.latency_p999_us),
-                        micros(m.latency_max_us)
-                    ),
-                ),
-                ("arenas", opt(m.arenas.map(|a| a.to_string()))),
-            ];
             let mut t = Table::new(&[("metric", false), ("value", false)]);
-            for (k, v) in lines {
-                t.push(vec![k.into(), v]);
+            for line in FIGURES {
+                t.push(match line {
+                    Line::Metrics(label, ids) => vec![
+                        label.to_string(),
+                        ids.iter()
+                            .map(|id| id.show(m))
+                            .collect::<Vec<_>>()
+                            .join(" / "),
+                    ],
+                    Line::Returned => vec!["returned".into(), in_phase_order(cell, &m.returned)],
+                    Line::LazyFree => vec![
+                        "still in LazyFree".into(),
+                        in_phase_order(cell, &m.returned_lazyfree),
+                    ],
+                    Line::Throughput => vec![
+                        "throughput".into(),
+                        format!(
+                            "{} req/s ({} requests)",
+                            MetricId::ThroughputRps.show(m),
+                            m.requests
+                        ),
+                    ],
+                });
             }
             out.push_str(&render(&t, markup));
         }

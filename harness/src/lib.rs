@@ -16,6 +16,7 @@ pub mod export;
 pub mod interrupt;
 pub mod list;
 pub mod measure;
+pub mod metric;
 pub mod metrics;
 pub mod options;
 pub mod plot;

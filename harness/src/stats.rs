@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::metric::MetricId;
 use crate::result::{CellResult, Metrics, Status};
 
 /// A metric over the repetitions of one variant.
@@ -120,52 +121,21 @@ pub struct SummaryRow {
     /// Repetitions that finished.
     pub ok: usize,
     pub failed: usize,
-    /// Headline metric name → statistics.
+    /// Metric key (see [`MetricId`]) → statistics.
     pub metrics: BTreeMap<String, SummaryMetric>,
 }
 
-type Getter = fn(&Metrics) -> Option<f64>;
+impl SummaryRow {
+    /// The statistics of metric `id`, when any repetition had a value.
+    pub fn metric(&self, id: MetricId) -> Option<&SummaryMetric> {
+        self.metrics.get(id.key())
+    }
 
-/// The headline metrics summarised over repetitions.
-pub const HEADLINE: &[(&str, Getter)] = &[
-    ("tree_pss_anon_steady", |m| {
-        Some(m.tree_pss_anon_steady as f64)
-    }),
-    ("tree_pss_anon_trimmed", |m| {
-        Some(m.tree_pss_anon_trimmed as f64)
-    }),
-    ("tree_pss_steady", |m| Some(m.tree_pss_steady as f64)),
-    ("tree_uss_steady", |m| Some(m.tree_uss_steady as f64)),
-    ("worker_private_dirty_growth", |m| {
-        Some(m.worker_private_dirty_growth as f64)
-    }),
-    ("cow_copied", |m| m.cow_copied.map(|v| v as f64)),
-    ("cow_efficiency", |m| m.cow_efficiency),
-    ("fragmentation", |m| m.fragmentation),
-    ("fragmentation_start", |m| {
-        m.fragmentation_over_requests.first().map(|p| p.1)
-    }),
-    ("fragmentation_end", |m| {
-        m.fragmentation_over_requests.last().map(|p| p.1)
-    }),
-    ("returned_drained", |m| m.returned.get("drained").copied()),
-    ("returned_trimmed", |m| m.returned.get("trimmed").copied()),
-    ("growth_bytes_per_1k_requests", |m| {
-        m.growth_bytes_per_1k_requests
-    }),
-    // 1 for a repetition judged growing, 0 for a plateau: the median is the
-    // majority's verdict.
-    ("growing", |m| {
-        m.growth_verdict
-            .as_deref()
-            .map(|v| if v == "growing" { 1.0 } else { 0.0 })
-    }),
-    ("arenas", |m| m.arenas.map(f64::from)),
-    ("throughput_rps", |m| Some(m.throughput_rps)),
-    ("latency_p50_us", |m| Some(m.latency_p50_us)),
-    ("latency_p99_us", |m| Some(m.latency_p99_us)),
-    ("latency_p999_us", |m| Some(m.latency_p999_us)),
-];
+    /// The median of metric `id` over the repetitions.
+    pub fn median(&self, id: MetricId) -> Option<f64> {
+        self.metric(id).map(|m| m.stat.median)
+    }
+}
 
 fn app_writes(c: &CellResult) -> bool {
     c.app_writes()
@@ -231,7 +201,8 @@ pub fn summarize(cells: &[CellResult]) -> Vec<SummaryRow> {
             .filter(|o| o.status == Status::Ok)
             .collect();
         let mut metrics = BTreeMap::new();
-        for (name, get) in HEADLINE {
+        for id in MetricId::summarised() {
+            let get = |m: &Metrics| id.get(m);
             let values: Vec<(u32, f64)> = ok
                 .iter()
                 .filter_map(|o| Some((o.repetition, get(o.metrics.as_ref()?)?)))
@@ -260,7 +231,7 @@ pub fn summarize(cells: &[CellResult]) -> Vec<SummaryRow> {
                 max: s.max,
                 mad: s.mad,
             });
-            metrics.insert(name.to_string(), SummaryMetric { stat, ratio });
+            metrics.insert(id.key().to_string(), SummaryMetric { stat, ratio });
         }
         rows.push(SummaryRow {
             workload: c.workload.clone(),

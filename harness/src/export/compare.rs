@@ -7,9 +7,10 @@
 use std::collections::BTreeSet;
 
 use super::markup::Table;
+use crate::metric::MetricId;
 use crate::result::{CellResult, Document, Metrics, Status};
 use crate::stats::{SummaryMetric, SummaryRow, baseline_variant};
-use crate::units::{mib, micros, pct, per_1k, rate, ratio, signed_mib, verdict};
+use crate::units::{mib, per_1k, ratio, signed_mib};
 
 /// The variant ratios are taken against.
 pub fn baseline_name(doc: &Document) -> Option<String> {
@@ -106,25 +107,96 @@ fn head(shape: &Shape, extra: &[(&'static str, bool)]) -> Vec<(&'static str, boo
     columns
 }
 
+/// A column of the comparison tables after the variant (and hook and write
+/// mode): a metric from the registry, or a figure made of several.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    /// The allocator in effect and its arena count.
+    Allocator,
+    /// A metric; with its ratio to the baseline when `true`.
+    Metric(MetricId, bool),
+    /// `cow_copied`, with the application's share when its partner ran.
+    CowCopied,
+    /// The growth verdict and slope.
+    Growth,
+    /// `returned_drained / returned_trimmed`.
+    Returned,
+}
+
+impl Column {
+    fn heading(self) -> &'static str {
+        match self {
+            Column::Allocator => "allocator",
+            Column::Metric(id, _) => id.label(),
+            Column::CowCopied => MetricId::CowCopied.label(),
+            Column::Growth => MetricId::GrowthBytesPer1kRequests.label(),
+            Column::Returned => "returned drained/trimmed",
+        }
+    }
+}
+
+/// The columns of the one-run table.
+const CELL_COLUMNS: &[Column] = &[
+    Column::Allocator,
+    Column::Metric(MetricId::TreePssAnonSteady, true),
+    Column::Metric(MetricId::TreePssAnonTrimmed, true),
+    Column::Metric(MetricId::WorkerPrivateDirtyGrowth, true),
+    Column::CowCopied,
+    Column::Metric(MetricId::CowEfficiency, false),
+    Column::Metric(MetricId::Fragmentation, true),
+    Column::Growth,
+    Column::Returned,
+    Column::Metric(MetricId::ThroughputRps, true),
+    Column::Metric(MetricId::LatencyP99Us, true),
+];
+
+/// One finished cell's figure in `column`; `base` is the baseline's
+/// metrics in the same group.
+fn cell_figure(
+    doc: &Document,
+    c: &CellResult,
+    m: &Metrics,
+    base: Option<&Metrics>,
+    column: Column,
+) -> String {
+    match column {
+        Column::Allocator => {
+            let arenas = m
+                .arenas
+                .map(|n| format!(", {n} arena{}", if n == 1 { "" } else { "s" }))
+                .unwrap_or_default();
+            format!("{}{arenas}", allocator_label(c))
+        }
+        Column::Metric(id, ratio) => match id.get(m) {
+            Some(v) => with_ratio(
+                id.format(v),
+                v,
+                base.filter(|_| ratio).and_then(|b| id.get(b)),
+            ),
+            None => "—".into(),
+        },
+        Column::CowCopied => cow_copied(doc, c, m),
+        Column::Growth => match (&m.growth_verdict, m.growth_bytes_per_1k_requests) {
+            (Some(v), Some(slope)) => format!("{v} {}", per_1k(slope)),
+            _ => "—".into(),
+        },
+        Column::Returned => format!(
+            "{} / {}",
+            MetricId::ReturnedDrained.show(m),
+            MetricId::ReturnedTrimmed.show(m)
+        ),
+    }
+}
+
 /// One row per cell.
 pub fn compare_table(doc: &Document) -> Table {
     let shape = shape(doc);
-    let columns = head(
-        &shape,
-        &[
-            ("allocator", false),
-            ("PSS anon steady", true),
-            ("PSS anon trimmed", true),
-            ("worker priv dirty", true),
-            ("CoW copied", true),
-            ("CoW efficiency", true),
-            ("frag", true),
-            ("growth", true),
-            ("returned drained/trimmed", true),
-            ("req/s", true),
-            ("p99", true),
-        ],
-    );
+    let figures: Vec<(&'static str, bool)> =
+        CELL_COLUMNS.iter().map(|c| (c.heading(), true)).collect();
+    let mut figures = figures;
+    // The allocator is text: left-aligned.
+    figures[0].1 = false;
+    let columns = head(&shape, &figures);
     let mut table = Table::new(&columns);
     let base_name = baseline_name(doc).unwrap_or_default();
     for c in &doc.cells {
@@ -135,60 +207,15 @@ pub fn compare_table(doc: &Document) -> Table {
         if shape.writes {
             row.push(if app_writes(c) { "yes" } else { "no" }.into());
         }
-        let allocator = allocator_label(c);
         match (&c.status, &c.metrics) {
             (Status::Ok, Some(m)) => {
                 let b = partner(doc, c, &base_name, app_writes(c));
-                let arenas = m
-                    .arenas
-                    .map(|n| format!(", {n} arena{}", if n == 1 { "" } else { "s" }))
-                    .unwrap_or_default();
-                row.push(format!("{allocator}{arenas}"));
-                row.push(with_ratio(
-                    mib(m.tree_pss_anon_steady),
-                    m.tree_pss_anon_steady as f64,
-                    b.map(|b| b.tree_pss_anon_steady as f64),
-                ));
-                row.push(with_ratio(
-                    mib(m.tree_pss_anon_trimmed),
-                    m.tree_pss_anon_trimmed as f64,
-                    b.map(|b| b.tree_pss_anon_trimmed as f64),
-                ));
-                row.push(with_ratio(
-                    signed_mib(m.worker_private_dirty_growth),
-                    m.worker_private_dirty_growth as f64,
-                    b.map(|b| b.worker_private_dirty_growth as f64),
-                ));
-                row.push(cow_copied(doc, c, m));
-                row.push(m.cow_efficiency.map(pct).unwrap_or_else(|| "—".into()));
-                row.push(match m.fragmentation {
-                    Some(f) => with_ratio(format!("{f:.2}"), f, b.and_then(|b| b.fragmentation)),
-                    None => "—".into(),
-                });
-                row.push(match (&m.growth_verdict, m.growth_bytes_per_1k_requests) {
-                    (Some(v), Some(slope)) => format!("{v} {}", per_1k(slope)),
-                    _ => "—".into(),
-                });
-                let ret = |k: &str| {
-                    m.returned
-                        .get(k)
-                        .map(|f| pct(*f))
-                        .unwrap_or_else(|| "—".into())
-                };
-                row.push(format!("{} / {}", ret("drained"), ret("trimmed")));
-                row.push(with_ratio(
-                    rate(m.throughput_rps),
-                    m.throughput_rps,
-                    b.map(|b| b.throughput_rps),
-                ));
-                row.push(with_ratio(
-                    micros(m.latency_p99_us),
-                    m.latency_p99_us,
-                    b.map(|b| b.latency_p99_us),
-                ));
+                for &column in CELL_COLUMNS {
+                    row.push(cell_figure(doc, c, m, b, column));
+                }
             }
             _ => {
-                row.push(format!("{allocator}: FAILED"));
+                row.push(format!("{}: FAILED", allocator_label(c)));
                 while row.len() < columns.len() {
                     row.push("—".into());
                 }
@@ -224,13 +251,14 @@ pub fn repeated(doc: &Document) -> bool {
     doc.cells.iter().any(|c| c.repetition > 0)
 }
 
-fn median_with_ratio(m: Option<&SummaryMetric>, fmt: fn(f64) -> String) -> String {
-    let Some(m) = m else {
+fn median_with_ratio(row: &SummaryRow, id: MetricId) -> String {
+    let Some(m) = row.metric(id) else {
         return "—".into();
     };
+    let median = id.format(m.stat.median);
     match &m.ratio {
-        Some(r) => format!("{} ({:.2} ± {:.2}×)", fmt(m.stat.median), r.median, r.mad),
-        None => fmt(m.stat.median),
+        Some(r) => format!("{median} ({:.2} ± {:.2}×)", r.median, r.mad),
+        None => median,
     }
 }
 
@@ -261,7 +289,6 @@ pub fn summary_table(doc: &Document) -> Table {
         ],
     );
     let mut table = Table::new(&columns);
-    let bytes = |v: f64| mib(v.max(0.0) as u64);
     for r in &doc.summary {
         let mut row = vec![r.variant.clone()];
         if shape.hooks {
@@ -270,42 +297,49 @@ pub fn summary_table(doc: &Document) -> Table {
         if shape.writes {
             row.push(if r.app_writes { "yes" } else { "no" }.into());
         }
-        let g = |k: &str| r.metrics.get(k);
+        let g = |id: MetricId| r.metric(id);
         row.push(if r.failed > 0 {
             format!("{} ({} failed)", r.ok, r.failed)
         } else {
             r.ok.to_string()
         });
-        row.push(median_with_ratio(g("tree_pss_anon_steady"), bytes));
-        row.push(cv(g("tree_pss_anon_steady")));
-        row.push(median_with_ratio(g("tree_pss_anon_trimmed"), bytes));
-        row.push(median_with_ratio(g("cow_copied"), bytes));
+        row.push(median_with_ratio(r, MetricId::TreePssAnonSteady));
+        row.push(cv(g(MetricId::TreePssAnonSteady)));
+        row.push(median_with_ratio(r, MetricId::TreePssAnonTrimmed));
+        row.push(median_with_ratio(r, MetricId::CowCopied));
         row.push(
-            g("arenas")
-                .map(|m| format!("{:.0}", m.stat.median))
+            r.median(MetricId::Arenas)
+                .map(|v| MetricId::Arenas.format(v))
                 .unwrap_or_else(|| "—".into()),
         );
-        row.push(match (g("growing"), g("growth_bytes_per_1k_requests")) {
-            (Some(v), Some(slope)) => {
-                format!("{} {}", verdict(v.stat.median), per_1k(slope.stat.median))
-            }
-            _ => "—".into(),
-        });
-        row.push(median_with_ratio(g("throughput_rps"), rate));
-        row.push(cv(g("throughput_rps")));
-        row.push(median_with_ratio(g("latency_p99_us"), micros));
+        row.push(
+            match (
+                r.median(MetricId::Growing),
+                r.median(MetricId::GrowthBytesPer1kRequests),
+            ) {
+                (Some(v), Some(slope)) => format!(
+                    "{} {}",
+                    MetricId::Growing.format(v),
+                    MetricId::GrowthBytesPer1kRequests.format(slope)
+                ),
+                _ => "—".into(),
+            },
+        );
+        row.push(median_with_ratio(r, MetricId::ThroughputRps));
+        row.push(cv(g(MetricId::ThroughputRps)));
+        row.push(median_with_ratio(r, MetricId::LatencyP99Us));
         table.push(row);
     }
     table
 }
 
 /// The metrics the summary table shows.
-const SHOWN: &[&str] = &[
-    "tree_pss_anon_steady",
-    "tree_pss_anon_trimmed",
-    "cow_copied",
-    "throughput_rps",
-    "latency_p99_us",
+const SHOWN: &[MetricId] = &[
+    MetricId::TreePssAnonSteady,
+    MetricId::TreePssAnonTrimmed,
+    MetricId::CowCopied,
+    MetricId::ThroughputRps,
+    MetricId::LatencyP99Us,
 ];
 
 /// Lines naming the repetitions flagged as outliers, per variant and shown
@@ -316,7 +350,7 @@ pub fn outlier_notes(summary: &[SummaryRow]) -> Vec<String> {
         for (name, m) in r
             .metrics
             .iter()
-            .filter(|(k, _)| SHOWN.contains(&k.as_str()))
+            .filter(|(k, _)| SHOWN.iter().any(|id| id.key() == k.as_str()))
         {
             if !m.stat.outliers.is_empty() {
                 let reps: Vec<String> = m.stat.outliers.iter().map(|x| x.to_string()).collect();

@@ -2,11 +2,13 @@
 //! microseconds. One row per cell.
 
 use super::Exporter;
+use crate::metric::MetricId;
 use crate::result::{Document, Status};
 
 pub struct Csv;
 
-const COLUMNS: &[&str] = &[
+/// The columns that describe a cell; the registry's CSV metrics follow.
+const CELL_COLUMNS: &[&str] = &[
     "workload",
     "variant",
     "prefork",
@@ -15,30 +17,32 @@ const COLUMNS: &[&str] = &[
     "error",
     "allocator",
     "allocator_version",
-    "arenas",
-    "tree_pss_steady",
-    "tree_pss_anon_steady",
-    "tree_uss_steady",
-    "tree_rss_steady",
-    "tree_pss_anon_trimmed",
-    "worker_private_dirty_growth",
-    "cow_efficiency",
-    "fragmentation",
-    "returned_drained",
-    "returned_trimmed",
-    "throughput_rps",
-    "latency_p50_us",
-    "latency_p99_us",
-    "latency_p999_us",
 ];
 
-/// Quotes a field when it holds a comma, quote or line break.
-pub(crate) fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// The header: the cell's columns, then every metric the registry puts in
+/// the CSV, by key.
+fn header() -> Vec<&'static str> {
+    let metrics = MetricId::csv_columns().map(MetricId::key);
+    CELL_COLUMNS.iter().copied().chain(metrics).collect()
+}
+
+/// CSV text of `header` and `rows`, fields quoted only where they must be
+/// (a comma, quote or line break). Every row has as many fields as the
+/// header, or this is an error.
+pub(crate) fn text<R, F>(
+    header: &[&str],
+    rows: impl IntoIterator<Item = R>,
+) -> anyhow::Result<String>
+where
+    R: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_record(header)?;
+    for row in rows {
+        w.write_record(row)?;
     }
+    Ok(String::from_utf8(w.into_inner()?)?)
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -47,11 +51,10 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 impl Exporter for Csv {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
-        let mut out = COLUMNS.join(",") + "\n";
-        for c in &doc.cells {
+        let rows = doc.cells.iter().map(|c| {
             let m = c.metrics.as_ref();
             let a = c.allocator.as_ref();
-            let row = [
+            let mut row = vec![
                 c.workload.clone(),
                 c.variant.clone(),
                 c.prefork.clone(),
@@ -63,26 +66,11 @@ impl Exporter for Csv {
                 c.error.clone().unwrap_or_default(),
                 opt(a.map(|a| a.name.clone())),
                 opt(a.and_then(|a| a.version.clone())),
-                opt(m.and_then(|m| m.arenas)),
-                opt(m.map(|m| m.tree_pss_steady)),
-                opt(m.map(|m| m.tree_pss_anon_steady)),
-                opt(m.map(|m| m.tree_uss_steady)),
-                opt(m.map(|m| m.tree_rss_steady)),
-                opt(m.map(|m| m.tree_pss_anon_trimmed)),
-                opt(m.map(|m| m.worker_private_dirty_growth)),
-                opt(m.and_then(|m| m.cow_efficiency)),
-                opt(m.and_then(|m| m.fragmentation)),
-                opt(m.and_then(|m| m.returned.get("drained").copied())),
-                opt(m.and_then(|m| m.returned.get("trimmed").copied())),
-                opt(m.map(|m| m.throughput_rps)),
-                opt(m.map(|m| m.latency_p50_us)),
-                opt(m.map(|m| m.latency_p99_us)),
-                opt(m.map(|m| m.latency_p999_us)),
             ];
-            out.push_str(&row.iter().map(|s| field(s)).collect::<Vec<_>>().join(","));
-            out.push('\n');
-        }
-        Ok(out)
+            row.extend(MetricId::csv_columns().map(|id| opt(m.and_then(|m| id.get(m)))));
+            row
+        });
+        text(&header(), rows)
     }
 }
 
@@ -92,8 +80,29 @@ mod tests {
 
     #[test]
     fn fields_are_quoted_when_needed() {
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        let t = text(&["a", "b"], [["plain", "a,b"], ["say \"hi\"", "x\ry"]]).unwrap();
+        assert_eq!(t, "a,b\nplain,\"a,b\"\n\"say \"\"hi\"\"\",\"x\ry\"\n");
+    }
+
+    #[test]
+    fn a_row_shorter_than_the_header_is_an_error() {
+        assert!(text(&["a", "b"], [["only"]]).is_err());
+    }
+
+    #[test]
+    fn every_row_has_as_many_fields_as_the_header() {
+        let ok = crate::result::test_cell("glibc", 2, 2, 0, Default::default(), Default::default());
+        let mut failed = ok.clone();
+        failed.status = Status::Failed;
+        failed.error = Some("worker 1 died: signal 9, \"Killed\"".into());
+        failed.metrics = None;
+        let mut doc = crate::runner::new_document();
+        doc.cells = vec![ok, failed];
+        let out = Csv.serialize(&doc).unwrap();
+        let mut r = csv::Reader::from_reader(out.as_bytes());
+        assert_eq!(r.headers().unwrap().len(), header().len());
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(&rows[1][5], "worker 1 died: signal 9, \"Killed\"");
     }
 }

@@ -1,8 +1,8 @@
 //! `measure` results: one row per variant of the measured command, as a
 //! table (terminal or Markdown) or CSV. JSON is the document itself.
 
+use super::Exporter;
 use super::markup::{Markup, Table, render};
-use super::{Exporter, csv_field};
 use crate::cli::Format;
 use crate::measure::{MeasureMetrics, WORKLOAD};
 use crate::result::{CellResult, Document, ProcessRole, Status};
@@ -249,11 +249,10 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 impl Exporter for MeasureCsv {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
-        let mut out = COLUMNS.join(",") + "\n";
-        for c in &doc.cells {
+        let rows = doc.cells.iter().map(|c| {
             let r = c.measure.as_ref();
             let m = r.and_then(|r| r.metrics.as_ref());
-            let row = [
+            [
                 c.workload.clone(),
                 c.variant.clone(),
                 match c.status {
@@ -285,16 +284,9 @@ impl Exporter for MeasureCsv {
                 opt(r.and_then(|r| r.load_error.clone())),
                 c.load_summary.clone().unwrap_or_default(),
                 opt(m.and_then(|m| m.load_rps)),
-            ];
-            out.push_str(
-                &row.iter()
-                    .map(|s| csv_field(s))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-            out.push('\n');
-        }
-        Ok(out)
+            ]
+        });
+        super::csv::text(COLUMNS, rows)
     }
 }
 

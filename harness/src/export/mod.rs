@@ -3,7 +3,7 @@
 //! finished.
 
 mod compare;
-mod csv;
+pub(crate) mod csv;
 mod markup;
 mod measure;
 
@@ -12,8 +12,6 @@ use std::path::Path;
 pub use compare::{baseline_name, compare_table, failures, outlier_notes, repeated, summary_table};
 pub use markup::{Markup, Table, render};
 pub use measure::{measure_exporter, measure_table};
-
-use csv::field as csv_field;
 
 use crate::cli::Format;
 use crate::result::Document;

@@ -4,6 +4,7 @@
 //! nothing.
 
 use super::{Group, Report};
+use crate::metric::MetricId;
 use crate::result::{CellResult, Status};
 use crate::stats::SummaryRow;
 use crate::units::{mib, pct, per_1k, rate};
@@ -11,13 +12,12 @@ use crate::units::{mib, pct, per_1k, rate};
 /// How close to the best throughput a variant must be to count as "as fast".
 const WITHIN: f64 = 0.05;
 
-fn median(r: &SummaryRow, key: &str) -> Option<f64> {
-    r.metrics.get(key).map(|m| m.stat.median)
+fn median(r: &SummaryRow, id: MetricId) -> Option<f64> {
+    r.median(id)
 }
 
-fn ratio(r: &SummaryRow, key: &str) -> Option<f64> {
-    r.metrics
-        .get(key)
+fn ratio(r: &SummaryRow, id: MetricId) -> Option<f64> {
+    r.metric(id)
         .and_then(|m| m.ratio.as_ref())
         .map(|x| x.median)
 }
@@ -55,7 +55,7 @@ fn times(r: Option<f64>) -> String {
 /// The fastest variant, with its throughput.
 fn fastest<'a>(rows: &[&'a SummaryRow]) -> Option<(f64, &'a SummaryRow)> {
     rows.iter()
-        .filter_map(|r| Some((median(r, "throughput_rps")?, *r)))
+        .filter_map(|r| Some((median(r, MetricId::ThroughputRps)?, *r)))
         .max_by(|a, b| a.0.total_cmp(&b.0))
 }
 
@@ -63,8 +63,8 @@ fn fastest<'a>(rows: &[&'a SummaryRow]) -> Option<(f64, &'a SummaryRow)> {
 fn leanest_fast_pick<'a>(rows: &[&'a SummaryRow]) -> Option<&'a SummaryRow> {
     let best = fastest(rows)?.0;
     rows.iter()
-        .filter(|r| median(r, "throughput_rps").is_some_and(|t| t >= (1.0 - WITHIN) * best))
-        .filter_map(|r| Some((median(r, "tree_pss_anon_steady")?, *r)))
+        .filter(|r| median(r, MetricId::ThroughputRps).is_some_and(|t| t >= (1.0 - WITHIN) * best))
+        .filter_map(|r| Some((median(r, MetricId::TreePssAnonSteady)?, *r)))
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, r)| r)
 }
@@ -73,14 +73,14 @@ fn leanest_fast_pick<'a>(rows: &[&'a SummaryRow]) -> Option<&'a SummaryRow> {
 fn leanest_fast(rows: &[&SummaryRow]) -> Option<String> {
     let best = fastest(rows)?;
     let pick = leanest_fast_pick(rows)?;
-    let pick = (median(pick, "tree_pss_anon_steady")?, pick);
+    let pick = (median(pick, MetricId::TreePssAnonSteady)?, pick);
     Some(format!(
         "Use **{v}**: the least memory ({m}, {mr} {base}'s) among the variants within 5% of the best throughput \
          ({bv}, {bt} req/s). Rule: lowest tree PSS whose throughput is within 5% of the best. Row: {v}.",
         base = baseline(pick.1),
         v = pick.1.variant,
         m = mib(pick.0 as u64),
-        mr = times(ratio(pick.1, "tree_pss_anon_steady")),
+        mr = times(ratio(pick.1, MetricId::TreePssAnonSteady)),
         bv = best.1.variant,
         bt = rate(best.0),
     ))
@@ -91,7 +91,7 @@ fn leanest_fast(rows: &[&SummaryRow]) -> Option<String> {
 fn leanest(rows: &[&SummaryRow]) -> Option<String> {
     let pick = rows
         .iter()
-        .filter_map(|r| Some((median(r, "tree_pss_anon_steady")?, *r)))
+        .filter_map(|r| Some((median(r, MetricId::TreePssAnonSteady)?, *r)))
         .min_by(|a, b| a.0.total_cmp(&b.0))?;
     let fast = leanest_fast_pick(rows)?;
     if fast.variant == pick.1.variant {
@@ -103,9 +103,9 @@ fn leanest(rows: &[&SummaryRow]) -> Option<String> {
         base = baseline(pick.1),
         v = pick.1.variant,
         m = mib(pick.0 as u64),
-        mr = times(ratio(pick.1, "tree_pss_anon_steady")),
-        tr = times(ratio(pick.1, "throughput_rps")),
-        pr = times(ratio(pick.1, "latency_p99_us")),
+        mr = times(ratio(pick.1, MetricId::TreePssAnonSteady)),
+        tr = times(ratio(pick.1, MetricId::ThroughputRps)),
+        pr = times(ratio(pick.1, MetricId::LatencyP99Us)),
     ))
 }
 
@@ -114,14 +114,14 @@ fn jemalloc_vs_arena2(rows: &[&SummaryRow]) -> Option<String> {
     let find = |name: &str| rows.iter().find(|r| r.variant == name).copied();
     let a2 = find("glibc-arena2")?;
     let je = find("jemalloc").or_else(|| find("jemalloc-so"))?;
-    let r = |x: &SummaryRow, y: &SummaryRow, k: &str| Some(median(x, k)? / median(y, k)?);
+    let r = |x: &SummaryRow, y: &SummaryRow, k: MetricId| Some(median(x, k)? / median(y, k)?);
     Some(format!(
         "jemalloc or `MALLOC_ARENA_MAX=2`: {je} against glibc-arena2, memory {m}, throughput {t}, p99 latency {p} \
          (ratios of {je} to glibc-arena2; below 1 is less). Rows: {je}, glibc-arena2.",
         je = je.variant,
-        m = times(r(je, a2, "tree_pss_anon_steady")),
-        t = times(r(je, a2, "throughput_rps")),
-        p = times(r(je, a2, "latency_p99_us")),
+        m = times(r(je, a2, MetricId::TreePssAnonSteady)),
+        t = times(r(je, a2, MetricId::ThroughputRps)),
+        p = times(r(je, a2, MetricId::LatencyP99Us)),
     ))
 }
 
@@ -129,7 +129,7 @@ fn jemalloc_vs_arena2(rows: &[&SummaryRow]) -> Option<String> {
 fn arena_max(rows: &[&SummaryRow]) -> Option<String> {
     let glibc = rows.iter().find(|r| r.variant == "glibc")?;
     let arenas = |r: &SummaryRow| {
-        median(r, "arenas")
+        median(r, MetricId::Arenas)
             .map(|a| format!("{a:.0}"))
             .unwrap_or_else(|| "—".into())
     };
@@ -139,9 +139,9 @@ fn arena_max(rows: &[&SummaryRow]) -> Option<String> {
             let r = rows.iter().find(|r| r.variant == *name)?;
             Some(format!(
                 "{name} memory {}, throughput {}, p99 {} (arenas {} → {})",
-                times(ratio(r, "tree_pss_anon_steady")),
-                times(ratio(r, "throughput_rps")),
-                times(ratio(r, "latency_p99_us")),
+                times(ratio(r, MetricId::TreePssAnonSteady)),
+                times(ratio(r, MetricId::ThroughputRps)),
+                times(ratio(r, MetricId::LatencyP99Us)),
                 arenas(glibc),
                 arenas(r)
             ))
@@ -179,9 +179,9 @@ fn malloc_conf(rows: &[&SummaryRow]) -> Option<String> {
             Some(format!(
                 "{} {} / {} req/s / {} returned at drain",
                 r.variant,
-                mib(median(r, "tree_pss_anon_steady")? as u64),
-                rate(median(r, "throughput_rps")?),
-                median(r, "returned_drained")
+                mib(median(r, MetricId::TreePssAnonSteady)? as u64),
+                rate(median(r, MetricId::ThroughputRps)?),
+                median(r, MetricId::ReturnedDrained)
                     .map(pct)
                     .unwrap_or_else(|| "—".into())
             ))
@@ -218,7 +218,7 @@ fn hooks_before_fork(rows: &[SummaryRow]) -> Vec<String> {
     let mut alike: Vec<(String, Vec<String>)> = Vec::new();
     let mut unmoved = Vec::new();
     for none in rows.iter().filter(|r| r.prefork == "none" && r.ok > 0) {
-        let Some(a) = median(none, "cow_copied") else {
+        let Some(a) = median(none, MetricId::CowCopied) else {
             continue;
         };
         let hooks: Vec<(&SummaryRow, f64)> = rows
@@ -229,7 +229,7 @@ fn hooks_before_fork(rows: &[SummaryRow]) -> Vec<String> {
                     && r.app_writes == none.app_writes
                     && r.ok > 0
             })
-            .filter_map(|r| Some((r, median(r, "cow_copied")?)))
+            .filter_map(|r| Some((r, median(r, MetricId::CowCopied)?)))
             .collect();
         if hooks.is_empty() {
             continue;
@@ -311,7 +311,7 @@ fn idle(rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
         .iter()
         .filter_map(|r| {
             let (phase, v) = idle_return(cells, &r.variant)?;
-            let trimmed = median(r, "returned_trimmed")?;
+            let trimmed = median(r, MetricId::ReturnedTrimmed)?;
             // Only an idle window of a second or more says how fast.
             let secs: f64 = phase
                 .trim_start_matches("idle+")
@@ -339,7 +339,7 @@ fn idle(rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
 fn sharing(rows: &[&SummaryRow]) -> Option<String> {
     let mut ranked: Vec<(f64, &SummaryRow)> = rows
         .iter()
-        .filter_map(|r| Some((median(r, "cow_copied")?, *r)))
+        .filter_map(|r| Some((median(r, MetricId::CowCopied)?, *r)))
         .collect();
     if ranked.len() < 2 {
         return None;
@@ -362,8 +362,8 @@ fn growth(rows: &[&SummaryRow]) -> Option<String> {
         .filter_map(|r| {
             Some((
                 *r,
-                median(r, "growing")?,
-                median(r, "growth_bytes_per_1k_requests")?,
+                median(r, MetricId::Growing)?,
+                median(r, MetricId::GrowthBytesPer1kRequests)?,
             ))
         })
         .collect();
@@ -396,12 +396,12 @@ fn growth(rows: &[&SummaryRow]) -> Option<String> {
 fn surprises(rows: &[&SummaryRow]) -> Option<String> {
     let mut parts = Vec::new();
     for r in rows {
-        if let Some(x) = ratio(r, "tree_pss_anon_steady")
+        if let Some(x) = ratio(r, MetricId::TreePssAnonSteady)
             && x >= 1.25
         {
             parts.push(format!("{} {x:.2}× the memory", r.variant));
         }
-        if let Some(x) = ratio(r, "throughput_rps")
+        if let Some(x) = ratio(r, MetricId::ThroughputRps)
             && x <= 0.5
         {
             parts.push(format!("{} {x:.2}× the requests per second", r.variant));
@@ -454,7 +454,7 @@ fn slow_because(key: &str, value: &str) -> Option<&'static str> {
 fn caveats(rows: &[&SummaryRow], cells: &[CellResult]) -> Vec<String> {
     let mut by_cause: Vec<(&str, Vec<String>)> = Vec::new();
     for r in rows {
-        let Some(x) = ratio(r, "throughput_rps").filter(|x| *x <= 0.5) else {
+        let Some(x) = ratio(r, MetricId::ThroughputRps).filter(|x| *x <= 0.5) else {
             continue;
         };
         let Some(cell) = cells.iter().find(|c| c.variant == r.variant) else {

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 
 use crate::environment::Environment;
 use crate::export::{Markup, Table, render};
+use crate::metric::MetricId;
 use crate::options::usage;
 use crate::result::{CellResult, Document, FORMAT_VERSION, Status};
 use crate::stats::{SummaryRow, summarize};
-use crate::units::{mib, micros, pct, per_1k, rate, verdict};
+use crate::units::{pct, rate};
 
 /// A machine results came from, by the facts that make results comparable.
 #[derive(Debug, Clone)]
@@ -223,11 +224,11 @@ impl Report {
 
 /// A value with its ratio to the baseline and the ratio's spread (not for
 /// shares, whose ratios mean nothing, nor for the baseline itself).
-fn cell_text(row: &SummaryRow, key: &str, fmt: fn(f64) -> String, with_ratio: bool) -> String {
-    let Some(m) = row.metrics.get(key) else {
+fn cell_text(row: &SummaryRow, id: MetricId, with_ratio: bool) -> String {
+    let Some(m) = row.metric(id) else {
         return "—".into();
     };
-    let mut s = fmt(m.stat.median);
+    let mut s = id.format(m.stat.median);
     if let Some(r) = m
         .ratio
         .as_ref()
@@ -242,32 +243,17 @@ fn cell_text(row: &SummaryRow, key: &str, fmt: fn(f64) -> String, with_ratio: bo
     s
 }
 
-fn bytes(v: f64) -> String {
-    mib(v.max(0.0) as u64)
-}
-
-fn share(v: f64) -> String {
-    pct(v)
-}
-
-fn count(v: f64) -> String {
-    format!("{v:.0}")
-}
-
-fn ratio2(v: f64) -> String {
-    format!("{v:.2}")
-}
-
-/// The columns of a report table: (heading, metric, format, with ratio).
-type Column = (&'static str, &'static str, fn(f64) -> String, bool);
-const PSS_STEADY: Column = ("PSS anon steady", "tree_pss_anon_steady", bytes, true);
-const PSS_TRIMMED: Column = ("PSS anon trimmed", "tree_pss_anon_trimmed", bytes, true);
-const COW_COPIED: Column = ("CoW copied", "cow_copied", bytes, true);
-const RETURNED_DRAINED: Column = ("returned drained", "returned_drained", share, false);
-const RETURNED_TRIMMED: Column = ("returned trimmed", "returned_trimmed", share, false);
-const ARENAS: Column = ("arenas", "arenas", count, false);
-const RPS: Column = ("req/s", "throughput_rps", rate, true);
-const P99: Column = ("p99", "latency_p99_us", micros, true);
+/// A column of a report table: a metric, and whether its ratio to the
+/// baseline is shown beside it.
+type Column = (MetricId, bool);
+const PSS_STEADY: Column = (MetricId::TreePssAnonSteady, true);
+const PSS_TRIMMED: Column = (MetricId::TreePssAnonTrimmed, true);
+const COW_COPIED: Column = (MetricId::CowCopied, true);
+const RETURNED_DRAINED: Column = (MetricId::ReturnedDrained, false);
+const RETURNED_TRIMMED: Column = (MetricId::ReturnedTrimmed, false);
+const ARENAS: Column = (MetricId::Arenas, false);
+const RPS: Column = (MetricId::ThroughputRps, true);
+const P99: Column = (MetricId::LatencyP99Us, true);
 
 /// What a workload's table shows: the figures its question is about.
 fn columns(workload: &str) -> &'static [Column] {
@@ -275,7 +261,7 @@ fn columns(workload: &str) -> &'static [Column] {
         "cow" => &[
             PSS_STEADY,
             COW_COPIED,
-            ("CoW efficiency", "cow_efficiency", share, false),
+            (MetricId::CowEfficiency, false),
             RPS,
         ],
         "threaded" => &[
@@ -289,10 +275,10 @@ fn columns(workload: &str) -> &'static [Column] {
         ],
         "churn" => &[
             PSS_STEADY,
-            ("growth", "growth_bytes_per_1k_requests", per_1k, false),
-            ("verdict", "growing", verdict, false),
-            ("frag start", "fragmentation_start", ratio2, false),
-            ("frag end", "fragmentation_end", ratio2, false),
+            (MetricId::GrowthBytesPer1kRequests, false),
+            (MetricId::Growing, false),
+            (MetricId::FragmentationStart, false),
+            (MetricId::FragmentationEnd, false),
             RETURNED_DRAINED,
             RETURNED_TRIMMED,
             RPS,
@@ -348,8 +334,8 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
             String::new()
         };
         headers.push(format!("runs{suffix}"));
-        for (h, _, _, _) in columns(&g.workload) {
-            headers.push(format!("{h}{suffix}"));
+        for (id, _) in columns(&g.workload) {
+            headers.push(format!("{}{suffix}", id.label()));
         }
     }
     let key = |r: &SummaryRow| (r.variant.clone(), r.prefork.clone(), r.app_writes);
@@ -383,8 +369,8 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
                     } else {
                         r.ok.to_string()
                     });
-                    for (_, k, f, with_ratio) in columns(&g.workload) {
-                        row.push(cell_text(r, k, *f, *with_ratio));
+                    for (id, with_ratio) in columns(&g.workload) {
+                        row.push(cell_text(r, *id, *with_ratio));
                     }
                 }
                 None => row.extend(std::iter::repeat_n(
@@ -712,17 +698,23 @@ pub fn html(report: &Report, plots: &Plots) -> String {
 
 /// The report's summary rows as CSV: one line per machine, group, row and
 /// metric, raw numbers.
-pub fn csv(report: &Report) -> String {
-    let mut out = String::from(
-        "machine,group,variant,prefork,app_writes,metric,n,median,min,max,mad,ratio_median,ratio_mad\n",
-    );
-    let field = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
+pub fn csv(report: &Report) -> anyhow::Result<String> {
+    const HEADER: &[&str] = &[
+        "machine",
+        "group",
+        "variant",
+        "prefork",
+        "app_writes",
+        "metric",
+        "n",
+        "median",
+        "min",
+        "max",
+        "mad",
+        "ratio_median",
+        "ratio_mad",
+    ];
+    let mut rows = Vec::new();
     for g in &report.groups {
         for (m, _) in &g.runs {
             for r in report.summary(g, *m) {
@@ -732,25 +724,24 @@ pub fn csv(report: &Report) -> String {
                         .as_ref()
                         .map(|x| (x.median.to_string(), x.mad.to_string()))
                         .unwrap_or_default();
-                    out.push_str(&format!(
-                        "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                        field(&report.machines[*m].label),
-                        field(&g.title),
-                        field(&r.variant),
-                        r.prefork,
-                        r.app_writes,
-                        name,
-                        s.stat.n,
-                        s.stat.median,
-                        s.stat.min,
-                        s.stat.max,
-                        s.stat.mad,
+                    rows.push(vec![
+                        report.machines[*m].label.clone(),
+                        g.title.clone(),
+                        r.variant.clone(),
+                        r.prefork.clone(),
+                        r.app_writes.to_string(),
+                        name.clone(),
+                        s.stat.n.to_string(),
+                        s.stat.median.to_string(),
+                        s.stat.min.to_string(),
+                        s.stat.max.to_string(),
+                        s.stat.mad.to_string(),
                         rm,
-                        rd
-                    ));
+                        rd,
+                    ]);
                 }
             }
         }
     }
-    out
+    crate::export::csv::text(HEADER, rows)
 }
