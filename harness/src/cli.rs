@@ -270,8 +270,9 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
     /// Write SVG charts of every group into this directory and link them
     /// (relative to the report's directory).
-    #[arg(long, value_name = "DIR")]
-    pub plots: Option<PathBuf>,
+    // `--plots` was this flag's first spelling; scripts still use it.
+    #[arg(long, value_name = "DIR", alias = "plots")]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

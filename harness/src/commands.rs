@@ -73,7 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             let docs = crate::report::load(&args.files)?;
             let report = crate::report::Report::build(docs);
-            let plots = match &args.plots {
+            let plots = match &args.plot {
                 Some(dir) => crate::report::write_plots(&report, dir)?,
                 None => Default::default(),
             };
