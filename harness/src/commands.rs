@@ -21,27 +21,33 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Run(args) => {
             let plans = options::run_plans(&args)?;
-            let outcome = execute(&plans, &args.output, |doc, format| match format {
-                Format::Table | Format::Md => {
-                    let markup = if format == Format::Md {
-                        Markup::Markdown
-                    } else {
-                        Markup::Terminal
-                    };
-                    Ok(doc
-                        .cells
-                        .iter()
-                        .map(|c| detail::render_cell(c, markup))
-                        .collect::<Vec<_>>()
-                        .join("\n"))
-                }
-                _ => exporter(format).serialize(doc),
-            })?;
+            let outcome =
+                execute(
+                    &plans,
+                    &args.output,
+                    args.resume.resume,
+                    |doc, format| match format {
+                        Format::Table | Format::Md => {
+                            let markup = if format == Format::Md {
+                                Markup::Markdown
+                            } else {
+                                Markup::Terminal
+                            };
+                            Ok(doc
+                                .cells
+                                .iter()
+                                .map(|c| detail::render_cell(c, markup))
+                                .collect::<Vec<_>>()
+                                .join("\n"))
+                        }
+                        _ => exporter(format).serialize(doc),
+                    },
+                )?;
             Ok(exit_code(&outcome))
         }
         Command::Compare(args) => {
             let plans = options::compare_plans(&args)?;
-            let outcome = execute(&plans, &args.output, |doc, format| {
+            let outcome = execute(&plans, &args.output, args.resume.resume, |doc, format| {
                 exporter(format).serialize(doc)
             })?;
             Ok(exit_code(&outcome))
@@ -49,21 +55,27 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sweep(args) => {
             let plans = options::sweep_plans(
                 &args.workload,
-                args.variants.as_deref(),
+                &args.variants,
                 args.repeat,
                 options::SWEEP_THREADS,
             )?;
-            let outcome = execute(&plans, &args.output, |doc, format| match format {
-                Format::Json => {
-                    let mut doc = doc.clone();
-                    let fitted = sweep::fit(&doc.cells);
-                    doc.fits = fitted.fits;
-                    doc.unfitted = fitted.unfitted;
-                    exporter(format).serialize(&doc)
-                }
-                Format::Csv => exporter(format).serialize(doc),
-                Format::Table | Format::Md => Ok(sweep_text(doc, format)),
-            })?;
+            let outcome =
+                execute(
+                    &plans,
+                    &args.output,
+                    args.resume.resume,
+                    |doc, format| match format {
+                        Format::Json => {
+                            let mut doc = doc.clone();
+                            let fitted = sweep::fit(&doc.cells);
+                            doc.fits = fitted.fits;
+                            doc.unfitted = fitted.unfitted;
+                            exporter(format).serialize(&doc)
+                        }
+                        Format::Csv => exporter(format).serialize(doc),
+                        Format::Table | Format::Md => Ok(sweep_text(doc, format)),
+                    },
+                )?;
             Ok(exit_code(&outcome))
         }
         Command::Plan(args) => plan(&args),
@@ -91,9 +103,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Measure(args) => {
-            if args.output.resume {
-                return Err(options::usage("--resume applies to run, compare and sweep"));
-            }
             let plan = crate::measure::plan(&args)?;
             prepare_output(&args.output)?;
             interrupt::install()?;
@@ -220,7 +229,7 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
             (docs.remove(0).1, Some(path.display().to_string()))
         }
         None => {
-            let plans = options::plan_sweep_plans(&args.workload, args.variants.as_deref())?;
+            let plans = options::plan_sweep_plans(&args.workload, &args.variants)?;
             let grid = |f: fn(&cell::CellPlan) -> u32| {
                 let mut v: Vec<u32> = plans.iter().map(f).collect();
                 v.sort_unstable();
@@ -247,7 +256,7 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
         }
     };
     // Only the variants asked for are fitted.
-    let cells = sweep::select(&doc.cells, args.variants.as_deref()).map_err(options::usage)?;
+    let cells = sweep::select(&doc.cells, &args.variants).map_err(options::usage)?;
     let fitted = sweep::fit(&cells);
     for u in &fitted.unfitted {
         eprintln!("Not considered: {}: {}", u.variant, u.reason);
@@ -524,15 +533,17 @@ fn emit(text: &str) -> anyhow::Result<()> {
 }
 
 /// Runs the plans, writing the output (to `output`, after every cell, or to
-/// stdout at the end) with `render`.
+/// stdout at the end) with `render`; with `resume`, only those not already
+/// in the output.
 fn execute(
     plans: &[cell::CellPlan],
     out: &crate::cli::OutputArgs,
+    resume: bool,
     render: impl Fn(&result::Document, Format) -> anyhow::Result<String> + 'static,
 ) -> anyhow::Result<Outcome> {
     let (format, output) = (out.format, out.output.clone());
     prepare_output(out)?;
-    let previous = if out.resume {
+    let previous = if resume {
         options::previous_cells(format, output.as_deref())?
     } else {
         Vec::new()
