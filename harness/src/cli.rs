@@ -415,6 +415,7 @@ pub struct PlanArgs {
     ],
     [
         "0    written",
+        "1    the charts or the report could not be written",
         "2    bad input (a file that is not a result document, an output that cannot be written)",
     ]
 ))]

@@ -70,6 +70,35 @@ fn every_help_ends_with_two_examples_and_the_exit_codes() {
     }
 }
 
+/// The examples of a help text, continuation lines joined.
+fn examples(text: &str) -> Vec<String> {
+    let after = text.split_once("\nExamples:\n").map_or("", |(_, a)| a);
+    let block = after
+        .split_once("\nExit codes:\n")
+        .map_or(after, |(b, _)| b);
+    block
+        .replace("\\\n", " ")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn every_example_is_a_valid_command_line() {
+    for command in std::iter::once(None).chain(COMMANDS.iter().copied().map(Some)) {
+        let examples = examples(&help(command));
+        assert_eq!(examples.len(), 2, "{command:?}: {examples:?}");
+        for example in examples {
+            let words = shlex::split(&example).expect("an example splits into words");
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("{example}: {e}");
+            }
+        }
+    }
+}
+
 #[test]
 fn the_interrupted_exit_code_in_help_is_the_one_used() {
     let code = allocbench::interrupt::EXIT_INTERRUPTED.to_string();
