@@ -160,7 +160,7 @@ pub struct ListArgs {
 
 /// Workload options shared by `run`, `compare`, `sweep` and `plan`.
 /// `--processes` and `--threads` take one value; `sweep` and `plan` turn
-/// them into lists (see [`grid`]).
+/// them into lists (see `grid`).
 #[derive(Debug, Clone, Args)]
 pub struct WorkloadArgs {
     /// Workload preset (see `allocbench list`) [default: server].

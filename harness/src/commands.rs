@@ -21,28 +21,23 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Run(args) => {
             let plans = options::run_plans(&args)?;
-            let outcome =
-                execute(
-                    &plans,
-                    &args.output,
-                    args.resume.resume,
-                    |doc, format| match format {
-                        Format::Table | Format::Md => {
-                            let markup = if format == Format::Md {
-                                Markup::Markdown
-                            } else {
-                                Markup::Terminal
-                            };
-                            Ok(doc
-                                .cells
-                                .iter()
-                                .map(|c| detail::render_cell(c, markup))
-                                .collect::<Vec<_>>()
-                                .join("\n"))
-                        }
-                        _ => exporter(format).serialize(doc),
-                    },
-                )?;
+            let resume = args.resume.resume;
+            let outcome = execute(&plans, &args.output, resume, |doc, format| match format {
+                Format::Table | Format::Md => {
+                    let markup = if format == Format::Md {
+                        Markup::Markdown
+                    } else {
+                        Markup::Terminal
+                    };
+                    Ok(doc
+                        .cells
+                        .iter()
+                        .map(|c| detail::render_cell(c, markup))
+                        .collect::<Vec<_>>()
+                        .join("\n"))
+                }
+                _ => exporter(format).serialize(doc),
+            })?;
             Ok(exit_code(&outcome))
         }
         Command::Compare(args) => {
@@ -59,23 +54,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 args.repeat,
                 options::SWEEP_THREADS,
             )?;
-            let outcome =
-                execute(
-                    &plans,
-                    &args.output,
-                    args.resume.resume,
-                    |doc, format| match format {
-                        Format::Json => {
-                            let mut doc = doc.clone();
-                            let fitted = sweep::fit(&doc.cells);
-                            doc.fits = fitted.fits;
-                            doc.unfitted = fitted.unfitted;
-                            exporter(format).serialize(&doc)
-                        }
-                        Format::Csv => exporter(format).serialize(doc),
-                        Format::Table | Format::Md => Ok(sweep_text(doc, format)),
-                    },
-                )?;
+            let resume = args.resume.resume;
+            let outcome = execute(&plans, &args.output, resume, |doc, format| match format {
+                Format::Json => {
+                    let mut doc = doc.clone();
+                    let fitted = sweep::fit(&doc.cells);
+                    doc.fits = fitted.fits;
+                    doc.unfitted = fitted.unfitted;
+                    exporter(format).serialize(&doc)
+                }
+                Format::Csv => exporter(format).serialize(doc),
+                Format::Table | Format::Md => Ok(sweep_text(doc, format)),
+            })?;
             Ok(exit_code(&outcome))
         }
         Command::Plan(args) => plan(&args),

@@ -202,6 +202,12 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         }
         None => None,
     };
+    // The same offsets as the other commands' idle samples; the idle
+    // metrics are read at the last.
+    crate::options::check_idle(&args.idle)?;
+    if args.idle.is_empty() {
+        return Err(usage("--idle: no offset given"));
+    }
     let timeout = crate::options::check_timeout(args.timeout)?;
     let sample_hz = crate::options::check_sample_hz(args.sample_hz)?;
     Ok(MeasurePlan {
@@ -210,13 +216,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         ready,
         load,
         duration_s: seconds("--duration", args.duration, DURATION_DEFAULT_S)?,
-        idle: {
-            crate::options::check_idle(&args.idle)?;
-            if args.idle.is_empty() {
-                return Err(usage("--idle: no offset given"));
-            }
-            args.idle.clone()
-        },
+        idle: args.idle.clone(),
         sample_hz,
         timeout,
     })
