@@ -905,12 +905,25 @@ impl Catalog {
         self.variants.iter().map(|v| v.name.clone()).collect()
     }
 
-    /// Resolves a comma-separated list of variant names and `.so` paths (an
-    /// item containing `/` is a preload of that file). Each variant is
-    /// checked: unknown names and unusable libraries are errors.
+    /// Resolves a comma-separated list of variant names and `.so` paths:
+    /// [`Catalog::resolve_each`] of its items.
     pub fn resolve(&self, list: &str) -> Result<Vec<Variant>, VariantError> {
+        self.resolve_each(list.split(','))
+    }
+
+    /// Resolves variant names and `.so` paths (an item containing `/` is a
+    /// preload of that file), trimmed, empty items skipped. Each variant is
+    /// checked: unknown names and unusable libraries are errors.
+    pub fn resolve_each<S: AsRef<str>>(
+        &self,
+        items: impl IntoIterator<Item = S>,
+    ) -> Result<Vec<Variant>, VariantError> {
         let mut out: Vec<Variant> = Vec::new();
-        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for item in items {
+            let item = item.as_ref().trim();
+            if item.is_empty() {
+                continue;
+            }
             let v = if item.contains('/') {
                 Variant {
                     name: item.to_string(),

@@ -21,22 +21,22 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Run(args) => {
             let plans = options::run_plans(&args)?;
-            let outcome = execute(&plans, &args.output, View::Run)?;
+            let outcome = execute(&plans, &args.output, args.resume.resume, View::Run)?;
             Ok(exit_code(&outcome))
         }
         Command::Compare(args) => {
             let plans = options::compare_plans(&args)?;
-            let outcome = execute(&plans, &args.output, View::Compare)?;
+            let outcome = execute(&plans, &args.output, args.resume.resume, View::Compare)?;
             Ok(exit_code(&outcome))
         }
         Command::Sweep(args) => {
             let plans = options::sweep_plans(
                 &args.workload,
-                args.variants.as_deref(),
+                &args.variants,
                 args.repeat,
                 options::SWEEP_THREADS,
             )?;
-            let outcome = execute(&plans, &args.output, View::Sweep)?;
+            let outcome = execute(&plans, &args.output, args.resume.resume, View::Sweep)?;
             Ok(exit_code(&outcome))
         }
         Command::Plan(args) => plan(&args),
@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             let docs = crate::report::load(&args.files)?;
             let report = crate::report::Report::build(docs);
-            let plots = match &args.plots {
+            let plots = match &args.plot {
                 Some(dir) => crate::report::write_plots(&report, dir)?,
                 None => Default::default(),
             };
@@ -64,9 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Measure(args) => {
-            if args.output.resume {
-                return Err(options::usage("--resume applies to run, compare and sweep"));
-            }
             let plan = crate::measure::plan(&args)?;
             prepare_output(&args.output)?;
             interrupt::install()?;
@@ -164,7 +161,7 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
             (docs.remove(0).1, Some(path.display().to_string()))
         }
         None => {
-            let plans = options::plan_sweep_plans(&args.workload, args.variants.as_deref())?;
+            let plans = options::plan_sweep_plans(&args.workload, &args.variants)?;
             let grid = |f: fn(&cell::CellPlan) -> u32| {
                 let mut v: Vec<u32> = plans.iter().map(f).collect();
                 v.sort_unstable();
@@ -191,7 +188,7 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
         }
     };
     // Only the variants asked for are fitted.
-    let cells = sweep::select(&doc.cells, args.variants.as_deref()).map_err(options::usage)?;
+    let cells = sweep::select(&doc.cells, &args.variants).map_err(options::usage)?;
     let fitted = sweep::fit(&cells);
     for u in &fitted.unfitted {
         eprintln!("Not considered: {}: {}", u.variant, u.reason);
@@ -468,15 +465,17 @@ fn emit(text: &str) -> anyhow::Result<()> {
 }
 
 /// Runs the plans, writing the output (to `output`, after every cell, or to
-/// stdout at the end) with `render`.
+/// stdout at the end) as `view` shows it; with `resume`, only those not already
+/// in the output.
 fn execute(
     plans: &[cell::CellPlan],
     out: &crate::cli::OutputArgs,
+    resume: bool,
     view: View,
 ) -> anyhow::Result<Outcome> {
     let (format, output) = (out.format, out.output.clone());
     prepare_output(out)?;
-    let previous = if out.resume {
+    let previous = if resume {
         options::previous_cells(format, output.as_deref())?
     } else {
         Vec::new()

@@ -147,17 +147,7 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
         None if args.quick => IDLE_QUICK.to_vec(),
         None => IDLE_DEFAULT.to_vec(),
     };
-    if let Some(bad) = idle
-        .iter()
-        .find(|s| !(s.is_finite() && **s >= 0.0 && **s <= 86_400.0))
-    {
-        return Err(usage(format!(
-            "--idle: offsets must be seconds between 0 and 86400, got {bad}"
-        )));
-    }
-    if idle.windows(2).any(|w| w[1] <= w[0]) {
-        return Err(usage("--idle: offsets must be increasing"));
-    }
+    check_idle(&idle)?;
     let timeout = check_timeout(args.timeout)?;
     let sampling = sampling(args)?;
     check_threads(&spec, args.force)?;
@@ -174,9 +164,24 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
     })
 }
 
+/// `--idle`, checked: increasing offsets of 0 to 86400 seconds.
+pub fn check_idle(idle: &[f64]) -> anyhow::Result<()> {
+    if let Some(bad) = idle
+        .iter()
+        .find(|s| !(s.is_finite() && **s >= 0.0 && **s <= 86_400.0))
+    {
+        return Err(usage(format!(
+            "--idle: offsets must be seconds between 0 and 86400, got {bad}"
+        )));
+    }
+    if idle.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(usage("--idle: offsets must be increasing"));
+    }
+    Ok(())
+}
+
 /// `--timeout`, checked.
-pub fn check_timeout(timeout: Option<f64>) -> anyhow::Result<Duration> {
-    let timeout = timeout.unwrap_or(TIMEOUT_DEFAULT_S);
+pub fn check_timeout(timeout: f64) -> anyhow::Result<Duration> {
     if !(timeout.is_finite() && timeout > 0.0 && timeout <= 1e6) {
         return Err(usage(format!(
             "--timeout: must be a positive number of seconds, got {timeout}"
@@ -186,8 +191,7 @@ pub fn check_timeout(timeout: Option<f64>) -> anyhow::Result<Duration> {
 }
 
 /// `--sample-hz`, checked.
-pub fn check_sample_hz(hz: Option<f64>) -> anyhow::Result<f64> {
-    let hz = hz.unwrap_or(SAMPLE_HZ_DEFAULT);
+pub fn check_sample_hz(hz: f64) -> anyhow::Result<f64> {
     if !(hz.is_finite() && (0.0..=1000.0).contains(&hz)) {
         return Err(usage(format!(
             "--sample-hz: must be between 0 (off) and 1000, got {hz}"
@@ -199,7 +203,7 @@ pub fn check_sample_hz(hz: Option<f64>) -> anyhow::Result<f64> {
 /// The timeline options of `args`, checked.
 pub fn sampling(args: &WorkloadArgs) -> anyhow::Result<Sampling> {
     let hz = check_sample_hz(args.sample_hz)?;
-    let budget = args.sample_budget.unwrap_or(SAMPLE_BUDGET_DEFAULT);
+    let budget = args.sample_budget;
     if !(budget.is_finite() && budget > 0.0 && budget <= 100.0) {
         return Err(usage(format!(
             "--sample-budget: must be a percentage of one CPU above 0 and at most 100, got {budget}"
@@ -287,12 +291,14 @@ fn check_memory(spec: &WorkloadSpec) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn hooks(list: Option<&str>, default: PreforkHook) -> anyhow::Result<Vec<PreforkHook>> {
-    let Some(list) = list else {
+/// The hooks of `--prefork` (split by clap), or `default` when none is
+/// given.
+fn hooks(list: &[String], default: PreforkHook) -> anyhow::Result<Vec<PreforkHook>> {
+    if list.is_empty() {
         return Ok(vec![default]);
-    };
+    }
     let mut out = Vec::new();
-    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for item in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         let h: PreforkHook = item.parse().map_err(usage)?;
         if !out.contains(&h) {
             out.push(h);
@@ -383,12 +389,12 @@ pub fn run_plans(args: &RunArgs) -> anyhow::Result<Vec<CellPlan>> {
         ));
     }
     let variants = catalog.resolve(&args.variant).map_err(usage)?;
-    let hooks = hooks(args.prefork.as_deref(), w.spec.prefork)?;
-    if hooks.len() > 1 {
+    if args.prefork.as_deref().is_some_and(|p| p.contains(',')) {
         return Err(usage(
             "--prefork takes one hook with run; use compare for several",
         ));
     }
+    let hooks = hooks(args.prefork.as_slice(), w.spec.prefork)?;
     Ok(plans(&w, &variants, &hooks, Layout::default()))
 }
 
@@ -396,9 +402,8 @@ pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
     single_point(&args.workload)?;
     let w = workload_choice(&args.workload)?;
     let catalog = catalog(args.workload.variants_file.as_deref())?;
-    let variants = match &args.variants {
-        Some(list) => catalog.resolve(list).map_err(usage)?,
-        None => catalog
+    let variants = match args.variants.as_slice() {
+        [] => catalog
             .available()
             .into_iter()
             // Default: the presets (user-defined variants are asked for by name).
@@ -408,8 +413,9 @@ pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
                     .any(|p| p.name == v.name)
             })
             .collect(),
+        list => catalog.resolve_each(list).map_err(usage)?,
     };
-    let hooks = hooks(args.prefork.as_deref(), w.spec.prefork)?;
+    let hooks = hooks(&args.prefork, w.spec.prefork)?;
     if !(1..=1000).contains(&args.repeat) {
         return Err(usage(format!(
             "--repeat: between 1 and 1000 repetitions, got {}",
@@ -477,10 +483,7 @@ pub const PLAN_THREADS: &[u32] = &[1, 2, 4];
 /// The cells of the quick sweep `plan` runs without `--from`: processes
 /// 1,2,4 × threads 1,2,4 (unless given) at the workload's `--quick` sizes
 /// (flags and `--spec` still override them), one idle sample at 0 s.
-pub fn plan_sweep_plans(
-    args: &WorkloadArgs,
-    variants: Option<&str>,
-) -> anyhow::Result<Vec<CellPlan>> {
+pub fn plan_sweep_plans(args: &WorkloadArgs, variants: &[String]) -> anyhow::Result<Vec<CellPlan>> {
     let mut quick = args.clone();
     quick.quick = true;
     if quick.idle.is_none() {
@@ -493,15 +496,18 @@ pub fn plan_sweep_plans(
 /// it, repetitions outermost.
 pub fn sweep_plans(
     args: &WorkloadArgs,
-    variants: Option<&str>,
+    variants: &[String],
     repeat: u32,
     default_threads: &[u32],
 ) -> anyhow::Result<Vec<CellPlan>> {
     let w = workload_choice(args)?;
     let catalog = catalog(args.variants_file.as_deref())?;
-    let variants = catalog
-        .resolve(variants.unwrap_or(SWEEP_VARIANTS))
-        .map_err(usage)?;
+    let variants = if variants.is_empty() {
+        catalog.resolve(SWEEP_VARIANTS)
+    } else {
+        catalog.resolve_each(variants)
+    }
+    .map_err(usage)?;
     if !(1..=1000).contains(&repeat) {
         return Err(usage(format!(
             "--repeat: between 1 and 1000 repetitions, got {repeat}"
@@ -565,7 +571,8 @@ mod tests {
 
     #[test]
     fn the_quick_sweep_of_plan_is_at_quick_sizes_with_one_idle_sample() {
-        let plans = plan_sweep_plans(&plan_args(&[]), Some("glibc")).unwrap();
+        let glibc = ["glibc".to_string()];
+        let plans = plan_sweep_plans(&plan_args(&[]), &glibc).unwrap();
         let quick = workload("server").unwrap().quick;
         let grid: Vec<(u32, u32)> = plans
             .iter()
@@ -597,7 +604,7 @@ mod tests {
         // Flags still override the quick sizes and offsets.
         let plans = plan_sweep_plans(
             &plan_args(&["--requests", "400", "--idle", "0,1", "--threads", "1,2"]),
-            Some("glibc"),
+            &glibc,
         )
         .unwrap();
         assert_eq!(plans.len(), 6);

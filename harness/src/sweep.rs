@@ -334,15 +334,15 @@ fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, String> {
     Ok(f)
 }
 
-/// The cells of the variants named in `list` (comma-separated; all cells
-/// when `None`), or which of the names the sweep does not have.
-pub fn select(cells: &[CellResult], list: Option<&str>) -> Result<Vec<CellResult>, String> {
-    let Some(list) = list else {
+/// The cells of the variants named in `list` (all cells when it is empty),
+/// or which of the names the sweep does not have.
+pub fn select(cells: &[CellResult], list: &[String]) -> Result<Vec<CellResult>, String> {
+    if list.is_empty() {
         return Ok(cells.to_vec());
-    };
+    }
     let names: Vec<&str> = list
-        .split(',')
-        .map(str::trim)
+        .iter()
+        .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .collect();
     let mut have: Vec<&str> = Vec::new();
@@ -687,10 +687,11 @@ mod tests {
     fn selecting_variants_names_those_the_sweep_lacks() {
         let mut cells = synthetic("glibc", &GRID, 40.0 * MIB, 0.5);
         cells.extend(synthetic("jemalloc", &GRID, 40.0 * MIB, 0.5));
-        let only = select(&cells, Some("jemalloc")).unwrap();
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let only = select(&cells, &names(&["jemalloc"])).unwrap();
         assert!(only.iter().all(|c| c.variant == "jemalloc") && only.len() == 9);
-        assert_eq!(select(&cells, None).unwrap().len(), 18);
-        let e = select(&cells, Some("jemalloc,mimalloc")).unwrap_err();
+        assert_eq!(select(&cells, &[]).unwrap().len(), 18);
+        let e = select(&cells, &names(&["jemalloc", "mimalloc"])).unwrap_err();
         assert_eq!(
             e,
             "--variants: mimalloc is not in the sweep (it has glibc, jemalloc)"

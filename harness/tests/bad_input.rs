@@ -278,3 +278,26 @@ fn sizes_beyond_available_memory_are_refused_with_the_numbers() {
         &["900000 MiB static", "available", "--force"],
     );
 }
+
+#[test]
+fn list_forms_are_refused_where_the_command_takes_one_value() {
+    // clap refuses them: `compare --help` shows no list form.
+    refused(&["compare", "--processes", "1,2"], &["--processes", "1,2"]);
+    refused(
+        &["run", "--variant", "glibc", "--threads", "1,2"],
+        &["--threads"],
+    );
+    refused(
+        &["compare", "--processes", "1", "--processes", "2"],
+        &["--processes", "multiple times"],
+    );
+    refused(
+        &["run", "--variant", "glibc", "--prefork", "none,trim"],
+        &["one hook"],
+    );
+    refused(&["measure", "--resume", "--", "true"], &["--resume"]);
+    refused(
+        &["measure", "--idle", "1,0.5", "--", "true"],
+        &["increasing"],
+    );
+}

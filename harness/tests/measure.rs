@@ -1039,3 +1039,28 @@ fn a_process_that_cannot_be_read_is_named_under_the_table() {
         "{note}"
     );
 }
+
+#[test]
+fn idle_takes_a_list_of_samples_and_reads_the_idle_columns_at_the_last() {
+    let r = measure(
+        &[
+            "--variants",
+            "glibc",
+            "--ready-after",
+            "0.1",
+            "--duration",
+            "0.1",
+            "--idle",
+            "0,0.2",
+            "--format",
+            "json",
+        ],
+        &["sleep".to_string(), "60".to_string()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let cell = only_cell(&doc);
+    let names: Vec<&str> = cell.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["started", "loaded", "idle+0s", "idle+0.2s"]);
+    assert_eq!(cell.measure.as_ref().unwrap().idle_s, 0.2);
+}

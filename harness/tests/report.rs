@@ -179,7 +179,7 @@ fn published_results_are_what_report_renders() {
             .current_dir(&root)
             .args(["report", "--format", "md", "--output"])
             .arg(&out)
-            .arg("--plots")
+            .arg("--plot")
             .arg(&plots)
             .args(&sources),
     );

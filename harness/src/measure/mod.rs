@@ -48,7 +48,6 @@ pub const WORKLOAD: &str = "measure";
 pub const DEFAULT_VARIANTS: &[&str] = &["glibc", "jemalloc", "mimalloc"];
 pub const READY_AFTER_DEFAULT_S: f64 = 1.0;
 pub const DURATION_DEFAULT_S: f64 = 10.0;
-pub const IDLE_DEFAULT_S: f64 = 5.0;
 pub const TIMEOUT_DEFAULT_S: f64 = 60.0;
 pub const SAMPLE_HZ_DEFAULT: f64 = 10.0;
 /// Between SIGTERM and SIGKILL when stopping the command.
@@ -88,9 +87,18 @@ pub struct MeasurePlan {
     pub load: Option<Vec<String>>,
     /// Seconds measured when there is no load command.
     pub duration_s: f64,
-    pub idle_s: f64,
+    /// Idle samples, in seconds after the load, increasing; the idle
+    /// metrics are read at the last.
+    pub idle: Vec<f64>,
     pub sample_hz: f64,
     pub timeout: Duration,
+}
+
+impl MeasurePlan {
+    /// How long the command idles after the load: the last idle sample.
+    pub fn idle_s(&self) -> f64 {
+        self.idle.last().copied().unwrap_or(0.0)
+    }
 }
 
 fn seconds(flag: &str, v: Option<f64>, default: f64) -> anyhow::Result<f64> {
@@ -136,13 +144,14 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         return Err(usage("no command to measure: give it after `--`"));
     }
     let catalog = catalog(args.variants_file.as_deref())?;
-    let explicit = args.variants.is_some();
-    let list = args
-        .variants
-        .clone()
-        .unwrap_or_else(|| DEFAULT_VARIANTS.join(","));
+    let explicit = !args.variants.is_empty();
+    let resolved = if explicit {
+        catalog.resolve_each(&args.variants)
+    } else {
+        catalog.resolve_each(DEFAULT_VARIANTS)
+    };
     let mut variants = Vec::new();
-    for variant in catalog.resolve(&list).map_err(usage)? {
+    for variant in resolved.map_err(usage)? {
         if variant.background_thread_in_workers {
             return Err(usage(format!(
                 "variant {}: background_thread_in_workers needs allocbench's own workload (it \
@@ -193,6 +202,12 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         }
         None => None,
     };
+    // The same offsets as the other commands' idle samples; the idle
+    // metrics are read at the last.
+    crate::options::check_idle(&args.idle)?;
+    if args.idle.is_empty() {
+        return Err(usage("--idle: no offset given"));
+    }
     let timeout = crate::options::check_timeout(args.timeout)?;
     let sample_hz = crate::options::check_sample_hz(args.sample_hz)?;
     Ok(MeasurePlan {
@@ -201,7 +216,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         ready,
         load,
         duration_s: seconds("--duration", args.duration, DURATION_DEFAULT_S)?,
-        idle_s: seconds("--idle", args.idle, IDLE_DEFAULT_S)?,
+        idle: args.idle.clone(),
         sample_hz,
         timeout,
     })
@@ -329,7 +344,7 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
         Ok(()) => {
             record.metrics = Some(compute(
                 &cell.phases,
-                &idle_name(plan.idle_s),
+                &idle_name(plan.idle_s()),
                 &record.processes,
                 load_rps,
             ));
@@ -348,7 +363,7 @@ fn new_record(plan: &MeasurePlan) -> MeasureRecord {
         ready: plan.ready.describe(),
         load: plan.load.clone(),
         duration_s: plan.load.is_none().then_some(plan.duration_s),
-        idle_s: plan.idle_s,
+        idle_s: plan.idle_s(),
         ..MeasureRecord::default()
     }
 }
@@ -576,11 +591,11 @@ impl<'a> Row<'a> {
         self.sample("loaded");
 
         self.set_now("idle");
-        self.wait_until(
-            Instant::now() + Duration::from_secs_f64(plan.idle_s),
-            "while idle",
-        )?;
-        self.sample(&idle_name(plan.idle_s));
+        let loaded_at = Instant::now();
+        for &offset in &plan.idle {
+            self.wait_until(loaded_at + Duration::from_secs_f64(offset), "while idle")?;
+            self.sample(&idle_name(offset));
+        }
         Ok(())
     }
 
