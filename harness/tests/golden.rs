@@ -101,6 +101,20 @@ fn compare_renders_the_published_documents() {
 }
 
 #[test]
+fn compare_renders_one_run_of_the_published_documents() {
+    // The first repetition alone: the one-run table (a row per cell).
+    for name in ["server", "cow"] {
+        let mut doc = load(&root().join(format!("results/json/{name}.json")));
+        doc.cells.retain(|c| c.repetition == 0);
+        doc.summary.clear();
+        for (format, ext) in TEXT_FORMATS {
+            let text = view_text(View::Compare, &doc, format).unwrap();
+            snapshot(&format!("compare-{name}-one-run.{ext}"), &text);
+        }
+    }
+}
+
+#[test]
 fn run_renders_a_cell_of_each_published_document() {
     for (name, path) in published() {
         let mut doc = load(&path);
