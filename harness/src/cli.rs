@@ -331,6 +331,10 @@ pub struct CompareArgs {
     /// from the application's.
     #[arg(long, help_heading = RUN_CONTROL)]
     pub cow_attribution: bool,
+    /// The terminal table with every column (Markdown and CSV always have
+    /// every column).
+    #[arg(long, help_heading = OUTPUT)]
+    pub wide: bool,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]

@@ -26,7 +26,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Compare(args) => {
             let plans = options::compare_plans(&args)?;
-            let outcome = execute(&plans, &args.output, args.resume.resume, View::Compare)?;
+            let view = if args.wide {
+                View::CompareWide
+            } else {
+                View::Compare
+            };
+            let outcome = execute(&plans, &args.output, args.resume.resume, view)?;
             Ok(exit_code(&outcome))
         }
         Command::Sweep(args) => {

@@ -85,14 +85,28 @@ const TEXT_FORMATS: [(Format, &str); 3] = [
     (Format::Csv, "csv"),
 ];
 
+/// `compare`'s views of `doc`: the default terminal table, which fits 120
+/// columns (the notes under it are prose), the wide one, Markdown and CSV.
+fn compare_views(name: &str, doc: &Document) {
+    for (format, ext) in TEXT_FORMATS {
+        let text = view_text(View::Compare, doc, format).unwrap();
+        snapshot(&format!("compare-{name}.{ext}"), &text);
+        if format == Format::Table {
+            for line in text.lines().take_while(|l| !l.is_empty()) {
+                let width = line.chars().count();
+                assert!(width <= 120, "{name}: a line of {width} columns:\n{line}");
+            }
+        }
+    }
+    let wide = view_text(View::CompareWide, doc, Format::Table).unwrap();
+    snapshot(&format!("compare-{name}.wide"), &wide);
+}
+
 #[test]
 fn compare_renders_the_published_documents() {
     for (name, path) in published() {
         let doc = load(&path);
-        for (format, ext) in TEXT_FORMATS {
-            let text = view_text(View::Compare, &doc, format).unwrap();
-            snapshot(&format!("compare-{name}.{ext}"), &text);
-        }
+        compare_views(&name, &doc);
         // The JSON export is the document itself: what was written reads
         // back and writes again byte for byte.
         let json = view_text(View::Compare, &doc, Format::Json).unwrap();
@@ -107,10 +121,7 @@ fn compare_renders_one_run_of_the_published_documents() {
         let mut doc = load(&root().join(format!("results/json/{name}.json")));
         doc.cells.retain(|c| c.repetition == 0);
         doc.summary.clear();
-        for (format, ext) in TEXT_FORMATS {
-            let text = view_text(View::Compare, &doc, format).unwrap();
-            snapshot(&format!("compare-{name}-one-run.{ext}"), &text);
-        }
+        compare_views(&format!("{name}-one-run"), &doc);
     }
 }
 

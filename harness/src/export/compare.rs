@@ -121,6 +121,8 @@ enum Column {
     Growth,
     /// `returned_drained / returned_trimmed`.
     Returned,
+    /// The metric's ratio to the baseline alone: the one ratio of a row.
+    RatioTo(MetricId),
 }
 
 impl Column {
@@ -131,12 +133,24 @@ impl Column {
             Column::CowCopied => MetricId::CowCopied.label(),
             Column::Growth => MetricId::GrowthBytesPer1kRequests.label(),
             Column::Returned => "returned drained/trimmed",
+            Column::RatioTo(_) => "×",
         }
     }
 }
 
-/// The columns of the one-run table.
+/// The one-run table as a terminal shows it by default: the figures that
+/// decide, and one ratio per row (memory); it fits 120 columns.
 const CELL_COLUMNS: &[Column] = &[
+    Column::Allocator,
+    Column::Metric(MetricId::TreePssAnonSteady, false),
+    Column::RatioTo(MetricId::TreePssAnonSteady),
+    Column::CowCopied,
+    Column::Metric(MetricId::ThroughputRps, false),
+    Column::Metric(MetricId::LatencyP99Us, false),
+];
+
+/// The one-run table with every column (`--wide`, Markdown).
+const WIDE_CELL_COLUMNS: &[Column] = &[
     Column::Allocator,
     Column::Metric(MetricId::TreePssAnonSteady, true),
     Column::Metric(MetricId::TreePssAnonTrimmed, true),
@@ -185,14 +199,23 @@ fn cell_figure(
             MetricId::ReturnedDrained.show(m),
             MetricId::ReturnedTrimmed.show(m)
         ),
+        Column::RatioTo(id) => match (id.get(m), base.and_then(|b| id.get(b))) {
+            (Some(v), Some(b)) => ratio(v, b),
+            _ => "—".into(),
+        },
     }
 }
 
-/// One row per cell.
-pub fn compare_table(doc: &Document) -> Table {
+/// One row per cell; every column when `wide`.
+pub fn compare_table(doc: &Document, wide: bool) -> Table {
     let shape = shape(doc);
+    let cell_columns = if wide {
+        WIDE_CELL_COLUMNS
+    } else {
+        CELL_COLUMNS
+    };
     let figures: Vec<(&'static str, bool)> =
-        CELL_COLUMNS.iter().map(|c| (c.heading(), true)).collect();
+        cell_columns.iter().map(|c| (c.heading(), true)).collect();
     let mut figures = figures;
     // The allocator is text: left-aligned.
     figures[0].1 = false;
@@ -210,7 +233,7 @@ pub fn compare_table(doc: &Document) -> Table {
         match (&c.status, &c.metrics) {
             (Status::Ok, Some(m)) => {
                 let b = partner(doc, c, &base_name, app_writes(c));
-                for &column in CELL_COLUMNS {
+                for &column in cell_columns {
                     row.push(cell_figure(doc, c, m, b, column));
                 }
             }
@@ -268,52 +291,54 @@ fn cv(m: Option<&SummaryMetric>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-/// One row per variant over its repetitions: medians, ratios to the
-/// baseline with their spread (± is the median absolute deviation of the
-/// per-repetition ratios), and the coefficient of variation.
-pub fn summary_table(doc: &Document) -> Table {
-    let shape = shape(doc);
-    let columns = head(
-        &shape,
-        &[
-            ("runs", true),
-            ("PSS anon steady", true),
-            ("CV", true),
-            ("PSS anon trimmed", true),
-            ("CoW copied", true),
-            ("arenas", true),
-            ("growth", true),
-            ("req/s", true),
-            ("CV", true),
-            ("p99", true),
-        ],
-    );
-    let mut table = Table::new(&columns);
-    for r in &doc.summary {
-        let mut row = vec![r.variant.clone()];
-        if shape.hooks {
-            row.push(r.prefork.clone());
+/// A column of the table over repetitions.
+#[derive(Debug, Clone, Copy)]
+enum SummaryColumn {
+    /// Repetitions that finished (and failed).
+    Runs,
+    /// The median, with its ratio to the baseline and the ratio's spread
+    /// when `true`.
+    Median(MetricId, bool),
+    /// The ratio to the baseline alone, with its spread.
+    RatioTo(MetricId),
+    /// The coefficient of variation over the repetitions.
+    Cv(MetricId),
+    /// The majority's growth verdict and the median slope.
+    Growth,
+}
+
+impl SummaryColumn {
+    fn heading(self) -> &'static str {
+        match self {
+            SummaryColumn::Runs => "runs",
+            SummaryColumn::Median(id, _) => id.label(),
+            SummaryColumn::RatioTo(_) => "×",
+            SummaryColumn::Cv(_) => "CV",
+            SummaryColumn::Growth => MetricId::GrowthBytesPer1kRequests.label(),
         }
-        if shape.writes {
-            row.push(if r.app_writes { "yes" } else { "no" }.into());
-        }
-        let g = |id: MetricId| r.metric(id);
-        row.push(if r.failed > 0 {
-            format!("{} ({} failed)", r.ok, r.failed)
-        } else {
-            r.ok.to_string()
-        });
-        row.push(median_with_ratio(r, MetricId::TreePssAnonSteady));
-        row.push(cv(g(MetricId::TreePssAnonSteady)));
-        row.push(median_with_ratio(r, MetricId::TreePssAnonTrimmed));
-        row.push(median_with_ratio(r, MetricId::CowCopied));
-        row.push(
-            r.median(MetricId::Arenas)
-                .map(|v| MetricId::Arenas.format(v))
+    }
+
+    fn text(self, r: &SummaryRow) -> String {
+        match self {
+            SummaryColumn::Runs => {
+                if r.failed > 0 {
+                    format!("{} ({} failed)", r.ok, r.failed)
+                } else {
+                    r.ok.to_string()
+                }
+            }
+            SummaryColumn::Median(id, true) => median_with_ratio(r, id),
+            SummaryColumn::Median(id, false) => r
+                .median(id)
+                .map(|v| id.format(v))
                 .unwrap_or_else(|| "—".into()),
-        );
-        row.push(
-            match (
+            SummaryColumn::RatioTo(id) => r
+                .metric(id)
+                .and_then(|m| m.ratio.as_ref())
+                .map(|x| format!("{:.2} ± {:.2}", x.median, x.mad))
+                .unwrap_or_else(|| "—".into()),
+            SummaryColumn::Cv(id) => cv(r.metric(id)),
+            SummaryColumn::Growth => match (
                 r.median(MetricId::Growing),
                 r.median(MetricId::GrowthBytesPer1kRequests),
             ) {
@@ -324,10 +349,65 @@ pub fn summary_table(doc: &Document) -> Table {
                 ),
                 _ => "—".into(),
             },
-        );
-        row.push(median_with_ratio(r, MetricId::ThroughputRps));
-        row.push(cv(g(MetricId::ThroughputRps)));
-        row.push(median_with_ratio(r, MetricId::LatencyP99Us));
+        }
+    }
+}
+
+use MetricId as M;
+use SummaryColumn as S;
+
+/// The table over repetitions as a terminal shows it by default: the
+/// figures that decide, and one ratio per row (memory); it fits 120 columns.
+const SUMMARY_COLUMNS: &[SummaryColumn] = &[
+    S::Runs,
+    S::Median(M::TreePssAnonSteady, false),
+    S::RatioTo(M::TreePssAnonSteady),
+    S::Cv(M::TreePssAnonSteady),
+    S::Median(M::CowCopied, false),
+    S::Median(M::ThroughputRps, false),
+    S::Median(M::LatencyP99Us, false),
+];
+
+/// The table over repetitions with every column (`--wide`, Markdown).
+const WIDE_SUMMARY_COLUMNS: &[SummaryColumn] = &[
+    S::Runs,
+    S::Median(M::TreePssAnonSteady, true),
+    S::Cv(M::TreePssAnonSteady),
+    S::Median(M::TreePssAnonTrimmed, true),
+    S::Median(M::CowCopied, true),
+    S::Median(M::Arenas, false),
+    S::Growth,
+    S::Median(M::ThroughputRps, true),
+    S::Cv(M::ThroughputRps),
+    S::Median(M::LatencyP99Us, true),
+];
+
+/// One row per variant over its repetitions: medians, ratios to the
+/// baseline with their spread (± is the median absolute deviation of the
+/// per-repetition ratios), and the coefficient of variation; every column
+/// when `wide`.
+pub fn summary_table(doc: &Document, wide: bool) -> Table {
+    let shape = shape(doc);
+    let summary_columns = if wide {
+        WIDE_SUMMARY_COLUMNS
+    } else {
+        SUMMARY_COLUMNS
+    };
+    let figures: Vec<(&'static str, bool)> = summary_columns
+        .iter()
+        .map(|c| (c.heading(), true))
+        .collect();
+    let columns = head(&shape, &figures);
+    let mut table = Table::new(&columns);
+    for r in &doc.summary {
+        let mut row = vec![r.variant.clone()];
+        if shape.hooks {
+            row.push(r.prefork.clone());
+        }
+        if shape.writes {
+            row.push(if r.app_writes { "yes" } else { "no" }.into());
+        }
+        row.extend(summary_columns.iter().map(|c| c.text(r)));
         table.push(row);
     }
     table

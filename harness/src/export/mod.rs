@@ -32,17 +32,30 @@ impl Exporter for Json {
 }
 
 /// The comparison table in a markup, with the failed cells listed under it.
-struct CompareMarkup(Markup);
+/// A terminal gets the columns that decide unless `wide`; Markdown gets
+/// every column.
+struct CompareMarkup {
+    markup: Markup,
+    wide: bool,
+}
 
 impl Exporter for CompareMarkup {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
         let repeated = repeated(doc);
-        let table = if repeated {
-            summary_table(doc)
+        let wide = self.wide || self.markup == Markup::Markdown;
+        let mut table = if repeated {
+            summary_table(doc, wide)
         } else {
-            compare_table(doc)
+            compare_table(doc, wide)
         };
-        let mut out = render(&table, self.0);
+        if let Some(base) = baseline_name(doc) {
+            for h in &mut table.headers {
+                if h == "×" {
+                    *h = format!("× {base}");
+                }
+            }
+        }
+        let mut out = render(&table, self.markup);
         if let Some(base) = baseline_name(doc) {
             out.push_str(&format!(
                 "\nRatios (×) are to {base}. Memory is anonymous PSS summed over the process tree.\n"
@@ -72,10 +85,24 @@ impl Exporter for CompareMarkup {
     }
 }
 
+/// `compare`'s exporter in `format` (the terminal table with the columns
+/// that decide).
 pub fn exporter(format: Format) -> Box<dyn Exporter> {
+    compare_exporter(format, false)
+}
+
+/// `compare`'s exporter in `format`; `wide`: the terminal table with every
+/// column.
+fn compare_exporter(format: Format, wide: bool) -> Box<dyn Exporter> {
     match format {
-        Format::Table => Box::new(CompareMarkup(Markup::Terminal)),
-        Format::Md => Box::new(CompareMarkup(Markup::Markdown)),
+        Format::Table => Box::new(CompareMarkup {
+            markup: Markup::Terminal,
+            wide,
+        }),
+        Format::Md => Box::new(CompareMarkup {
+            markup: Markup::Markdown,
+            wide: true,
+        }),
         Format::Csv => Box::new(csv::Csv),
         Format::Json => Box::new(Json),
     }
@@ -86,8 +113,11 @@ pub fn exporter(format: Format) -> Box<dyn Exporter> {
 pub enum View {
     /// `run`: the per-phase detail of each cell.
     Run,
-    /// `compare`: one row per cell, or per variant over repetitions.
+    /// `compare`: one row per cell, or per variant over repetitions; in a
+    /// terminal, the columns that decide.
     Compare,
+    /// `compare --wide`: every column in a terminal too.
+    CompareWide,
     /// `sweep`: the grid and the fitted memory model.
     Sweep,
     /// `measure`: one row per variant of the measured command.
@@ -107,6 +137,7 @@ pub fn view_exporter(view: View, format: Format) -> Box<dyn Exporter> {
         (View::Sweep, Format::Table | Format::Md) => Box::new(SweepText(format)),
         (View::Sweep, Format::Json) => Box::new(SweepJson),
         (View::Measure, _) => measure_exporter(format),
+        (View::CompareWide, _) => compare_exporter(format, true),
         (View::Run | View::Compare | View::Sweep, _) => exporter(format),
     }
 }
