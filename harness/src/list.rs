@@ -28,6 +28,16 @@ struct WorkloadEntry {
     quick: allocbench_workloads::WorkloadSpec,
 }
 
+/// `list --format json`.
+#[derive(Serialize)]
+struct ListDocument<'a> {
+    allocbench_version: &'static str,
+    /// The version of allocbench's output layouts (as in result documents).
+    format_version: u32,
+    workloads: Vec<WorkloadEntry>,
+    variants: Vec<VariantEntry<'a>>,
+}
+
 fn entries(catalog: &Catalog) -> Vec<VariantEntry<'_>> {
     catalog
         .variants
@@ -55,10 +65,13 @@ pub fn json(catalog: &Catalog) -> anyhow::Result<String> {
             quick: w.quick,
         })
         .collect();
-    Ok(serde_json::to_string_pretty(&serde_json::json!({
-        "workloads": w,
-        "variants": entries(catalog),
-    }))? + "\n")
+    let doc = ListDocument {
+        allocbench_version: env!("CARGO_PKG_VERSION"),
+        format_version: crate::result::FORMAT_VERSION,
+        workloads: w,
+        variants: entries(catalog),
+    };
+    Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }
 
 pub fn table(catalog: &Catalog) -> String {

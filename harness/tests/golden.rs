@@ -201,5 +201,60 @@ fn plan_renders_its_recommendation_from_the_sweep_fixture() {
                 r.code, r.stdout, r.stderr
             ),
         );
+        // The JSON as values (keys sorted), the versions aside.
+        let r = run(&[
+            "plan", "--from", &sweep, "--memory", budget, "--format", "json",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mut v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("allocbench_version");
+        o.remove("format_version");
+        snapshot(
+            &format!("plan-{budget}.json"),
+            &serde_json::to_string_pretty(&v).unwrap(),
+        );
+    }
+}
+
+/// `list` depends on the machine (which libraries are installed), so it is
+/// checked for what holds everywhere: every workload, the built-in
+/// variants available, and a versioned JSON document.
+#[test]
+fn list_names_every_workload_and_the_built_in_variants() {
+    let r = run(&["list", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["allocbench_version"], env!("CARGO_PKG_VERSION"));
+    let names = |key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let workloads = names("workloads");
+    for w in ["server", "threaded", "cow", "churn"] {
+        assert!(workloads.contains(&w.to_string()), "{workloads:?}");
+    }
+    for built_in in ["glibc", "jemalloc", "mimalloc"] {
+        let e = v["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == built_in)
+            .unwrap_or_else(|| panic!("{built_in} is listed"));
+        assert_eq!(e["available"], true, "{e}");
+    }
+    let table = run(&["list"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    for name in workloads.iter().chain(&names("variants")) {
+        assert!(
+            table.stdout.contains(name.as_str()),
+            "{name} in\n{}",
+            table.stdout
+        );
     }
 }

@@ -1,94 +1,70 @@
-//! The commands: each turns its parsed arguments into plans, runs them, and
-//! writes the output. `main` only dispatches here.
+//! `allocbench plan`: fit the memory model (from a sweep's file or a quick
+//! sweep), recommend processes × threads × variant for a budget, and verify
+//! the recommendation by running it.
 
 use allocbench_workloads::WorkloadSpec;
+use serde::Serialize;
 
-use crate::cli::{Cli, Command, Format, ListFormat, ReportFormat};
-use crate::export::{Markup, View, exporter, write_atomic};
-use crate::runner::{Outcome, Sink};
-use crate::{cell, export, interrupt, list, options, result, runner, sweep, units};
+use super::exit_code;
+use crate::cli::{Format, ListFormat};
+use crate::export::{self, Markup, exporter};
+use crate::runner::Sink;
+use crate::{cell, interrupt, options, result, runner, sweep, units};
 
-/// Runs a command; the exit code of a run that went to its end.
-pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    match cli.command {
-        Command::List(args) => {
-            let catalog = options::catalog(args.variants_file.as_deref())?;
-            match args.format {
-                ListFormat::Table => emit(&list::table(&catalog))?,
-                ListFormat::Json => emit(&list::json(&catalog)?)?,
-            }
-            Ok(0)
-        }
-        Command::Run(args) => {
-            let plans = options::run_plans(&args)?;
-            let outcome = execute(&plans, &args.output, args.resume.resume, View::Run)?;
-            Ok(exit_code(&outcome))
-        }
-        Command::Compare(args) => {
-            let plans = options::compare_plans(&args)?;
-            let view = if args.wide {
-                View::CompareWide
-            } else {
-                View::Compare
-            };
-            let outcome = execute(&plans, &args.output, args.resume.resume, view)?;
-            Ok(exit_code(&outcome))
-        }
-        Command::Sweep(args) => {
-            let plans = options::sweep_plans(
-                &args.workload,
-                &args.variants,
-                args.repeat,
-                options::SWEEP_THREADS,
-            )?;
-            let outcome = execute(&plans, &args.output, args.resume.resume, View::Sweep)?;
-            Ok(exit_code(&outcome))
-        }
-        Command::Plan(args) => plan(&args),
-        Command::Report(args) => {
-            if let Some(path) = &args.output {
-                check_output(path)?;
-            }
-            let docs = crate::report::load(&args.files)?;
-            let report = crate::report::Report::build(docs);
-            let plots = match &args.plot {
-                Some(dir) => crate::report::write_plots(&report, dir)?,
-                None => Default::default(),
-            };
-            let text = match args.format {
-                ReportFormat::Md => {
-                    crate::report::markdown(&report, &plots, args.output.as_deref())
-                }
-                ReportFormat::Html => crate::report::html(&report, &plots),
-                ReportFormat::Csv => crate::report::csv(&report)?,
-            };
-            match &args.output {
-                Some(path) => write_atomic(path, &text)?,
-                None => emit(&text)?,
-            }
-            Ok(0)
-        }
-        Command::Measure(args) => {
-            let plan = crate::measure::plan(&args)?;
-            prepare_output(&args.output)?;
-            interrupt::install()?;
-            let sink = Sink {
-                exporter: export::measure_exporter(args.output.format),
-                output: args.output.output.clone(),
-                previous: Vec::new(),
-            };
-            let outcome = crate::measure::run(&plan, &sink)?;
-            let mut text = sink.exporter.serialize(&outcome.doc)?;
-            let plotted = write_plots(&outcome.doc, &args.output, &mut text);
-            match &sink.output {
-                Some(path) => write_atomic(path, &text)?,
-                None => emit(&text)?,
-            }
-            plotted?;
-            Ok(exit_code(&outcome))
-        }
-        Command::Worker(_) | Command::Watchdog => unreachable!("handled before"),
-    }
+/// `plan --format json`: the budget, the models fitted, the
+/// recommendation and its runners-up, and the verification when asked.
+#[derive(Serialize)]
+struct PlanDocument<'a> {
+    allocbench_version: &'static str,
+    /// The version of allocbench's output layouts (as in result documents).
+    format_version: u32,
+    budget_bytes: u64,
+    /// CPUs the recommendation is for.
+    cpus: u32,
+    sweep: SweepSource<'a>,
+    fits: &'a [sweep::Fit],
+    unfitted: &'a [sweep::Unfitted],
+    recommended: &'a sweep::Candidate,
+    /// The best five, the recommendation first.
+    candidates: Vec<&'a sweep::Candidate>,
+    /// `null` without `--verify`.
+    verification: Option<Verification>,
+}
+
+/// The sweep the model was fitted on.
+#[derive(Serialize)]
+struct SweepSource<'a> {
+    /// The file given to `--from`; `null` for a quick sweep run here.
+    from: Option<String>,
+    workload: &'a str,
+    spec: Option<&'a WorkloadSpec>,
+    cpus_pinned: Option<usize>,
+}
+
+/// The recommendation run for real (`--verify`).
+#[derive(Serialize)]
+struct Verification {
+    workload: String,
+    variant: String,
+    processes: u32,
+    threads: u32,
+    spec: WorkloadSpec,
+    cpus_pinned: Option<usize>,
+    predicted_pss: f64,
+    predicted_throughput_rps: f64,
+    status: result::Status,
+    /// Why the run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measured_pss_anon: Option<u64>,
+    /// (predicted − measured) / measured, in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pss_error_pct: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measured_throughput_rps: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    within_budget: Option<bool>,
 }
 
 /// Workload flags given to `plan --from` that disagree with the sweep
@@ -157,7 +133,7 @@ fn conflicts(
 /// `allocbench plan`: fit (from a file or a quick sweep), recommend, verify.
 /// Exit 1 when nothing fits, or the verification failed or measured more
 /// than the budget.
-fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
+pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     let budget =
         sweep::parse_size(&args.memory).map_err(|e| options::usage(format!("--memory: {e}")))?;
     let (doc, source) = match &args.from {
@@ -282,31 +258,31 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     }
     let swept_cell = swept(&best.variant).expect("a fitted variant has cells");
     let mut code = 0;
-    let mut verification = serde_json::Value::Null;
+    let mut verification = None;
     if args.verify {
         let (v, c) = verify(args, swept_cell, &best, budget, json)?;
-        verification = v;
+        verification = Some(v);
         code = c;
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "budget_bytes": budget,
-                "cpus": cpus,
-                "sweep": {
-                    "from": source,
-                    "workload": swept_cell.workload,
-                    "spec": swept_cell.spec,
-                    "cpus_pinned": swept_cell.cpus_pinned,
-                },
-                "fits": fits,
-                "unfitted": fitted.unfitted,
-                "recommended": best,
-                "candidates": candidates.iter().take(5).collect::<Vec<_>>(),
-                "verification": verification,
-            }))?
-        );
+        let doc = PlanDocument {
+            allocbench_version: env!("CARGO_PKG_VERSION"),
+            format_version: result::FORMAT_VERSION,
+            budget_bytes: budget,
+            cpus,
+            sweep: SweepSource {
+                from: source,
+                workload: &swept_cell.workload,
+                spec: swept_cell.spec.as_ref(),
+                cpus_pinned: swept_cell.cpus_pinned,
+            },
+            fits: &fits,
+            unfitted: &fitted.unfitted,
+            recommended: &best,
+            candidates: candidates.iter().take(5).collect(),
+            verification,
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     }
     Ok(code)
 }
@@ -321,7 +297,7 @@ fn verify(
     best: &sweep::Candidate,
     budget: u64,
     json: bool,
-) -> anyhow::Result<(serde_json::Value, i32)> {
+) -> anyhow::Result<(Verification, i32)> {
     let spec = WorkloadSpec {
         processes: best.processes,
         threads: best.threads,
@@ -359,23 +335,28 @@ fn verify(
     };
     let outcome = runner::run(std::slice::from_ref(&plan), &sink)?;
     let cell = outcome.doc.cells.first();
-    let mut v = serde_json::json!({
-        "workload": plan.workload,
-        "variant": best.variant,
-        "processes": best.processes,
-        "threads": best.threads,
-        "spec": spec,
-        "cpus_pinned": plan.cpus,
-        "predicted_pss": best.predicted_pss,
-        "predicted_throughput_rps": best.throughput_rps,
-    });
+    let mut v = Verification {
+        workload: plan.workload.clone(),
+        variant: best.variant.clone(),
+        processes: best.processes,
+        threads: best.threads,
+        spec: spec.clone(),
+        cpus_pinned: plan.cpus,
+        predicted_pss: best.predicted_pss,
+        predicted_throughput_rps: best.throughput_rps,
+        status: result::Status::Failed,
+        error: None,
+        measured_pss_anon: None,
+        pss_error_pct: None,
+        measured_throughput_rps: None,
+        within_budget: None,
+    };
     let Some(m) = cell.and_then(|c| c.metrics.as_ref()) else {
         let error = cell
             .and_then(|c| c.error.clone())
             .unwrap_or_else(|| "interrupted".into());
         eprintln!("Verification failed: {error}");
-        v["status"] = "failed".into();
-        v["error"] = error.into();
+        v.error = Some(error);
         let code = if outcome.interrupted {
             exit_code(&outcome)
         } else {
@@ -386,11 +367,11 @@ fn verify(
     let measured = m.tree_pss_anon_steady;
     let within = measured <= budget;
     let pct = |p: f64, m: f64| (p - m) / m * 100.0;
-    v["status"] = "ok".into();
-    v["measured_pss_anon"] = measured.into();
-    v["pss_error_pct"] = pct(best.predicted_pss, measured as f64).into();
-    v["measured_throughput_rps"] = m.throughput_rps.into();
-    v["within_budget"] = within.into();
+    v.status = result::Status::Ok;
+    v.measured_pss_anon = Some(measured);
+    v.pss_error_pct = Some(pct(best.predicted_pss, measured as f64));
+    v.measured_throughput_rps = Some(m.throughput_rps);
+    v.within_budget = Some(within);
     let verdict = if within {
         format!(
             "the measured tree fits the budget of {}.",
@@ -421,94 +402,4 @@ fn verify(
         println!("\n{line}");
     }
     Ok((v, if within { exit_code(&outcome) } else { 1 }))
-}
-
-/// With `--plot DIR`, writes the charts; Markdown output links them. A
-/// failure to draw is reported after the output is written.
-fn write_plots(
-    doc: &result::Document,
-    out: &crate::cli::OutputArgs,
-    text: &mut String,
-) -> anyhow::Result<()> {
-    let Some(dir) = &out.plot else {
-        return Ok(());
-    };
-    crate::plot::write_plots(doc, dir).map_err(|e| e.context("writing the plots"))?;
-    if out.format == Format::Md {
-        text.push_str(&crate::plot::markdown(doc, dir, out.output.as_deref()));
-    }
-    Ok(())
-}
-
-/// Refuses, before any work, an output file that cannot be written or a
-/// plot directory that cannot be created.
-fn prepare_output(out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
-    if let Some(path) = &out.output {
-        check_output(path)?;
-    }
-    if let Some(dir) = &out.plot {
-        crate::plot::prepare_dir(dir)
-            .map_err(|e| options::usage(format!("--plot: cannot create {}: {e}", dir.display())))?;
-    }
-    Ok(())
-}
-
-fn check_output(path: &std::path::Path) -> anyhow::Result<()> {
-    export::check_writable(path)
-        .map_err(|e| options::usage(format!("--output: cannot write {}: {e}", path.display())))
-}
-
-/// Writes a command's output to stdout; a reader that went away (`| head`)
-/// is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
-    }
-}
-
-/// Runs the plans, writing the output (to `output`, after every cell, or to
-/// stdout at the end) as `view` shows it; with `resume`, only those not already
-/// in the output.
-fn execute(
-    plans: &[cell::CellPlan],
-    out: &crate::cli::OutputArgs,
-    resume: bool,
-    view: View,
-) -> anyhow::Result<Outcome> {
-    let (format, output) = (out.format, out.output.clone());
-    prepare_output(out)?;
-    let previous = if resume {
-        options::previous_cells(format, output.as_deref())?
-    } else {
-        Vec::new()
-    };
-    interrupt::install()?;
-    let sink = Sink {
-        exporter: export::view_exporter(view, format),
-        output,
-        previous,
-    };
-    let outcome = runner::run(plans, &sink)?;
-    let mut text = sink.exporter.serialize(&outcome.doc)?;
-    let plotted = write_plots(&outcome.doc, out, &mut text);
-    match &sink.output {
-        Some(path) => write_atomic(path, &text)?,
-        None => emit(&text)?,
-    }
-    plotted?;
-    Ok(outcome)
-}
-
-fn exit_code(outcome: &Outcome) -> i32 {
-    if outcome.interrupted {
-        eprintln!("Interrupted: finished cells are in the output.");
-        interrupt::EXIT_INTERRUPTED
-    } else if outcome.failed > 0 {
-        1
-    } else {
-        0
-    }
 }

@@ -1,0 +1,145 @@
+//! The commands: each turns its parsed arguments into plans, runs them, and
+//! writes the output. `main` only dispatches here; `run`, `compare`, `sweep`
+//! and `list` are a few lines each below, the others have a file.
+
+mod measure;
+mod plan;
+mod report;
+
+use crate::cli::{Cli, Command, Format, ListFormat};
+use crate::export::{View, write_atomic};
+use crate::runner::{Outcome, Sink};
+use crate::{cell, export, interrupt, list, options, result, runner};
+
+/// Runs a command; the exit code of a run that went to its end.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::List(args) => {
+            let catalog = options::catalog(args.variants_file.as_deref())?;
+            match args.format {
+                ListFormat::Table => emit(&list::table(&catalog))?,
+                ListFormat::Json => emit(&list::json(&catalog)?)?,
+            }
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let plans = options::run_plans(&args)?;
+            let outcome = execute(&plans, &args.output, args.resume.resume, View::Run)?;
+            Ok(exit_code(&outcome))
+        }
+        Command::Compare(args) => {
+            let plans = options::compare_plans(&args)?;
+            let view = if args.wide {
+                View::CompareWide
+            } else {
+                View::Compare
+            };
+            let outcome = execute(&plans, &args.output, args.resume.resume, view)?;
+            Ok(exit_code(&outcome))
+        }
+        Command::Sweep(args) => {
+            let plans = options::sweep_plans(
+                &args.workload,
+                &args.variants,
+                args.repeat,
+                options::SWEEP_THREADS,
+            )?;
+            let outcome = execute(&plans, &args.output, args.resume.resume, View::Sweep)?;
+            Ok(exit_code(&outcome))
+        }
+        Command::Plan(args) => plan::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Measure(args) => measure::run(&args),
+        Command::Worker(_) | Command::Watchdog => unreachable!("handled before"),
+    }
+}
+
+/// With `--plot DIR`, writes the charts; Markdown output links them. A
+/// failure to draw is reported after the output is written.
+fn write_plots(
+    doc: &result::Document,
+    out: &crate::cli::OutputArgs,
+    text: &mut String,
+) -> anyhow::Result<()> {
+    let Some(dir) = &out.plot else {
+        return Ok(());
+    };
+    crate::plot::write_plots(doc, dir).map_err(|e| e.context("writing the plots"))?;
+    if out.format == Format::Md {
+        text.push_str(&crate::plot::markdown(doc, dir, out.output.as_deref()));
+    }
+    Ok(())
+}
+
+/// Refuses, before any work, an output file that cannot be written or a
+/// plot directory that cannot be created.
+fn prepare_output(out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
+    if let Some(path) = &out.output {
+        check_output(path)?;
+    }
+    if let Some(dir) = &out.plot {
+        crate::plot::prepare_dir(dir)
+            .map_err(|e| options::usage(format!("--plot: cannot create {}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
+fn check_output(path: &std::path::Path) -> anyhow::Result<()> {
+    export::check_writable(path)
+        .map_err(|e| options::usage(format!("--output: cannot write {}: {e}", path.display())))
+}
+
+/// Writes a command's output to stdout; a reader that went away (`| head`)
+/// is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+/// Runs the plans, writing the output (to `output`, after every cell, or to
+/// stdout at the end) as `view` shows it; with `resume`, only those not already
+/// in the output.
+fn execute(
+    plans: &[cell::CellPlan],
+    out: &crate::cli::OutputArgs,
+    resume: bool,
+    view: View,
+) -> anyhow::Result<Outcome> {
+    let (format, output) = (out.format, out.output.clone());
+    prepare_output(out)?;
+    let previous = if resume {
+        options::previous_cells(format, output.as_deref())?
+    } else {
+        Vec::new()
+    };
+    interrupt::install()?;
+    let sink = Sink {
+        exporter: export::view_exporter(view, format),
+        output,
+        previous,
+    };
+    let outcome = runner::run(plans, &sink)?;
+    let mut text = sink.exporter.serialize(&outcome.doc)?;
+    let plotted = write_plots(&outcome.doc, out, &mut text);
+    match &sink.output {
+        Some(path) => write_atomic(path, &text)?,
+        None => emit(&text)?,
+    }
+    plotted?;
+    Ok(outcome)
+}
+
+fn exit_code(outcome: &Outcome) -> i32 {
+    if outcome.interrupted {
+        eprintln!("Interrupted: finished cells are in the output.");
+        interrupt::EXIT_INTERRUPTED
+    } else if outcome.failed > 0 {
+        1
+    } else {
+        0
+    }
+}
