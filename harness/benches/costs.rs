@@ -36,8 +36,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use allocbench::cow::CowBaseline;
-use allocbench::sample::{sample, sample_counters};
+use allocbench::sample::cow::CowBaseline;
+use allocbench::sample::smaps::{sample, sample_counters};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const MIB: u64 = 1 << 20;
@@ -125,7 +125,7 @@ fn read_master<T>(
     c: &mut Criterion,
     group: &str,
     id: &str,
-    read: fn(i32) -> Result<T, allocbench::sample::SampleError>,
+    read: fn(i32) -> Result<T, allocbench::sample::smaps::SampleError>,
 ) {
     let mut g = c.benchmark_group(group);
     for (bytes, name, f) in helpers() {

@@ -24,7 +24,7 @@
 
 use std::process::Command;
 
-use allocbench::result::{CellResult, Document, Status, ToggleWindow};
+use allocbench::results::{CellResult, Document, Status, ToggleWindow};
 
 struct Args {
     variants: Vec<String>,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::options::{SAMPLE_BUDGET_DEFAULT, SAMPLE_HZ_DEFAULT, TIMEOUT_DEFAULT_S};
+use crate::plans::{SAMPLE_BUDGET_DEFAULT, SAMPLE_HZ_DEFAULT, TIMEOUT_DEFAULT_S};
 
 /// Help headings, shared by every command.
 const VARIANTS: &str = "Variants";
@@ -498,11 +498,11 @@ pub struct MeasureArgs {
     pub idle: Vec<f64>,
     /// Timeline samples per second of every process of the tree (0: off).
     /// New processes are found at each sample.
-    #[arg(long, value_name = "HZ", default_value_t = crate::measure::SAMPLE_HZ_DEFAULT, help_heading = SAMPLING)]
+    #[arg(long, value_name = "HZ", default_value_t = crate::external::SAMPLE_HZ_DEFAULT, help_heading = SAMPLING)]
     pub sample_hz: f64,
     /// Seconds the command may take to become ready, and the load command
     /// to finish.
-    #[arg(long, value_name = "S", default_value_t = crate::measure::TIMEOUT_DEFAULT_S, help_heading = RUN_CONTROL)]
+    #[arg(long, value_name = "S", default_value_t = crate::external::TIMEOUT_DEFAULT_S, help_heading = RUN_CONTROL)]
     pub timeout: f64,
     #[command(flatten)]
     pub output: OutputArgs,

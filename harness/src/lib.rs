@@ -3,29 +3,31 @@
 //! under the variant's environment, drives the phases over a socket, samples
 //! `/proc` (procfs crate), computes metrics and exports reports.
 //!
+//! The modules, in data-flow order (ARCHITECTURE.md draws the picture):
+//! - [`cli`]: the command line; [`commands`]: one entry per command.
+//! - [`plans`]: the command line turned into cell plans.
+//! - [`exec`]: runs cells: the runner, a cell's processes and protocol, the
+//!   worker process, interrupts.
+//! - [`sample`]: reads `/proc` (smaps_rollup, pagemap, the timeline's
+//!   sampler) and the machine's environment.
+//! - [`external`]: `measure`, a user's own command under each variant.
+//! - [`results`]: the result document and the metric registry.
+//! - [`analysis`]: metrics from samples, statistics over repetitions, the
+//!   memory model, the report's recommendation rules.
+//! - [`output`]: every command's view of a document in every format.
+//! - [`plot`]: SVG charts.
+//!
 //! The binary (`src/main.rs`) is a thin pipeline over these modules; the
 //! integration tests use them to read result documents back.
 
-pub mod cell;
+pub mod analysis;
 pub mod cli;
 pub mod commands;
-pub mod cow;
-pub mod detail;
-pub mod environment;
-pub mod export;
-pub mod interrupt;
-pub mod list;
-pub mod measure;
-pub mod metric;
-pub mod metrics;
-pub mod options;
+pub mod exec;
+pub mod external;
+pub mod output;
+pub mod plans;
 pub mod plot;
-pub mod report;
-pub mod result;
-pub mod runner;
+pub mod results;
 pub mod sample;
-pub mod stats;
-pub mod sweep;
-pub mod tree;
 pub mod units;
-pub mod worker;

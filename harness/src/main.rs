@@ -9,8 +9,9 @@
 static GLOBAL: allocbench_allocators::DispatchAlloc = allocbench_allocators::DispatchAlloc;
 
 use allocbench::cli::{Cli, Command};
-use allocbench::options::UsageError;
-use allocbench::{commands, worker};
+use allocbench::commands;
+use allocbench::exec::worker;
+use allocbench::plans::UsageError;
 use clap::Parser;
 
 fn main() {
@@ -19,7 +20,7 @@ fn main() {
         std::process::exit(worker::main(args));
     }
     if let Command::Watchdog = &cli.command {
-        std::process::exit(allocbench::measure::watchdog::main());
+        std::process::exit(allocbench::external::watchdog::main());
     }
     let code = match commands::run(cli) {
         Ok(code) => code,

@@ -18,8 +18,8 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::export::write_atomic;
-use crate::result::{CellResult, Document, PhaseSample, ProcessRole, Status, Timeline};
+use crate::output::write_atomic;
+use crate::results::{CellResult, Document, PhaseSample, ProcessRole, Status, Timeline};
 
 const MIB: f64 = (1u64 << 20) as f64;
 const WIDTH: u32 = 1000;
@@ -1577,8 +1577,8 @@ fn processes(group: &str, cell: &CellResult) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cow::CowSample;
-    use crate::result::{Mem, Metrics, ProcessSample};
+    use crate::results::{Mem, Metrics, ProcessSample};
+    use crate::sample::cow::CowSample;
     use allocbench_workloads::WorkloadSpec;
 
     const M: u64 = 1 << 20;
@@ -1698,7 +1698,7 @@ mod tests {
             timeline,
             spec: Some(server.clone()),
             wall_ms: 2100.0,
-            ..crate::result::test_cell(
+            ..crate::results::test_cell(
                 variant,
                 server.processes,
                 server.threads,
@@ -1712,7 +1712,7 @@ mod tests {
     fn document(cells: Vec<CellResult>) -> Document {
         Document {
             allocbench_version: "test".into(),
-            format_version: crate::result::FORMAT_VERSION,
+            format_version: crate::results::FORMAT_VERSION,
             command: Vec::new(),
             environment: Default::default(),
             cells,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use allocbench::result::Status;
+use allocbench::results::Status;
 use common::*;
 
 #[test]
@@ -173,7 +173,7 @@ fn workspace_jemalloc_so() -> std::path::PathBuf {
 
 /// A cell of a working preload library is ok and names jemalloc, served
 /// from that file.
-fn assert_preloaded_jemalloc(cell: &allocbench::result::CellResult, file: &std::path::Path) {
+fn assert_preloaded_jemalloc(cell: &allocbench::results::CellResult, file: &std::path::Path) {
     assert_eq!(
         cell.status,
         Status::Ok,

@@ -10,9 +10,9 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use allocbench::cow::{CowBaseline, CowCount, CowSample, MappingKind};
-use allocbench::result::{ProcessRole, Status};
-use allocbench::tree::{TreeState, sample_tree};
+use allocbench::results::{ProcessRole, Status};
+use allocbench::sample::cow::{CowBaseline, CowCount, CowSample, MappingKind};
+use allocbench::sample::timeline::{TreeState, sample_tree};
 
 /// Compiles the test's C program once per test process.
 fn cow_child() -> &'static std::path::Path {
@@ -267,7 +267,7 @@ fn pss_of_master_and_child_match_a_plain_reading_and_sum_to_the_tree() {
     let pids = [f.master, f.child];
 
     let (hand, lib) = between_equal_readings(&pids, || {
-        pids.map(|p| allocbench::sample::sample(p).unwrap())
+        pids.map(|p| allocbench::sample::smaps::sample(p).unwrap())
     });
     for (h, m) in hand.iter().zip(&lib) {
         assert_eq!([m.pss, m.pss_anon, m.pss_file, m.rss], *h);
@@ -308,7 +308,7 @@ fn pss_of_master_and_child_match_a_plain_reading_and_sum_to_the_tree() {
 }
 
 /// (copied, inherited) pages of `kind`, summed over the workers at `steady`.
-fn workers_at_steady(cell: &allocbench::result::CellResult, kind: MappingKind) -> (u64, u64) {
+fn workers_at_steady(cell: &allocbench::results::CellResult, kind: MappingKind) -> (u64, u64) {
     let steady = cell.phases.iter().find(|p| p.name == "steady").unwrap();
     let mut workers = 0;
     let (mut copied, mut inherited) = (0, 0);

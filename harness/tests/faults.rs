@@ -3,7 +3,7 @@
 
 mod common;
 
-use allocbench::result::Status;
+use allocbench::results::Status;
 use common::*;
 
 /// A variants file with one glibc variant that injects `fault`.
@@ -72,7 +72,7 @@ fn spawn(args: &[impl AsRef<std::ffi::OsStr>]) -> std::process::Child {
 }
 
 /// The result document at `path`, once it is one.
-fn read_doc(path: &std::path::Path) -> Option<allocbench::result::Document> {
+fn read_doc(path: &std::path::Path) -> Option<allocbench::results::Document> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
@@ -160,7 +160,7 @@ fn resume_keeps_finished_cells_and_runs_the_rest() {
     let out_s = out.display().to_string();
     let first = compare(&["--variants", "glibc", "--output", &out_s]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    let before: allocbench::result::Document =
+    let before: allocbench::results::Document =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let second = compare(&[
         "--variants",
@@ -175,7 +175,7 @@ fn resume_keeps_finished_cells_and_runs_the_rest() {
         "{}",
         second.stderr
     );
-    let after: allocbench::result::Document =
+    let after: allocbench::results::Document =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(after.cells.len(), 2);
     // The glibc cell is the earlier one, not a new run.

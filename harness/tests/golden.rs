@@ -10,8 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use allocbench::cli::Format;
-use allocbench::export::{View, view_text};
-use allocbench::result::Document;
+use allocbench::output::{View, view_text};
+use allocbench::results::Document;
 use common::*;
 
 fn root() -> PathBuf {

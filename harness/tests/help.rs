@@ -101,7 +101,7 @@ fn every_example_is_a_valid_command_line() {
 
 #[test]
 fn the_interrupted_exit_code_in_help_is_the_one_used() {
-    let code = allocbench::interrupt::EXIT_INTERRUPTED.to_string();
+    let code = allocbench::exec::interrupt::EXIT_INTERRUPTED.to_string();
     for command in [
         None,
         Some("run"),

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use allocbench::result::{CellResult, Document, PhaseSample, ProcessRole, Status};
+use allocbench::results::{CellResult, Document, PhaseSample, ProcessRole, Status};
 use common::{Run, allocbench, cmdline, run, run_with, running, running_where, state, temp_dir};
 
 const WORKERS: usize = 3;
@@ -154,7 +154,8 @@ fn assert_worker_cow(cell: &CellResult, phase_name: &str) {
             .cow
             .as_ref()
             .unwrap_or_else(|| panic!("worker {} has no CoW figures: {:?}", p.pid, p.cow_missed));
-        let anon = cow.cow_by_mapping[&allocbench::cow::MappingKind::Anonymous].copied_pages;
+        let anon =
+            cow.cow_by_mapping[&allocbench::sample::cow::MappingKind::Anonymous].copied_pages;
         assert!(
             (DIRTY..=DIRTY + FORK_PAGES_ANON).contains(&anon),
             "worker {} copied {anon} anonymous pages, expected {DIRTY} (+ up to {FORK_PAGES_ANON})",
@@ -499,7 +500,7 @@ fn a_port_that_never_opens_times_out() {
     let root = cell.measure.as_ref().unwrap().processes[0].pid;
     assert!(!running(root), "sleep {root} left behind");
     // No load ran: the table says so, not "no load, 10 s".
-    let table = allocbench::export::measure_exporter(allocbench::cli::Format::Md)
+    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md)
         .serialize(&doc)
         .unwrap();
     let row = table.lines().find(|l| l.starts_with("| glibc")).unwrap();
@@ -536,7 +537,7 @@ fn a_failing_load_is_reported_and_the_measurement_still_shown() {
     );
     assert_eq!(cell.load_summary.as_deref(), Some("12 requests done"));
     assert!(record.metrics.as_ref().unwrap().tree_pss_loaded.is_some());
-    let table = allocbench::export::measure_exporter(allocbench::cli::Format::Md)
+    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md)
         .serialize(&doc)
         .unwrap();
     assert!(table.contains("load FAILED; 12 requests done"), "{table}");

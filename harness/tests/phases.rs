@@ -2,7 +2,7 @@
 
 mod common;
 
-use allocbench::result::{Document, ProcessRole, Status};
+use allocbench::results::{Document, ProcessRole, Status};
 use common::*;
 
 fn one_cell(variant: &str, extra: &[&str]) -> Document {
@@ -143,7 +143,7 @@ fn documents_parse_back_and_reserialize_identically() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = r.doc();
     assert_eq!(doc.cells.len(), 2);
-    assert_eq!(doc.format_version, allocbench::result::FORMAT_VERSION);
+    assert_eq!(doc.format_version, allocbench::results::FORMAT_VERSION);
     assert!(doc.environment.glibc_version.starts_with("2."));
     assert!(!doc.environment.thp_enabled.is_empty());
     // Nothing is lost or added on the way back.

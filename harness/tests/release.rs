@@ -3,7 +3,7 @@
 
 mod common;
 
-use allocbench::result::{Document, Status};
+use allocbench::results::{Document, Status};
 use common::*;
 
 fn spec_file(name: &str, text: &str) -> String {

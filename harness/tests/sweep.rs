@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 
-fn threaded(variants: &str, extra: &[&str]) -> allocbench::result::Document {
+fn threaded(variants: &str, extra: &[&str]) -> allocbench::results::Document {
     let mut args = vec![
         "--workload",
         "threaded",

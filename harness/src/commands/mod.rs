@@ -7,15 +7,21 @@ mod plan;
 mod report;
 
 use crate::cli::{Cli, Command, Format, ListFormat};
-use crate::export::{View, write_atomic};
-use crate::runner::{Outcome, Sink};
-use crate::{cell, export, interrupt, list, options, result, runner};
+use crate::exec::cell;
+use crate::exec::interrupt;
+use crate::exec::runner;
+use crate::exec::runner::{Outcome, Sink};
+use crate::output;
+use crate::output::list;
+use crate::output::{View, write_atomic};
+use crate::plans;
+use crate::results;
 
 /// Runs a command; the exit code of a run that went to its end.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::List(args) => {
-            let catalog = options::catalog(args.variants_file.as_deref())?;
+            let catalog = plans::catalog(args.variants_file.as_deref())?;
             match args.format {
                 ListFormat::Table => emit(&list::table(&catalog))?,
                 ListFormat::Json => emit(&list::json(&catalog)?)?,
@@ -23,12 +29,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Run(args) => {
-            let plans = options::run_plans(&args)?;
+            let plans = plans::run_plans(&args)?;
             let outcome = execute(&plans, &args.output, args.resume.resume, View::Run)?;
             Ok(exit_code(&outcome))
         }
         Command::Compare(args) => {
-            let plans = options::compare_plans(&args)?;
+            let plans = plans::compare_plans(&args)?;
             let view = if args.wide {
                 View::CompareWide
             } else {
@@ -38,11 +44,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit_code(&outcome))
         }
         Command::Sweep(args) => {
-            let plans = options::sweep_plans(
+            let plans = plans::sweep_plans(
                 &args.workload,
                 &args.variants,
                 args.repeat,
-                options::SWEEP_THREADS,
+                plans::SWEEP_THREADS,
             )?;
             let outcome = execute(&plans, &args.output, args.resume.resume, View::Sweep)?;
             Ok(exit_code(&outcome))
@@ -57,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 /// With `--plot DIR`, writes the charts; Markdown output links them. A
 /// failure to draw is reported after the output is written.
 fn write_plots(
-    doc: &result::Document,
+    doc: &results::Document,
     out: &crate::cli::OutputArgs,
     text: &mut String,
 ) -> anyhow::Result<()> {
@@ -79,14 +85,14 @@ fn prepare_output(out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
     }
     if let Some(dir) = &out.plot {
         crate::plot::prepare_dir(dir)
-            .map_err(|e| options::usage(format!("--plot: cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| plans::usage(format!("--plot: cannot create {}: {e}", dir.display())))?;
     }
     Ok(())
 }
 
 fn check_output(path: &std::path::Path) -> anyhow::Result<()> {
-    export::check_writable(path)
-        .map_err(|e| options::usage(format!("--output: cannot write {}: {e}", path.display())))
+    output::check_writable(path)
+        .map_err(|e| plans::usage(format!("--output: cannot write {}: {e}", path.display())))
 }
 
 /// Writes a command's output to stdout; a reader that went away (`| head`)
@@ -112,13 +118,13 @@ fn execute(
     let (format, output) = (out.format, out.output.clone());
     prepare_output(out)?;
     let previous = if resume {
-        options::previous_cells(format, output.as_deref())?
+        plans::previous_cells(format, output.as_deref())?
     } else {
         Vec::new()
     };
     interrupt::install()?;
     let sink = Sink {
-        exporter: export::view_exporter(view, format),
+        exporter: output::view_exporter(view, format),
         output,
         previous,
     };

@@ -6,10 +6,16 @@ use allocbench_workloads::WorkloadSpec;
 use serde::Serialize;
 
 use super::exit_code;
+use crate::analysis::sweep;
 use crate::cli::{Format, ListFormat};
-use crate::export::{self, Markup, exporter};
-use crate::runner::Sink;
-use crate::{cell, interrupt, options, result, runner, sweep, units};
+use crate::exec::cell;
+use crate::exec::interrupt;
+use crate::exec::runner;
+use crate::exec::runner::Sink;
+use crate::output::{self, Markup, exporter};
+use crate::plans;
+use crate::results;
+use crate::units;
 
 /// `plan --format json`: the budget, the models fitted, the
 /// recommendation and its runners-up, and the verification when asked.
@@ -52,7 +58,7 @@ struct Verification {
     cpus_pinned: Option<usize>,
     predicted_pss: f64,
     predicted_throughput_rps: f64,
-    status: result::Status,
+    status: results::Status,
     /// Why the run failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -71,7 +77,7 @@ struct Verification {
 /// (whose cells' spec and pinning the verification runs).
 fn conflicts(
     args: &crate::cli::PlanArgs,
-    cell: &result::CellResult,
+    cell: &results::CellResult,
     sweep_cpus: Option<usize>,
 ) -> Vec<String> {
     let w = &args.workload;
@@ -135,14 +141,14 @@ fn conflicts(
 /// than the budget.
 pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     let budget =
-        sweep::parse_size(&args.memory).map_err(|e| options::usage(format!("--memory: {e}")))?;
+        sweep::parse_size(&args.memory).map_err(|e| plans::usage(format!("--memory: {e}")))?;
     let (doc, source) = match &args.from {
         Some(path) => {
-            let mut docs = crate::report::load(std::slice::from_ref(path))?;
+            let mut docs = crate::output::report::load(std::slice::from_ref(path))?;
             (docs.remove(0).1, Some(path.display().to_string()))
         }
         None => {
-            let plans = options::plan_sweep_plans(&args.workload, &args.variants)?;
+            let plans = plans::plan_sweep_plans(&args.workload, &args.variants)?;
             let grid = |f: fn(&cell::CellPlan) -> u32| {
                 let mut v: Vec<u32> = plans.iter().map(f).collect();
                 v.sort_unstable();
@@ -169,7 +175,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
         }
     };
     // Only the variants asked for are fitted.
-    let cells = sweep::select(&doc.cells, &args.variants).map_err(options::usage)?;
+    let cells = sweep::select(&doc.cells, &args.variants).map_err(plans::usage)?;
     let fitted = sweep::fit(&cells);
     for u in &fitted.unfitted {
         eprintln!("Not considered: {}: {}", u.variant, u.reason);
@@ -177,7 +183,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     if fitted.fits.is_empty() {
         let why = "no variant of the sweep can be fitted (see above)";
         return if source.is_some() {
-            Err(options::usage(why))
+            Err(plans::usage(why))
         } else {
             eprintln!("{why}");
             Ok(1)
@@ -189,7 +195,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     let swept = |variant: &str| {
         cells.iter().find(|c| {
             c.variant == variant
-                && c.status == result::Status::Ok
+                && c.status == results::Status::Ok
                 && c.spec.as_ref().is_some_and(|s| s.processes > 0)
         })
     };
@@ -198,7 +204,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     if source.is_some() {
         let bad = conflicts(args, first, sweep_cpus);
         if !bad.is_empty() {
-            return Err(options::usage(format!(
+            return Err(plans::usage(format!(
                 "with --from, the workload is the sweep's; these flags disagree with it: {}",
                 bad.join("; ")
             )));
@@ -222,7 +228,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     };
     let json = args.format == ListFormat::Json;
     if !json {
-        let mut t = export::Table::new(&[
+        let mut t = output::Table::new(&[
             ("", false),
             ("variant", false),
             ("processes", true),
@@ -254,7 +260,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
             "Budget {} for the whole tree, {cpus} CPUs. Most throughput that fits, then least memory:\n",
             units::mib(budget)
         );
-        print!("{}", export::render(&t, Markup::Terminal));
+        print!("{}", output::render(&t, Markup::Terminal));
     }
     let swept_cell = swept(&best.variant).expect("a fitted variant has cells");
     let mut code = 0;
@@ -267,7 +273,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     if json {
         let doc = PlanDocument {
             allocbench_version: env!("CARGO_PKG_VERSION"),
-            format_version: result::FORMAT_VERSION,
+            format_version: results::FORMAT_VERSION,
             budget_bytes: budget,
             cpus,
             sweep: SweepSource {
@@ -293,7 +299,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
 /// failed or its tree measured more than the budget.
 fn verify(
     args: &crate::cli::PlanArgs,
-    swept: &result::CellResult,
+    swept: &results::CellResult,
     best: &sweep::Candidate,
     budget: u64,
     json: bool,
@@ -303,20 +309,20 @@ fn verify(
         threads: best.threads,
         ..swept.spec.clone().expect("a fitted cell has a spec")
     };
-    spec.validate().map_err(options::usage)?;
+    spec.validate().map_err(plans::usage)?;
     let online = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     if let Some(n) = swept.cpus_pinned
         && n > online
     {
-        return Err(options::usage(format!(
+        return Err(plans::usage(format!(
             "--verify: the sweep was pinned to {n} CPUs; this process may run on {online}"
         )));
     }
     let w = &args.workload;
-    let phase_timeout = options::check_timeout(w.timeout)?;
-    let sampling = options::sampling(w)?;
+    let phase_timeout = plans::check_timeout(w.timeout)?;
+    let sampling = plans::sampling(w)?;
     let plan = cell::CellPlan {
         workload: swept.workload.clone(),
         variant: swept.variant_def.clone(),
@@ -344,7 +350,7 @@ fn verify(
         cpus_pinned: plan.cpus,
         predicted_pss: best.predicted_pss,
         predicted_throughput_rps: best.throughput_rps,
-        status: result::Status::Failed,
+        status: results::Status::Failed,
         error: None,
         measured_pss_anon: None,
         pss_error_pct: None,
@@ -367,7 +373,7 @@ fn verify(
     let measured = m.tree_pss_anon_steady;
     let within = measured <= budget;
     let pct = |p: f64, m: f64| (p - m) / m * 100.0;
-    v.status = result::Status::Ok;
+    v.status = results::Status::Ok;
     v.measured_pss_anon = Some(measured);
     v.pss_error_pct = Some(pct(best.predicted_pss, measured as f64));
     v.measured_throughput_rps = Some(m.throughput_rps);

@@ -2,22 +2,24 @@
 
 use super::{check_output, emit};
 use crate::cli::{ReportArgs, ReportFormat};
-use crate::export::write_atomic;
+use crate::output::write_atomic;
 
 pub(super) fn run(args: &ReportArgs) -> anyhow::Result<i32> {
     if let Some(path) = &args.output {
         check_output(path)?;
     }
-    let docs = crate::report::load(&args.files)?;
-    let report = crate::report::Report::build(docs);
+    let docs = crate::output::report::load(&args.files)?;
+    let report = crate::output::report::Report::build(docs);
     let plots = match &args.plot {
-        Some(dir) => crate::report::write_plots(&report, dir)?,
+        Some(dir) => crate::output::report::write_plots(&report, dir)?,
         None => Default::default(),
     };
     let text = match args.format {
-        ReportFormat::Md => crate::report::markdown(&report, &plots, args.output.as_deref()),
-        ReportFormat::Html => crate::report::html(&report, &plots),
-        ReportFormat::Csv => crate::report::csv(&report)?,
+        ReportFormat::Md => {
+            crate::output::report::markdown(&report, &plots, args.output.as_deref())
+        }
+        ReportFormat::Html => crate::output::report::html(&report, &plots),
+        ReportFormat::Csv => crate::output::report::csv(&report)?,
     };
     match &args.output {
         Some(path) => write_atomic(path, &text)?,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use allocbench::result::Document;
+use allocbench::results::Document;
 
 /// Sizes that keep a cell well under a second.
 pub const SMALL: &[&str] = &[

@@ -6,7 +6,7 @@
 
 use procfs::process::Process;
 
-use crate::result::Mem;
+use crate::results::Mem;
 
 /// Why a process could not be sampled. A process that exits between being
 /// listed and being read is a missed sample, not a failure of the run.

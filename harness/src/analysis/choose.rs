@@ -3,10 +3,10 @@
 //! holds under. Nothing is written by hand: a rule that finds no rows says
 //! nothing.
 
-use super::{Group, Report};
-use crate::metric::MetricId;
-use crate::result::{CellResult, Status};
-use crate::stats::SummaryRow;
+use crate::analysis::stats::SummaryRow;
+use crate::output::report::{Group, Report};
+use crate::results::metric::MetricId;
+use crate::results::{CellResult, Status};
 use crate::units::{mib, pct, per_1k, rate};
 
 /// How close to the best throughput a variant must be to count as "as fast".

@@ -1,8 +1,8 @@
 //! `allocbench run`'s per-phase detail of one cell, for a terminal or Markdown.
 
-use crate::export::{Markup, Table, render};
-use crate::metric::MetricId;
-use crate::result::{CellResult, Mem, Status};
+use crate::output::{Markup, Table, render};
+use crate::results::metric::MetricId;
+use crate::results::{CellResult, Mem, Status};
 use crate::units::{mib, pct};
 
 fn mem_columns(first: &str) -> Vec<(&str, bool)> {

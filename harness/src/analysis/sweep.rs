@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use allocbench_workloads::WorkloadSpec;
 
-use crate::export::Table;
-use crate::result::{CellResult, Document, Status};
+use crate::output::Table;
+use crate::results::{CellResult, Document, Status};
 use crate::units::{mib, micros, rate};
 
 /// One cell of a sweep.
@@ -282,7 +282,7 @@ fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, String> {
     let mut points = Vec::new();
     for &(p, t) in &grid {
         let at: Vec<&&CellResult> = ok.iter().filter(|c| shape(c) == Some((p, t))).collect();
-        let m = |f: fn(&crate::result::Metrics) -> f64| {
+        let m = |f: fn(&crate::results::Metrics) -> f64| {
             median(
                 at.iter()
                     .filter_map(|c| c.metrics.as_ref().map(f))
@@ -560,7 +560,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::result::{Mem, Metrics, test_cell};
+    use crate::results::{Mem, Metrics, test_cell};
 
     const MIB: f64 = (1u64 << 20) as f64;
 
@@ -700,7 +700,7 @@ mod tests {
 
     #[test]
     fn the_sweep_table_shows_the_pinned_and_the_online_cpus() {
-        let mut doc = crate::runner::new_document();
+        let mut doc = crate::exec::runner::new_document();
         doc.environment.cpus_online = 64;
         let mut cells = synthetic("glibc", &[(1, 1), (2, 1)], 40.0 * MIB, 0.5);
         cells[1].cpus_pinned = Some(2);

@@ -19,7 +19,7 @@ use std::os::unix::fs::FileExt;
 use procfs::process::{MMPermissions, MMapPath, Process};
 use serde::{Deserialize, Serialize};
 
-use crate::result::Bytes;
+use crate::results::Bytes;
 
 /// What kind of memory a mapping is, for `cow_by_mapping`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

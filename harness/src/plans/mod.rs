@@ -7,10 +7,10 @@ use allocbench_allocators::{Catalog, Variant};
 use allocbench_workloads::fault::{FAULT_ENV, Fault};
 use allocbench_workloads::{PreforkHook, SpecError, WorkloadSpec, workload};
 
-use crate::cell::CellPlan;
 use crate::cli::{CompareArgs, RunArgs, WorkloadArgs};
-use crate::environment::mem_available;
-use crate::tree::Sampling;
+use crate::exec::cell::CellPlan;
+use crate::sample::environment::mem_available;
+use crate::sample::timeline::Sampling;
 
 /// Bad input: the run refuses to start. Exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -440,7 +440,7 @@ pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
 pub fn previous_cells(
     format: crate::cli::Format,
     output: Option<&std::path::Path>,
-) -> anyhow::Result<Vec<crate::result::CellResult>> {
+) -> anyhow::Result<Vec<crate::results::CellResult>> {
     let Some(path) = output else {
         return Err(usage(
             "--resume needs --output PATH (a JSON document to continue)",
@@ -456,18 +456,18 @@ pub fn previous_cells(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(usage(format!("--resume: {}: {e}", path.display()))),
     };
-    let doc: crate::result::Document = serde_json::from_str(&text).map_err(|e| {
+    let doc: crate::results::Document = serde_json::from_str(&text).map_err(|e| {
         usage(format!(
             "--resume: {} is not an allocbench result document: {e}",
             path.display()
         ))
     })?;
-    if doc.format_version != crate::result::FORMAT_VERSION {
+    if doc.format_version != crate::results::FORMAT_VERSION {
         return Err(usage(format!(
             "--resume: {} has format version {}, this allocbench writes {}",
             path.display(),
             doc.format_version,
-            crate::result::FORMAT_VERSION
+            crate::results::FORMAT_VERSION
         )));
     }
     Ok(doc.cells)

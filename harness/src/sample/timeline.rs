@@ -1,16 +1,16 @@
 //! A cell's process tree as the sampler sees it, and sampling it: at the
 //! phase boundaries (driven by the cell) and on a timer (the timeline). The
 //! timer and the per-process sampling serve `measure` too, which follows a
-//! tree it discovers in `/proc` (see [`crate::measure`]).
+//! tree it discovers in `/proc` (see [`crate::external`]).
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cow::CowBaseline;
-use crate::result::{Mem, PhaseSample, ProcessRole, ProcessSample, Timeline, ToggleWindow};
-use crate::sample::sample;
+use crate::results::{Mem, PhaseSample, ProcessRole, ProcessSample, Timeline, ToggleWindow};
+use crate::sample::cow::CowBaseline;
+use crate::sample::smaps::sample;
 
 /// What is known of a cell's tree right now.
 #[derive(Debug, Clone, Default)]
@@ -59,7 +59,7 @@ fn sample_process(
     depth: Depth,
 ) -> ProcessSample {
     let read = match depth {
-        Depth::Counters => crate::sample::sample_counters(pid),
+        Depth::Counters => crate::sample::smaps::sample_counters(pid),
         Depth::Walk | Depth::WalkCow => sample(pid),
     };
     let (mem, missed) = match read {
@@ -136,7 +136,7 @@ const SAMPLE_DUTY: f64 = 0.10;
 const IDLE_PERIOD: Duration = Duration::from_secs(1);
 /// Walks the timer takes in the second half of the serving phase whatever
 /// the budget, evenly spread over the requests: the growth slope
-/// ([`crate::metrics::growth`]) is fitted to them, and a short cell would
+/// ([`crate::analysis::metrics::growth`]) is fitted to them, and a short cell would
 /// otherwise have too few. A cell long enough walks more often anyway.
 const GROWTH_WALKS: u64 = 8;
 

@@ -4,7 +4,7 @@ use allocbench_allocators::{Catalog, Variant};
 use allocbench_workloads::workloads;
 use serde::Serialize;
 
-use crate::export::{Markup, Table, render};
+use crate::output::{Markup, Table, render};
 
 #[derive(Serialize)]
 struct VariantEntry<'a> {
@@ -67,7 +67,7 @@ pub fn json(catalog: &Catalog) -> anyhow::Result<String> {
         .collect();
     let doc = ListDocument {
         allocbench_version: env!("CARGO_PKG_VERSION"),
-        format_version: crate::result::FORMAT_VERSION,
+        format_version: crate::results::FORMAT_VERSION,
         workloads: w,
         variants: entries(catalog),
     };

@@ -5,17 +5,16 @@
 //! excepted, which are rows), and results from several machines become a
 //! column group each.
 
-mod choose;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::environment::Environment;
-use crate::export::{Markup, Table, render};
-use crate::metric::MetricId;
-use crate::options::usage;
-use crate::result::{CellResult, Document, FORMAT_VERSION, Status};
-use crate::stats::{SummaryRow, summarize};
+use crate::analysis::choose;
+use crate::analysis::stats::{SummaryRow, summarize};
+use crate::output::{Markup, Table, render};
+use crate::plans::usage;
+use crate::results::metric::MetricId;
+use crate::results::{CellResult, Document, FORMAT_VERSION, Status};
+use crate::sample::environment::Environment;
 use crate::units::{pct, rate};
 
 /// A machine results came from, by the facts that make results comparable.
@@ -97,7 +96,7 @@ fn machine_key(e: &Environment) -> String {
 /// The parameters that make cells of one workload comparable: everything in
 /// the spec but the hook and the application's writes (shown as rows).
 fn group_key(c: &CellResult) -> String {
-    crate::stats::configuration(c)
+    crate::analysis::stats::configuration(c)
 }
 
 fn title(c: &CellResult) -> String {
@@ -743,5 +742,5 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
             }
         }
     }
-    crate::export::csv::text(HEADER, rows)
+    crate::output::csv::text(HEADER, rows)
 }

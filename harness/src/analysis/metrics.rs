@@ -8,7 +8,7 @@ use allocbench_workloads::{
     Phase, PhaseReport, Role, WorkloadSpec, latency_histogram, merge_latency,
 };
 
-use crate::result::{Metrics, PhaseSample, Timeline};
+use crate::results::{Metrics, PhaseSample, Timeline};
 
 /// The smallest steady-state excess that `returned` is computed for.
 pub const MIN_EXCESS: i64 = 1 << 20;
@@ -101,7 +101,7 @@ pub fn compute(
         .then(|| cow.iter().sum::<f64>() / cow.len() as f64);
 
     let cows: Option<Vec<_>> = steady.workers().map(|(p, _)| p.cow.as_ref()).collect();
-    let cow_sum = |f: fn(&crate::cow::CowSample) -> u64| {
+    let cow_sum = |f: fn(&crate::sample::cow::CowSample) -> u64| {
         cows.as_ref()
             .filter(|c| !c.is_empty())
             .map(|c| c.iter().map(|s| f(s)).sum())
@@ -172,10 +172,10 @@ const FRAGMENTATION_POINTS: usize = 16;
 /// as (requests served, ratio); at most [`FRAGMENTATION_POINTS`], evenly
 /// spread. Points without live bytes or with a missed process are left out.
 pub fn fragmentation_over_requests(t: &Timeline, base: i64, forks: bool) -> Vec<(u64, f64)> {
-    let serving: Vec<&crate::result::ProcessSeries> = t
+    let serving: Vec<&crate::results::ProcessSeries> = t
         .processes
         .iter()
-        .filter(|p| (p.role == crate::result::ProcessRole::Worker) == forks)
+        .filter(|p| (p.role == crate::results::ProcessRole::Worker) == forks)
         .collect();
     let points: Vec<(u64, f64)> = (0..t.len())
         .filter(|&i| t.phase[i] == "steady")
@@ -239,7 +239,7 @@ pub fn growth(t: &Timeline) -> Option<(f64, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::result::{Mem, ProcessRole, ProcessSample};
+    use crate::results::{Mem, ProcessRole, ProcessSample};
 
     fn phase(name: &str, master: Mem, workers: &[Mem]) -> PhaseSample {
         let mut processes = vec![ProcessSample {
@@ -407,7 +407,7 @@ mod tests {
 #[cfg(test)]
 mod growth_tests {
     use super::*;
-    use crate::result::Mem;
+    use crate::results::Mem;
 
     fn timeline(points: &[(u64, u64)]) -> Timeline {
         let mut t = Timeline::default();
@@ -454,7 +454,7 @@ mod growth_tests {
 
     #[test]
     fn fragmentation_follows_resident_over_live_bytes() {
-        use crate::result::{ProcessRole, ProcessSample};
+        use crate::results::{ProcessRole, ProcessSample};
         const MIB: u64 = 1 << 20;
         let worker = |pid: i32, anonymous: u64, lazyfree: u64| ProcessSample {
             pid,

@@ -11,7 +11,7 @@
 //! Then run `UPDATE_DOCS=1 cargo test -p allocbench --lib metric` to
 //! regenerate `docs/metrics.md`.
 
-use crate::result::Metrics;
+use crate::results::Metrics;
 use crate::units::{mib, micros, pct, per_1k, rate, signed_mib, verdict};
 
 /// What a metric's number is, which says how it is printed.
@@ -327,7 +327,7 @@ impl MetricId {
 pub fn markdown() -> String {
     let mut out = String::from(
         "# Metrics\n\n\
-         <!-- Generated from harness/src/metric.rs by \
+         <!-- Generated from harness/src/results/metric.rs by \
          `UPDATE_DOCS=1 cargo test -p allocbench --lib metric`; do not edit. -->\n\n\
          Every figure allocbench derives from a finished cell of its own workload. \
          The key names it in JSON summaries (`summary[].metrics`), in `--format csv` \

@@ -2,8 +2,8 @@
 //! microseconds. One row per cell.
 
 use super::Exporter;
-use crate::metric::MetricId;
-use crate::result::{Document, Status};
+use crate::results::metric::MetricId;
+use crate::results::{Document, Status};
 
 pub struct Csv;
 
@@ -91,12 +91,13 @@ mod tests {
 
     #[test]
     fn every_row_has_as_many_fields_as_the_header() {
-        let ok = crate::result::test_cell("glibc", 2, 2, 0, Default::default(), Default::default());
+        let ok =
+            crate::results::test_cell("glibc", 2, 2, 0, Default::default(), Default::default());
         let mut failed = ok.clone();
         failed.status = Status::Failed;
         failed.error = Some("worker 1 died: signal 9, \"Killed\"".into());
         failed.metrics = None;
-        let mut doc = crate::runner::new_document();
+        let mut doc = crate::exec::runner::new_document();
         doc.cells = vec![ok, failed];
         let out = Csv.serialize(&doc).unwrap();
         let mut r = csv::Reader::from_reader(out.as_bytes());

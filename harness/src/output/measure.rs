@@ -4,8 +4,8 @@
 use super::Exporter;
 use super::markup::{Markup, Table, render};
 use crate::cli::Format;
-use crate::measure::{MeasureMetrics, WORKLOAD};
-use crate::result::{CellResult, Document, ProcessRole, Status};
+use crate::external::{MeasureMetrics, WORKLOAD};
+use crate::results::{CellResult, Document, ProcessRole, Status};
 use crate::units::{mib, pct, ratio, signed_mib};
 
 /// The variant ratios are taken against: `glibc` when it ran, else the

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use super::proc::{kill_group, peek_exit};
 use super::watchdog::{Watchdog, tell_own_group};
-use crate::cell::{StderrTail, describe_exit};
-use crate::interrupt;
+use crate::exec::cell::{StderrTail, describe_exit};
+use crate::exec::interrupt;
 
 /// Splits a load command into its words, as a POSIX shell would (quotes and
 /// backslashes), without running a shell.

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metric::MetricId;
-use crate::result::{CellResult, Metrics, Status};
+use crate::results::metric::MetricId;
+use crate::results::{CellResult, Metrics, Status};
 
 /// A metric over the repetitions of one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,7 +280,7 @@ mod tests {
         assert!(s.outliers.is_empty());
     }
 
-    use crate::result::{Mem, test_cell};
+    use crate::results::{Mem, test_cell};
 
     fn cell(variant: &str, p: u32, t: u32, rep: u32, pss: u64) -> CellResult {
         let m = Metrics {

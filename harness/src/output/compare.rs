@@ -7,9 +7,9 @@
 use std::collections::BTreeSet;
 
 use super::markup::Table;
-use crate::metric::MetricId;
-use crate::result::{CellResult, Document, Metrics, Status};
-use crate::stats::{SummaryMetric, SummaryRow, baseline_variant};
+use crate::analysis::stats::{SummaryMetric, SummaryRow, baseline_variant};
+use crate::results::metric::MetricId;
+use crate::results::{CellResult, Document, Metrics, Status};
 use crate::units::{mib, per_1k, ratio, signed_mib};
 
 /// The variant ratios are taken against.

@@ -22,11 +22,13 @@ use allocbench_allocators::Variant;
 use allocbench_workloads::protocol::CONTINUE;
 use allocbench_workloads::{Event, Phase, PhaseReport, Role, WorkloadSpec};
 
-use crate::cow::CowBaseline;
-use crate::interrupt;
-use crate::metrics;
-use crate::result::{CellResult, PhaseSample, Status};
-use crate::tree::{Sampling, SharedTree, TimelineSampler, TreeState, push_point, sample_tree};
+use crate::analysis::metrics;
+use crate::exec::interrupt;
+use crate::results::{CellResult, PhaseSample, Status};
+use crate::sample::cow::CowBaseline;
+use crate::sample::timeline::{
+    Sampling, SharedTree, TimelineSampler, TreeState, push_point, sample_tree,
+};
 use channel::{Acceptor, Incoming};
 pub use gate::{BusyGate, Hold};
 pub(crate) use stderr::StderrTail;

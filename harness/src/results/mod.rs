@@ -2,15 +2,17 @@
 //! Field names are a contract (scripts read them); add fields, rename none.
 //! All memory is in bytes; units are in the type names.
 
+pub mod metric;
+
 use std::collections::BTreeMap;
 
 use allocbench_allocators::{AllocatorIdentity, Variant};
 use allocbench_workloads::WorkloadSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::cow::CowSample;
-use crate::environment::Environment;
-use crate::stats::SummaryRow;
+use crate::analysis::stats::SummaryRow;
+use crate::sample::cow::CowSample;
+use crate::sample::environment::Environment;
 
 /// Bytes of memory.
 pub type Bytes = u64;
@@ -42,10 +44,10 @@ pub struct Document {
     pub harness: HarnessCost,
     /// The memory model fitted to a sweep, per variant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fits: Vec<crate::sweep::Fit>,
+    pub fits: Vec<crate::analysis::sweep::Fit>,
     /// The variants of a sweep the model could not be fitted for, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unfitted: Vec<crate::sweep::Unfitted>,
+    pub unfitted: Vec<crate::analysis::sweep::Unfitted>,
 }
 
 /// The harness process's own cost over the run (not its children's).
@@ -109,7 +111,7 @@ pub struct CellResult {
     /// `measure` cells: the command, how it was run and checked, every
     /// process seen, and the figures (`metrics` is `null` for them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measure: Option<crate::measure::MeasureRecord>,
+    pub measure: Option<crate::external::MeasureRecord>,
     /// `measure` cells: the load command's summary line (wrk's
     /// `Requests/sec:` line, else the last non-empty line of its stdout).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,9 +11,9 @@ use procfs::process::all_processes;
 
 use super::record::MeasuredProcess;
 use super::watchdog::Watchdog;
-use crate::cow::CowBaseline;
-use crate::result::{Mem, Millis, PhaseSample, ProcessRole, ProcessSample};
-use crate::sample::{SampleError, sample};
+use crate::results::{Mem, Millis, PhaseSample, ProcessRole, ProcessSample};
+use crate::sample::cow::CowBaseline;
+use crate::sample::smaps::{SampleError, sample};
 
 /// Where a process's code, stack and brk heap start: fork keeps them, exec
 /// (with address-space randomisation) replaces them. A child whose image

@@ -4,8 +4,11 @@
 
 mod compare;
 pub(crate) mod csv;
+pub mod list;
 mod markup;
 mod measure;
+pub mod report;
+pub mod run;
 
 use std::path::Path;
 
@@ -14,7 +17,7 @@ pub use markup::{Markup, Table, render};
 pub use measure::{measure_exporter, measure_table};
 
 use crate::cli::Format;
-use crate::result::Document;
+use crate::results::Document;
 
 /// Turns a document into the bytes of one output format.
 pub trait Exporter {
@@ -150,7 +153,7 @@ impl Exporter for RunDetail {
         Ok(doc
             .cells
             .iter()
-            .map(|c| crate::detail::render_cell(c, self.0))
+            .map(|c| run::render_cell(c, self.0))
             .collect::<Vec<_>>()
             .join("\n"))
     }
@@ -162,7 +165,7 @@ struct SweepJson;
 impl Exporter for SweepJson {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
         let mut doc = doc.clone();
-        let fitted = crate::sweep::fit(&doc.cells);
+        let fitted = crate::analysis::sweep::fit(&doc.cells);
         doc.fits = fitted.fits;
         doc.unfitted = fitted.unfitted;
         Json.serialize(&doc)
@@ -185,14 +188,14 @@ fn sweep_text(doc: &Document, format: Format) -> String {
     } else {
         Markup::Terminal
     };
-    let mut out = render(&crate::sweep::sweep_table(doc), markup);
+    let mut out = render(&crate::analysis::sweep::sweep_table(doc), markup);
     out.push_str(
         "\nCPUs pinned/online: the CPUs a cell was pinned to (--cpus; — when not pinned) and \
          the CPUs online, from which glibc sizes its arena limit even when pinned.\n",
     );
-    let fitted = crate::sweep::fit(&doc.cells);
+    let fitted = crate::analysis::sweep::fit(&doc.cells);
     if !fitted.fits.is_empty() {
-        let (model, cells) = crate::sweep::fit_tables(&fitted.fits);
+        let (model, cells) = crate::analysis::sweep::fit_tables(&fitted.fits);
         out.push_str("\nModel: tree PSS(P, T) = a + P·b + P·T·c (least squares)\n");
         out.push_str(&render(&model, markup));
         out.push('\n');

@@ -29,14 +29,14 @@ use allocbench_allocators::{Launch, Variant, check_shared_object};
 
 pub use record::{MeasureMetrics, MeasureRecord, MeasuredProcess, compute};
 
-use crate::cell::{NOT_IN_EFFECT, StderrTail, describe_exit, idle_name};
 use crate::cli::MeasureArgs;
-use crate::export::write_atomic;
-use crate::interrupt;
-use crate::options::{catalog, usage};
-use crate::result::{CellResult, PhaseSample, Status, Timeline};
-use crate::runner::{Outcome, Sink, new_document};
-use crate::tree::TimelineSampler;
+use crate::exec::cell::{NOT_IN_EFFECT, StderrTail, describe_exit, idle_name};
+use crate::exec::interrupt;
+use crate::exec::runner::{Outcome, Sink, new_document};
+use crate::output::write_atomic;
+use crate::plans::{catalog, usage};
+use crate::results::{CellResult, PhaseSample, Status, Timeline};
+use crate::sample::timeline::TimelineSampler;
 use load::{Load, LoadOutcome};
 use proc::{kill_each, kill_group, peek_exit, signal_group, still_running};
 use track::Tracker;
@@ -139,7 +139,7 @@ pub fn builtin_library(file: &str) -> Result<PathBuf, String> {
 
 /// Checks the arguments; every problem is a usage error (exit code 2).
 pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
-    crate::options::check_proc()?;
+    crate::plans::check_proc()?;
     if args.command.first().is_none_or(|c| c.is_empty()) {
         return Err(usage("no command to measure: give it after `--`"));
     }
@@ -204,12 +204,12 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
     };
     // The same offsets as the other commands' idle samples; the idle
     // metrics are read at the last.
-    crate::options::check_idle(&args.idle)?;
+    crate::plans::check_idle(&args.idle)?;
     if args.idle.is_empty() {
         return Err(usage("--idle: no offset given"));
     }
-    let timeout = crate::options::check_timeout(args.timeout)?;
-    let sample_hz = crate::options::check_sample_hz(args.sample_hz)?;
+    let timeout = crate::plans::check_timeout(args.timeout)?;
+    let sample_hz = crate::plans::check_sample_hz(args.sample_hz)?;
     Ok(MeasurePlan {
         command: args.command.clone(),
         variants,

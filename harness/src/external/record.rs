@@ -1,11 +1,11 @@
 //! What a `measure` row adds to its cell: how the command was run and
 //! checked, every process seen, and the figures derived from the phase
-//! samples. Field names are a contract, as in [`crate::result`].
+//! samples. Field names are a contract, as in [`crate::results`].
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::MIN_EXCESS;
-use crate::result::{Bytes, Fraction, Millis, PhaseSample, ProcessRole};
+use crate::analysis::metrics::MIN_EXCESS;
+use crate::results::{Bytes, Fraction, Millis, PhaseSample, ProcessRole};
 
 /// The `measure` part of a cell.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -140,7 +140,7 @@ pub fn compute(
     let (started_w, loaded_w, idle_w) = (whole(started), whole(loaded), whole(idle));
     let count = |p: Option<&PhaseSample>| p.map(|p| p.processes.len() as u32);
 
-    let cow_sum = |p: Option<&PhaseSample>, f: fn(&crate::cow::CowSample) -> u64| {
+    let cow_sum = |p: Option<&PhaseSample>, f: fn(&crate::sample::cow::CowSample) -> u64| {
         let v: Vec<u64> = p?
             .processes
             .iter()
@@ -200,8 +200,8 @@ pub fn compute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cow::CowSample;
-    use crate::result::{Mem, ProcessSample};
+    use crate::results::{Mem, ProcessSample};
+    use crate::sample::cow::CowSample;
 
     const MIB: u64 = 1 << 20;
 

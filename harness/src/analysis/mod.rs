@@ -1,0 +1,8 @@
+//! What the samples mean: the metrics of a finished cell, statistics over
+//! repetitions, the memory model fitted to a sweep, and the report's rules
+//! for what to choose.
+
+pub mod choose;
+pub mod metrics;
+pub mod stats;
+pub mod sweep;
