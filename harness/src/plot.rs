@@ -1577,8 +1577,8 @@ fn processes(group: &str, cell: &CellResult) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::cow::CowSample;
     use crate::results::{Mem, Metrics, ProcessSample};
-    use crate::sample::cow::CowSample;
     use allocbench_workloads::WorkloadSpec;
 
     const M: u64 = 1 << 20;

@@ -10,8 +10,9 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use allocbench::results::cow::{CowCount, CowSample, MappingKind};
 use allocbench::results::{ProcessRole, Status};
-use allocbench::sample::cow::{CowBaseline, CowCount, CowSample, MappingKind};
+use allocbench::sample::cow::CowBaseline;
 use allocbench::sample::timeline::{TreeState, sample_tree};
 
 /// Compiles the test's C program once per test process.

@@ -155,7 +155,7 @@ fn assert_worker_cow(cell: &CellResult, phase_name: &str) {
             .as_ref()
             .unwrap_or_else(|| panic!("worker {} has no CoW figures: {:?}", p.pid, p.cow_missed));
         let anon =
-            cow.cow_by_mapping[&allocbench::sample::cow::MappingKind::Anonymous].copied_pages;
+            cow.cow_by_mapping[&allocbench::results::cow::MappingKind::Anonymous].copied_pages;
         assert!(
             (DIRTY..=DIRTY + FORK_PAGES_ANON).contains(&anon),
             "worker {} copied {anon} anonymous pages, expected {DIRTY} (+ up to {FORK_PAGES_ANON})",

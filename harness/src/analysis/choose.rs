@@ -3,9 +3,9 @@
 //! holds under. Nothing is written by hand: a rule that finds no rows says
 //! nothing.
 
-use crate::analysis::stats::SummaryRow;
 use crate::output::report::{Group, Report};
 use crate::results::metric::MetricId;
+use crate::results::summary::SummaryRow;
 use crate::results::{CellResult, Status};
 use crate::units::{mib, pct, per_1k, rate};
 

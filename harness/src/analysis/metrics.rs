@@ -101,7 +101,7 @@ pub fn compute(
         .then(|| cow.iter().sum::<f64>() / cow.len() as f64);
 
     let cows: Option<Vec<_>> = steady.workers().map(|(p, _)| p.cow.as_ref()).collect();
-    let cow_sum = |f: fn(&crate::sample::cow::CowSample) -> u64| {
+    let cow_sum = |f: fn(&crate::results::cow::CowSample) -> u64| {
         cows.as_ref()
             .filter(|c| !c.is_empty())
             .map(|c| c.iter().map(|s| f(s)).sum())

@@ -21,48 +21,13 @@
 //! `S` each worker keeps shared: a lower bound, since `b` also holds the
 //! worker's own runtime.
 
-use serde::{Deserialize, Serialize};
+use crate::results::model::{Candidate, Fit, FitPoint, Unfitted};
 
 use allocbench_workloads::WorkloadSpec;
 
 use crate::output::Table;
 use crate::results::{CellResult, Document, Status};
 use crate::units::{mib, micros, rate};
-
-/// One cell of a sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct FitPoint {
-    pub processes: u32,
-    pub threads: u32,
-    /// Tree anonymous PSS at steady, median over repetitions.
-    pub measured: f64,
-    pub predicted: f64,
-    /// (predicted − measured) / measured, in percent.
-    pub error_pct: f64,
-    /// Requests per second, median over repetitions.
-    pub throughput_rps: f64,
-}
-
-/// The model fitted for one variant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fit {
-    pub variant: String,
-    /// `a`: bytes shared once across the tree.
-    pub shared_once: f64,
-    /// `b`: bytes each worker process adds.
-    pub per_process: f64,
-    /// `c`: bytes each serving thread adds.
-    pub per_thread: f64,
-    /// The static memory `S`: the master's anonymous memory at the fork
-    /// (`Anonymous` of its smaps_rollup at `forked`, median over the cells),
-    /// the same kind of pages as the fitted anonymous PSS.
-    pub static_bytes: Option<f64>,
-    /// `1 − b/S`: a lower bound of the share of `S` a worker keeps shared.
-    pub cow_efficiency_lower: Option<f64>,
-    /// Coefficient of determination of the fit.
-    pub r2: f64,
-    pub points: Vec<FitPoint>,
-}
 
 impl Fit {
     pub fn predict(&self, processes: u32, threads: u32) -> f64 {
@@ -200,13 +165,6 @@ pub fn master_anon_forked(c: &CellResult) -> Option<u64> {
         .find(|p| p.name == "forked")?
         .master()
         .map(|m| m.anonymous)
-}
-
-/// A variant of a sweep the model could not be fitted for, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unfitted {
-    pub variant: String,
-    pub reason: String,
 }
 
 /// The model fitted per variant; each variant that could not be fitted is
@@ -470,19 +428,6 @@ pub fn fit_tables(fits: &[Fit]) -> (Table, Table) {
         }
     }
     (model, cells)
-}
-
-/// A configuration a plan considers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    pub variant: String,
-    pub processes: u32,
-    pub threads: u32,
-    pub predicted_pss: f64,
-    pub throughput_rps: f64,
-    /// Whether the sweep measured this configuration (else throughput is
-    /// extrapolated).
-    pub measured: bool,
 }
 
 /// The configurations that fit `budget` bytes, best first: most throughput,

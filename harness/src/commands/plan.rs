@@ -28,11 +28,11 @@ struct PlanDocument<'a> {
     /// CPUs the recommendation is for.
     cpus: u32,
     sweep: SweepSource<'a>,
-    fits: &'a [sweep::Fit],
-    unfitted: &'a [sweep::Unfitted],
-    recommended: &'a sweep::Candidate,
+    fits: &'a [crate::results::model::Fit],
+    unfitted: &'a [crate::results::model::Unfitted],
+    recommended: &'a crate::results::model::Candidate,
     /// The best five, the recommendation first.
-    candidates: Vec<&'a sweep::Candidate>,
+    candidates: Vec<&'a crate::results::model::Candidate>,
     /// `null` without `--verify`.
     verification: Option<Verification>,
 }
@@ -300,7 +300,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
 fn verify(
     args: &crate::cli::PlanArgs,
     swept: &results::CellResult,
-    best: &sweep::Candidate,
+    best: &crate::results::model::Candidate,
     budget: u64,
     json: bool,
 ) -> anyhow::Result<(Verification, i32)> {

@@ -12,8 +12,8 @@ use crate::analysis::stats::summarize;
 use crate::exec::cell::{BusyGate, CellPlan, run_cell};
 use crate::exec::interrupt;
 use crate::output::{Exporter, write_atomic};
+use crate::results::environment::Environment;
 use crate::results::{CellResult, Document, FORMAT_VERSION, Status};
-use crate::sample::environment::Environment;
 
 /// Where and how the document is written as cells finish.
 pub struct Sink {

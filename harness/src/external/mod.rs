@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use allocbench_allocators::{Launch, Variant, check_shared_object};
 
-pub use record::{MeasureMetrics, MeasureRecord, MeasuredProcess, compute};
+pub use crate::results::measure::{MeasureMetrics, MeasureRecord, MeasuredProcess};
+pub use record::compute;
 
 use crate::cli::MeasureArgs;
 use crate::exec::cell::{NOT_IN_EFFECT, StderrTail, describe_exit, idle_name};

@@ -1,128 +1,11 @@
 //! What a `measure` row adds to its cell: how the command was run and
 //! checked, every process seen, and the figures derived from the phase
-//! samples. Field names are a contract, as in [`crate::results`].
+//! samples (the record itself is [`crate::results::measure`]).
 
-use serde::{Deserialize, Serialize};
+use crate::results::measure::{MeasureMetrics, MeasuredProcess};
 
 use crate::analysis::metrics::MIN_EXCESS;
-use crate::results::{Bytes, Fraction, Millis, PhaseSample, ProcessRole};
-
-/// The `measure` part of a cell.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MeasureRecord {
-    /// The command as given after `--`.
-    pub command: Vec<String>,
-    /// How readiness was decided: `port 8080` or `after 1 s`.
-    pub ready: String,
-    /// Time from the start of the command to ready.
-    pub ready_ms: Option<Millis>,
-    /// The load command's words, when there was one.
-    pub load: Option<Vec<String>>,
-    /// How the load command ended (`exited with status 0`, `killed by
-    /// SIGKILL`), when it ran.
-    pub load_status: Option<String>,
-    /// Why the load command failed, when it did; the measurement stands.
-    pub load_error: Option<String>,
-    /// The last lines of the load command's stdout, then of its stderr.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub load_output_tail: Vec<String>,
-    /// Seconds measured instead of a load command.
-    pub duration_s: Option<f64>,
-    /// Seconds measured after the load, idle.
-    pub idle_s: f64,
-    /// What was checked to know the variant was in effect, and what could
-    /// not be checked.
-    pub checks: Vec<String>,
-    /// How the command ended when stopped (`killed by SIGTERM`, `exited with
-    /// status 0 after SIGTERM`, `killed by SIGKILL after the 5 s grace`).
-    pub stop: Option<String>,
-    /// Every process seen in the tree, in the order first seen.
-    pub processes: Vec<MeasuredProcess>,
-    /// Present when the row finished.
-    pub metrics: Option<MeasureMetrics>,
-}
-
-impl MeasureRecord {
-    /// Whether the load command (or the measured duration) began: it starts
-    /// once the command is ready and its variant verified, and a verified
-    /// variant always has its `checks`.
-    pub fn load_began(&self) -> bool {
-        self.ready_ms.is_some() && !self.checks.is_empty()
-    }
-}
-
-/// One process of the measured tree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MeasuredProcess {
-    pub pid: i32,
-    /// The parent when first seen; absent for the root.
-    pub parent: Option<i32>,
-    /// 0 for the root (`master`), 1 for its children, 2 for theirs, …;
-    /// every descendant has the role `worker`.
-    pub depth: u32,
-    pub role: ProcessRole,
-    /// Order of discovery among the descendants (a re-forked worker gets a
-    /// new index); absent for the root.
-    pub index: Option<u32>,
-    /// Its name (`/proc/PID/comm`) when last seen.
-    pub command: String,
-    pub first_seen_ms: Millis,
-    pub last_seen_ms: Millis,
-    /// Ended before the measurement did.
-    pub gone: bool,
-    /// When its copy-on-write baseline (its parent's memory) was taken.
-    pub cow_baseline_ms: Option<Millis>,
-    /// Why it has no copy-on-write figures (it runs another program, or its
-    /// parent's pagemap could not be read).
-    pub cow_missed: Option<String>,
-    /// When its memory was first read (within one timeline period of its
-    /// start, when the timeline is on), and its `Private_Dirty` then.
-    pub first_sample_ms: Option<Millis>,
-    pub private_dirty_first: Option<Bytes>,
-}
-
-/// Figures of a measured command (definitions in ARCHITECTURE.md). Phases:
-/// `started` (ready), `loaded` (end of the load), `idle` (end of the idle
-/// period). A figure that does not apply or cannot be computed is `null`,
-/// never 0; a phase whose sample missed a live process has no tree figures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MeasureMetrics {
-    pub processes_started: Option<u32>,
-    pub processes_loaded: Option<u32>,
-    pub processes_idle: Option<u32>,
-    /// Distinct processes seen in the tree over the whole run.
-    pub processes_seen: u32,
-    /// Of those, how many ended before the measurement did.
-    pub processes_gone: u32,
-    pub tree_pss_started: Option<Bytes>,
-    pub tree_pss_anon_started: Option<Bytes>,
-    pub tree_pss_loaded: Option<Bytes>,
-    pub tree_pss_anon_loaded: Option<Bytes>,
-    pub tree_uss_loaded: Option<Bytes>,
-    pub tree_rss_loaded: Option<Bytes>,
-    pub tree_pss_idle: Option<Bytes>,
-    pub tree_pss_anon_idle: Option<Bytes>,
-    /// Σ descendants' `Private_Dirty` at `loaded`.
-    pub worker_private_dirty_loaded: Option<Bytes>,
-    /// Σ over the descendants at `loaded` of their `Private_Dirty` growth
-    /// since each was first sampled: for a worker, close to its growth since
-    /// the fork (a server may fork its workers after its port opens).
-    pub worker_private_dirty_growth: Option<i64>,
-    /// Σ descendants' inherited bytes copied since they were first seen
-    /// (their own copies of their parent's pages), at `loaded` and at `idle`.
-    pub cow_copied_loaded: Option<Bytes>,
-    pub cow_shared_loaded: Option<Bytes>,
-    pub cow_copied_idle: Option<Bytes>,
-    /// Share of the tree's growth of anonymous memory less `LazyFree`
-    /// between `started` and `loaded` that is given back by `idle`;
-    /// computed for a growth of 1 MiB or more.
-    pub returned_idle: Option<Fraction>,
-    /// Share of that growth still resident as `LazyFree` at `idle`.
-    pub returned_lazyfree_idle: Option<Fraction>,
-    /// The load command's requests per second, when it printed them as wrk
-    /// does (`Requests/sec:`).
-    pub load_rps: Option<f64>,
-}
+use crate::results::PhaseSample;
 
 /// Figures from the `started`, `loaded` and idle samples (by name).
 pub fn compute(
@@ -140,7 +23,7 @@ pub fn compute(
     let (started_w, loaded_w, idle_w) = (whole(started), whole(loaded), whole(idle));
     let count = |p: Option<&PhaseSample>| p.map(|p| p.processes.len() as u32);
 
-    let cow_sum = |p: Option<&PhaseSample>, f: fn(&crate::sample::cow::CowSample) -> u64| {
+    let cow_sum = |p: Option<&PhaseSample>, f: fn(&crate::results::cow::CowSample) -> u64| {
         let v: Vec<u64> = p?
             .processes
             .iter()
@@ -200,8 +83,8 @@ pub fn compute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{Mem, ProcessSample};
-    use crate::sample::cow::CowSample;
+    use crate::results::cow::CowSample;
+    use crate::results::{Mem, ProcessRole, ProcessSample};
 
     const MIB: u64 = 1 << 20;
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use procfs::process::all_processes;
 
-use super::record::MeasuredProcess;
 use super::watchdog::Watchdog;
+use crate::results::measure::MeasuredProcess;
 use crate::results::{Mem, Millis, PhaseSample, ProcessRole, ProcessSample};
 use crate::sample::cow::CowBaseline;
 use crate::sample::smaps::{SampleError, sample};

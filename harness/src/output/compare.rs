@@ -7,8 +7,9 @@
 use std::collections::BTreeSet;
 
 use super::markup::Table;
-use crate::analysis::stats::{SummaryMetric, SummaryRow, baseline_variant};
+use crate::analysis::stats::baseline_variant;
 use crate::results::metric::MetricId;
+use crate::results::summary::{SummaryMetric, SummaryRow};
 use crate::results::{CellResult, Document, Metrics, Status};
 use crate::units::{mib, per_1k, ratio, signed_mib};
 

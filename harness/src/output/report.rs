@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::analysis::choose;
-use crate::analysis::stats::{SummaryRow, summarize};
+use crate::analysis::stats::summarize;
 use crate::output::{Markup, Table, render};
 use crate::plans::usage;
+use crate::results::environment::Environment;
 use crate::results::metric::MetricId;
+use crate::results::summary::SummaryRow;
 use crate::results::{CellResult, Document, FORMAT_VERSION, Status};
-use crate::sample::environment::Environment;
 use crate::units::{pct, rate};
 
 /// A machine results came from, by the facts that make results comparable.

@@ -2,7 +2,12 @@
 //! Field names are a contract (scripts read them); add fields, rename none.
 //! All memory is in bytes; units are in the type names.
 
+pub mod cow;
+pub mod environment;
+pub mod measure;
 pub mod metric;
+pub mod model;
+pub mod summary;
 
 use std::collections::BTreeMap;
 
@@ -10,9 +15,9 @@ use allocbench_allocators::{AllocatorIdentity, Variant};
 use allocbench_workloads::WorkloadSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::stats::SummaryRow;
-use crate::sample::cow::CowSample;
-use crate::sample::environment::Environment;
+use cow::CowSample;
+use environment::Environment;
+use summary::SummaryRow;
 
 /// Bytes of memory.
 pub type Bytes = u64;
@@ -44,10 +49,10 @@ pub struct Document {
     pub harness: HarnessCost,
     /// The memory model fitted to a sweep, per variant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fits: Vec<crate::analysis::sweep::Fit>,
+    pub fits: Vec<model::Fit>,
     /// The variants of a sweep the model could not be fitted for, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unfitted: Vec<crate::analysis::sweep::Unfitted>,
+    pub unfitted: Vec<model::Unfitted>,
 }
 
 /// The harness process's own cost over the run (not its children's).
@@ -111,7 +116,7 @@ pub struct CellResult {
     /// `measure` cells: the command, how it was run and checked, every
     /// process seen, and the figures (`metrics` is `null` for them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measure: Option<crate::external::MeasureRecord>,
+    pub measure: Option<measure::MeasureRecord>,
     /// `measure` cells: the load command's summary line (wrk's
     /// `Requests/sec:` line, else the last non-empty line of its stdout).
     #[serde(default, skip_serializing_if = "Option::is_none")]

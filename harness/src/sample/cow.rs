@@ -12,39 +12,11 @@
 //! each entry are decoded (see `Pagemap`): a worker of 1 GiB has 262,144
 //! entries to read at every sample.
 
-use std::collections::BTreeMap;
+use crate::results::cow::{CowSample, MappingKind};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use procfs::process::{MMPermissions, MMapPath, Process};
-use serde::{Deserialize, Serialize};
-
-use crate::results::Bytes;
-
-/// What kind of memory a mapping is, for `cow_by_mapping`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MappingKind {
-    /// The brk heap.
-    Heap,
-    /// Anonymous mappings (mmap'd allocator chunks and arenas).
-    Anonymous,
-    /// The main thread's stack.
-    Stack,
-    /// Private writable file mappings (a library's or the executable's data).
-    File,
-}
-
-impl MappingKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            MappingKind::Heap => "heap",
-            MappingKind::Anonymous => "anonymous",
-            MappingKind::Stack => "stack",
-            MappingKind::File => "file",
-        }
-    }
-}
 
 /// One writable private mapping of the master at the fork.
 #[derive(Debug, Clone)]
@@ -61,34 +33,6 @@ struct Inherited {
 pub struct CowBaseline {
     ranges: Vec<Inherited>,
     page_size: u64,
-}
-
-/// Pages of one mapping kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CowCount {
-    /// Inherited pages now exclusive to the worker: copied since the fork.
-    pub copied_pages: u64,
-    /// Inherited pages still shared with the master (or other workers).
-    pub shared_pages: u64,
-    pub copied: Bytes,
-    pub shared: Bytes,
-}
-
-/// One worker's copy-on-write state at one sample.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CowSample {
-    /// Bytes of inherited pages copied since the fork.
-    pub cow_copied: Bytes,
-    /// Bytes of inherited pages still shared.
-    pub cow_shared: Bytes,
-    pub cow_copied_pages: u64,
-    pub cow_shared_pages: u64,
-    /// Per mapping kind (`heap`, `anonymous`, `stack`, `file`).
-    pub cow_by_mapping: BTreeMap<MappingKind, CowCount>,
-    /// Bytes of the worker's own new memory: pages inside the inherited
-    /// ranges that the master did not have at the fork, and present pages of
-    /// writable private mappings outside them (new arenas, thread stacks).
-    pub cow_new: Bytes,
 }
 
 fn kind_of(path: &MMapPath) -> Option<MappingKind> {
