@@ -1,6 +1,6 @@
 //! Figures derived from a finished cell's phase samples and the workers'
-//! reports. Definitions are in ARCHITECTURE.md; each has a test with a
-//! known answer.
+//! reports. Their definitions are in `docs/metrics.md`, generated from the
+//! registry in `results/metric.rs`; each has a test with a known answer.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -79,7 +79,8 @@ pub struct MeasuredProcess {
     pub private_dirty_first: Option<Bytes>,
 }
 
-/// Figures of a measured command (definitions in ARCHITECTURE.md). Phases:
+/// Figures of a measured command (definitions in `docs/measure.md`, How
+/// it works: Figures). Phases:
 /// `started` (ready), `loaded` (end of the load), `idle` (end of the idle
 /// period). A figure that does not apply or cannot be computed is `null`,
 /// never 0; a phase whose sample missed a live process has no tree figures.

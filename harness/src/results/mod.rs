@@ -253,7 +253,7 @@ impl PhaseSample {
 }
 
 /// Figures derived from a finished cell's phases (definitions in
-/// ARCHITECTURE.md). Absent values could not be computed (for example a
+/// `docs/metrics.md`). Absent values could not be computed (for example a
 /// zero denominator), never zero stand-ins.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -275,7 +275,8 @@ pub struct Metrics {
     /// Slope of tree anonymous PSS over requests in the second half of the
     /// serving phase (timeline), in bytes per 1,000 requests.
     pub growth_bytes_per_1k_requests: Option<f64>,
-    /// `plateau` or `growing` (see ARCHITECTURE.md).
+    /// `plateau` or `growing` (see `docs/metrics.md`; the threshold is in
+    /// `metrics.rs`).
     pub growth_verdict: Option<String>,
     /// Sum over workers at steady of inherited bytes copied since the fork
     /// (pagemap, exact to the page).
