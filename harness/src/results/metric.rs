@@ -155,7 +155,7 @@ use Unit::*;
 registry! {
     Arenas => def(
         "arenas", "arenas", Count, Neither,
-        "Largest arena count a worker reported after its threads ran (glibc: from `malloc_info`; jemalloc: `arenas.narenas`; absent for others).",
+        "Largest arena count a worker reported after its threads ran (glibc: the `<heap nr=` elements of `malloc_info`; jemalloc: `arenas.narenas`, which counts jemalloc 5.3's dedicated huge-allocation arena; absent for others).",
         |m| m.arenas.map(f64::from),
     ),
     TreePssSteady => def(
@@ -180,7 +180,7 @@ registry! {
     ), true, false),
     TreePssAnonTrimmed => def(
         "tree_pss_anon_trimmed", "PSS anon trimmed", Bytes, Lower,
-        "`Pss_Anon` summed over master and workers at `trimmed`, after each serving process called its allocator's release (malloc_trim, jemalloc purge, mi_collect).",
+        "`Pss_Anon` summed over master and workers at `trimmed`, after each serving process called its allocator's release (`malloc_trim(0)`, jemalloc `arena.<all>.purge`, `mi_collect(true)`, tcmalloc `MallocExtension_ReleaseFreeMemory()`).",
         |m| Some(m.tree_pss_anon_trimmed as f64),
     ),
     WorkerPrivateDirtyGrowth => def(
@@ -200,7 +200,7 @@ registry! {
     ),
     ReturnedDrained => def(
         "returned_drained", "returned drained", Share, Higher,
-        "Share of the workers' excess of `Anonymous` less `LazyFree` at `steady` over `forked` that is gone at `drained` (above 1 when memory inherited from the master is dropped too).",
+        "Share of the workers' excess of `Anonymous` less `LazyFree` at `steady` over `forked` that is gone at `drained` (above 1 when memory inherited from the master is dropped too); absent when that excess is under 1 MiB.",
         |m| m.returned.get("drained").copied(),
     ),
     ReturnedTrimmed => def(
@@ -215,7 +215,7 @@ registry! {
     ),
     LatencyP50Us => def(
         "latency_p50_us", "p50", Micros, Lower,
-        "Median time of one request (hdrhistogram over every worker and thread).",
+        "Median time of one request (hdrhistogram over every worker and thread, 1 ns – 1 h at 1% resolution).",
         |m| Some(m.latency_p50_us),
     ),
     LatencyP99Us => def(
@@ -230,7 +230,7 @@ registry! {
     ),
     CowCopied => only(def(
         "cow_copied", "CoW copied", Bytes, Lower,
-        "Sum over workers at `steady` of inherited bytes now exclusive to the worker (`/proc/PID/pagemap`: present and exclusive, exact to the page).",
+        "Sum over workers at `steady` of the bytes of pages of the master's writable private mappings that were present in the master at the fork and are now present and exclusively mapped in the worker (`/proc/PID/pagemap`, `PM_MMAP_EXCLUSIVE`): copied since the fork, exact to the page.",
         |m| m.cow_copied.map(|v| v as f64),
     ), false, true),
     FragmentationStart => only(def(
@@ -252,7 +252,7 @@ registry! {
     // majority's verdict.
     Growing => only(def(
         "growing", "verdict", Verdict, Neither,
-        "1 when the growth slope is judged growing, 0 for a plateau; over repetitions, the majority's verdict.",
+        "1 when the growth slope adds more than 2% of the mean (and at least 1 MiB) over the second half of serving, 0 for a plateau; absent with fewer than 3 points; over repetitions, the majority's verdict.",
         |m| {
             m.growth_verdict
                 .as_deref()
