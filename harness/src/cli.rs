@@ -10,7 +10,14 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::plans::{SAMPLE_BUDGET_DEFAULT, SAMPLE_HZ_DEFAULT, TIMEOUT_DEFAULT_S};
+/// Default timeline sampling rate.
+pub const SAMPLE_HZ_DEFAULT: f64 = 10.0;
+/// Default share of one CPU, in percent, for the timeline's walks.
+pub const SAMPLE_BUDGET_DEFAULT: f64 = 1.0;
+/// Default per-phase timeout of a cell.
+pub const TIMEOUT_DEFAULT_S: f64 = 600.0;
+/// Default timeout of `measure`'s waits (ready, load).
+pub const MEASURE_TIMEOUT_DEFAULT_S: f64 = 60.0;
 
 /// Help headings, shared by every command.
 const VARIANTS: &str = "Variants";
@@ -498,11 +505,11 @@ pub struct MeasureArgs {
     pub idle: Vec<f64>,
     /// Timeline samples per second of every process of the tree (0: off).
     /// New processes are found at each sample.
-    #[arg(long, value_name = "HZ", default_value_t = crate::external::SAMPLE_HZ_DEFAULT, help_heading = SAMPLING)]
+    #[arg(long, value_name = "HZ", default_value_t = SAMPLE_HZ_DEFAULT, help_heading = SAMPLING)]
     pub sample_hz: f64,
     /// Seconds the command may take to become ready, and the load command
     /// to finish.
-    #[arg(long, value_name = "S", default_value_t = crate::external::TIMEOUT_DEFAULT_S, help_heading = RUN_CONTROL)]
+    #[arg(long, value_name = "S", default_value_t = MEASURE_TIMEOUT_DEFAULT_S, help_heading = RUN_CONTROL)]
     pub timeout: f64,
     #[command(flatten)]
     pub output: OutputArgs,

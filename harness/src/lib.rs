@@ -23,6 +23,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod commands;
+pub mod error;
 pub mod exec;
 pub mod external;
 pub mod output;
@@ -31,3 +32,4 @@ pub mod plot;
 pub mod results;
 pub mod sample;
 pub mod units;
+pub mod write;

@@ -10,8 +10,8 @@ static GLOBAL: allocbench_allocators::DispatchAlloc = allocbench_allocators::Dis
 
 use allocbench::cli::{Cli, Command};
 use allocbench::commands;
+use allocbench::error::UsageError;
 use allocbench::exec::worker;
-use allocbench::plans::UsageError;
 use clap::Parser;
 
 fn main() {

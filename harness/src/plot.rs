@@ -18,8 +18,8 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::output::write_atomic;
 use crate::results::{CellResult, Document, PhaseSample, ProcessRole, Status, Timeline};
+use crate::write::write_atomic;
 
 const MIB: f64 = (1u64 << 20) as f64;
 const WIDTH: u32 = 1000;

@@ -3,7 +3,7 @@
 //! holds under. Nothing is written by hand: a rule that finds no rows says
 //! nothing.
 
-use crate::output::report::{Group, Report};
+use super::report::{Group, Report};
 use crate::results::metric::MetricId;
 use crate::results::summary::SummaryRow;
 use crate::results::{CellResult, Status};

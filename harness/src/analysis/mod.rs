@@ -4,5 +4,6 @@
 
 pub mod choose;
 pub mod metrics;
+pub mod report;
 pub mod stats;
 pub mod sweep;

@@ -25,9 +25,7 @@ use crate::results::model::{Candidate, Fit, FitPoint, Unfitted};
 
 use allocbench_workloads::WorkloadSpec;
 
-use crate::output::Table;
-use crate::results::{CellResult, Document, Status};
-use crate::units::{mib, micros, rate};
+use crate::results::{CellResult, Status};
 
 impl Fit {
     pub fn predict(&self, processes: u32, threads: u32) -> f64 {
@@ -137,7 +135,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 /// (processes, threads) of a cell with a workload spec.
-fn shape(c: &CellResult) -> Option<(u32, u32)> {
+pub fn shape(c: &CellResult) -> Option<(u32, u32)> {
     c.spec.as_ref().map(|s| (s.processes, s.threads))
 }
 
@@ -333,101 +331,6 @@ pub fn select(cells: &[CellResult], list: &[String]) -> Result<Vec<CellResult>, 
         .filter(|c| names.contains(&c.variant.as_str()))
         .cloned()
         .collect())
-}
-
-/// One row per sweep cell: variant, P, T, tree PSS, throughput, p99.
-pub fn sweep_table(doc: &Document) -> Table {
-    let mut t = Table::new(&[
-        ("variant", false),
-        ("processes", true),
-        ("threads", true),
-        ("repetition", true),
-        ("PSS anon steady", true),
-        ("req/s", true),
-        ("p99", true),
-        ("arenas", true),
-        ("CPUs pinned/online", true),
-    ]);
-    for c in &doc.cells {
-        let (processes, threads) = shape(c).unwrap_or_default();
-        let mut row = vec![
-            c.variant.clone(),
-            processes.to_string(),
-            threads.to_string(),
-            c.repetition.to_string(),
-        ];
-        match &c.metrics {
-            Some(m) => row.extend([
-                mib(m.tree_pss_anon_steady),
-                rate(m.throughput_rps),
-                micros(m.latency_p99_us),
-                m.arenas
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|| "—".into()),
-            ]),
-            None => row.extend(["FAILED".to_string(), "—".into(), "—".into(), "—".into()]),
-        }
-        // The pinned count is what the master's affinity allowed (it
-        // reports it); glibc sizes its arena limit from the CPUs online.
-        let pinned = c
-            .cpus_pinned
-            .map(|n| c.cpus_allowed.map_or(n, |a| a as usize));
-        row.push(format!(
-            "{}/{}",
-            pinned.map(|n| n.to_string()).unwrap_or_else(|| "—".into()),
-            doc.environment.cpus_online
-        ));
-        t.push(row);
-    }
-    t
-}
-
-/// The fitted model, one row per variant, and each cell's error.
-pub fn fit_tables(fits: &[Fit]) -> (Table, Table) {
-    let mut model = Table::new(&[
-        ("variant", false),
-        ("shared once (a)", true),
-        ("per process (b)", true),
-        ("per thread (c)", true),
-        ("static S", true),
-        ("CoW kept ≥", true),
-        ("R²", true),
-    ]);
-    let mut cells = Table::new(&[
-        ("variant", false),
-        ("processes", true),
-        ("threads", true),
-        ("measured", true),
-        ("predicted", true),
-        ("error", true),
-    ]);
-    let signed = |b: f64| format!("{:+.1} MiB", b / (1u64 << 20) as f64);
-    for f in fits {
-        model.push(vec![
-            f.variant.clone(),
-            signed(f.shared_once),
-            signed(f.per_process),
-            signed(f.per_thread),
-            f.static_bytes
-                .map(|s| mib(s as u64))
-                .unwrap_or_else(|| "—".into()),
-            f.cow_efficiency_lower
-                .map(|e| format!("{:.0}%", e * 100.0))
-                .unwrap_or_else(|| "—".into()),
-            format!("{:.3}", f.r2),
-        ]);
-        for p in &f.points {
-            cells.push(vec![
-                f.variant.clone(),
-                p.processes.to_string(),
-                p.threads.to_string(),
-                mib(p.measured as u64),
-                mib(p.predicted.max(0.0) as u64),
-                format!("{:+.1}%", p.error_pct),
-            ]);
-        }
-    }
-    (model, cells)
 }
 
 /// The configurations that fit `budget` bytes, best first: most throughput,
@@ -652,7 +555,7 @@ mod tests {
         cells[1].cpus_allowed = Some(2);
         cells[0].cpus_allowed = Some(64);
         doc.cells = cells;
-        let t = sweep_table(&doc);
+        let t = crate::output::sweep::sweep_table(&doc);
         let col = t
             .headers
             .iter()

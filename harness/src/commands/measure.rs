@@ -4,7 +4,8 @@ use super::{emit, exit_code, prepare_output, write_plots};
 use crate::cli::MeasureArgs;
 use crate::exec::interrupt;
 use crate::exec::runner::Sink;
-use crate::output::{self, write_atomic};
+use crate::output;
+use crate::write::write_atomic;
 
 pub(super) fn run(args: &MeasureArgs) -> anyhow::Result<i32> {
     let plan = crate::external::plan(args)?;

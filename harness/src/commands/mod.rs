@@ -12,10 +12,11 @@ use crate::exec::interrupt;
 use crate::exec::runner;
 use crate::exec::runner::{Outcome, Sink};
 use crate::output;
+use crate::output::View;
 use crate::output::list;
-use crate::output::{View, write_atomic};
 use crate::plans;
 use crate::results;
+use crate::write::write_atomic;
 
 /// Runs a command; the exit code of a run that went to its end.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -91,7 +92,7 @@ fn prepare_output(out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
 }
 
 fn check_output(path: &std::path::Path) -> anyhow::Result<()> {
-    output::check_writable(path)
+    crate::write::check_writable(path)
         .map_err(|e| plans::usage(format!("--output: cannot write {}: {e}", path.display())))
 }
 

@@ -144,7 +144,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
         sweep::parse_size(&args.memory).map_err(|e| plans::usage(format!("--memory: {e}")))?;
     let (doc, source) = match &args.from {
         Some(path) => {
-            let mut docs = crate::output::report::load(std::slice::from_ref(path))?;
+            let mut docs = crate::results::load::load(std::slice::from_ref(path))?;
             (docs.remove(0).1, Some(path.display().to_string()))
         }
         None => {

@@ -2,14 +2,14 @@
 
 use super::{check_output, emit};
 use crate::cli::{ReportArgs, ReportFormat};
-use crate::output::write_atomic;
+use crate::write::write_atomic;
 
 pub(super) fn run(args: &ReportArgs) -> anyhow::Result<i32> {
     if let Some(path) = &args.output {
         check_output(path)?;
     }
-    let docs = crate::output::report::load(&args.files)?;
-    let report = crate::output::report::Report::build(docs);
+    let docs = crate::results::load::load(&args.files)?;
+    let report = crate::analysis::report::Report::build(docs);
     let plots = match &args.plot {
         Some(dir) => crate::output::report::write_plots(&report, dir)?,
         None => Default::default(),

@@ -11,9 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::analysis::stats::summarize;
 use crate::exec::cell::{BusyGate, CellPlan, run_cell};
 use crate::exec::interrupt;
-use crate::output::{Exporter, write_atomic};
+use crate::output::Exporter;
 use crate::results::environment::Environment;
 use crate::results::{CellResult, Document, FORMAT_VERSION, Status};
+use crate::write::write_atomic;
 
 /// Where and how the document is written as cells finish.
 pub struct Sink {

@@ -34,10 +34,10 @@ use crate::cli::MeasureArgs;
 use crate::exec::cell::{NOT_IN_EFFECT, StderrTail, describe_exit, idle_name};
 use crate::exec::interrupt;
 use crate::exec::runner::{Outcome, Sink, new_document};
-use crate::output::write_atomic;
 use crate::plans::{catalog, usage};
 use crate::results::{CellResult, PhaseSample, Status, Timeline};
 use crate::sample::timeline::TimelineSampler;
+use crate::write::write_atomic;
 use load::{Load, LoadOutcome};
 use proc::{kill_each, kill_group, peek_exit, signal_group, still_running};
 use track::Tracker;
@@ -49,8 +49,6 @@ pub const WORKLOAD: &str = "measure";
 pub const DEFAULT_VARIANTS: &[&str] = &["glibc", "jemalloc", "mimalloc"];
 pub const READY_AFTER_DEFAULT_S: f64 = 1.0;
 pub const DURATION_DEFAULT_S: f64 = 10.0;
-pub const TIMEOUT_DEFAULT_S: f64 = 60.0;
-pub const SAMPLE_HZ_DEFAULT: f64 = 10.0;
 /// Between SIGTERM and SIGKILL when stopping the command.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 

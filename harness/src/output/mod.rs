@@ -9,8 +9,7 @@ mod markup;
 mod measure;
 pub mod report;
 pub mod run;
-
-use std::path::Path;
+pub mod sweep;
 
 pub use compare::{baseline_name, compare_table, failures, outlier_notes, repeated, summary_table};
 pub use markup::{Markup, Table, render};
@@ -177,75 +176,6 @@ struct SweepText(Format);
 
 impl Exporter for SweepText {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
-        Ok(sweep_text(doc, self.0))
+        Ok(sweep::sweep_text(doc, self.0))
     }
-}
-
-/// The sweep's table and, per variant the grid allows, the fitted model.
-fn sweep_text(doc: &Document, format: Format) -> String {
-    let markup = if format == Format::Md {
-        Markup::Markdown
-    } else {
-        Markup::Terminal
-    };
-    let mut out = render(&crate::analysis::sweep::sweep_table(doc), markup);
-    out.push_str(
-        "\nCPUs pinned/online: the CPUs a cell was pinned to (--cpus; — when not pinned) and \
-         the CPUs online, from which glibc sizes its arena limit even when pinned.\n",
-    );
-    let fitted = crate::analysis::sweep::fit(&doc.cells);
-    if !fitted.fits.is_empty() {
-        let (model, cells) = crate::analysis::sweep::fit_tables(&fitted.fits);
-        out.push_str("\nModel: tree PSS(P, T) = a + P·b + P·T·c (least squares)\n");
-        out.push_str(&render(&model, markup));
-        out.push('\n');
-        out.push_str(&render(&cells, markup));
-    }
-    for u in &fitted.unfitted {
-        out.push_str(&format!(
-            "\nNo model fitted for {}: {}\n",
-            u.variant, u.reason
-        ));
-    }
-    out
-}
-
-/// The temporary file [`write_atomic`] writes before renaming it to `path`.
-fn temp_path(path: &Path) -> std::path::PathBuf {
-    let file = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    path.with_file_name(format!(".{file}.{}.tmp", std::process::id()))
-}
-
-fn create_parent(path: &Path) -> std::io::Result<()> {
-    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => std::fs::create_dir_all(dir),
-        None => Ok(()),
-    }
-}
-
-/// Writes `text` to `path` atomically: a temporary file beside it, then a
-/// rename, so a reader never sees a half-written file.
-pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
-    let write = || -> std::io::Result<()> {
-        create_parent(path)?;
-        let tmp = temp_path(path);
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
-}
-
-/// Checks, before any work, that [`write_atomic`] will be able to write
-/// `path`: its directory can be made and written, and it is not a directory.
-pub fn check_writable(path: &Path) -> std::io::Result<()> {
-    if path.is_dir() {
-        return Err(std::io::Error::other("it is a directory"));
-    }
-    create_parent(path)?;
-    let tmp = temp_path(path);
-    std::fs::File::create(&tmp)?;
-    std::fs::remove_file(&tmp)
 }

@@ -12,14 +12,7 @@ use crate::exec::cell::CellPlan;
 use crate::sample::environment::mem_available;
 use crate::sample::timeline::Sampling;
 
-/// Bad input: the run refuses to start. Exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
-    UsageError(e.to_string()).into()
-}
+pub use crate::error::{UsageError, usage};
 
 /// The workload run when `--workload` is not given.
 pub const DEFAULT_WORKLOAD: &str = "server";
@@ -36,12 +29,6 @@ pub const IDLE_DEFAULT: &[f64] = &[0.0, 0.1, 1.0, 10.0, 30.0];
 pub const IDLE_QUICK: &[f64] = &[0.0, 0.1, 1.0];
 /// Idle offsets of the quick sweep `plan` runs: the model needs none.
 pub const IDLE_PLAN: &[f64] = &[0.0];
-/// Default timeline sampling rate.
-pub const SAMPLE_HZ_DEFAULT: f64 = 10.0;
-/// Default share of one CPU, in percent, for the timeline's walks.
-pub const SAMPLE_BUDGET_DEFAULT: f64 = 1.0;
-/// Default per-phase timeout.
-pub const TIMEOUT_DEFAULT_S: f64 = 600.0;
 
 /// The checked workload part of a run.
 #[derive(Debug, Clone)]

@@ -1,0 +1,184 @@
+//! What a report is made of: result documents grouped by machine and by
+//! workload configuration, never silently merged. A group is one workload
+//! with one set of parameters (the pre-fork hook and the application-writes
+//! mode excepted, which are rows); results from several machines of one
+//! group are kept apart, a column group each.
+
+use crate::analysis::stats::summarize;
+use crate::results::environment::Environment;
+use crate::results::summary::SummaryRow;
+use crate::results::{CellResult, Document};
+use crate::units::{pct, rate};
+
+/// A machine results came from, by the facts that make results comparable.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub label: String,
+    pub environment: Environment,
+}
+
+/// One workload configuration on every machine it ran on.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub workload: String,
+    pub title: String,
+    /// (machine index, the cells of this configuration there).
+    pub runs: Vec<(usize, Vec<CellResult>)>,
+}
+
+/// A result file and how it was made.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: String,
+    /// The allocbench command line that wrote it (without the program).
+    pub command: String,
+    pub wall_s: f64,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub sources: Vec<Source>,
+    pub machines: Vec<Machine>,
+    pub groups: Vec<Group>,
+}
+
+fn machine_key(e: &Environment) -> String {
+    format!(
+        "{}|{}|{}|{}|{}|{}",
+        e.hostname,
+        e.kernel,
+        e.cpu_model,
+        e.cpus,
+        e.mem_total_bytes >> 30,
+        e.glibc_version
+    )
+}
+
+/// The parameters that make cells of one workload comparable: everything in
+/// the spec but the hook and the application's writes (shown as rows).
+fn group_key(c: &CellResult) -> String {
+    crate::analysis::stats::configuration(c)
+}
+
+fn title(c: &CellResult) -> String {
+    let Some(s) = &c.spec else {
+        let command = c
+            .measure
+            .as_ref()
+            .map(|m| m.command.join(" "))
+            .unwrap_or_default();
+        return format!("{}: {command}", c.workload);
+    };
+    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let threads = plural(s.threads, "thread", "threads");
+    let shape = if s.processes == 0 {
+        format!("one process × {threads}")
+    } else {
+        format!("{} × {threads}", plural(s.processes, "worker", "workers"))
+    };
+    let mut t = format!(
+        "{}: {shape}, {} MiB static, {} requests per {}",
+        c.workload,
+        s.static_mib,
+        rate(s.requests as f64),
+        if s.processes == 0 {
+            "process"
+        } else {
+            "worker"
+        }
+    );
+    if s.gvl {
+        t.push_str(&format!(", with a GVL (I/O wait {})", pct(s.io_wait_share)));
+    }
+    if let Some(n) = c.cpus_pinned {
+        t.push_str(&format!(", pinned to {n} CPUs"));
+    }
+    t
+}
+
+impl Report {
+    pub fn build(docs: Vec<(String, Document)>) -> Report {
+        let mut machines: Vec<(String, Machine)> = Vec::new();
+        let mut groups: Vec<(String, Group)> = Vec::new();
+        let mut sources = Vec::new();
+        for (path, doc) in docs {
+            sources.push(Source {
+                command: doc
+                    .command
+                    .iter()
+                    .skip(1)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                wall_s: doc.harness.wall_s,
+                path,
+            });
+            let mkey = machine_key(&doc.environment);
+            let m = match machines.iter().position(|(k, _)| *k == mkey) {
+                Some(i) => i,
+                None => {
+                    let e = &doc.environment;
+                    machines.push((
+                        mkey,
+                        Machine {
+                            label: format!(
+                                "{} ({} CPUs, {} GiB)",
+                                e.hostname,
+                                e.cpus,
+                                e.mem_total_bytes >> 30
+                            ),
+                            environment: e.clone(),
+                        },
+                    ));
+                    machines.len() - 1
+                }
+            };
+            // Versions a later document reported add to the machine's facts.
+            for (k, v) in &doc.environment.allocator_versions {
+                machines[m]
+                    .1
+                    .environment
+                    .allocator_versions
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
+            for c in doc.cells {
+                let gkey = group_key(&c);
+                let g = match groups.iter().position(|(k, _)| *k == gkey) {
+                    Some(i) => i,
+                    None => {
+                        groups.push((
+                            gkey,
+                            Group {
+                                workload: c.workload.clone(),
+                                title: title(&c),
+                                runs: Vec::new(),
+                            },
+                        ));
+                        groups.len() - 1
+                    }
+                };
+                let runs = &mut groups[g].1.runs;
+                match runs.iter_mut().find(|(mi, _)| *mi == m) {
+                    Some((_, cells)) => cells.push(c),
+                    None => runs.push((m, vec![c])),
+                }
+            }
+        }
+        Report {
+            sources,
+            machines: machines.into_iter().map(|(_, m)| m).collect(),
+            groups: groups.into_iter().map(|(_, g)| g).collect(),
+        }
+    }
+
+    /// The summary rows of a group on one machine.
+    pub fn summary(&self, g: &Group, machine: usize) -> Vec<SummaryRow> {
+        g.runs
+            .iter()
+            .find(|(m, _)| *m == machine)
+            .map(|(_, cells)| summarize(cells))
+            .unwrap_or_default()
+    }
+}
