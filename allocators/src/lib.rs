@@ -44,6 +44,7 @@ pub fn builtin_versions() -> Vec<(&'static str, String)> {
         ),
         (
             "mimalloc",
+            // SAFETY: mi_version takes nothing and returns a constant.
             mimalloc_version_string(unsafe { libmimalloc_sys::mi_version() }),
         ),
     ]

@@ -12,6 +12,8 @@ use super::track::all_stats;
 pub fn peek_exit(pid: i32) -> Option<ExitStatus> {
     // SAFETY: siginfo_t is plain data; waitid fills it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid siginfo_t to fill; WNOWAIT leaves the child
+    // unreaped, so its pid stays ours.
     let r = unsafe {
         libc::waitid(
             libc::P_PID,
@@ -24,6 +26,7 @@ pub fn peek_exit(pid: i32) -> Option<ExitStatus> {
     if r != 0 || unsafe { info.si_pid() } == 0 {
         return None;
     }
+    // SAFETY: as above: waitid reported a child event, which sets si_status.
     let status = unsafe { info.si_status() };
     // Back to the wait(2) status word ExitStatus is made from.
     match info.si_code {
