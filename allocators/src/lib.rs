@@ -16,6 +16,8 @@
 //!
 //! Nothing here knows about workloads.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 mod dispatch;
 mod elf;

@@ -28,6 +28,8 @@
 //!
 //! [`export_malloc_family!`] defines the exported symbols for one allocator.
 
+#![warn(missing_docs)]
+
 use std::ffi::{c_int, c_void};
 
 /// The primitives an allocator provides; everything else is built on them.

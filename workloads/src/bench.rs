@@ -44,6 +44,7 @@ impl Driver {
         Ok(Driver { spec, heap })
     }
 
+    /// The spec this driver runs.
     pub fn spec(&self) -> &WorkloadSpec {
         &self.spec
     }

@@ -54,6 +54,7 @@ fn is_master_phase(phase: Phase) -> bool {
 pub struct Fault(Option<(Kind, Phase, u32)>);
 
 impl Fault {
+    /// Reads a fault from `KIND@PHASE[#WORKER]`, as [`FAULT_ENV`] holds it.
     pub fn parse(s: &str) -> Result<Fault, String> {
         let bad = || {
             format!(
@@ -89,6 +90,7 @@ impl Fault {
         Ok(Fault(Some((kind, phase, index.unwrap_or(0)))))
     }
 
+    /// The fault [`FAULT_ENV`] asks for; none when it is unset or empty.
     pub fn from_env() -> Result<Fault, String> {
         match std::env::var(FAULT_ENV) {
             Ok(s) if !s.is_empty() => Fault::parse(&s),

@@ -12,6 +12,8 @@
 //!
 //! Nothing here reads `/proc` of other processes; sampling is the harness's.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 mod engine;
 pub mod fault;

@@ -17,6 +17,8 @@
 //! and `free` (and `aligned_alloc` for over-aligned types), so they reach
 //! jemalloc too. jemalloc makes itself fork-safe with `pthread_atfork`.
 
+#![warn(missing_docs)]
+
 use std::ffi::{c_char, c_int, c_void};
 
 use allocbench_preload::Allocator;

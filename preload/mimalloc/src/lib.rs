@@ -22,6 +22,8 @@
 //! are held only while it reserves an arena or creates or deletes a thread's
 //! heap.
 
+#![warn(missing_docs)]
+
 use std::ffi::c_void;
 
 use allocbench_preload::Allocator;
