@@ -595,8 +595,11 @@ impl<'a> CellRun<'a> {
     fn finish(&mut self, outcome: Result<(), String>) -> Result<(), String> {
         let pgid = self.master_pid;
         if outcome.is_err() || self.master_status.is_none() {
-            // SAFETY: signalling our own process group.
-            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            // The cell's own process group (its master is not reaped yet).
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if self.master_status.is_none() {
             self.master_status = self.child.wait().ok();

@@ -629,7 +629,7 @@ impl<'a> Row<'a> {
         };
         let early = peek_exit(self.root);
         if outcome.is_ok() {
-            signal_group(pgid, libc::SIGTERM);
+            signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + STOP_GRACE;
             let known = known();
             loop {

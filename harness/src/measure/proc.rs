@@ -4,6 +4,9 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
 use super::track::all_stats;
 
 /// The exit status of our child `pid` once it has ended, without reaping
@@ -38,13 +41,13 @@ pub fn peek_exit(pid: i32) -> Option<ExitStatus> {
 }
 
 pub fn kill_group(pgid: i32) {
-    signal_group(pgid, libc::SIGKILL);
+    signal_group(pgid, Signal::SIGKILL);
 }
 
-pub fn signal_group(pgid: i32, signal: i32) {
-    // SAFETY: signalling a process group we created (its leader is not
-    // reaped yet, see `peek_exit`).
-    unsafe { libc::killpg(pgid, signal) };
+pub fn signal_group(pgid: i32, signal: Signal) {
+    // A process group we created (its leader is not reaped yet, see
+    // `peek_exit`); a group already gone is fine.
+    let _ = killpg(Pid::from_raw(pgid), signal);
 }
 
 /// Processes still running (not zombies) among `known` (pid, start time)
@@ -62,9 +65,8 @@ pub fn still_running(known: &[(i32, u64)], pgid: i32, except: i32) -> Vec<(i32, 
 pub fn kill_each(procs: &[(i32, u64)]) {
     for (pid, starttime) in still_running(procs, -1, -1) {
         if procs.contains(&(pid, starttime)) {
-            // SAFETY: a process of the measured tree, checked by start time
-            // just now.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // A process of the measured tree, checked by start time just now.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }
