@@ -10,14 +10,15 @@
 //! explicit release call ([`release`]) and allocator statistics such as the
 //! arena count ([`arena_count`]).
 //!
-//! For the criterion benchmarks of the allocators themselves,
-//! [`bench`](mod@bench) holds the allocation entry points and the check that
+//! For the criterion benchmarks of the allocators themselves, `bench` (with
+//! the `testing` feature) holds the allocation entry points and the check that
 //! each one is served by the allocator it names.
 //!
 //! Nothing here knows about workloads.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "testing")]
 pub mod bench;
 mod dispatch;
 mod elf;

@@ -301,16 +301,19 @@ fn builtin_mallctl() -> MallctlFn {
 }
 
 /// Whether the built-in jemalloc owns `ptr` (any pointer; initialises it).
+#[cfg(feature = "testing")]
 pub(crate) fn builtin_jemalloc_owns(ptr: *mut c_void) -> bool {
     jemalloc_owns(builtin_mallctl(), ptr)
 }
 
+#[cfg(feature = "testing")]
 static LIBC_MALLOC: OnceLock<Detected> = OnceLock::new();
 
 /// Whether the allocator that defines libc `malloc` owns `ptr`, a live
 /// allocation from libc `malloc`, when it can be asked: `None` for glibc
 /// (which has no such call: watch its counters instead) and for unknown
 /// libraries. Detected apart from [`probe`], which follows the dispatcher.
+#[cfg(feature = "testing")]
 pub(crate) fn libc_malloc_owns(ptr: *mut c_void) -> Option<bool> {
     match LIBC_MALLOC.get_or_init(detect_libc_malloc).active {
         Active::Jemalloc { mallctl } => Some(jemalloc_owns(mallctl, ptr)),
