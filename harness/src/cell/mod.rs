@@ -203,7 +203,10 @@ impl<'a> CellRun<'a> {
             }
             set
         });
-        // SAFETY: only async-signal-safe calls between fork and exec.
+        // SAFETY: between fork and exec the closure makes only system calls
+        // (sched_setaffinity, setpgid, prctl), which are async-signal-safe; it
+        // allocates nothing (the CPU set is built above, before the fork) and
+        // takes no lock.
         unsafe {
             cmd.pre_exec(move || {
                 if let Some(set) = &pin {

@@ -128,7 +128,9 @@ pub fn tell_own_group(fd: RawFd) {
     at += 1;
     at += put_number(&mut line[at..], own_starttime().unwrap_or(0));
     line[at] = b'\n';
-    // SAFETY: writing a stack buffer to an open descriptor.
+    // SAFETY: `line` is a stack buffer with `at + 1` (at most 64) bytes
+    // written; the pipe's write end `fd` stays open until exec, which closes
+    // it. A failed write only leaves the watchdog without this group.
     unsafe { libc::write(fd, line.as_ptr().cast(), at + 1) };
 }
 
