@@ -39,8 +39,8 @@ impl Allocator for Jemalloc {
     }
 
     unsafe fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
-        // SAFETY: the trait's contract: `ptr` is a live block that this
-        // jemalloc allocated, since every allocation of the process reaches it.
+        // SAFETY: the trait's contract: `ptr` is a live block of this
+        // jemalloc (non-null, and `size` non-zero).
         unsafe { tikv_jemalloc_sys::realloc(ptr, size) }
     }
 
