@@ -99,6 +99,7 @@ impl BenchAllocator {
             ),
             BenchAllocator::Mimalloc => format!(
                 "mimalloc (built-in {})",
+                // SAFETY: mi_version takes nothing and returns a constant.
                 mimalloc_version_string(unsafe { libmimalloc_sys::mi_version() })
             ),
         }
@@ -131,6 +132,8 @@ impl BenchAllocator {
     /// not used afterwards.
     #[inline]
     pub unsafe fn free(self, ptr: *mut u8, size: usize) {
+        // SAFETY: the caller's contract: `ptr` is a live block of this entry
+        // with `size` bytes, so `layout(size)` is the layout it was made with.
         unsafe {
             match self {
                 BenchAllocator::System => libc::free(ptr.cast()),
@@ -147,6 +150,9 @@ impl BenchAllocator {
     #[inline]
     pub unsafe fn realloc(self, ptr: *mut u8, old_size: usize, new_size: usize) -> *mut u8 {
         let new = layout(new_size);
+        // SAFETY: the caller's contract: `ptr` is a live block of this entry
+        // of `old_size` bytes (the layout it was made with); `layout` refused
+        // a zero `new_size`.
         let ptr = unsafe {
             match self {
                 BenchAllocator::System => libc::realloc(ptr.cast(), new_size).cast(),
@@ -166,6 +172,8 @@ impl BenchAllocator {
         // A first block is made and freed so that one-time initialisation
         // is not counted against glibc.
         let first = self.alloc(CHECK_SIZE);
+        // SAFETY: `first` came from self.alloc(CHECK_SIZE) just above and is
+        // not used again.
         unsafe { self.free(first, CHECK_SIZE) };
         let before = glibc_in_use();
         let ptr = std::hint::black_box(self.alloc(CHECK_SIZE));

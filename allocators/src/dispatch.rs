@@ -116,6 +116,8 @@ pub struct DispatchAlloc;
 unsafe impl GlobalAlloc for DispatchAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's `GlobalAlloc::alloc` contract (a non-zero
+        // size) is passed on unchanged to the allocator `choice` names.
         unsafe {
             match choice() {
                 JEMALLOC => Jemalloc.alloc(layout),
@@ -127,6 +129,7 @@ unsafe impl GlobalAlloc for DispatchAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`: the caller's contract, passed on unchanged.
         unsafe {
             match choice() {
                 JEMALLOC => Jemalloc.alloc_zeroed(layout),
@@ -138,6 +141,9 @@ unsafe impl GlobalAlloc for DispatchAlloc {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by this DispatchAlloc with `layout`
+        // (the caller's contract), hence by the allocator `choice` names now,
+        // since the choice never changes.
         unsafe {
             match choice() {
                 JEMALLOC => Jemalloc.dealloc(ptr, layout),
@@ -149,6 +155,8 @@ unsafe impl GlobalAlloc for DispatchAlloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as in `dealloc`: `ptr` and `layout` come from the allocator
+        // `choice` names now; `new_size` is as the caller's contract says.
         unsafe {
             match choice() {
                 JEMALLOC => Jemalloc.realloc(ptr, layout, new_size),

@@ -10,12 +10,15 @@
 //! explicit release call ([`release`]) and allocator statistics such as the
 //! arena count ([`arena_count`]).
 //!
-//! For the criterion benchmarks of the allocators themselves,
-//! [`bench`](mod@bench) holds the allocation entry points and the check that
+//! For the criterion benchmarks of the allocators themselves, `bench` (with
+//! the `testing` feature) holds the allocation entry points and the check that
 //! each one is served by the allocator it names.
 //!
 //! Nothing here knows about workloads.
 
+#![warn(missing_docs)]
+
+#[cfg(feature = "testing")]
 pub mod bench;
 mod dispatch;
 mod elf;
@@ -44,6 +47,7 @@ pub fn builtin_versions() -> Vec<(&'static str, String)> {
         ),
         (
             "mimalloc",
+            // SAFETY: mi_version takes nothing and returns a constant.
             mimalloc_version_string(unsafe { libmimalloc_sys::mi_version() }),
         ),
     ]

@@ -125,6 +125,8 @@ fn detect() -> Detected {
 
 /// The file of the shared object that contains `addr`.
 fn object_of(addr: *const c_void) -> Option<String> {
+    // SAFETY: Dl_info is plain C data (pointers and integers), for which all
+    // zeroes is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the loader's tables.
     if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
@@ -174,10 +176,14 @@ fn detect_libc_malloc() -> Detected {
         };
     }
     let sym = |name: &str| symbol_in(handle, &library, name);
-    // SAFETY (all transmutes below): each symbol is the C function of that
-    // name in the allocator's public API, with the signature given.
+    // The transmutes below turn a symbol's address into a function pointer:
+    // each symbol is the C function of that name in the allocator's public
+    // API, with the signature given, defined by `library` itself
+    // (`symbol_in` checked), which stays mapped for the life of the process.
     let active = if let Some(f) = sym("mallctl") {
         Active::Jemalloc {
+            // SAFETY: jemalloc's `mallctl` has `MallctlFn`'s signature; see
+            // above.
             mallctl: unsafe { std::mem::transmute::<*mut c_void, MallctlFn>(f) },
         }
     } else if let (Some(v), Some(c), Some(o)) = (
@@ -186,17 +192,26 @@ fn detect_libc_malloc() -> Detected {
         sym("mi_is_in_heap_region"),
     ) {
         Active::Mimalloc {
+            // SAFETY: `int mi_version(void)`; see above.
             version: unsafe { std::mem::transmute::<*mut c_void, MiVersionFn>(v) },
+            // SAFETY: `void mi_collect(bool force)`; see above.
             collect: unsafe { std::mem::transmute::<*mut c_void, MiCollectFn>(c) },
+            // SAFETY: `bool mi_is_in_heap_region(const void *p)`; see above.
             owns: unsafe { std::mem::transmute::<*mut c_void, MiOwnsFn>(o) },
         }
     } else if sym("tc_malloc").is_some() {
         Active::Tcmalloc {
             version: sym("tc_version")
+                // SAFETY: `const char *tc_version(int *, int *, const char
+                // **)`; see above.
                 .map(|f| unsafe { std::mem::transmute::<*mut c_void, TcVersionFn>(f) }),
             release: sym("MallocExtension_ReleaseFreeMemory")
+                // SAFETY: `void MallocExtension_ReleaseFreeMemory(void)`; see
+                // above.
                 .map(|f| unsafe { std::mem::transmute::<*mut c_void, TcReleaseFn>(f) }),
             ownership: sym("MallocExtension_GetOwnership")
+                // SAFETY: `int MallocExtension_GetOwnership(const void *)`;
+                // see above.
                 .map(|f| unsafe { std::mem::transmute::<*mut c_void, TcOwnershipFn>(f) }),
         }
     } else if sym("gnu_get_libc_version").is_some() {
@@ -224,6 +239,8 @@ fn mallctl_read<T: Copy>(mallctl: MallctlFn, name: &CStr) -> Option<T> {
             0,
         )
     };
+    // SAFETY: on success with the full length, mallctl wrote a whole T into
+    // `value`.
     (rc == 0 && len == std::mem::size_of::<T>()).then(|| unsafe { value.assume_init() })
 }
 
@@ -284,24 +301,33 @@ fn builtin_mallctl() -> MallctlFn {
 }
 
 /// Whether the built-in jemalloc owns `ptr` (any pointer; initialises it).
+#[cfg(feature = "testing")]
 pub(crate) fn builtin_jemalloc_owns(ptr: *mut c_void) -> bool {
     jemalloc_owns(builtin_mallctl(), ptr)
 }
 
+#[cfg(feature = "testing")]
 static LIBC_MALLOC: OnceLock<Detected> = OnceLock::new();
 
 /// Whether the allocator that defines libc `malloc` owns `ptr`, a live
 /// allocation from libc `malloc`, when it can be asked: `None` for glibc
 /// (which has no such call: watch its counters instead) and for unknown
 /// libraries. Detected apart from [`probe`], which follows the dispatcher.
+#[cfg(feature = "testing")]
 pub(crate) fn libc_malloc_owns(ptr: *mut c_void) -> Option<bool> {
     match LIBC_MALLOC.get_or_init(detect_libc_malloc).active {
         Active::Jemalloc { mallctl } => Some(jemalloc_owns(mallctl, ptr)),
+        // SAFETY: mi_is_in_heap_region only compares `ptr` with mimalloc's
+        // region bounds; it never dereferences it.
         Active::Mimalloc { owns, .. } => Some(unsafe { owns(ptr) }),
-        // MallocExtension_Ownership: 1 = owned, 2 = not owned.
         Active::Tcmalloc {
             ownership: Some(f), ..
-        } => Some(unsafe { f(ptr) } == 1),
+        } => {
+            // MallocExtension_Ownership: 1 = owned, 2 = not owned.
+            // SAFETY: GetOwnership looks `ptr` up in tcmalloc's page map
+            // without dereferencing it; `ptr` is a live allocation anyway.
+            Some(unsafe { f(ptr) } == 1)
+        }
         _ => None,
     }
 }
@@ -355,6 +381,8 @@ fn glibc_counts_allocation() -> bool {
     let ptr = std::hint::black_box(unsafe { std::alloc::alloc(layout) });
     let grew = !ptr.is_null() && glibc_in_use() >= before + PROBE_SIZE;
     if !ptr.is_null() {
+        // SAFETY: `ptr` came from std::alloc::alloc with this layout, just
+        // above, and is freed once.
         unsafe { std::alloc::dealloc(ptr, layout) };
     }
     grew
@@ -404,9 +432,11 @@ pub fn probe() -> AllocatorIdentity {
         Active::BuiltinMimalloc => {
             id.name = "mimalloc".into();
             id.builtin = true;
-            id.version = Some(mimalloc_version_string(unsafe {
-                libmimalloc_sys::mi_version()
-            }));
+            // SAFETY: mi_version takes nothing and returns a constant.
+            let version = unsafe { libmimalloc_sys::mi_version() };
+            id.version = Some(mimalloc_version_string(version));
+            // SAFETY: mi_is_in_heap_region only compares the pointer with
+            // mimalloc's regions; `ptr` is a live allocation anyway.
             id.owns_allocations = Some(unsafe { libmimalloc_sys::mi_is_in_heap_region(ptr) });
         }
         Active::Jemalloc { mallctl } => {
@@ -417,7 +447,11 @@ pub fn probe() -> AllocatorIdentity {
         }
         Active::Mimalloc { version, owns, .. } => {
             id.name = "mimalloc".into();
+            // SAFETY: the preloaded mimalloc's `mi_version`, which takes
+            // nothing (see `detect_libc_malloc`).
             id.version = Some(mimalloc_version_string(unsafe { version() }));
+            // SAFETY: its `mi_is_in_heap_region`, which only compares the
+            // pointer with mimalloc's regions; `ptr` is live anyway.
             id.owns_allocations = Some(unsafe { owns(ptr) });
         }
         Active::Tcmalloc {
@@ -433,10 +467,14 @@ pub fn probe() -> AllocatorIdentity {
                 if s.is_null() {
                     format!("{major}.{minor}")
                 } else {
+                    // SAFETY: non-null, so tcmalloc's static NUL-terminated
+                    // version string.
                     unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned()
                 }
             });
             // MallocExtension_Ownership: 1 = owned, 2 = not owned.
+            // SAFETY: GetOwnership looks `ptr` up in tcmalloc's page map
+            // without dereferencing it; `ptr` is a live allocation anyway.
             id.owns_allocations = ownership.map(|f| unsafe { f(ptr) } == 1);
         }
         Active::Unknown => {}
@@ -470,16 +508,21 @@ pub fn release() -> Result<&'static str, String> {
         Active::BuiltinJemalloc => jemalloc_purge(builtin_mallctl()),
         Active::Jemalloc { mallctl } => jemalloc_purge(mallctl),
         Active::BuiltinMimalloc => {
+            // SAFETY: mi_collect may be called at any time from any thread.
             unsafe { libmimalloc_sys::mi_collect(true) };
             Ok("mi_collect(true)")
         }
         Active::Mimalloc { collect, .. } => {
+            // SAFETY: the preloaded mimalloc's `mi_collect`, which may be
+            // called at any time from any thread.
             unsafe { collect(true) };
             Ok("mi_collect(true)")
         }
         Active::Tcmalloc {
             release: Some(f), ..
         } => {
+            // SAFETY: tcmalloc's `MallocExtension_ReleaseFreeMemory`, which
+            // takes nothing and may be called at any time.
             unsafe { f() };
             Ok("MallocExtension_ReleaseFreeMemory()")
         }
@@ -545,7 +588,9 @@ pub fn release_thread() {
         Active::Jemalloc { mallctl } => {
             mallctl_call(mallctl, c"thread.tcache.flush");
         }
+        // SAFETY: mi_collect may be called at any time from any thread.
         Active::BuiltinMimalloc => unsafe { libmimalloc_sys::mi_collect(true) },
+        // SAFETY: the preloaded mimalloc's `mi_collect`, as above.
         Active::Mimalloc { collect, .. } => unsafe { collect(true) },
         _ => {}
     }

@@ -11,13 +11,18 @@ use std::sync::OnceLock;
 /// An allocator family: who reads which variables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
+    /// glibc's malloc: `MALLOC_*_` variables and `GLIBC_TUNABLES`.
     Glibc,
+    /// jemalloc: `MALLOC_CONF` (`_RJEM_MALLOC_CONF` when prefixed).
     Jemalloc,
+    /// mimalloc: `MIMALLOC_*`.
     Mimalloc,
+    /// tcmalloc: `TCMALLOC_*`.
     Tcmalloc,
 }
 
 impl Family {
+    /// The family's name in messages: `glibc malloc`, `jemalloc`, ….
     pub fn name(self) -> &'static str {
         match self {
             Family::Glibc => "glibc malloc",

@@ -25,6 +25,7 @@ pub enum Base {
     /// is a path (it contains `/`) or a file name looked up in the system's
     /// library directories.
     Preload {
+        /// The library's path or file name.
         library: String,
         /// The allocator the library must turn out to be, for presets.
         #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -38,11 +39,14 @@ pub enum Base {
 /// A named allocator configuration: a base allocator plus environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Variant {
+    /// What the user calls it on the command line and in reports.
     pub name: String,
+    /// The allocator it runs on.
     pub base: Base,
     /// Environment as the user wrote it (for built-in jemalloc, `MALLOC_CONF`
     /// is passed on as `_RJEM_MALLOC_CONF`; see [`Variant::launch`]).
     pub env: BTreeMap<String, String>,
+    /// One line for `allocbench list` saying what the variant is for.
     pub description: String,
     /// Run the process tree with transparent huge pages disabled
     /// (`prctl(PR_SET_THP_DISABLE)`, inherited across fork).
@@ -71,102 +75,221 @@ pub const WORKER_BACKGROUND_THREAD_ENV: &str = "ALLOCBENCH_WORKER_BACKGROUND_THR
 /// Bad variant names, definitions or files: usage errors.
 #[derive(Debug, Error, PartialEq)]
 pub enum VariantError {
+    /// A name on the variant list that is neither a preset nor defined in the
+    /// variants file.
     #[error("unknown variant {name:?}; valid variants: {valid}")]
-    Unknown { name: String, valid: String },
+    Unknown {
+        /// The name as the user gave it.
+        name: String,
+        /// The known variant names, comma-separated.
+        valid: String,
+    },
+    /// An environment variable name no shell would accept.
     #[error(
         "variant {variant:?}: invalid environment variable name {name:?} (letters, digits and '_', not starting with a digit)"
     )]
-    BadEnvName { variant: String, name: String },
+    BadEnvName {
+        /// The variant that sets it.
+        variant: String,
+        /// The bad variable name.
+        name: String,
+    },
+    /// A variable that allocbench sets itself, or that would change what is
+    /// measured behind the variant's back.
     #[error("variant {variant:?}: environment variable {name} must not be set here: {why}")]
     ReservedEnv {
+        /// The variant that sets it.
         variant: String,
+        /// The reserved variable.
         name: String,
+        /// Why the variant may not set it.
         why: &'static str,
     },
+    /// A value with a NUL byte, which no environment can hold.
     #[error("variant {variant:?}: value of {name} contains a NUL byte")]
-    BadEnvValue { variant: String, name: String },
+    BadEnvValue {
+        /// The variant that sets it.
+        variant: String,
+        /// The variable whose value holds the NUL.
+        name: String,
+    },
+    /// A value the allocator reading it would not parse, and so would
+    /// silently ignore.
     #[error("variant {variant:?}: {name}={value:?} is malformed: expected {expected}")]
     BadEnvFormat {
+        /// The variant that sets it.
         variant: String,
+        /// The variable.
         name: String,
+        /// The value as written.
         value: String,
+        /// The format the allocator reads.
         expected: String,
     },
+    /// A variable only another allocator family reads: the variant would
+    /// measure its allocator's defaults under a tuned name.
     #[error(
         "variant {variant:?}: {what} is read only by {reader}, but this variant runs on {runs_on}, which would ignore it"
     )]
     ForeignEnv {
+        /// The variant that sets it.
         variant: String,
+        /// The variable.
         name: String,
         /// The variable, or for `GLIBC_TUNABLES` its malloc tunables.
         what: String,
+        /// The allocator family that reads it.
         reader: &'static str,
+        /// The allocator family the variant runs on.
         runs_on: &'static str,
     },
+    /// A `NAME=VALUE` item without `=`, or with an empty name.
     #[error("invalid environment assignment {0:?}: expected NAME=VALUE")]
-    BadAssignment(String),
+    BadAssignment(
+        /// The item as the user gave it.
+        String,
+    ),
+    /// A variant name with characters outside the allowed set.
     #[error("invalid variant name {0:?}: use letters, digits, '.', '_', '+' and '-'")]
-    BadName(String),
+    BadName(
+        /// The name as the user gave it.
+        String,
+    ),
+    /// A variants file defining a name already defined (a preset's, or one
+    /// an earlier file defined).
     #[error("variant {name:?} is defined twice")]
-    Duplicate { name: String },
+    Duplicate {
+        /// The name defined twice.
+        name: String,
+    },
+    /// One variant twice on the variant list.
     #[error("variant {name:?} is listed twice")]
-    ListedTwice { name: String },
+    ListedTwice {
+        /// The name listed twice.
+        name: String,
+    },
+    /// A variants-file `base` that names no variant and no `.so` file.
     #[error(
         "variant {variant:?}: base {base:?} is neither a variant name nor a path to a .so file; valid bases: {valid}"
     )]
     UnknownBase {
+        /// The variant whose base it is.
         variant: String,
+        /// The base as written.
         base: String,
+        /// The known variant names, comma-separated.
         valid: String,
     },
+    /// Variants-file bases that lead back to where they started.
     #[error(
         "variant {variant:?}: base {base:?} leads back to {variant:?}; bases must not form a cycle"
     )]
-    BaseCycle { variant: String, base: String },
+    BaseCycle {
+        /// The variant where the cycle was found.
+        variant: String,
+        /// Its base, which leads back to it.
+        base: String,
+    },
+    /// A variants file that cannot be read or is not valid TOML for variants.
     #[error("variants file {path}: {message}")]
-    File { path: String, message: String },
+    File {
+        /// The file as the user named it.
+        path: String,
+        /// What is wrong with it (the I/O or TOML error).
+        message: String,
+    },
+    /// A variant whose preload library cannot be used.
     #[error("variant {variant:?}: {problem}")]
     Library {
+        /// The variant.
         variant: String,
+        /// What is wrong with its library.
         problem: LibraryProblem,
     },
+    /// No variant to run.
     #[error("the variant list is empty")]
     Empty,
+    /// `background_thread_in_workers` on a variant that does not run on
+    /// jemalloc.
     #[error("variant {variant:?}: background_thread_in_workers needs a jemalloc base")]
-    NotJemalloc { variant: String },
+    NotJemalloc {
+        /// The variant.
+        variant: String,
+    },
 }
 
 /// Why a preload library can't be used.
 #[derive(Debug, Error, PartialEq, Clone)]
 pub enum LibraryProblem {
+    /// The path names no file.
     #[error("{path}: no such file")]
-    Missing { path: String },
+    Missing {
+        /// The library's path.
+        path: String,
+    },
+    /// The file exists but cannot be opened or read.
     #[error("{path}: cannot be read: {error}")]
-    Unreadable { path: String, error: String },
+    Unreadable {
+        /// The library's path.
+        path: String,
+        /// The I/O error.
+        error: String,
+    },
+    /// The file does not start with the ELF magic.
     #[error("{path}: not an ELF file")]
-    NotElf { path: String },
+    NotElf {
+        /// The library's path.
+        path: String,
+    },
+    /// A path `LD_PRELOAD` would split into several.
     #[error(
         "{path}: LD_PRELOAD cannot load a path containing a space or ':' (ld.so splits its list there); use a path without them, e.g. a symbolic link"
     )]
-    Unpreloadable { path: String },
+    Unpreloadable {
+        /// The library's path.
+        path: String,
+    },
+    /// An ELF file of another type (an executable, an object file).
     #[error("{path}: an ELF file but not a shared object")]
-    NotShared { path: String },
+    NotShared {
+        /// The library's path.
+        path: String,
+    },
+    /// A position-independent executable, which looks like a shared object.
     #[error(
         "{path}: a position-independent executable (DF_1_PIE), not a shared library; LD_PRELOAD cannot load a program"
     )]
-    Executable { path: String },
+    Executable {
+        /// The program's path.
+        path: String,
+    },
+    /// An ELF file whose headers point outside it or do not parse.
     #[error("{path}: a damaged ELF file: {what}")]
-    Damaged { path: String, what: String },
+    Damaged {
+        /// The library's path.
+        path: String,
+        /// What in the file is wrong.
+        what: String,
+    },
+    /// A shared object for another architecture.
     #[error("{path}: built for {found}, this machine runs {expected}")]
     WrongArch {
+        /// The library's path.
         path: String,
+        /// The library's architecture.
         found: String,
+        /// This machine's architecture.
         expected: String,
     },
+    /// A library file name found in none of the system's library
+    /// directories.
     #[error("{file} is not installed (looked in {searched}){hint}")]
     NotInstalled {
+        /// The file name looked for.
         file: String,
+        /// The directories searched, comma-separated.
         searched: String,
+        /// For presets: which package to install, or empty.
         hint: String,
     },
 }
@@ -376,6 +499,7 @@ impl Variant {
 /// [`is_allocator_env`]) so that the user's shell does not leak into a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
+    /// The variables to set, in order, as (name, value).
     pub set: Vec<(String, String)>,
 }
 
@@ -790,6 +914,7 @@ fn cycle(pending: &[(String, VariantDef)]) -> VariantError {
 /// Every variant known to a run: the presets, then those of a variants file.
 #[derive(Debug, Clone)]
 pub struct Catalog {
+    /// The variants in definition order: presets first.
     pub variants: Vec<Variant>,
 }
 
@@ -897,10 +1022,12 @@ impl Catalog {
         Ok(())
     }
 
+    /// The variant of that name, if one is defined.
     pub fn get(&self, name: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.name == name)
     }
 
+    /// Every variant's name, in definition order.
     pub fn names(&self) -> Vec<String> {
         self.variants.iter().map(|v| v.name.clone()).collect()
     }

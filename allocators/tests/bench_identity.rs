@@ -42,12 +42,18 @@ fn each_bench_entry_is_served_by_the_allocator_it_names() {
 fn grow_by_doubling(a: BenchAllocator) {
     let mut size = 16;
     let mut ptr = a.alloc(size);
+    // SAFETY: `ptr` is a live block of `size` (16) bytes.
     unsafe { ptr.write(0xa5) };
     while size < 1 << 20 {
+        // SAFETY: `ptr` is this entry's live block of `size` bytes; the old
+        // pointer is replaced and not used again.
         ptr = unsafe { a.realloc(ptr, size, size * 2) };
         size *= 2;
+        // SAFETY: the last byte of the live block of `size` bytes.
         unsafe { ptr.add(size - 1).write(0x5a) };
     }
+    // SAFETY: the first byte of the live block, written before the growth.
     assert_eq!(unsafe { ptr.read() }, 0xa5, "{a:?}");
+    // SAFETY: `ptr` is this entry's live block of `size` bytes, freed once.
     unsafe { a.free(ptr, size) };
 }

@@ -987,6 +987,7 @@ fn sigkill_to_allocbench_leaves_nothing_running() {
 fn a_process_that_cannot_be_read_is_named_under_the_table() {
     // Non-dumpable workers: their memory is closed to an unprivileged
     // allocbench, though they are its own user's.
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return;
     }

@@ -8,6 +8,7 @@ use common::*;
 
 #[test]
 fn an_ordinary_user_gets_every_metric() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         // Already unprivileged: every other test shows it.
         return;

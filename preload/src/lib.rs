@@ -28,6 +28,8 @@
 //!
 //! [`export_malloc_family!`] defines the exported symbols for one allocator.
 
+#![warn(missing_docs)]
+
 use std::ffi::{c_int, c_void};
 
 /// The primitives an allocator provides; everything else is built on them.
@@ -113,6 +115,7 @@ pub fn is_posix_alignment(alignment: usize) -> bool {
 ///
 /// As C `malloc`.
 pub unsafe fn malloc<A: Allocator>(size: usize) -> *mut c_void {
+    // SAFETY: our caller upholds C `malloc`'s contract, which is `A::malloc`'s.
     or_enomem(unsafe { A::malloc(size) })
 }
 
@@ -122,6 +125,8 @@ pub unsafe fn malloc<A: Allocator>(size: usize) -> *mut c_void {
 ///
 /// As C `free`.
 pub unsafe fn free<A: Allocator>(ptr: *mut c_void) {
+    // SAFETY: as C `free`, `ptr` is null or a live block of this library's
+    // allocator, which is `A`.
     unsafe { A::free(ptr) }
 }
 
@@ -135,6 +140,8 @@ pub unsafe fn calloc<A: Allocator>(count: usize, size: usize) -> *mut c_void {
         set_errno(libc::ENOMEM);
         return std::ptr::null_mut();
     }
+    // SAFETY: `count * size` was just checked not to overflow, as `A::calloc`
+    // requires.
     or_enomem(unsafe { A::calloc(count, size) })
 }
 
@@ -145,12 +152,18 @@ pub unsafe fn calloc<A: Allocator>(count: usize, size: usize) -> *mut c_void {
 /// As C `realloc`.
 pub unsafe fn realloc<A: Allocator>(ptr: *mut c_void, size: usize) -> *mut c_void {
     if ptr.is_null() {
+        // SAFETY: `realloc(NULL, n)` is `malloc(n)`, which has no
+        // precondition beyond C's.
         return unsafe { malloc::<A>(size) };
     }
     if size == 0 {
+        // SAFETY: `ptr` is non-null and, by C `realloc`'s contract, a live
+        // block of this library's allocator `A`; it is not used again.
         unsafe { A::free(ptr) };
         return std::ptr::null_mut();
     }
+    // SAFETY: `ptr` is non-null and a live block of `A` (C `realloc`'s
+    // contract), and `size` is non-zero: `A::realloc`'s preconditions.
     or_enomem(unsafe { A::realloc(ptr, size) })
 }
 
@@ -165,6 +178,8 @@ pub unsafe fn reallocarray<A: Allocator>(
     size: usize,
 ) -> *mut c_void {
     match count.checked_mul(size) {
+        // SAFETY: `ptr` is as C `reallocarray` requires, which is what
+        // `realloc` requires, and `total` did not overflow.
         Some(total) => unsafe { realloc::<A>(ptr, total) },
         None => {
             set_errno(libc::ENOMEM);
@@ -186,10 +201,14 @@ pub unsafe fn posix_memalign<A: Allocator>(
     if !is_posix_alignment(alignment) {
         return libc::EINVAL;
     }
+    // SAFETY: `is_posix_alignment` just checked that `alignment` is a power
+    // of two.
     let ptr = unsafe { A::aligned_alloc(alignment, size) };
     if ptr.is_null() {
         return libc::ENOMEM;
     }
+    // SAFETY: C `posix_memalign`'s caller passes a `memptr` valid for a
+    // write of one pointer.
     unsafe { *memptr = ptr };
     0
 }
@@ -204,6 +223,7 @@ pub unsafe fn aligned_alloc<A: Allocator>(alignment: usize, size: usize) -> *mut
         set_errno(libc::EINVAL);
         return std::ptr::null_mut();
     }
+    // SAFETY: `alignment` was just checked to be a power of two.
     or_enomem(unsafe { A::aligned_alloc(alignment, size) })
 }
 
@@ -215,6 +235,7 @@ pub unsafe fn aligned_alloc<A: Allocator>(alignment: usize, size: usize) -> *mut
 pub unsafe fn memalign<A: Allocator>(alignment: usize, size: usize) -> *mut c_void {
     // glibc rounds an alignment that is not a power of two up (0 becomes 1).
     match alignment.checked_next_power_of_two() {
+        // SAFETY: `checked_next_power_of_two` returns a power of two.
         Some(alignment) => or_enomem(unsafe { A::aligned_alloc(alignment, size) }),
         None => {
             set_errno(libc::EINVAL);
@@ -229,6 +250,8 @@ pub unsafe fn memalign<A: Allocator>(alignment: usize, size: usize) -> *mut c_vo
 ///
 /// As C `valloc`.
 pub unsafe fn valloc<A: Allocator>(size: usize) -> *mut c_void {
+    // SAFETY: `page_size` returns a power of two (4096 when sysconf says
+    // otherwise).
     or_enomem(unsafe { A::aligned_alloc(page_size(), size) })
 }
 
@@ -240,6 +263,7 @@ pub unsafe fn valloc<A: Allocator>(size: usize) -> *mut c_void {
 pub unsafe fn pvalloc<A: Allocator>(size: usize) -> *mut c_void {
     let page = page_size();
     match round_up_to_page(size, page) {
+        // SAFETY: `page_size` returns a power of two.
         Some(size) => or_enomem(unsafe { A::aligned_alloc(page, size) }),
         None => {
             set_errno(libc::ENOMEM);
@@ -257,6 +281,8 @@ pub unsafe fn malloc_usable_size<A: Allocator>(ptr: *const c_void) -> usize {
     if ptr.is_null() {
         return 0;
     }
+    // SAFETY: `ptr` is non-null and, by C `malloc_usable_size`'s contract, a
+    // live block of this library's allocator `A`.
     unsafe { A::usable_size(ptr) }
 }
 
@@ -277,18 +303,24 @@ macro_rules! export_malloc_family {
         /// C `malloc`.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn malloc(size: usize) -> *mut ::std::ffi::c_void {
+            // SAFETY: the C caller upholds `malloc`'s contract, which is what
+            // `$crate::malloc` requires; `$alloc` is this library's allocator.
             unsafe { $crate::malloc::<$alloc>(size) }
         }
 
         /// C `free`.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn free(ptr: *mut ::std::ffi::c_void) {
+            // SAFETY: the C caller upholds `free`'s contract, which is what
+            // `$crate::free` requires; `$alloc` is this library's allocator.
             unsafe { $crate::free::<$alloc>(ptr) }
         }
 
         /// C23 `free_sized`.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn free_sized(ptr: *mut ::std::ffi::c_void, _size: usize) {
+            // SAFETY: C23 `free_sized` takes what `free` takes (null or a
+            // live block from this library) plus a hint we ignore.
             unsafe { $crate::free::<$alloc>(ptr) }
         }
 
@@ -299,12 +331,16 @@ macro_rules! export_malloc_family {
             _alignment: usize,
             _size: usize,
         ) {
+            // SAFETY: C23 `free_aligned_sized` takes what `free` takes (null
+            // or a live block from this library) plus hints we ignore.
             unsafe { $crate::free::<$alloc>(ptr) }
         }
 
         /// C `calloc`.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut ::std::ffi::c_void {
+            // SAFETY: the C caller upholds `calloc`'s contract, which is what
+            // `$crate::calloc` requires; `$alloc` is this library's allocator.
             unsafe { $crate::calloc::<$alloc>(count, size) }
         }
 
@@ -314,6 +350,8 @@ macro_rules! export_malloc_family {
             ptr: *mut ::std::ffi::c_void,
             size: usize,
         ) -> *mut ::std::ffi::c_void {
+            // SAFETY: the C caller upholds `realloc`'s contract, which is what
+            // `$crate::realloc` requires; `$alloc` is this library's allocator.
             unsafe { $crate::realloc::<$alloc>(ptr, size) }
         }
 
@@ -324,6 +362,8 @@ macro_rules! export_malloc_family {
             count: usize,
             size: usize,
         ) -> *mut ::std::ffi::c_void {
+            // SAFETY: the C caller upholds `reallocarray`'s contract, which is what
+            // `$crate::reallocarray` requires; `$alloc` is this library's allocator.
             unsafe { $crate::reallocarray::<$alloc>(ptr, count, size) }
         }
 
@@ -334,6 +374,8 @@ macro_rules! export_malloc_family {
             alignment: usize,
             size: usize,
         ) -> ::std::ffi::c_int {
+            // SAFETY: the C caller upholds `posix_memalign`'s contract, which is what
+            // `$crate::posix_memalign` requires; `$alloc` is this library's allocator.
             unsafe { $crate::posix_memalign::<$alloc>(memptr, alignment, size) }
         }
 
@@ -343,6 +385,8 @@ macro_rules! export_malloc_family {
             alignment: usize,
             size: usize,
         ) -> *mut ::std::ffi::c_void {
+            // SAFETY: the C caller upholds `aligned_alloc`'s contract, which is what
+            // `$crate::aligned_alloc` requires; `$alloc` is this library's allocator.
             unsafe { $crate::aligned_alloc::<$alloc>(alignment, size) }
         }
 
@@ -352,24 +396,32 @@ macro_rules! export_malloc_family {
             alignment: usize,
             size: usize,
         ) -> *mut ::std::ffi::c_void {
+            // SAFETY: the C caller upholds `memalign`'s contract, which is what
+            // `$crate::memalign` requires; `$alloc` is this library's allocator.
             unsafe { $crate::memalign::<$alloc>(alignment, size) }
         }
 
         /// C `valloc`.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn valloc(size: usize) -> *mut ::std::ffi::c_void {
+            // SAFETY: the C caller upholds `valloc`'s contract, which is what
+            // `$crate::valloc` requires; `$alloc` is this library's allocator.
             unsafe { $crate::valloc::<$alloc>(size) }
         }
 
         /// C `pvalloc`.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn pvalloc(size: usize) -> *mut ::std::ffi::c_void {
+            // SAFETY: the C caller upholds `pvalloc`'s contract, which is what
+            // `$crate::pvalloc` requires; `$alloc` is this library's allocator.
             unsafe { $crate::pvalloc::<$alloc>(size) }
         }
 
         /// C `malloc_usable_size`.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn malloc_usable_size(ptr: *const ::std::ffi::c_void) -> usize {
+            // SAFETY: the C caller upholds `malloc_usable_size`'s contract, which is what
+            // `$crate::malloc_usable_size` requires; `$alloc` is this library's allocator.
             unsafe { $crate::malloc_usable_size::<$alloc>(ptr) }
         }
     };

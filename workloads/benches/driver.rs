@@ -90,10 +90,13 @@ struct Recorder;
 unsafe impl GlobalAlloc for Recorder {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         SIZES.with(|s| s.borrow_mut().push(layout.size()));
+        // SAFETY: the caller's contract is passed on to TrivialAlloc.
         unsafe { TrivialAlloc.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `Recorder::alloc`, that is from
+        // TrivialAlloc, with `layout` (the caller's contract).
         unsafe { TrivialAlloc.dealloc(ptr, layout) }
     }
 }

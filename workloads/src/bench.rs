@@ -44,6 +44,7 @@ impl Driver {
         Ok(Driver { spec, heap })
     }
 
+    /// The spec this driver runs.
     pub fn spec(&self) -> &WorkloadSpec {
         &self.spec
     }
@@ -96,7 +97,9 @@ macro_rules! entry {
             pub const ENTRY: BenchAllocator = $entry;
         }
 
-        // SAFETY: forwards to the entry, which takes the same size back.
+        // SAFETY: forwards to the entry, whose blocks are aligned to ALIGN
+        // (16, at least what the engine's layouts ask: debug-asserted), and
+        // which takes the same size back on free.
         unsafe impl GlobalAlloc for $name {
             #[inline]
             unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -106,6 +109,9 @@ macro_rules! entry {
 
             #[inline]
             unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                // SAFETY: `ptr` came from `alloc` above, that is from
+                // `ENTRY.alloc(layout.size())`, and is freed once (the
+                // caller's contract).
                 unsafe { Self::ENTRY.free(ptr, layout.size()) }
             }
         }
@@ -248,6 +254,8 @@ mod tests {
             Layout::from_size_align(128, 8).unwrap(),
         );
         let before = TrivialAlloc::calls();
+        // SAFETY: every block is written within its layout's size and freed
+        // once with the layout of its class (100 and 128 share one).
         unsafe {
             let p = a.alloc(l100);
             let q = a.alloc(l128);

@@ -4,7 +4,14 @@
 //! in worker WORKER, default 0). KIND is `segv`, `abort`, `double-free`,
 //! `kill`, `hang` or `exit`. The faults are real: a real signal, a real
 //! hang, a real double free that libc malloc's own check aborts.
+//!
+//! The faults are compiled in only with the crate's `testing` feature, which
+//! the harness's dev-dependency turns on for the `allocbench` binary that
+//! `cargo test` builds. Without it [`Fault::parse`] refuses every fault, so a
+//! variants file that asks for one is refused when it is loaded and a worker
+//! that finds one in its environment stops with that error.
 
+#[cfg(feature = "testing")]
 use std::fmt;
 
 use crate::protocol::{Phase, Role};
@@ -13,6 +20,7 @@ use crate::protocol::{Phase, Role};
 /// the inherited environment, with the allocator variables).
 pub const FAULT_ENV: &str = allocbench_allocators::FAULT_ENV;
 
+#[cfg(feature = "testing")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Segv,
@@ -23,6 +31,7 @@ enum Kind {
     Exit,
 }
 
+#[cfg(feature = "testing")]
 impl Kind {
     const ALL: [Kind; 6] = [
         Kind::Segv,
@@ -45,16 +54,30 @@ impl Kind {
     }
 }
 
+#[cfg(feature = "testing")]
 fn is_master_phase(phase: Phase) -> bool {
     matches!(phase, Phase::Started | Phase::Preloaded)
 }
 
-/// A fault to inject, or none.
+/// A fault to inject, or none (always none without the `testing` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Fault(Option<(Kind, Phase, u32)>);
+pub struct Fault(#[cfg(feature = "testing")] Option<(Kind, Phase, u32)>);
 
 impl Fault {
+    /// Reads a fault from `KIND@PHASE[#WORKER]`, as [`FAULT_ENV`] holds it;
+    /// refuses every fault without the `testing` feature.
     pub fn parse(s: &str) -> Result<Fault, String> {
+        #[cfg(feature = "testing")]
+        return Fault::parse_injected(s);
+        #[cfg(not(feature = "testing"))]
+        Err(format!(
+            "{FAULT_ENV}={s:?}: this allocbench is built without fault injection, which only \
+             its own tests turn on (feature `testing` of allocbench-workloads)"
+        ))
+    }
+
+    #[cfg(feature = "testing")]
+    fn parse_injected(s: &str) -> Result<Fault, String> {
         let bad = || {
             format!(
                 "{FAULT_ENV}={s:?}: expected KIND@PHASE[#WORKER], KIND one of segv, abort, double-free, kill, hang, exit"
@@ -89,6 +112,7 @@ impl Fault {
         Ok(Fault(Some((kind, phase, index.unwrap_or(0)))))
     }
 
+    /// The fault [`FAULT_ENV`] asks for; none when it is unset or empty.
     pub fn from_env() -> Result<Fault, String> {
         match std::env::var(FAULT_ENV) {
             Ok(s) if !s.is_empty() => Fault::parse(&s),
@@ -98,6 +122,14 @@ impl Fault {
 
     /// Triggers the fault if it is due for this process at this boundary.
     pub fn at(&self, role: Role, index: u32, phase: Phase) {
+        #[cfg(feature = "testing")]
+        self.trigger(role, index, phase);
+        #[cfg(not(feature = "testing"))]
+        let _ = (role, index, phase);
+    }
+
+    #[cfg(feature = "testing")]
+    fn trigger(&self, role: Role, index: u32, phase: Phase) {
         let Some((kind, at, who)) = self.0 else {
             return;
         };
@@ -140,6 +172,7 @@ impl Fault {
 
 /// The fault as `ALLOCBENCH_FAULT` spells it (`KIND@PHASE`, with `#WORKER` for
 /// the workers' phases); empty for no fault, as [`Fault::from_env`] reads it.
+#[cfg(feature = "testing")]
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some((kind, phase, worker)) = self.0 else {
@@ -153,7 +186,7 @@ impl fmt::Display for Fault {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "testing"))]
 mod tests {
     use super::*;
 

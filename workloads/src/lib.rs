@@ -7,11 +7,14 @@
 //! requests, stopping at each [`Phase`] boundary until the harness has
 //! sampled. [`protocol`] holds the event types both sides speak.
 //!
-//! [`bench`](mod@bench) runs the engine's request loop with other allocators
-//! under it, for the benchmarks of the driver's own cost.
+//! `bench` (with the `testing` feature) runs the engine's request loop with
+//! other allocators under it, for the benchmarks of the driver's own cost.
 //!
 //! Nothing here reads `/proc` of other processes; sampling is the harness's.
 
+#![warn(missing_docs)]
+
+#[cfg(feature = "testing")]
 pub mod bench;
 mod engine;
 pub mod fault;

@@ -40,6 +40,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase's name in results, tables and fault specs: `started`, ….
     pub fn name(self) -> &'static str {
         match self {
             Phase::Started => "started",
@@ -56,7 +57,9 @@ impl Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The process the harness spawned, which preloads and forks.
     Master,
+    /// A process the master forked, which serves requests.
     Worker,
 }
 
@@ -70,9 +73,10 @@ pub struct PhaseReport {
     /// Bytes of static objects live after preloading (master).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub static_live_bytes: Option<u64>,
-    /// Static objects allocated and freed again while preloading (master).
+    /// Static objects allocated while preloading (master).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub static_objects: Option<u64>,
+    /// Of those, the objects freed again before the fork (master).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub static_freed_objects: Option<u64>,
     /// The release call the pre-fork hook or the trim made, if any.
@@ -116,20 +120,28 @@ pub struct PhaseReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// The first line on every connection: who is speaking.
     Hello {
+        /// The process's pid.
         pid: i32,
+        /// Master or worker.
         role: Role,
         /// Worker index 0..P (0 for the master).
         index: u32,
     },
+    /// The process reached a phase boundary and waits for [`CONTINUE`].
     Phase {
+        /// The boundary reached.
         phase: Phase,
+        /// What the process reports there.
         #[serde(default)]
         report: Box<PhaseReport>,
     },
     /// The master saw a worker end.
     ChildExit {
+        /// The worker's pid.
         pid: i32,
+        /// The worker's index 0..P.
         index: u32,
         /// `exited with status N` or `killed by SIGxxx`.
         status: String,
@@ -139,13 +151,17 @@ pub enum Event {
     /// A worker's requests served so far, sent about fifty times a second
     /// while serving (for the timeline).
     Progress {
+        /// Requests served since the worker started serving.
         requests: u64,
         /// Bytes the process's caches hold live now.
         #[serde(default)]
         live_bytes: u64,
     },
     /// The process cannot go on; it exits after sending this.
-    Error { message: String },
+    Error {
+        /// What went wrong, for the user.
+        message: String,
+    },
 }
 
 /// One process's connection to the harness.

@@ -12,7 +12,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SizeBand {
+    /// Smallest size drawn, in bytes.
     pub min: u64,
+    /// Largest size drawn, in bytes.
     pub max: u64,
     /// Relative weight of the band in a mix (ignored where a single band is used).
     #[serde(default = "one")]
@@ -24,6 +26,7 @@ fn one() -> f64 {
 }
 
 impl SizeBand {
+    /// A band from `min` to `max` bytes with relative weight `weight`.
     pub const fn new(min: u64, max: u64, weight: f64) -> SizeBand {
         SizeBand { min, max, weight }
     }
@@ -45,6 +48,7 @@ impl SizeBand {
 pub struct MixPhase {
     /// Relative length of this stretch (shares are normalised).
     pub share: f64,
+    /// The size bands requests draw from during this stretch.
     pub sizes: Vec<SizeBand>,
 }
 
@@ -70,6 +74,7 @@ pub enum PreforkHook {
 }
 
 impl PreforkHook {
+    /// Every hook, in the order `--help` and errors list them.
     pub const ALL: [PreforkHook; 4] = [
         PreforkHook::None,
         PreforkHook::Trim,
@@ -77,6 +82,7 @@ impl PreforkHook {
         PreforkHook::Freeze,
     ];
 
+    /// The hook's name on the command line and in spec files.
     pub fn name(self) -> &'static str {
         match self {
             PreforkHook::None => "none",
@@ -174,27 +180,56 @@ pub struct WorkloadSpec {
 
 /// Largest counts accepted: beyond them a run is a typo, not a benchmark.
 pub const MAX_PROCESSES: u32 = 256;
+/// Largest thread count per worker accepted.
 pub const MAX_THREADS: u32 = 1024;
+/// Largest object size accepted, in bytes (1 GiB).
 pub const MAX_OBJECT_SIZE: u64 = 1 << 30;
 
 /// A spec that can't be run, named by the offending item.
 #[derive(Debug, Error, PartialEq)]
 pub enum SpecError {
+    /// A workload name that is no preset.
     #[error("unknown workload {name:?}; valid workloads: {valid}")]
-    UnknownWorkload { name: String, valid: String },
+    UnknownWorkload {
+        /// The name as the user gave it.
+        name: String,
+        /// The preset names, comma-separated.
+        valid: String,
+    },
+    /// A pre-fork hook name that is none of the four.
     #[error("unknown pre-fork hook {0:?}; valid hooks: none, trim, warmup, freeze")]
-    UnknownHook(String),
+    UnknownHook(
+        /// The name as the user gave it.
+        String,
+    ),
+    /// A count or size outside what a run accepts.
     #[error("{field} must be between {min} and {max}, got {value}")]
     OutOfRange {
+        /// The spec field (or flag) at fault.
         field: &'static str,
+        /// The value given.
         value: String,
+        /// The smallest value accepted.
         min: String,
+        /// The largest value accepted.
         max: String,
     },
+    /// A field whose value cannot run for another reason.
     #[error("{field}: {problem}")]
-    Invalid { field: String, problem: String },
+    Invalid {
+        /// The spec field (or flag) at fault.
+        field: String,
+        /// What is wrong with its value.
+        problem: String,
+    },
+    /// A spec file that cannot be read or is not a valid spec.
     #[error("spec file {path}: {message}")]
-    File { path: String, message: String },
+    File {
+        /// The file as the user named it.
+        path: String,
+        /// What is wrong with it (the I/O or TOML error).
+        message: String,
+    },
 }
 
 fn range<T: PartialOrd + fmt::Display>(
@@ -426,9 +461,13 @@ impl WorkloadSpec {
 /// A named workload: its description and its default and `--quick` specs.
 #[derive(Debug, Clone)]
 pub struct Workload {
+    /// What the user calls it on the command line and in reports.
     pub name: &'static str,
+    /// One line for `allocbench list` saying what it models.
     pub description: &'static str,
+    /// The spec a run uses by default.
     pub spec: WorkloadSpec,
+    /// The smaller spec `--quick` uses.
     pub quick: WorkloadSpec,
 }
 

@@ -59,6 +59,7 @@ struct Spy<A>(PhantomData<A>);
 // SAFETY: forwards to A.
 unsafe impl<A: GlobalAlloc + Copy + Default> GlobalAlloc for Spy<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract (a non-zero size) is passed on to A.
         let p = unsafe { A::default().alloc(layout) };
         LIVE.with(|l| {
             let mut l = l.borrow_mut();
@@ -70,6 +71,8 @@ unsafe impl<A: GlobalAlloc + Copy + Default> GlobalAlloc for Spy<A> {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.with(|l| l.borrow_mut().0.remove(&(ptr as usize)));
+        // SAFETY: `ptr` came from `Spy::alloc`, that is from A, with `layout`
+        // (the caller's contract).
         unsafe { A::default().dealloc(ptr, layout) }
     }
 }
@@ -128,8 +131,10 @@ fn each_real_allocator_entry_allocates_through_the_allocator_it_names() {
     // And a jemalloc block is not mimalloc's, nor the other way round.
     let p = Jemalloc::ENTRY.alloc(64);
     assert!(!Mimalloc::ENTRY.owns(p) && !LibcMalloc::ENTRY.owns(p));
+    // SAFETY: `p` came from Jemalloc::ENTRY.alloc(64) above, freed once.
     unsafe { Jemalloc::ENTRY.free(p, 64) };
     let p = Mimalloc::ENTRY.alloc(64);
     assert!(!Jemalloc::ENTRY.owns(p) && !LibcMalloc::ENTRY.owns(p));
+    // SAFETY: `p` came from Mimalloc::ENTRY.alloc(64) above, freed once.
     unsafe { Mimalloc::ENTRY.free(p, 64) };
 }

@@ -4,6 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Process groups of the cells running now.
 static ACTIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
@@ -22,8 +25,8 @@ pub fn install() -> anyhow::Result<()> {
             ctrlc::set_handler(|| {
                 INTERRUPTED.store(true, Ordering::SeqCst);
                 for &pgid in ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                    // SAFETY: signalling a process group of ours.
-                    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+                    // A process group of ours; a group already gone is fine.
+                    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
                 }
             })
             .map_err(|e| e.to_string())
@@ -40,8 +43,8 @@ pub fn interrupted() -> bool {
 pub fn register(pgid: i32) {
     ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).push(pgid);
     if interrupted() {
-        // SAFETY: as above; the interrupt came before registration.
-        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        // As above; the interrupt came before registration.
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
 }
 

@@ -81,7 +81,10 @@ impl Load {
             .stderr(Stdio::piped());
         let harness = std::process::id() as i32;
         let watchdog_fd = watchdog.fd();
-        // SAFETY: only async-signal-safe calls between fork and exec.
+        // SAFETY: between fork and exec the closure makes only system calls
+        // (setpgid, prctl, getppid, and the write of `tell_own_group` from a
+        // stack buffer), which are async-signal-safe; it allocates nothing and
+        // takes no lock.
         unsafe {
             cmd.pre_exec(move || {
                 // Own group: stopped as one, and out of the terminal's Ctrl-C.

@@ -396,7 +396,10 @@ impl<'a> Row<'a> {
         let harness = std::process::id() as i32;
         let watchdog = Arc::new(Watchdog::start()?);
         let watchdog_fd = watchdog.fd();
-        // SAFETY: only async-signal-safe calls between fork and exec.
+        // SAFETY: between fork and exec the closure makes only system calls
+        // (setpgid, prctl, getppid, and the write of `tell_own_group` from a
+        // stack buffer), which are async-signal-safe; it allocates nothing and
+        // takes no lock.
         unsafe {
             cmd.pre_exec(move || {
                 // Own process group: the tree is stopped as one, and a
@@ -643,7 +646,7 @@ impl<'a> Row<'a> {
         };
         let early = peek_exit(self.root);
         if outcome.is_ok() {
-            signal_group(pgid, libc::SIGTERM);
+            signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + STOP_GRACE;
             let known = known();
             loop {

@@ -4,6 +4,9 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
 use super::track::all_stats;
 
 /// The exit status of our child `pid` once it has ended, without reaping
@@ -12,6 +15,8 @@ use super::track::all_stats;
 pub fn peek_exit(pid: i32) -> Option<ExitStatus> {
     // SAFETY: siginfo_t is plain data; waitid fills it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid siginfo_t to fill; WNOWAIT leaves the child
+    // unreaped, so its pid stays ours.
     let r = unsafe {
         libc::waitid(
             libc::P_PID,
@@ -24,6 +29,7 @@ pub fn peek_exit(pid: i32) -> Option<ExitStatus> {
     if r != 0 || unsafe { info.si_pid() } == 0 {
         return None;
     }
+    // SAFETY: as above: waitid reported a child event, which sets si_status.
     let status = unsafe { info.si_status() };
     // Back to the wait(2) status word ExitStatus is made from.
     match info.si_code {
@@ -35,13 +41,13 @@ pub fn peek_exit(pid: i32) -> Option<ExitStatus> {
 }
 
 pub fn kill_group(pgid: i32) {
-    signal_group(pgid, libc::SIGKILL);
+    signal_group(pgid, Signal::SIGKILL);
 }
 
-pub fn signal_group(pgid: i32, signal: i32) {
-    // SAFETY: signalling a process group we created (its leader is not
-    // reaped yet, see `peek_exit`).
-    unsafe { libc::killpg(pgid, signal) };
+pub fn signal_group(pgid: i32, signal: Signal) {
+    // A process group we created (its leader is not reaped yet, see
+    // `peek_exit`); a group already gone is fine.
+    let _ = killpg(Pid::from_raw(pgid), signal);
 }
 
 /// Processes still running (not zombies) among `known` (pid, start time)
@@ -59,9 +65,8 @@ pub fn still_running(known: &[(i32, u64)], pgid: i32, except: i32) -> Vec<(i32, 
 pub fn kill_each(procs: &[(i32, u64)]) {
     for (pid, starttime) in still_running(procs, -1, -1) {
         if procs.contains(&(pid, starttime)) {
-            // SAFETY: a process of the measured tree, checked by start time
-            // just now.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // A process of the measured tree, checked by start time just now.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }

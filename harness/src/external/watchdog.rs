@@ -31,6 +31,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
 use super::proc::kill_each;
 use super::track::all_stats;
 
@@ -125,7 +128,9 @@ pub fn tell_own_group(fd: RawFd) {
     at += 1;
     at += put_number(&mut line[at..], own_starttime().unwrap_or(0));
     line[at] = b'\n';
-    // SAFETY: writing a stack buffer to an open descriptor.
+    // SAFETY: `line` is a stack buffer with `at + 1` (at most 64) bytes
+    // written; the pipe's write end `fd` stays open until exec, which closes
+    // it. A failed write only leaves the watchdog without this group.
     unsafe { libc::write(fd, line.as_ptr().cast(), at + 1) };
 }
 
@@ -227,9 +232,9 @@ fn sweep(groups: &[(i32, u64)], known: &HashSet<(i32, u64)>) {
         .map(|&(g, _)| g)
         .collect();
     for &g in &groups {
-        // SAFETY: a group of the measured command's or the load command's,
-        // checked just now.
-        unsafe { libc::killpg(g, libc::SIGSTOP) };
+        // A group of the measured command's or the load command's, checked
+        // just now.
+        let _ = killpg(Pid::from_raw(g), Signal::SIGSTOP);
     }
     // A stopped process forks no more: walk until no new one turns up.
     let mut doomed: HashMap<i32, u64> = HashMap::new();
@@ -243,9 +248,8 @@ fn sweep(groups: &[(i32, u64)], known: &HashSet<(i32, u64)>) {
                 || known.contains(&(s.pid, s.starttime))
                 || doomed.contains_key(&s.ppid)
             {
-                // SAFETY: a process of the tree, by start time or parent, just
-                // read.
-                unsafe { libc::kill(s.pid, libc::SIGSTOP) };
+                // A process of the tree, by start time or parent, just read.
+                let _ = kill(Pid::from_raw(s.pid), Signal::SIGSTOP);
                 doomed.insert(s.pid, s.starttime);
                 grew = true;
             }
@@ -255,8 +259,7 @@ fn sweep(groups: &[(i32, u64)], known: &HashSet<(i32, u64)>) {
         }
     }
     for &g in &groups {
-        // SAFETY: as above.
-        unsafe { libc::killpg(g, libc::SIGKILL) };
+        let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
     }
     kill_each(&doomed.into_iter().collect::<Vec<_>>());
 }

@@ -46,14 +46,21 @@ pub(crate) fn check_proc() -> anyhow::Result<()> {
     if !cfg!(target_os = "linux") {
         return Err(usage("allocbench runs on Linux only: it reads /proc"));
     }
-    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").map_err(|e| {
-        usage(format!(
-            "cannot read /proc/self/smaps_rollup ({e}); allocbench needs Linux 5.8 or later with /proc mounted"
-        ))
-    })?;
+    let rollup = procfs::process::Process::myself()
+        .and_then(|p| p.smaps_rollup())
+        .map_err(|e| {
+            usage(format!(
+                "cannot read /proc/self/smaps_rollup ({e}); allocbench needs Linux 5.8 or later with /proc mounted"
+            ))
+        })?;
     // Tables compare on Pss_Anon (Linux 5.8): without it they would compare
     // zeros.
-    if !rollup.lines().any(|l| l.starts_with("Pss_Anon:")) {
+    let has_pss_anon = rollup
+        .memory_map_rollup
+        .0
+        .first()
+        .is_some_and(|m| m.extension.map.contains_key("Pss_Anon"));
+    if !has_pss_anon {
         return Err(usage(
             "/proc/self/smaps_rollup has no Pss_Anon line; allocbench needs Linux 5.8 or later",
         ));
@@ -224,13 +231,14 @@ pub const SANE_THREADS: u64 = 4096;
 /// The most threads this system lets a user start: the kernel's
 /// `threads-max` and `pid_max`, and `ulimit -u`.
 fn system_threads() -> Option<u64> {
-    let read = |p: &str| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok();
     let nproc = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC)
         .ok()
         .map(|(soft, _)| soft);
     [
-        read("/proc/sys/kernel/threads-max"),
-        read("/proc/sys/kernel/pid_max"),
+        procfs::sys::kernel::threads_max().ok().map(u64::from),
+        procfs::sys::kernel::pid_max()
+            .ok()
+            .and_then(|n| u64::try_from(n).ok()),
         nproc,
     ]
     .into_iter()
@@ -600,5 +608,27 @@ mod tests {
                 .iter()
                 .all(|p| p.spec.requests == 400 && p.idle == [0.0, 1.0])
         );
+    }
+
+    #[test]
+    fn this_machine_has_the_proc_files_allocbench_reads() {
+        check_proc().unwrap();
+    }
+
+    #[test]
+    fn the_system_thread_limit_is_the_least_of_the_kernel_limits_and_ulimit() {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        };
+        let (nproc, _) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC).unwrap();
+        let least = read("/proc/sys/kernel/threads-max")
+            .min(read("/proc/sys/kernel/pid_max"))
+            .min(nproc);
+        assert_eq!(system_threads(), Some(least));
     }
 }

@@ -28,11 +28,9 @@ impl Environment {
             .find_map(|l| l.strip_prefix("PRETTY_NAME="))
             .map(|s| s.trim_matches('"').to_string())
             .unwrap_or_default();
-        let cpu_model = read_trim("/proc/cpuinfo")
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|s| s.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
+        let cpu_model = procfs::CpuInfo::current()
+            .ok()
+            .and_then(|c| c.model_name(0).map(str::to_string))
             .unwrap_or_default();
         let allocator_versions = allocbench_allocators::builtin_versions()
             .into_iter()
@@ -91,5 +89,17 @@ mod tests {
         assert!(e.glibc_version.starts_with("2."));
         assert!(e.mem_total_bytes > 0 && e.cpus > 0);
         assert!(e.allocator_versions.contains_key("jemalloc (built-in)"));
+    }
+
+    #[test]
+    fn the_cpu_model_is_the_first_model_name_of_cpuinfo() {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+        let first = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|s| s.split_once(':'))
+            .map(|(_, v)| v.trim())
+            .unwrap_or_default();
+        assert_eq!(Environment::collect().cpu_model, first);
     }
 }

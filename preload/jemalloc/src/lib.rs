@@ -17,6 +17,8 @@
 //! and `free` (and `aligned_alloc` for over-aligned types), so they reach
 //! jemalloc too. jemalloc makes itself fork-safe with `pthread_atfork`.
 
+#![warn(missing_docs)]
+
 use std::ffi::{c_char, c_int, c_void};
 
 use allocbench_preload::Allocator;
@@ -26,27 +28,37 @@ pub struct Jemalloc;
 
 impl Allocator for Jemalloc {
     unsafe fn malloc(size: usize) -> *mut c_void {
+        // SAFETY: jemalloc's `malloc` takes any size; the trait asks no more.
         unsafe { tikv_jemalloc_sys::malloc(size) }
     }
 
     unsafe fn calloc(count: usize, size: usize) -> *mut c_void {
+        // SAFETY: jemalloc's `calloc` takes any count and size (the caller
+        // has checked the product for overflow anyway).
         unsafe { tikv_jemalloc_sys::calloc(count, size) }
     }
 
     unsafe fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: the trait's contract: `ptr` is a live block of this
+        // jemalloc (non-null, and `size` non-zero).
         unsafe { tikv_jemalloc_sys::realloc(ptr, size) }
     }
 
     unsafe fn free(ptr: *mut c_void) {
+        // SAFETY: the trait's contract: `ptr` is null or a live block of this
+        // jemalloc.
         unsafe { tikv_jemalloc_sys::free(ptr) }
     }
 
     unsafe fn aligned_alloc(alignment: usize, size: usize) -> *mut c_void {
-        // jemalloc's aligned_alloc takes any power of two and any size.
+        // SAFETY: jemalloc's aligned_alloc takes any power of two (the
+        // trait's contract for `alignment`) and any size.
         unsafe { tikv_jemalloc_sys::aligned_alloc(alignment, size) }
     }
 
     unsafe fn usable_size(ptr: *const c_void) -> usize {
+        // SAFETY: the trait's contract: `ptr` is a non-null live block of this
+        // jemalloc.
         unsafe { tikv_jemalloc_sys::malloc_usable_size(ptr) }
     }
 }
@@ -67,6 +79,8 @@ pub unsafe extern "C" fn mallctl(
     newp: *mut c_void,
     newlen: usize,
 ) -> c_int {
+    // SAFETY: a pass-through: the C caller upholds `mallctl`'s contract
+    // (a NUL-terminated name, buffers valid for the lengths given).
     unsafe { tikv_jemalloc_sys::mallctl(name, oldp, oldlenp, newp, newlen) }
 }
 
@@ -81,6 +95,8 @@ pub unsafe extern "C" fn mallctlnametomib(
     mibp: *mut usize,
     miblenp: *mut usize,
 ) -> c_int {
+    // SAFETY: a pass-through: the C caller upholds `mallctlnametomib`'s
+    // contract (a NUL-terminated name, `mibp` holding `*miblenp` entries).
     unsafe { tikv_jemalloc_sys::mallctlnametomib(name, mibp, miblenp) }
 }
 
@@ -98,6 +114,9 @@ pub unsafe extern "C" fn mallctlbymib(
     newp: *mut c_void,
     newlen: usize,
 ) -> c_int {
+    // SAFETY: a pass-through: the C caller upholds `mallctlbymib`'s
+    // contract (`mib` holding `miblen` entries, buffers valid for the
+    // lengths given).
     unsafe { tikv_jemalloc_sys::mallctlbymib(mib, miblen, oldp, oldlenp, newp, newlen) }
 }
 
@@ -112,5 +131,8 @@ pub unsafe extern "C" fn malloc_stats_print(
     cbopaque: *mut c_void,
     opts: *const c_char,
 ) {
+    // SAFETY: a pass-through: the C caller upholds `malloc_stats_print`'s
+    // contract (a callback safe to call with `cbopaque`, `opts` null or
+    // NUL-terminated).
     unsafe { tikv_jemalloc_sys::malloc_stats_print(write_cb, cbopaque, opts) }
 }

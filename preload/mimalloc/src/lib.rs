@@ -22,6 +22,8 @@
 //! are held only while it reserves an arena or creates or deletes a thread's
 //! heap.
 
+#![warn(missing_docs)]
+
 use std::ffi::c_void;
 
 use allocbench_preload::Allocator;
@@ -32,26 +34,37 @@ pub struct Mimalloc;
 
 impl Allocator for Mimalloc {
     unsafe fn malloc(size: usize) -> *mut c_void {
+        // SAFETY: `mi_malloc` takes any size; the trait asks no more.
         unsafe { mi::mi_malloc(size) }
     }
 
     unsafe fn calloc(count: usize, size: usize) -> *mut c_void {
+        // SAFETY: `mi_calloc` takes any count and size (it checks the
+        // product for overflow itself).
         unsafe { mi::mi_calloc(count, size) }
     }
 
     unsafe fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: the trait's contract: `ptr` is a live block of this
+        // mimalloc.
         unsafe { mi::mi_realloc(ptr, size) }
     }
 
     unsafe fn free(ptr: *mut c_void) {
+        // SAFETY: the trait's contract: `ptr` is null or a live block of
+        // this mimalloc.
         unsafe { mi::mi_free(ptr) }
     }
 
     unsafe fn aligned_alloc(alignment: usize, size: usize) -> *mut c_void {
+        // SAFETY: `mi_malloc_aligned` takes any power-of-two alignment (the
+        // trait's contract) and any size; note its argument order.
         unsafe { mi::mi_malloc_aligned(size, alignment) }
     }
 
     unsafe fn usable_size(ptr: *const c_void) -> usize {
+        // SAFETY: the trait's contract: `ptr` is a non-null live block of
+        // this mimalloc.
         unsafe { mi::mi_usable_size(ptr) }
     }
 }

@@ -86,11 +86,15 @@ pub struct Global;
 unsafe impl GlobalAlloc for Global {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract (a non-zero size) is the global
+        // allocator's.
         unsafe { std::alloc::alloc(layout) }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `Global::alloc` with `layout` (the caller's
+        // contract), that is from the global allocator.
         unsafe { std::alloc::dealloc(ptr, layout) }
     }
 }
@@ -302,6 +306,7 @@ mod tests {
         b.touch();
         // The first 8 bytes were 0x0707..07 and are now one more.
         assert_eq!(
+            // SAFETY: the block is 64 bytes, 16-aligned, and not shared.
             unsafe { std::ptr::read(b.ptr.as_ptr().cast::<u64>()) },
             0x0707_0707_0707_0708
         );

@@ -10,7 +10,7 @@
 mod heap;
 mod serve;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use allocbench_allocators as allocators;
 use nix::sys::wait::{WaitStatus, waitpid};
@@ -19,11 +19,16 @@ use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 use crate::fault::Fault;
 use crate::protocol::{Channel, Event, Phase, PhaseReport, Role};
 use crate::spec::{PreforkHook, WorkloadSpec};
+// For the benchmark helpers (`crate::bench`).
+#[cfg(feature = "testing")]
 pub use heap::Global;
+#[cfg(feature = "testing")]
+pub(crate) use serve::ThreadState;
+
 use heap::{Block, Mix};
 pub(crate) use heap::{Rng, StaticHeap};
+pub(crate) use serve::latency_histogram;
 use serve::with_pool;
-pub(crate) use serve::{ThreadState, latency_histogram};
 
 /// Runs a whole cell's process tree from the master's side. Called in the
 /// process the harness spawned; returns only in the master.
@@ -285,4 +290,5 @@ fn run_worker(
 }
 
 /// How long a hanging fault sleeps: longer than any phase timeout.
-pub(crate) const HANG: Duration = Duration::from_secs(24 * 3600);
+#[cfg(feature = "testing")]
+pub(crate) const HANG: std::time::Duration = std::time::Duration::from_secs(24 * 3600);

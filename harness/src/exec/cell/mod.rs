@@ -205,7 +205,10 @@ impl<'a> CellRun<'a> {
             }
             set
         });
-        // SAFETY: only async-signal-safe calls between fork and exec.
+        // SAFETY: between fork and exec the closure makes only system calls
+        // (sched_setaffinity, setpgid, prctl), which are async-signal-safe; it
+        // allocates nothing (the CPU set is built above, before the fork) and
+        // takes no lock.
         unsafe {
             cmd.pre_exec(move || {
                 if let Some(set) = &pin {
@@ -597,8 +600,11 @@ impl<'a> CellRun<'a> {
     fn finish(&mut self, outcome: Result<(), String>) -> Result<(), String> {
         let pgid = self.master_pid;
         if outcome.is_err() || self.master_status.is_none() {
-            // SAFETY: signalling our own process group.
-            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            // The cell's own process group (its master is not reaped yet).
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if self.master_status.is_none() {
             self.master_status = self.child.wait().ok();
