@@ -43,8 +43,7 @@ use proc::{kill_each, kill_group, peek_exit, signal_group, still_running};
 use track::Tracker;
 use watchdog::Watchdog;
 
-/// The workload name of every `measure` cell.
-pub const WORKLOAD: &str = "measure";
+pub use crate::results::measure::WORKLOAD;
 /// Variants run when none are named.
 pub const DEFAULT_VARIANTS: &[&str] = &["glibc", "jemalloc", "mimalloc"];
 pub const READY_AFTER_DEFAULT_S: f64 = 1.0;

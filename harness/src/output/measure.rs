@@ -4,7 +4,7 @@
 use super::Exporter;
 use super::markup::{Markup, Table, render};
 use crate::cli::Format;
-use crate::external::{MeasureMetrics, WORKLOAD};
+use crate::results::measure::{MeasureMetrics, WORKLOAD};
 use crate::results::{CellResult, Document, ProcessRole, Status};
 use crate::units::{mib, pct, ratio, signed_mib};
 

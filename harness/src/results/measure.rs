@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Bytes, Fraction, Millis, ProcessRole};
 
+/// The workload name of every `measure` cell.
+pub const WORKLOAD: &str = "measure";
+
 /// The `measure` part of a cell.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MeasureRecord {

@@ -1,0 +1,127 @@
+//! The harness's modules form layers in data-flow order, and a module uses
+//! only its own layer and those below (tests aside): no circle of imports
+//! between layers. ARCHITECTURE.md draws the same order.
+
+use std::path::{Path, PathBuf};
+
+/// Bottom first. A module may use `crate::X` only for X in its own layer
+/// or a lower one.
+const LAYERS: &[&[&str]] = &[
+    // Leaves: the command line's definitions, numbers for people, the
+    // usage error, atomic writes.
+    &["cli", "units", "error", "write"],
+    // The result document, the metric registry, reading documents back.
+    &["results"],
+    // Reading the kernel.
+    &["sample"],
+    // What the samples mean.
+    &["analysis"],
+    // Charts, then every command's view of a document.
+    &["plot"],
+    &["output"],
+    // Running cells, planning them from the command line.
+    &["exec"],
+    &["plans"],
+    // `measure`: a user's own command.
+    &["external"],
+    &["commands"],
+];
+
+fn layer(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The `crate::X` names a source uses outside its tests and comments.
+fn uses(text: &str) -> Vec<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    let mut out = Vec::new();
+    for line in code.lines() {
+        let line = line.split("//").next().unwrap_or("");
+        let mut rest = line;
+        while let Some(i) = rest.find("crate::") {
+            rest = &rest[i + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !name.is_empty() && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_module_uses_only_its_layer_and_those_below() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut wrong = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let top = top.trim_end_matches(".rs");
+        if top == "lib" || top == "main" {
+            continue;
+        }
+        let Some(mine) = layer(top) else {
+            wrong.push(format!("{}: module {top} is in no layer", rel.display()));
+            continue;
+        };
+        for used in uses(&std::fs::read_to_string(f).unwrap()) {
+            match layer(&used) {
+                Some(theirs) if theirs <= mine => {}
+                Some(_) => wrong.push(format!(
+                    "{}: {top} uses {used}, a layer above",
+                    rel.display()
+                )),
+                None => wrong.push(format!(
+                    "{}: uses crate::{used}, in no layer",
+                    rel.display()
+                )),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_check_sees_a_use_from_above() {
+    // A known answer for the parser: a use in code counts; one in a comment
+    // or in the tests does not.
+    let text = "use crate::results::Document;\n// crate::commands in a comment\n\
+                fn f() { crate::units::mib(1); }\n#[cfg(test)]\nmod tests { use crate::exec; }\n";
+    assert_eq!(uses(text), ["results", "units"]);
+}
+
+#[test]
+fn no_source_file_is_over_about_600_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > 700).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}
