@@ -1,0 +1,226 @@
+//! The numbers drawn, taken from the cells: series over time and against
+//! requests, phase markers, idle offsets.
+
+use crate::results::{CellResult, PhaseSample, ProcessRole, Timeline};
+
+/// Bytes in a MiB: the charts draw MiB.
+pub(super) const MIB: f64 = (1u64 << 20) as f64;
+/// (x, value) points; `None` where a value is missing (a gap in the line).
+pub(super) type Series = Vec<(f64, Option<f64>)>;
+
+/// Shapes that mark phase boundaries on a variant's line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Marker {
+    Forked,
+    Steady,
+    Drained,
+    Idle,
+    Trimmed,
+}
+
+impl Marker {
+    pub(super) fn of(phase: &str) -> Option<Marker> {
+        match phase {
+            "forked" => Some(Marker::Forked),
+            "steady" => Some(Marker::Steady),
+            "drained" => Some(Marker::Drained),
+            "trimmed" => Some(Marker::Trimmed),
+            p if p.starts_with("idle+") => Some(Marker::Idle),
+            _ => None,
+        }
+    }
+
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Marker::Forked => "forked",
+            Marker::Steady => "steady",
+            Marker::Drained => "drained",
+            Marker::Idle => "idle+… sample",
+            Marker::Trimmed => "trimmed",
+        }
+    }
+}
+
+/// The idle offset in seconds of a phase named `idle+<seconds>s`.
+pub(super) fn idle_offset(phase: &str) -> Option<f64> {
+    phase.strip_prefix("idle+")?.strip_suffix('s')?.parse().ok()
+}
+
+pub(super) fn phase_t(cell: &CellResult, name: &str) -> Option<f64> {
+    cell.phases
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.t_ms / 1e3)
+}
+
+/// A cell's series over time from its timeline (which holds the exact
+/// samples at the phase boundaries too), (seconds since the cell started,
+/// value), up to `trimmed` (after it the processes exit and leave the tree).
+pub(super) fn time_series(
+    cell: &CellResult,
+    at_point: impl Fn(&Timeline, usize) -> Option<f64>,
+) -> Series {
+    let t = &cell.timeline;
+    let end = phase_t(cell, "trimmed");
+    (0..t.len())
+        .filter(|&i| t.phase[i] != "exit")
+        .map(|i| (t.t_ms[i] / 1e3, at_point(t, i)))
+        .filter(|(x, _)| end.is_none_or(|e| *x <= e))
+        .collect()
+}
+
+/// The markers of a cell's phase boundaries, (seconds, value, shape).
+pub(super) fn phase_markers(
+    cell: &CellResult,
+    at_phase: impl Fn(&PhaseSample) -> Option<f64>,
+) -> Vec<(f64, f64, Marker)> {
+    let mut markers: Vec<(f64, f64, Marker)> = cell
+        .phases
+        .iter()
+        .filter_map(|p| Some((p.t_ms / 1e3, at_phase(p)?, Marker::of(&p.name)?)))
+        .collect();
+    // Idle samples first, so the boundary drawn a moment before them
+    // (`drained` before `idle+0s`) stays on top.
+    markers.sort_by_key(|m| m.2 != Marker::Idle);
+    markers
+}
+
+pub(super) fn tree_pss_at_point(t: &Timeline, i: usize) -> Option<f64> {
+    t.tree
+        .pss_anon
+        .get(i)
+        .copied()
+        .flatten()
+        .map(|b| b as f64 / MIB)
+}
+
+pub(super) fn tree_pss_at_phase(p: &PhaseSample) -> Option<f64> {
+    Some(p.tree.pss_anon as f64 / MIB)
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (n, sum) = values.fold((0usize, 0.0), |(n, s), v| (n + 1, s + v));
+    (n > 0).then(|| sum / n as f64)
+}
+
+pub(super) fn worker_uss_at_point(t: &Timeline, i: usize) -> Option<f64> {
+    mean(
+        t.processes
+            .iter()
+            .filter(|p| p.role == ProcessRole::Worker)
+            .filter_map(|p| p.mem.uss.get(i).copied().flatten())
+            .map(|b| b as f64 / MIB),
+    )
+}
+
+pub(super) fn worker_uss_at_phase(p: &PhaseSample) -> Option<f64> {
+    mean(p.workers().map(|(_, m)| m.uss as f64 / MIB))
+}
+
+pub(super) fn has_worker_series(t: &Timeline) -> bool {
+    t.processes
+        .iter()
+        .any(|p| p.role == ProcessRole::Worker && p.mem.uss.iter().any(Option::is_some))
+}
+
+/// Indices of the timeline points taken while serving.
+fn steady_indices(t: &Timeline) -> impl Iterator<Item = usize> + '_ {
+    (0..t.len()).filter(|&i| t.phase.get(i).is_some_and(|p| p == "steady"))
+}
+
+/// (requests, tree anonymous PSS in MiB) while serving.
+pub(super) fn steady_points(t: &Timeline) -> Vec<(f64, f64)> {
+    steady_indices(t)
+        .filter_map(|i| Some((*t.requests.get(i)? as f64, tree_pss_at_point(t, i)?)))
+        .collect()
+}
+
+/// (requests, tree anonymous PSS in MiB) from the fork to the end of
+/// serving: [`steady_points`] and the sample at `forked` (the last point of
+/// that period).
+pub(super) fn growth_points(cell: &CellResult) -> Vec<(f64, f64)> {
+    let t = &cell.timeline;
+    if steady_indices(t).next().is_none() {
+        return Vec::new();
+    }
+    let forked = t.phase.iter().rposition(|p| p == "forked");
+    let mut points: Vec<(f64, f64, f64)> = forked
+        .into_iter()
+        .chain(steady_indices(t))
+        .filter_map(|i| {
+            Some((
+                *t.requests.get(i)? as f64,
+                t.t_ms[i],
+                tree_pss_at_point(t, i)?,
+            ))
+        })
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    points.into_iter().map(|(r, _, v)| (r, v)).collect()
+}
+
+/// (requests, live bytes in MiB) while serving; empty when not recorded.
+pub(super) fn live_points(t: &Timeline) -> Vec<(f64, f64)> {
+    if t.live_bytes.len() != t.len() || t.live_bytes.iter().all(|&b| b == 0) {
+        return Vec::new();
+    }
+    steady_indices(t)
+        .filter_map(|i| Some((*t.requests.get(i)? as f64, t.live_bytes[i] as f64 / MIB)))
+        .collect()
+}
+
+/// (requests, Σ workers' inherited MiB copied since the fork) while serving.
+pub(super) fn cow_copied_points(t: &Timeline) -> Vec<(f64, f64)> {
+    steady_indices(t)
+        .filter_map(|i| {
+            let copied: Vec<u64> = t
+                .processes
+                .iter()
+                .filter(|p| p.role == ProcessRole::Worker)
+                .filter_map(|p| p.cow_copied.get(i).copied().flatten())
+                .collect();
+            (!copied.is_empty()).then(|| {
+                (
+                    t.requests[i] as f64,
+                    copied.iter().sum::<u64>() as f64 / MIB,
+                )
+            })
+        })
+        .collect()
+}
+
+/// Splits a series at missing values into drawable runs.
+pub(super) fn runs(points: &[(f64, Option<f64>)]) -> Vec<Vec<(f64, f64)>> {
+    let mut out = vec![Vec::new()];
+    for &(x, y) in points {
+        match y {
+            Some(y) => out.last_mut().expect("one run").push((x, y)),
+            None if !out.last().expect("one run").is_empty() => out.push(Vec::new()),
+            None => {}
+        }
+    }
+    out.retain(|r| !r.is_empty());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_break_at_missing_values() {
+        let r = runs(&[
+            (0.0, Some(1.0)),
+            (1.0, None),
+            (2.0, Some(2.0)),
+            (3.0, Some(3.0)),
+        ]);
+        assert_eq!(r, vec![vec![(0.0, 1.0)], vec![(2.0, 2.0), (3.0, 3.0)]]);
+    }
+
+    #[test]
+    fn idle_offsets_from_phase_names() {
+        assert_eq!(idle_offset("idle+0.1s"), Some(0.1));
+        assert_eq!(idle_offset("trimmed"), None);
+    }
+}
