@@ -414,7 +414,7 @@ fn the_cow_workload_copies_the_glibc_heap_unless_frozen() {
     let cell = |v: &str, h: &str| {
         doc.cells
             .iter()
-            .find(|c| c.variant == v && c.prefork == h)
+            .find(|c| c.variant == v && c.prefork.name() == h)
             .unwrap()
     };
     let copied = |v: &str, h: &str| cell(v, h).metrics.as_ref().unwrap().cow_copied.unwrap();

@@ -241,7 +241,7 @@ fn growth_of(spec: &str) -> String {
     ]);
     let m = doc.cells[0].metrics.clone().unwrap();
     assert!(m.growth_bytes_per_1k_requests.is_some());
-    m.growth_verdict.unwrap()
+    m.growth_verdict.unwrap().to_string()
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::results::metric::MetricId;
 use crate::results::summary::SummaryRow;
 use crate::results::{CellResult, Status};
 use crate::units::{mib, pct, per_1k, rate};
+use allocbench_workloads::PreforkHook;
 
 /// How close to the best throughput a variant must be to count as "as fast".
 const WITHIN: f64 = 0.05;
@@ -36,7 +37,7 @@ fn baseline(r: &SummaryRow) -> String {
 fn plain(rows: &[SummaryRow]) -> Vec<&SummaryRow> {
     let writes = rows.first().map(|r| r.app_writes);
     rows.iter()
-        .filter(|r| r.prefork == "none" && Some(r.app_writes) == writes && r.ok > 0)
+        .filter(|r| r.prefork == PreforkHook::None && Some(r.app_writes) == writes && r.ok > 0)
         .collect()
 }
 
@@ -217,14 +218,17 @@ fn hooks_before_fork(rows: &[SummaryRow]) -> Vec<String> {
     let mut out = Vec::new();
     let mut alike: Vec<(String, Vec<String>)> = Vec::new();
     let mut unmoved = Vec::new();
-    for none in rows.iter().filter(|r| r.prefork == "none" && r.ok > 0) {
+    for none in rows
+        .iter()
+        .filter(|r| r.prefork == PreforkHook::None && r.ok > 0)
+    {
         let Some(a) = median(none, MetricId::CowCopied) else {
             continue;
         };
         let hooks: Vec<(&SummaryRow, f64)> = rows
             .iter()
             .filter(|r| {
-                r.prefork != "none"
+                r.prefork != PreforkHook::None
                     && r.variant == none.variant
                     && r.app_writes == none.app_writes
                     && r.ok > 0
@@ -290,7 +294,9 @@ fn idle_return(cells: &[CellResult], variant: &str) -> Option<(String, f64)> {
     let mut name = None;
     let mut values: Vec<f64> = cells
         .iter()
-        .filter(|c| c.variant == variant && c.status == Status::Ok && c.prefork == "none")
+        .filter(|c| {
+            c.variant == variant && c.status == Status::Ok && c.prefork == PreforkHook::None
+        })
         .filter_map(|c| {
             let m = c.metrics.as_ref()?;
             let last = c.phases.iter().rfind(|p| p.name.starts_with("idle+"))?;

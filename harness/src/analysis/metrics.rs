@@ -2,6 +2,7 @@
 //! reports. Their definitions are in `docs/metrics.md`, generated from the
 //! registry in `results/metric.rs`; each has a test with a known answer.
 
+use crate::results::GrowthVerdict;
 use std::collections::{BTreeMap, HashMap};
 
 use allocbench_workloads::{
@@ -89,7 +90,7 @@ pub fn compute(
     }
 
     let (growth_bytes_per_1k_requests, growth_verdict) = match growth(timeline) {
-        Some((slope, verdict)) => (Some(slope), Some(verdict.to_string())),
+        Some((slope, verdict)) => (Some(slope), Some(verdict)),
         None => (None, None),
     };
 
@@ -205,7 +206,7 @@ pub fn fragmentation_over_requests(t: &Timeline, base: i64, forks: bool) -> Vec<
 /// 1,000 requests, and whether that is a plateau or growth. Growing means the
 /// slope adds more than 2% of the mean (and at least 1 MiB) over the second
 /// half. `None` when the timeline has fewer than three points there.
-pub fn growth(t: &Timeline) -> Option<(f64, &'static str)> {
+pub fn growth(t: &Timeline) -> Option<(f64, GrowthVerdict)> {
     let last = t.requests.iter().copied().max()?;
     let points: Vec<(f64, f64)> = (0..t.len())
         .filter(|&i| t.phase[i] == "steady" && t.requests[i] * 2 >= last && t.requests[i] > 0)
@@ -229,9 +230,9 @@ pub fn growth(t: &Timeline) -> Option<(f64, &'static str)> {
         - points.iter().map(|p| p.0).fold(f64::MAX, f64::min);
     let grown = slope * span;
     let verdict = if grown > (0.02 * my).max((1u64 << 20) as f64) {
-        "growing"
+        GrowthVerdict::Growing
     } else {
-        "plateau"
+        GrowthVerdict::Plateau
     };
     Some((slope * 1000.0, verdict))
 }
@@ -426,7 +427,7 @@ mod growth_tests {
         // 1 MiB per 1,000 requests over 20,000 requests.
         let pts: Vec<(u64, u64)> = (0..=20).map(|i| (i * 1000, (100 + i) << 20)).collect();
         let (slope, verdict) = growth(&timeline(&pts)).unwrap();
-        assert_eq!(verdict, "growing");
+        assert_eq!(verdict, GrowthVerdict::Growing);
         assert!((slope - (1 << 20) as f64).abs() < 1.0, "{slope}");
     }
 
@@ -435,7 +436,7 @@ mod growth_tests {
         let pts: Vec<(u64, u64)> = (0..=20)
             .map(|i| (i * 1000, (200 << 20) + (i % 3) * 4096))
             .collect();
-        assert_eq!(growth(&timeline(&pts)).unwrap().1, "plateau");
+        assert_eq!(growth(&timeline(&pts)).unwrap().1, GrowthVerdict::Plateau);
     }
 
     #[test]
@@ -444,7 +445,7 @@ mod growth_tests {
         let pts: Vec<(u64, u64)> = (0..=20)
             .map(|i| (i * 1000, (100 + i.min(10) * 10) << 20))
             .collect();
-        assert_eq!(growth(&timeline(&pts)).unwrap().1, "plateau");
+        assert_eq!(growth(&timeline(&pts)).unwrap().1, GrowthVerdict::Plateau);
     }
 
     #[test]

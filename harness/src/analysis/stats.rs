@@ -165,7 +165,7 @@ pub fn summarize(cells: &[CellResult]) -> Vec<SummaryRow> {
             processes: c.spec.as_ref().map(|s| s.processes),
             threads: c.spec.as_ref().map(|s| s.threads),
             variant: c.variant.clone(),
-            prefork: c.prefork.clone(),
+            prefork: c.prefork,
             app_writes: app_writes(c),
             ok: ok.len(),
             failed: mine.len() - ok.len(),
@@ -271,7 +271,7 @@ mod tests {
             for hook in ["none", "trim"] {
                 for (v, pss) in [("glibc", 200), ("jemalloc", 150)] {
                     let mut c = cell(v, 2, 2, rep, pss + u64::from(rep));
-                    c.prefork = hook.into();
+                    c.prefork = hook.parse().unwrap();
                     c.spec.as_mut().unwrap().prefork = hook.parse().unwrap();
                     cells.push(c);
                 }
@@ -283,7 +283,7 @@ mod tests {
         let rows = summarize(&cells);
         let keys: Vec<(&str, &str, bool, usize)> = rows
             .iter()
-            .map(|r| (r.variant.as_str(), r.prefork.as_str(), r.app_writes, r.ok))
+            .map(|r| (r.variant.as_str(), r.prefork.name(), r.app_writes, r.ok))
             .collect();
         assert_eq!(
             keys,

@@ -292,7 +292,7 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
         variant: v.variant.name.clone(),
         variant_def: v.variant.clone(),
         launch_env: v.launch.set.iter().cloned().collect::<BTreeMap<_, _>>(),
-        prefork: "none".into(),
+        prefork: allocbench_workloads::PreforkHook::None,
         prefork_call: None,
         repetition: 0,
         cpus_pinned: None,

@@ -88,7 +88,7 @@ struct Shape {
 }
 
 fn shape(doc: &Document) -> Shape {
-    let hooks: BTreeSet<&str> = doc.cells.iter().map(|c| c.prefork.as_str()).collect();
+    let hooks: BTreeSet<&str> = doc.cells.iter().map(|c| c.prefork.name()).collect();
     let writes: BTreeSet<bool> = doc.cells.iter().map(app_writes).collect();
     Shape {
         hooks: hooks.len() > 1,
@@ -226,7 +226,7 @@ pub fn compare_table(doc: &Document, wide: bool) -> Table {
     for c in &doc.cells {
         let mut row = vec![c.variant.clone()];
         if shape.hooks {
-            row.push(c.prefork.clone());
+            row.push(c.prefork.to_string());
         }
         if shape.writes {
             row.push(if app_writes(c) { "yes" } else { "no" }.into());
@@ -403,7 +403,7 @@ pub fn summary_table(doc: &Document, wide: bool) -> Table {
     for r in &doc.summary {
         let mut row = vec![r.variant.clone()];
         if shape.hooks {
-            row.push(r.prefork.clone());
+            row.push(r.prefork.to_string());
         }
         if shape.writes {
             row.push(if r.app_writes { "yes" } else { "no" }.into());

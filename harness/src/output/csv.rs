@@ -57,7 +57,7 @@ impl Exporter for Csv {
             let mut row = vec![
                 c.workload.clone(),
                 c.variant.clone(),
-                c.prefork.clone(),
+                c.prefork.to_string(),
                 c.repetition.to_string(),
                 match c.status {
                     Status::Ok => "ok".into(),

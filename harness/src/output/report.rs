@@ -2,6 +2,7 @@
 //! as Markdown, HTML or CSV, with its tables, the "What to choose" rules'
 //! lines and links to the charts.
 
+use allocbench_workloads::PreforkHook;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -99,7 +100,7 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
     let hooks = summaries
         .values()
         .flatten()
-        .map(|r| r.prefork.as_str())
+        .map(|r| r.prefork.name())
         .collect::<std::collections::BTreeSet<_>>()
         .len()
         > 1;
@@ -129,8 +130,8 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
             headers.push(format!("{}{suffix}", id.label()));
         }
     }
-    let key = |r: &SummaryRow| (r.variant.clone(), r.prefork.clone(), r.app_writes);
-    let mut rows: Vec<(String, String, bool)> = Vec::new();
+    let key = |r: &SummaryRow| (r.variant.clone(), r.prefork, r.app_writes);
+    let mut rows: Vec<(String, PreforkHook, bool)> = Vec::new();
     for r in summaries.values().flatten() {
         if !rows.contains(&key(r)) {
             rows.push(key(r));
@@ -144,7 +145,7 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
     for (variant, prefork, app) in rows {
         let mut row = vec![variant.clone()];
         if hooks {
-            row.push(prefork.clone());
+            row.push(prefork.to_string());
         }
         if writes {
             row.push(if app { "yes" } else { "no" }.into());
@@ -152,7 +153,7 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
         for m in &machines {
             match summaries[m]
                 .iter()
-                .find(|r| key(r) == (variant.clone(), prefork.clone(), app))
+                .find(|r| key(r) == (variant.clone(), prefork, app))
             {
                 Some(r) => {
                     row.push(if r.failed > 0 {
@@ -519,7 +520,7 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
                         report.machines[*m].label.clone(),
                         g.title.clone(),
                         r.variant.clone(),
-                        r.prefork.clone(),
+                        r.prefork.to_string(),
                         r.app_writes.to_string(),
                         name.clone(),
                         s.stat.n.to_string(),

@@ -69,7 +69,7 @@ pub fn plan(doc: &Document) -> Vec<PlotGroup> {
     for c in &doc.cells {
         let k = (
             c.workload.as_str(),
-            c.prefork.as_str(),
+            c.prefork.name(),
             c.app_writes(),
             c.repetition,
         );
@@ -86,7 +86,7 @@ pub fn plan(doc: &Document) -> Vec<PlotGroup> {
             .filter(|&i| {
                 let c = &doc.cells[i];
                 c.workload == workload
-                    && c.prefork == prefork
+                    && c.prefork.name() == prefork
                     && c.app_writes() == app_writes
                     && c.repetition == repetition
                     && c.status == Status::Ok
@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn groups_split_by_hook_and_repetition() {
         let mut trim = cell("glibc", 1);
-        trim.prefork = "trim".into();
+        trim.prefork = allocbench_workloads::PreforkHook::Trim;
         let mut again = cell("glibc", 1);
         again.repetition = 1;
         // --cow-attribution's run without application writes.

@@ -116,7 +116,7 @@ pub(super) fn cell(variant: &str, scale: u64) -> CellResult {
     let metrics = Metrics {
         returned: share(&[0.2, 0.2, 0.4, 0.9]),
         returned_lazyfree: share(&[0.1, 0.1, 0.05, 0.0]),
-        growth_verdict: Some("plateau".into()),
+        growth_verdict: Some(crate::results::GrowthVerdict::Plateau),
         growth_bytes_per_1k_requests: Some(2048.0),
         ..Metrics::default()
     };

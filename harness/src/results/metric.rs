@@ -11,7 +11,7 @@
 //! Then run `UPDATE_DOCS=1 cargo test -p allocbench --lib metric` to
 //! regenerate `docs/metrics.md`.
 
-use crate::results::Metrics;
+use crate::results::{GrowthVerdict, Metrics};
 use crate::units::{mib, micros, pct, per_1k, rate, signed_mib, verdict};
 
 /// What a metric's number is, which says how it is printed.
@@ -255,8 +255,7 @@ registry! {
         "1 when the growth slope adds more than 2% of the mean (and at least 1 MiB) over the second half of serving, 0 for a plateau; absent with fewer than 3 points; over repetitions, the majority's verdict.",
         |m| {
             m.growth_verdict
-                .as_deref()
-                .map(|v| if v == "growing" { 1.0 } else { 0.0 })
+                .map(|v| if v == GrowthVerdict::Growing { 1.0 } else { 0.0 })
         },
     ), false, true),
     StaticLiveBytes => only(def(
@@ -391,7 +390,7 @@ mod tests {
             throughput_rps: 1234567.4,
             latency_p99_us: 87.31,
             arenas: Some(3),
-            growth_verdict: Some("growing".into()),
+            growth_verdict: Some(GrowthVerdict::Growing),
             growth_bytes_per_1k_requests: Some(-2048.0),
             ..Metrics::default()
         };

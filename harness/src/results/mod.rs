@@ -13,7 +13,7 @@ pub mod summary;
 use std::collections::BTreeMap;
 
 use allocbench_allocators::{AllocatorIdentity, Variant};
-use allocbench_workloads::WorkloadSpec;
+use allocbench_workloads::{PreforkHook, WorkloadSpec};
 use serde::{Deserialize, Serialize};
 
 use cow::CowSample;
@@ -81,7 +81,7 @@ pub struct CellResult {
     pub variant_def: Variant,
     /// The environment the master was launched with (allocator variables only).
     pub launch_env: BTreeMap<String, String>,
-    pub prefork: String,
+    pub prefork: PreforkHook,
     /// The release call the master made before forking (`trim` hook).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefork_call: Option<String>,
@@ -278,7 +278,7 @@ pub struct Metrics {
     pub growth_bytes_per_1k_requests: Option<f64>,
     /// `plateau` or `growing` (see `docs/metrics.md`; the threshold is in
     /// `metrics.rs`).
-    pub growth_verdict: Option<String>,
+    pub growth_verdict: Option<GrowthVerdict>,
     /// Sum over workers at steady of inherited bytes copied since the fork
     /// (pagemap, exact to the page).
     pub cow_copied: Option<Bytes>,
@@ -321,6 +321,33 @@ pub struct Metrics {
     /// Whether THP was disabled for the process tree (`PR_SET_THP_DISABLE`).
     #[serde(default)]
     pub thp_disabled: Option<bool>,
+}
+
+/// Whether tree memory still grows in the second half of serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrowthVerdict {
+    /// The slope adds at most 2% of the mean (or under 1 MiB) over the
+    /// second half.
+    Plateau,
+    /// The slope adds more than that.
+    Growing,
+}
+
+impl GrowthVerdict {
+    /// The verdict's name, as in the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            GrowthVerdict::Plateau => "plateau",
+            GrowthVerdict::Growing => "growing",
+        }
+    }
+}
+
+impl std::fmt::Display for GrowthVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A memory series: one value per timeline point, `null` where the process
@@ -511,7 +538,7 @@ pub(crate) fn test_cell(
             background_thread_in_workers: false,
         },
         launch_env: BTreeMap::new(),
-        prefork: "none".into(),
+        prefork: PreforkHook::None,
         prefork_call: None,
         repetition,
         cpus_pinned: None,

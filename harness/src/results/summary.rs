@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use allocbench_workloads::PreforkHook;
 use serde::{Deserialize, Serialize};
 
 use super::metric::MetricId;
@@ -58,7 +59,7 @@ pub struct SummaryRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<u32>,
     pub variant: String,
-    pub prefork: String,
+    pub prefork: PreforkHook,
     /// Whether requests wrote into the master's static objects.
     pub app_writes: bool,
     /// Repetitions that finished.

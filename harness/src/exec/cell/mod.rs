@@ -106,7 +106,7 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
         variant: plan.variant.name.clone(),
         variant_def: plan.variant.clone(),
         launch_env,
-        prefork: plan.spec.prefork.to_string(),
+        prefork: plan.spec.prefork,
         prefork_call: None,
         repetition: plan.repetition,
         cpus_pinned: plan.cpus,
