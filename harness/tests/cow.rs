@@ -279,7 +279,7 @@ fn pss_of_master_and_child_match_a_plain_reading_and_sum_to_the_tree() {
         workers: vec![(f.child, 0)],
         ..TreeState::default()
     };
-    let (hand, tree) = between_equal_readings(&pids, || sample_tree(&state, "test", 0.0));
+    let (hand, tree) = between_equal_readings(&pids, || sample_tree(&state, 0.0));
     let sum = |i: usize| hand.iter().map(|h| h[i]).sum::<u64>();
     assert_eq!(tree.tree.pss, sum(0));
     assert_eq!(tree.tree.pss_anon, sum(1));

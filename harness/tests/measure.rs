@@ -202,7 +202,7 @@ fn finds_every_worker_and_what_each_copied() {
     assert_eq!(cell.status, Status::Ok, "{:?}", cell.error);
     assert_eq!(cell.workload, "measure");
     assert!(cell.spec.is_none() && cell.metrics.is_none());
-    let names: Vec<&str> = cell.phases.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<String> = cell.phases.iter().map(|p| p.name.to_string()).collect();
     assert_eq!(names, ["started", "loaded", "idle+0.1s"]);
 
     let record = cell.measure.as_ref().unwrap();
@@ -1062,7 +1062,7 @@ fn idle_takes_a_list_of_samples_and_reads_the_idle_columns_at_the_last() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = r.doc();
     let cell = only_cell(&doc);
-    let names: Vec<&str> = cell.phases.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<String> = cell.phases.iter().map(|p| p.name.to_string()).collect();
     assert_eq!(names, ["started", "loaded", "idle+0s", "idle+0.2s"]);
     assert_eq!(cell.measure.as_ref().unwrap().idle_s, 0.2);
 }

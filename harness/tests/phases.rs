@@ -19,7 +19,7 @@ fn phases_come_in_the_specified_order() {
     let doc = one_cell("glibc", &["--idle", "0,0.1,0.25"]);
     let cell = &doc.cells[0];
     assert_eq!(cell.status, Status::Ok);
-    let names: Vec<&str> = cell.phases.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<String> = cell.phases.iter().map(|p| p.name.to_string()).collect();
     assert_eq!(
         names,
         [

@@ -34,12 +34,12 @@ fn arena_counts_follow_malloc_arena_max_and_glibc_tunables() {
     assert_eq!(arenas(1), 1);
     assert!(arenas(2) <= 2, "arena_max=2: {}", arenas(2));
     // One process, no fork: no forked phase, the master serves.
-    let names: Vec<&str> = doc.cells[0]
+    let names: Vec<String> = doc.cells[0]
         .phases
         .iter()
-        .map(|p| p.name.as_str())
+        .map(|p| p.name.to_string())
         .collect();
-    assert!(!names.contains(&"forked"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "forked"), "{names:?}");
     assert_eq!(doc.cells[0].phases[2].processes.len(), 1);
 }
 

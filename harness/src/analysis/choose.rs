@@ -299,9 +299,9 @@ fn idle_return(cells: &[CellResult], variant: &str) -> Option<(String, f64)> {
         })
         .filter_map(|c| {
             let m = c.metrics.as_ref()?;
-            let last = c.phases.iter().rfind(|p| p.name.starts_with("idle+"))?;
-            name = Some(last.name.clone());
-            m.returned.get(&last.name).copied()
+            let last = c.phases.iter().rfind(|p| p.name.idle_offset().is_some())?;
+            name = Some(last.name.to_string());
+            m.returned.get(&last.name.to_string()).copied()
         })
         .collect();
     if values.is_empty() {

@@ -3,6 +3,7 @@
 //! registry in `results/metric.rs`; each has a test with a known answer.
 
 use crate::results::GrowthVerdict;
+use crate::results::phase::PhaseName;
 use std::collections::{BTreeMap, HashMap};
 
 use allocbench_workloads::{
@@ -17,7 +18,8 @@ pub const MIN_EXCESS: i64 = 1 << 20;
 /// Reports keyed by (role, worker index, phase).
 pub type Reports = HashMap<(Role, u32, Phase), PhaseReport>;
 
-fn find<'a>(phases: &'a [PhaseSample], name: &str) -> Result<&'a PhaseSample, String> {
+fn find(phases: &[PhaseSample], name: Phase) -> Result<&PhaseSample, String> {
+    let name = PhaseName::from(name);
     let p = phases
         .iter()
         .find(|p| p.name == name)
@@ -40,9 +42,16 @@ pub fn compute(
     spec: &WorkloadSpec,
 ) -> Result<Metrics, String> {
     let forks = spec.processes > 0;
-    let forked = find(phases, if forks { "forked" } else { "preloaded" })?;
-    let steady = find(phases, "steady")?;
-    let trimmed = find(phases, "trimmed")?;
+    let forked = find(
+        phases,
+        if forks {
+            Phase::Forked
+        } else {
+            Phase::Preloaded
+        },
+    )?;
+    let steady = find(phases, Phase::Steady)?;
+    let trimmed = find(phases, Phase::Trimmed)?;
     let master_rss_forked = forked.master().ok_or("no master sample at the fork")?.rss;
     let serving = |p: &PhaseSample| {
         if forks {
@@ -73,19 +82,22 @@ pub fn compute(
 
     let mut returned = BTreeMap::new();
     let mut returned_lazyfree = BTreeMap::new();
-    let after_steady = phases.iter().skip_while(|p| p.name != "steady").skip(1);
+    let after_steady = phases
+        .iter()
+        .skip_while(|p| p.name != Phase::Steady)
+        .skip(1);
     for p in after_steady {
         // Shares of a tiny excess are noise, not a finding.
         if excess >= MIN_EXCESS {
             let now = serving(p);
             returned.insert(
-                p.name.clone(),
+                p.name.to_string(),
                 (top.anon_net() - now.anon_net()) as f64 / excess as f64,
             );
             // Only what went to LazyFree since steady: pages already
             // there at steady were never part of the excess.
             let lazy = now.lazyfree.saturating_sub(top.lazyfree);
-            returned_lazyfree.insert(p.name.clone(), lazy as f64 / excess as f64);
+            returned_lazyfree.insert(p.name.to_string(), lazy as f64 / excess as f64);
         }
     }
 
@@ -269,7 +281,7 @@ mod tests {
         }
         PhaseSample {
             requests: 0,
-            name: name.into(),
+            name: name.parse().unwrap(),
             t_ms: 0.0,
             tree,
             processes,

@@ -160,7 +160,7 @@ fn sweep_configuration(c: &CellResult) -> String {
 pub fn master_anon_forked(c: &CellResult) -> Option<u64> {
     c.phases
         .iter()
-        .find(|p| p.name == "forked")?
+        .find(|p| p.name == allocbench_workloads::Phase::Forked)?
         .master()
         .map(|m| m.anonymous)
 }

@@ -17,6 +17,7 @@ mod record;
 mod track;
 pub mod watchdog;
 
+use crate::results::phase::PhaseName;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -31,7 +32,7 @@ pub use crate::results::measure::{MeasureMetrics, MeasureRecord, MeasuredProcess
 pub use record::compute;
 
 use crate::cli::MeasureArgs;
-use crate::exec::cell::{NOT_IN_EFFECT, StderrTail, describe_exit, idle_name};
+use crate::exec::cell::{NOT_IN_EFFECT, StderrTail, describe_exit};
 use crate::exec::interrupt;
 use crate::exec::runner::{Outcome, Sink, new_document};
 use crate::plans::{catalog, usage};
@@ -342,7 +343,7 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
         Ok(()) => {
             record.metrics = Some(compute(
                 &cell.phases,
-                &idle_name(plan.idle_s()),
+                PhaseName::Idle(plan.idle_s()),
                 &record.processes,
                 load_rps,
             ));
@@ -461,7 +462,7 @@ impl<'a> Row<'a> {
             let s = tracker
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .sample(phase, t_ms);
+                .sample(t_ms);
             timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes, true);
         })
     }
@@ -477,13 +478,13 @@ impl<'a> Row<'a> {
     /// Samples the tree and keeps the sample under `name`, and as a point of
     /// the timeline (so the timeline has one at every boundary, whatever the
     /// timer's luck).
-    fn sample(&mut self, name: &str) {
+    fn sample(&mut self, name: PhaseName) {
         let take = || {
             let t = self.ms();
             self.tracker
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .sample(name, t)
+                .sample(t)
         };
         let s = match &self.timeline {
             // Under the timeline's lock: its points stay in time order.
@@ -495,7 +496,7 @@ impl<'a> Row<'a> {
             }),
             None => take(),
         };
-        self.phases.push(s);
+        self.phases.push(s.named(name));
     }
 
     /// Fails when the command has ended or the run was interrupted.
@@ -558,7 +559,7 @@ impl<'a> Row<'a> {
             )?,
         }
         self.record.ready_ms = Some(self.ms());
-        self.sample("started");
+        self.sample(allocbench_workloads::Phase::Started.into());
         let n = self.phases.last().map_or(0, |p| p.processes.len());
         (self.log)(&format!(
             "ready after {:.1} s; {n} process{}",
@@ -589,13 +590,13 @@ impl<'a> Row<'a> {
             )?,
         }
         self.watch("during the load")?;
-        self.sample("loaded");
+        self.sample(PhaseName::Loaded);
 
         self.set_now("idle");
         let loaded_at = Instant::now();
         for &offset in &plan.idle {
             self.wait_until(loaded_at + Duration::from_secs_f64(offset), "while idle")?;
-            self.sample(&idle_name(offset));
+            self.sample(PhaseName::Idle(offset));
         }
         Ok(())
     }

@@ -2,7 +2,10 @@
 //! checked, every process seen, and the figures derived from the phase
 //! samples (the record itself is [`crate::results::measure`]).
 
+use allocbench_workloads::Phase;
+
 use crate::results::measure::{MeasureMetrics, MeasuredProcess};
+use crate::results::phase::PhaseName;
 
 use crate::analysis::metrics::MIN_EXCESS;
 use crate::results::PhaseSample;
@@ -10,16 +13,20 @@ use crate::results::PhaseSample;
 /// Figures from the `started`, `loaded` and idle samples (by name).
 pub fn compute(
     phases: &[PhaseSample],
-    idle_name: &str,
+    idle_name: PhaseName,
     processes: &[MeasuredProcess],
     load_rps: Option<f64>,
 ) -> MeasureMetrics {
-    let find = |name: &str| phases.iter().find(|p| p.name == name);
+    let find = |name: PhaseName| phases.iter().find(|p| p.name == name);
     // Tree figures only from a complete sample.
     fn whole(p: Option<&PhaseSample>) -> Option<&PhaseSample> {
         p.filter(|p| p.processes.iter().all(|p| p.mem.is_some()))
     }
-    let (started, loaded, idle) = (find("started"), find("loaded"), find(idle_name));
+    let (started, loaded, idle) = (
+        find(Phase::Started.into()),
+        find(PhaseName::Loaded),
+        find(idle_name),
+    );
     let (started_w, loaded_w, idle_w) = (whole(started), whole(loaded), whole(idle));
     let count = |p: Option<&PhaseSample>| p.map(|p| p.processes.len() as u32);
 
@@ -110,7 +117,7 @@ mod tests {
         }
         PhaseSample {
             requests: 0,
-            name: name.into(),
+            name: name.parse().unwrap(),
             t_ms: 0.0,
             tree,
             processes: procs,
@@ -175,7 +182,7 @@ mod tests {
             private_dirty_first: Some(first),
         };
         let procs = [seen(2, MIB), seen(3, MIB), seen(4, MIB / 2)];
-        let m = compute(&phases, "idle+5s", &procs, Some(1234.5));
+        let m = compute(&phases, PhaseName::Idle(5.0), &procs, Some(1234.5));
         assert_eq!(m.processes_seen, 3);
         assert_eq!(m.processes_gone, 1);
         assert_eq!(m.processes_loaded, Some(3));
@@ -200,8 +207,8 @@ mod tests {
             vec![proc_(1, ProcessRole::Master, mem(MIB, 0, MIB), None)],
         );
         let mut loaded = lone.clone();
-        loaded.name = "loaded".into();
-        let m = compute(&[lone, loaded], "idle+5s", &[], None);
+        loaded.name = PhaseName::Loaded;
+        let m = compute(&[lone, loaded], PhaseName::Idle(5.0), &[], None);
         // No workers, no CoW, no idle sample, no growth to return.
         assert_eq!(m.worker_private_dirty_loaded, None);
         assert_eq!(m.worker_private_dirty_growth, None);
@@ -222,7 +229,7 @@ mod tests {
         );
         p.processes[1].mem = None;
         p.processes[1].missed = Some("/proc/2/smaps_rollup: permission denied".into());
-        let m = compute(&[p], "idle+5s", &[], None);
+        let m = compute(&[p], PhaseName::Idle(5.0), &[], None);
         assert_eq!(m.tree_pss_loaded, None);
         assert_eq!(m.processes_loaded, Some(2));
     }

@@ -11,7 +11,7 @@ use procfs::process::all_processes;
 
 use super::watchdog::Watchdog;
 use crate::results::measure::MeasuredProcess;
-use crate::results::{Mem, Millis, PhaseSample, ProcessRole, ProcessSample};
+use crate::results::{Mem, Millis, ProcessRole, ProcessSample, TreeSample};
 use crate::sample::cow::CowBaseline;
 use crate::sample::smaps::{SampleError, sample};
 
@@ -215,12 +215,12 @@ impl Tracker {
     /// it is read: a worker forked (or ended) while the tree is read would
     /// make the sum wrong, so a sample during which the tree changed is
     /// taken again (a few times at most).
-    pub fn sample(&mut self, name: &str, t_ms: Millis) -> PhaseSample {
+    pub fn sample(&mut self, t_ms: Millis) -> TreeSample {
         let mut live = self.discover(t_ms);
         for _ in 0..4 {
-            let s = self.sample_once(name, t_ms, &live);
+            let s = self.sample_once(t_ms, &live);
             let after = self.discover(t_ms);
-            let same = |p: &PhaseSample| {
+            let same = |p: &TreeSample| {
                 after.len() == p.processes.len()
                     && after
                         .iter()
@@ -232,10 +232,10 @@ impl Tracker {
             }
             live = after;
         }
-        self.sample_once(name, t_ms, &live)
+        self.sample_once(t_ms, &live)
     }
 
-    fn sample_once(&mut self, name: &str, t_ms: Millis, live: &[usize]) -> PhaseSample {
+    fn sample_once(&mut self, t_ms: Millis, live: &[usize]) -> TreeSample {
         let mut processes = Vec::with_capacity(live.len());
         for &at in live {
             let p = &mut self.procs[at];
@@ -276,9 +276,8 @@ impl Tracker {
         for m in processes.iter().filter_map(|p| p.mem.as_ref()) {
             tree.add(m);
         }
-        PhaseSample {
+        TreeSample {
             requests: 0,
-            name: name.to_string(),
             t_ms,
             tree,
             processes,

@@ -126,15 +126,15 @@ pub fn missed_notes(doc: &Document) -> Vec<String> {
     let mut notes = Vec::new();
     for c in doc.cells.iter().filter(|c| c.status == Status::Ok) {
         // (pid, reason) → phases, in the order met.
-        let mut missed: Vec<((i32, &str), Vec<&str>)> = Vec::new();
+        let mut missed: Vec<((i32, &str), Vec<String>)> = Vec::new();
         for phase in &c.phases {
             for p in &phase.processes {
                 let Some(why) = p.missed.as_deref().filter(|_| p.mem.is_none()) else {
                     continue;
                 };
                 match missed.iter_mut().find(|(k, _)| *k == (p.pid, why)) {
-                    Some((_, phases)) => phases.push(&phase.name),
-                    None => missed.push(((p.pid, why), vec![&phase.name])),
+                    Some((_, phases)) => phases.push(phase.name.to_string()),
+                    None => missed.push(((p.pid, why), vec![phase.name.to_string()])),
                 }
             }
         }

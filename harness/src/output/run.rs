@@ -39,7 +39,10 @@ fn in_phase_order(cell: &CellResult, map: &std::collections::BTreeMap<String, f6
     let parts: Vec<String> = cell
         .phases
         .iter()
-        .filter_map(|p| map.get(&p.name).map(|v| format!("{} {}", p.name, pct(*v))))
+        .filter_map(|p| {
+            map.get(&p.name.to_string())
+                .map(|v| format!("{} {}", p.name, pct(*v)))
+        })
         .collect();
     if parts.is_empty() {
         "—".into()
@@ -135,7 +138,7 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
     cols.insert(1, ("t", true));
     let mut t = Table::new(&cols);
     for p in &cell.phases {
-        let mut row = vec![p.name.clone(), format!("{:.2} s", p.t_ms / 1e3)];
+        let mut row = vec![p.name.to_string(), format!("{:.2} s", p.t_ms / 1e3)];
         row.extend(mem_cells(&p.tree));
         t.push(row);
     }
@@ -161,7 +164,11 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
         out.push_str(".\n");
     }
 
-    if let Some(steady) = cell.phases.iter().find(|p| p.name == "steady") {
+    if let Some(steady) = cell
+        .phases
+        .iter()
+        .find(|p| p.name == allocbench_workloads::Phase::Steady)
+    {
         let mut t = Table::new(&mem_columns("process at steady"));
         for p in &steady.processes {
             let who = match p.index {

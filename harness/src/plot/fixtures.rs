@@ -72,7 +72,7 @@ pub(super) fn cell(variant: &str, scale: u64) -> CellResult {
             }
             PhaseSample {
                 requests,
-                name: name.into(),
+                name: name.parse().unwrap(),
                 t_ms,
                 tree,
                 processes,

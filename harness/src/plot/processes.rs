@@ -1,5 +1,6 @@
 //! One cell's processes one by one: anonymous PSS of each over time.
 
+use allocbench_workloads::Phase;
 use plotters::prelude::*;
 
 use super::layout::*;
@@ -9,7 +10,7 @@ use crate::results::{CellResult, ProcessRole};
 
 pub(super) fn processes(group: &str, cell: &CellResult) -> anyhow::Result<String> {
     let t = &cell.timeline;
-    let end = phase_t(cell, "trimmed");
+    let end = phase_t(cell, Phase::Trimmed);
     let keep = |i: usize| t.phase[i] != "exit" && end.is_none_or(|e| t.t_ms[i] / 1e3 <= e);
     let mut lines: Vec<(String, RGBColor, Series)> = Vec::new();
     let mut procs: Vec<_> = t.processes.iter().collect();
@@ -38,7 +39,7 @@ pub(super) fn processes(group: &str, cell: &CellResult) -> anyhow::Result<String
     }
     // Live bytes are as of the last progress report: stale once the caches
     // are freed at drained.
-    let drained = phase_t(cell, "drained");
+    let drained = phase_t(cell, Phase::Drained);
     let live: Vec<(f64, f64)> =
         if t.live_bytes.len() == t.len() && t.live_bytes.iter().any(|&b| b > 0) {
             (0..t.len())
@@ -64,8 +65,8 @@ pub(super) fn processes(group: &str, cell: &CellResult) -> anyhow::Result<String
     let vlines: Vec<(f64, String)> = cell
         .phases
         .iter()
-        .filter(|p| Marker::of(&p.name).is_some())
-        .map(|p| (p.t_ms / 1e3, p.name.clone()))
+        .filter(|p| Marker::of(p.name).is_some())
+        .map(|p| (p.t_ms / 1e3, p.name.to_string()))
         .collect();
     let mut legend: Vec<(Swatch, String)> = lines
         .iter()

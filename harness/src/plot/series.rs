@@ -1,6 +1,9 @@
 //! The numbers drawn, taken from the cells: series over time and against
 //! requests, phase markers, idle offsets.
 
+use allocbench_workloads::Phase;
+
+use crate::results::phase::PhaseName;
 use crate::results::{CellResult, PhaseSample, ProcessRole, Timeline};
 
 /// Bytes in a MiB: the charts draw MiB.
@@ -19,13 +22,13 @@ pub(super) enum Marker {
 }
 
 impl Marker {
-    pub(super) fn of(phase: &str) -> Option<Marker> {
+    pub(super) fn of(phase: PhaseName) -> Option<Marker> {
         match phase {
-            "forked" => Some(Marker::Forked),
-            "steady" => Some(Marker::Steady),
-            "drained" => Some(Marker::Drained),
-            "trimmed" => Some(Marker::Trimmed),
-            p if p.starts_with("idle+") => Some(Marker::Idle),
+            PhaseName::Fixed(Phase::Forked) => Some(Marker::Forked),
+            PhaseName::Fixed(Phase::Steady) => Some(Marker::Steady),
+            PhaseName::Fixed(Phase::Drained) => Some(Marker::Drained),
+            PhaseName::Fixed(Phase::Trimmed) => Some(Marker::Trimmed),
+            PhaseName::Idle(_) => Some(Marker::Idle),
             _ => None,
         }
     }
@@ -42,11 +45,12 @@ impl Marker {
 }
 
 /// The idle offset in seconds of a phase named `idle+<seconds>s`.
+/// The offset of an idle phase named in a map of the document (`returned`).
 pub(super) fn idle_offset(phase: &str) -> Option<f64> {
-    phase.strip_prefix("idle+")?.strip_suffix('s')?.parse().ok()
+    phase.parse::<PhaseName>().ok()?.idle_offset()
 }
 
-pub(super) fn phase_t(cell: &CellResult, name: &str) -> Option<f64> {
+pub(super) fn phase_t(cell: &CellResult, name: Phase) -> Option<f64> {
     cell.phases
         .iter()
         .find(|p| p.name == name)
@@ -61,7 +65,7 @@ pub(super) fn time_series(
     at_point: impl Fn(&Timeline, usize) -> Option<f64>,
 ) -> Series {
     let t = &cell.timeline;
-    let end = phase_t(cell, "trimmed");
+    let end = phase_t(cell, Phase::Trimmed);
     (0..t.len())
         .filter(|&i| t.phase[i] != "exit")
         .map(|i| (t.t_ms[i] / 1e3, at_point(t, i)))
@@ -77,7 +81,7 @@ pub(super) fn phase_markers(
     let mut markers: Vec<(f64, f64, Marker)> = cell
         .phases
         .iter()
-        .filter_map(|p| Some((p.t_ms / 1e3, at_phase(p)?, Marker::of(&p.name)?)))
+        .filter_map(|p| Some((p.t_ms / 1e3, at_phase(p)?, Marker::of(p.name)?)))
         .collect();
     // Idle samples first, so the boundary drawn a moment before them
     // (`drained` before `idle+0s`) stays on top.

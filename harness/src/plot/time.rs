@@ -234,11 +234,11 @@ pub(super) fn over_time(
             colour: colour_of(colours, &c.variant),
             points: time_series(c, what.at_point),
             markers: phase_markers(c, what.at_phase),
-            drained: phase_t(c, "drained"),
+            drained: phase_t(c, allocbench_workloads::Phase::Drained),
             idle_offsets: c
                 .phases
                 .iter()
-                .filter_map(|p| idle_offset(&p.name))
+                .filter_map(|p| p.name.idle_offset())
                 .collect(),
         })
         .collect();

@@ -8,6 +8,7 @@ pub mod load;
 pub mod measure;
 pub mod metric;
 pub mod model;
+pub mod phase;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use cow::CowSample;
 use environment::Environment;
+use phase::PhaseName;
 use summary::SummaryRow;
 
 /// Bytes of memory.
@@ -213,6 +215,31 @@ pub struct ProcessSample {
     pub cow_missed: Option<String>,
 }
 
+/// Every process of the tree at one moment: a timeline point, or a phase
+/// sample once named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeSample {
+    /// Requests the workers had served when the sample was taken.
+    pub requests: u64,
+    pub t_ms: Millis,
+    /// Sum over the processes sampled.
+    pub tree: Mem,
+    pub processes: Vec<ProcessSample>,
+}
+
+impl TreeSample {
+    /// The sample as the phase sample `name`.
+    pub fn named(self, name: PhaseName) -> PhaseSample {
+        PhaseSample {
+            requests: self.requests,
+            name,
+            t_ms: self.t_ms,
+            tree: self.tree,
+            processes: self.processes,
+        }
+    }
+}
+
 /// Every process of the tree at one phase boundary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSample {
@@ -220,8 +247,9 @@ pub struct PhaseSample {
     #[serde(default)]
     pub requests: u64,
     /// `started`, `preloaded`, `forked`, `steady`, `drained`,
-    /// `idle+<seconds>s`, `trimmed`.
-    pub name: String,
+    /// `idle+<seconds>s`, `trimmed` (`measure`: `started`, `loaded`,
+    /// `idle+<seconds>s`).
+    pub name: PhaseName,
     pub t_ms: Millis,
     /// Sum over the processes sampled.
     pub tree: Mem,
@@ -553,7 +581,7 @@ pub(crate) fn test_cell(
         }),
         phases: vec![PhaseSample {
             requests: 0,
-            name: "forked".into(),
+            name: allocbench_workloads::Phase::Forked.into(),
             t_ms: 0.0,
             tree: master,
             processes: vec![ProcessSample {

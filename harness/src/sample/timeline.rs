@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::results::{Mem, PhaseSample, ProcessRole, ProcessSample, Timeline, ToggleWindow};
+use crate::results::{Mem, ProcessRole, ProcessSample, Timeline, ToggleWindow, TreeSample};
 use crate::sample::cow::CowBaseline;
 use crate::sample::smaps::sample;
 
@@ -86,12 +86,12 @@ fn sample_process(
 
 /// Samples every known process of the tree: smaps_rollup of each, and the
 /// workers' pagemap against the fork baseline.
-pub fn sample_tree(state: &TreeState, name: &str, t_ms: f64) -> PhaseSample {
-    sample_tree_with(state, name, t_ms, Depth::WalkCow)
+pub fn sample_tree(state: &TreeState, t_ms: f64) -> TreeSample {
+    sample_tree_with(state, t_ms, Depth::WalkCow)
 }
 
 /// As [`sample_tree`], as deep as `depth`.
-fn sample_tree_with(state: &TreeState, name: &str, t_ms: f64, depth: Depth) -> PhaseSample {
+fn sample_tree_with(state: &TreeState, t_ms: f64, depth: Depth) -> TreeSample {
     let mut processes = vec![sample_process(
         state.master,
         ProcessRole::Master,
@@ -116,9 +116,8 @@ fn sample_tree_with(state: &TreeState, name: &str, t_ms: f64, depth: Depth) -> P
             tree.add(m);
         }
     }
-    PhaseSample {
+    TreeSample {
         requests: state.requests.iter().sum(),
-        name: name.to_string(),
         t_ms,
         tree,
         processes,
@@ -163,7 +162,7 @@ pub struct TimelineSampler {
 }
 
 /// Appends a sample of the tree in `state` to the timeline.
-pub fn push_point(timeline: &mut Timeline, state: &TreeState, s: &PhaseSample, walked: bool) {
+pub fn push_point(timeline: &mut Timeline, state: &TreeState, s: &TreeSample, walked: bool) {
     timeline.push(
         s.t_ms,
         state.phase,
@@ -292,7 +291,7 @@ impl TimelineSampler {
                 (true, false) => Depth::Walk,
                 (false, _) => Depth::Counters,
             };
-            let s = sample_tree_with(&state, state.phase, t_ms, depth);
+            let s = sample_tree_with(&state, t_ms, depth);
             let spent = began.elapsed();
             if depth != Depth::Counters {
                 walk_due = began + spent.div_f64(budget);

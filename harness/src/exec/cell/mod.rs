@@ -9,6 +9,7 @@ mod gate;
 mod stderr;
 mod verify;
 
+use crate::results::phase::PhaseName;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -50,11 +51,6 @@ pub struct CellPlan {
     pub sampling: Sampling,
     /// Pin the cell's processes to the first this many CPUs.
     pub cpus: Option<usize>,
-}
-
-/// The name of an idle sample: `idle+0s`, `idle+0.1s`, `idle+30s`.
-pub fn idle_name(offset_s: f64) -> String {
-    format!("idle+{offset_s}s")
 }
 
 struct Proc {
@@ -280,7 +276,7 @@ impl<'a> CellRun<'a> {
             .preload_path()
             .map_err(|e| e.to_string())?;
         verify_allocator(&self.plan.variant, &identity, preload.as_deref())?;
-        self.record(Phase::Started.name());
+        self.record(Phase::Started.into());
         self.continue_all(Phase::Started);
 
         // Who stops at the serving phases: the workers, or the master alone
@@ -302,13 +298,13 @@ impl<'a> CellRun<'a> {
                     Err(e) => self.cow_missed = Some(e.to_string()),
                 }
             }
-            self.record(phase.name());
+            self.record(phase.into());
             self.continue_all(phase);
         }
 
         let (phase, master, workers) = serving(Phase::Drained);
         self.barrier(phase, master, workers)?;
-        self.record(Phase::Drained.name());
+        self.record(Phase::Drained.into());
         // Idle: the workers wait at `drained` while the harness samples; the
         // next cell may keep the CPUs busy meanwhile. The trim and exit that
         // follow are brief and need no exclusive CPUs, so the gate is not
@@ -318,13 +314,13 @@ impl<'a> CellRun<'a> {
         let drained_at = Instant::now();
         for &offset in &self.plan.idle {
             self.pump_until(drained_at + Duration::from_secs_f64(offset))?;
-            self.record(&idle_name(offset));
+            self.record(PhaseName::Idle(offset));
         }
         self.continue_all(Phase::Drained);
 
         let (phase, master, workers) = serving(Phase::Trimmed);
         self.barrier(phase, master, workers)?;
-        self.record(Phase::Trimmed.name());
+        self.record(Phase::Trimmed.into());
         self.continue_all(Phase::Trimmed);
 
         // Exit: every worker ends with status 0, then the master.
@@ -562,10 +558,10 @@ impl<'a> CellRun<'a> {
 
     /// Samples the tree and keeps the sample under `name`, and as a point of
     /// the timeline (so the timeline has one at every boundary).
-    fn record(&mut self, name: &str) {
+    fn record(&mut self, name: PhaseName) {
         let state = self.lock_tree().clone();
         let take = || {
-            let mut s = sample_tree(&state, name, self.t0.elapsed().as_secs_f64() * 1e3);
+            let mut s = sample_tree(&state, self.t0.elapsed().as_secs_f64() * 1e3);
             if let Some(why) = &self.cow_missed {
                 for p in s.processes.iter_mut().filter(|p| p.index.is_some()) {
                     p.cow_missed = Some(why.clone());
@@ -581,7 +577,7 @@ impl<'a> CellRun<'a> {
             }),
             None => take(),
         };
-        self.phases.push(s);
+        self.phases.push(s.named(name));
     }
 
     /// Lets every process waiting at `phase` go on.
