@@ -1,5 +1,15 @@
 //! What a workload is: a serde spec (CLI flags and TOML spec files set its
 //! fields), the named presets, and validation.
+//!
+//! The spec type, its pre-fork hook and its errors are here, with what a
+//! spec implies (mean object size, memory estimate) and the overlay of a
+//! TOML spec file; checking a spec is `validate`, the named workloads
+//! `presets`.
+
+mod presets;
+mod validate;
+
+pub use presets::{Workload, workload, workloads};
 
 use std::fmt;
 use std::str::FromStr;
@@ -232,168 +242,7 @@ pub enum SpecError {
     },
 }
 
-fn range<T: PartialOrd + fmt::Display>(
-    field: &'static str,
-    value: T,
-    min: T,
-    max: T,
-) -> Result<(), SpecError> {
-    if value < min || value > max {
-        return Err(SpecError::OutOfRange {
-            field,
-            value: value.to_string(),
-            min: min.to_string(),
-            max: max.to_string(),
-        });
-    }
-    Ok(())
-}
-
-fn share(field: &'static str, value: f64) -> Result<(), SpecError> {
-    if !value.is_finite() {
-        return Err(SpecError::Invalid {
-            field: field.into(),
-            problem: format!("must be a number between 0 and 1, got {value}"),
-        });
-    }
-    range(field, value, 0.0, 1.0)
-}
-
-fn band(field: &str, b: &SizeBand) -> Result<(), SpecError> {
-    let bad = |problem: String| {
-        Err(SpecError::Invalid {
-            field: field.to_string(),
-            problem,
-        })
-    };
-    if b.min < 16 {
-        return bad(format!("min must be at least 16 bytes, got {}", b.min));
-    }
-    if b.min > b.max {
-        return bad(format!("min {} is larger than max {}", b.min, b.max));
-    }
-    if b.max > MAX_OBJECT_SIZE {
-        return bad(format!(
-            "max must be at most {MAX_OBJECT_SIZE} bytes, got {}",
-            b.max
-        ));
-    }
-    if !(b.weight.is_finite() && b.weight > 0.0) {
-        return bad(format!(
-            "weight must be a positive number, got {}",
-            b.weight
-        ));
-    }
-    Ok(())
-}
-
 impl WorkloadSpec {
-    /// The `server` workload's defaults: a preforking server with tens of MiB
-    /// preloaded, two workers of two threads.
-    pub fn server() -> WorkloadSpec {
-        WorkloadSpec {
-            processes: 2,
-            threads: 2,
-            requests: 150_000,
-            static_mib: 64,
-            static_small: SizeBand::new(16, 512, 1.0),
-            static_large: SizeBand::new(256 << 10, 4 << 20, 1.0),
-            static_large_share: 0.3,
-            static_free_share: 0.25,
-            static_hot_share: 0.02,
-            static_writes_per_request: 8,
-            prefork: PreforkHook::None,
-            seed: 1,
-            objects_per_request: 40,
-            sizes: vec![
-                SizeBand::new(16, 512, 0.85),
-                SizeBand::new(512, 64 << 10, 0.13),
-                SizeBand::new(128 << 10, 1 << 20, 0.02),
-            ],
-            retain_share: 0.03,
-            retain_max_size: 64 << 10,
-            cache_objects: 2048,
-            cache_bytes: 0,
-            mix_phases: Vec::new(),
-            gvl: false,
-            io_wait_share: 0.0,
-        }
-    }
-
-    /// Checks every field; the first problem found is the error.
-    pub fn validate(&self) -> Result<(), SpecError> {
-        range("processes", self.processes, 0, MAX_PROCESSES)?;
-        range("threads", self.threads, 1, MAX_THREADS)?;
-        range("requests", self.requests, 1, 1 << 40)?;
-        range("static_mib", self.static_mib, 0, 1 << 20)?;
-        band("static_small", &self.static_small)?;
-        band("static_large", &self.static_large)?;
-        share("static_large_share", self.static_large_share)?;
-        share("static_free_share", self.static_free_share)?;
-        share("static_hot_share", self.static_hot_share)?;
-        range(
-            "static_writes_per_request",
-            self.static_writes_per_request,
-            0,
-            1_000_000,
-        )?;
-        range(
-            "objects_per_request",
-            self.objects_per_request,
-            1,
-            1_000_000,
-        )?;
-        if self.sizes.is_empty() {
-            return Err(SpecError::Invalid {
-                field: "sizes".into(),
-                problem: "needs at least one size band".into(),
-            });
-        }
-        for (i, b) in self.sizes.iter().enumerate() {
-            band(&format!("sizes[{i}]"), b)?;
-        }
-        // An infinite total would give every band but the last a zero share.
-        if !self.sizes.iter().map(|b| b.weight).sum::<f64>().is_finite() {
-            return Err(SpecError::Invalid {
-                field: "sizes".into(),
-                problem: "the weights add up to more than the largest number; \
-                          use smaller weights (only their ratios matter)"
-                    .into(),
-            });
-        }
-        share("retain_share", self.retain_share)?;
-        range("retain_max_size", self.retain_max_size, 0, MAX_OBJECT_SIZE)?;
-        range("cache_objects", self.cache_objects, 0, 10_000_000)?;
-        range("cache_bytes", self.cache_bytes, 0, 1 << 40)?;
-        for (i, p) in self.mix_phases.iter().enumerate() {
-            if !(p.share.is_finite() && p.share > 0.0) {
-                return Err(SpecError::Invalid {
-                    field: format!("mix_phases[{i}].share"),
-                    problem: format!("must be a positive number, got {}", p.share),
-                });
-            }
-            if p.sizes.is_empty() {
-                return Err(SpecError::Invalid {
-                    field: format!("mix_phases[{i}].sizes"),
-                    problem: "needs at least one size band".into(),
-                });
-            }
-            for (j, b) in p.sizes.iter().enumerate() {
-                band(&format!("mix_phases[{i}].sizes[{j}]"), b)?;
-            }
-        }
-        share("io_wait_share", self.io_wait_share)?;
-        if self.io_wait_share > 0.95 {
-            return Err(SpecError::OutOfRange {
-                field: "io_wait_share",
-                value: self.io_wait_share.to_string(),
-                min: "0".into(),
-                max: "0.95".into(),
-            });
-        }
-        Ok(())
-    }
-
     /// Processes that serve requests: the workers, or the master alone.
     pub fn serving_processes(&self) -> u32 {
         self.processes.max(1)
@@ -457,147 +306,9 @@ impl WorkloadSpec {
         Ok(merged)
     }
 }
-
-/// A named workload: its description and its default and `--quick` specs.
-#[derive(Debug, Clone)]
-pub struct Workload {
-    /// What the user calls it on the command line and in reports.
-    pub name: &'static str,
-    /// One line for `allocbench list` saying what it models.
-    pub description: &'static str,
-    /// The spec a run uses by default.
-    pub spec: WorkloadSpec,
-    /// The smaller spec `--quick` uses.
-    pub quick: WorkloadSpec,
-}
-
-/// Every workload preset.
-pub fn workloads() -> Vec<Workload> {
-    let server = WorkloadSpec::server();
-    let quick = WorkloadSpec {
-        requests: 30_000,
-        static_mib: 24,
-        ..server.clone()
-    };
-    let cow = WorkloadSpec {
-        processes: 2,
-        threads: 1,
-        requests: 20_000,
-        static_mib: 64,
-        static_small: SizeBand::new(16, 256, 1.0),
-        static_large_share: 0.0,
-        static_free_share: 0.5,
-        static_hot_share: 0.0,
-        static_writes_per_request: 0,
-        objects_per_request: 16,
-        sizes: vec![SizeBand::new(16, 256, 0.5), SizeBand::new(1024, 4096, 0.5)],
-        retain_share: 0.0,
-        cache_objects: 0,
-        ..server.clone()
-    };
-    let cow_quick = WorkloadSpec {
-        requests: 2_000,
-        static_mib: 16,
-        ..cow.clone()
-    };
-    let threaded = WorkloadSpec {
-        processes: 0,
-        threads: 8,
-        requests: 200_000,
-        static_mib: 32,
-        ..server.clone()
-    };
-    let threaded_quick = WorkloadSpec {
-        requests: 40_000,
-        static_mib: 16,
-        ..threaded.clone()
-    };
-    // Small objects, then large ones, and again: four rounds.
-    let small = MixPhase {
-        share: 1.0,
-        sizes: vec![SizeBand::new(16, 512, 1.0)],
-    };
-    let large = MixPhase {
-        share: 1.0,
-        sizes: vec![SizeBand::new(4 << 10, 256 << 10, 1.0)],
-    };
-    let churn = WorkloadSpec {
-        processes: 1,
-        threads: 2,
-        requests: 400_000,
-        static_mib: 16,
-        objects_per_request: 24,
-        mix_phases: [small, large].into_iter().cycle().take(8).collect(),
-        retain_share: 0.05,
-        retain_max_size: 1 << 20,
-        cache_objects: 1_000_000,
-        cache_bytes: 16 << 20,
-        ..server.clone()
-    };
-    let churn_quick = WorkloadSpec {
-        requests: 60_000,
-        static_mib: 8,
-        cache_bytes: 4 << 20,
-        ..churn.clone()
-    };
-    vec![
-        Workload {
-            name: "server",
-            description: "preforking server: the master preloads static memory with holes, forks \
-                          P workers of T threads serving requests that allocate, write and free a \
-                          mixed-size load, keep a bounded cache and write into shared static objects",
-            spec: server,
-            quick,
-        },
-        Workload {
-            name: "cow",
-            description: "copy-on-write: the master preloads small objects and frees half of them \
-                          (holes), forks single-threaded workers that allocate and free small and \
-                          >= 1 KiB objects but touch nothing of the master's",
-            spec: cow,
-            quick: cow_quick,
-        },
-        Workload {
-            name: "threaded",
-            description: "one process, T threads serving requests (Puma in threaded mode, Sidekiq): \
-                          where per-thread arenas matter; --gvl adds a global interpreter lock",
-            spec: threaded,
-            quick: threaded_quick,
-        },
-        Workload {
-            name: "churn",
-            description: "a long-running worker whose request mix shifts from small objects to large \
-                          and back while a byte-limited cache of long-lived objects rotates: RSS \
-                          climbs where fragmentation wins, though live bytes stay flat",
-            spec: churn,
-            quick: churn_quick,
-        },
-    ]
-}
-
-/// The workload named `name`, or an error listing the valid names.
-pub fn workload(name: &str) -> Result<Workload, SpecError> {
-    let all = workloads();
-    let valid = all.iter().map(|w| w.name).collect::<Vec<_>>().join(", ");
-    all.into_iter()
-        .find(|w| w.name == name)
-        .ok_or(SpecError::UnknownWorkload {
-            name: name.into(),
-            valid,
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn presets_validate() {
-        for w in workloads() {
-            w.spec.validate().unwrap();
-            w.quick.validate().unwrap();
-        }
-    }
 
     #[test]
     fn overlay_changes_only_given_keys() {
@@ -626,27 +337,6 @@ mod tests {
             .overlay_toml("requests = -5\n")
             .unwrap_err();
         assert!(e.to_string().contains("-5"), "{e}");
-    }
-
-    #[test]
-    fn validation_names_the_field() {
-        let mut s = WorkloadSpec::server();
-        s.threads = 0;
-        assert!(s.validate().unwrap_err().to_string().starts_with("threads"));
-        let mut s = WorkloadSpec::server();
-        s.processes = 100_000;
-        assert!(s.validate().unwrap_err().to_string().contains("processes"));
-        let mut s = WorkloadSpec::server();
-        s.sizes[1].min = 8;
-        assert!(s.validate().unwrap_err().to_string().contains("sizes[1]"));
-        let mut s = WorkloadSpec::server();
-        s.retain_share = f64::NAN;
-        assert!(
-            s.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("retain_share")
-        );
     }
 
     #[test]
@@ -690,12 +380,6 @@ mod tests {
     }
 
     #[test]
-    fn unknown_workload_lists_valid_ones() {
-        let e = workload("srever").unwrap_err().to_string();
-        assert!(e.contains("srever") && e.contains("server"), "{e}");
-    }
-
-    #[test]
     fn memory_estimate_saturates_for_the_largest_valid_sizes() {
         // Found by fuzzing: the sum overflowed (a panic in debug builds, a
         // small wrapped estimate that passed the memory check in release).
@@ -708,23 +392,6 @@ mod tests {
         };
         s.validate().unwrap();
         assert_eq!(s.memory_estimate_bytes(), u64::MAX);
-    }
-
-    #[test]
-    fn huge_weights_are_refused_or_used_as_ratios() {
-        // Found by fuzzing: weights that sum to infinity passed validation
-        // (the mix then drew only from the last band), and a single huge
-        // weight made the mean object size infinite.
-        let mut s = WorkloadSpec::server();
-        s.sizes = vec![
-            SizeBand::new(16, 16, f64::MAX),
-            SizeBand::new(32, 32, f64::MAX),
-        ];
-        let e = s.validate().unwrap_err().to_string();
-        assert!(e.starts_with("sizes:") && e.contains("weights"), "{e}");
-        s.sizes = vec![SizeBand::new(16, 16, f64::MAX)];
-        s.validate().unwrap();
-        assert_eq!(s.mean_object_size(), 16.0);
     }
 
     #[test]

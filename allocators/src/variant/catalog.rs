@@ -1,0 +1,354 @@
+//! User-defined variants from a TOML variants file, and the catalog of every
+//! variant a run knows: looking names up and resolving the variant list.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::env::validate_name;
+use super::{Base, Variant, VariantError, presets};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantsFile {
+    variants: BTreeMap<String, VariantDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantDef {
+    base: String,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    thp_disable: Option<bool>,
+    #[serde(default)]
+    background_thread_in_workers: Option<bool>,
+}
+
+/// The error for variants that all wait for each other's bases: follows the
+/// bases from the first one until a variant repeats, which is on the cycle.
+fn cycle(pending: &[(String, VariantDef)]) -> VariantError {
+    let base_of = |name: &str| {
+        pending
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d.base.clone())
+    };
+    let mut seen = vec![pending[0].0.clone()];
+    let mut at = pending[0].0.clone();
+    loop {
+        let base = base_of(&at).expect("every pending base is a pending variant");
+        if seen.contains(&base) {
+            let next = base_of(&base).expect("every pending base is a pending variant");
+            return VariantError::BaseCycle {
+                variant: base,
+                base: next,
+            };
+        }
+        seen.push(base.clone());
+        at = base;
+    }
+}
+
+/// Every variant known to a run: the presets, then those of a variants file.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// The variants in definition order: presets first.
+    pub variants: Vec<Variant>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog {
+            variants: presets(),
+        }
+    }
+}
+
+impl Catalog {
+    /// The presets plus the variants defined in the TOML file at `path`.
+    pub fn with_file(path: &Path) -> Result<Catalog, VariantError> {
+        let text = std::fs::read_to_string(path).map_err(|e| VariantError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut catalog = Catalog::default();
+        catalog.add_toml(&text).map_err(|e| match e {
+            VariantError::File { message, .. } => VariantError::File {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(catalog)
+    }
+
+    /// Adds the variants of a variants-file text (`[variants.NAME]` tables
+    /// with `base`, `env` and an optional `description`). A variant may be
+    /// based on another of the file, wherever that one is defined.
+    pub fn add_toml(&mut self, text: &str) -> Result<(), VariantError> {
+        let file: VariantsFile = toml::from_str(text).map_err(|e| VariantError::File {
+            path: String::new(),
+            message: e.to_string(),
+        })?;
+        let mut pending: Vec<(String, VariantDef)> = file.variants.into_iter().collect();
+        while !pending.is_empty() {
+            // Bases first: a variant is added once its base is not a variant
+            // still pending (TOML tables come in name order, not file order).
+            let waits_for = |def: &VariantDef| {
+                self.get(&def.base).is_none() && pending.iter().any(|(n, _)| *n == def.base)
+            };
+            let Some(i) = pending.iter().position(|(_, def)| !waits_for(def)) else {
+                return Err(cycle(&pending));
+            };
+            let (name, def) = pending.remove(i);
+            self.add_def(name, def)?;
+        }
+        Ok(())
+    }
+
+    fn add_def(&mut self, name: String, def: VariantDef) -> Result<(), VariantError> {
+        if self.get(&name).is_some() {
+            return Err(VariantError::Duplicate { name });
+        }
+        validate_name(&name)?;
+        let (base, mut env, base_desc, thp, bg) = match self.get(&def.base) {
+            Some(b) => (
+                b.base.clone(),
+                b.env.clone(),
+                b.name.clone(),
+                b.thp_disable,
+                b.background_thread_in_workers,
+            ),
+            None if def.base.contains('/') => (
+                Base::Preload {
+                    library: def.base.clone(),
+                    expect: None,
+                    package: None,
+                },
+                BTreeMap::new(),
+                def.base.clone(),
+                false,
+                false,
+            ),
+            None => {
+                return Err(VariantError::UnknownBase {
+                    variant: name,
+                    base: def.base,
+                    valid: self.names().join(", "),
+                });
+            }
+        };
+        env.extend(def.env);
+        let description = def.description.unwrap_or_else(|| {
+            let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            if pairs.is_empty() {
+                base_desc
+            } else {
+                format!("{base_desc} with {}", pairs.join(" "))
+            }
+        });
+        let v = Variant {
+            name,
+            base,
+            env,
+            description,
+            thp_disable: def.thp_disable.unwrap_or(thp),
+            background_thread_in_workers: def.background_thread_in_workers.unwrap_or(bg),
+        };
+        v.validate()?;
+        self.variants.push(v);
+        Ok(())
+    }
+
+    /// The variant of that name, if one is defined.
+    pub fn get(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    /// Every variant's name, in definition order.
+    pub fn names(&self) -> Vec<String> {
+        self.variants.iter().map(|v| v.name.clone()).collect()
+    }
+
+    /// Resolves a comma-separated list of variant names and `.so` paths:
+    /// [`Catalog::resolve_each`] of its items.
+    pub fn resolve(&self, list: &str) -> Result<Vec<Variant>, VariantError> {
+        self.resolve_each(list.split(','))
+    }
+
+    /// Resolves variant names and `.so` paths (an item containing `/` is a
+    /// preload of that file), trimmed, empty items skipped. Each variant is
+    /// checked: unknown names and unusable libraries are errors.
+    pub fn resolve_each<S: AsRef<str>>(
+        &self,
+        items: impl IntoIterator<Item = S>,
+    ) -> Result<Vec<Variant>, VariantError> {
+        let mut out: Vec<Variant> = Vec::new();
+        for item in items {
+            let item = item.as_ref().trim();
+            if item.is_empty() {
+                continue;
+            }
+            let v = if item.contains('/') {
+                Variant {
+                    name: item.to_string(),
+                    base: Base::Preload {
+                        library: item.to_string(),
+                        expect: None,
+                        package: None,
+                    },
+                    env: BTreeMap::new(),
+                    description: format!("{item} through LD_PRELOAD"),
+                    thp_disable: false,
+                    background_thread_in_workers: false,
+                }
+            } else {
+                self.get(item)
+                    .cloned()
+                    .ok_or_else(|| VariantError::Unknown {
+                        name: item.into(),
+                        valid: self.names().join(", "),
+                    })?
+            };
+            v.availability().map_err(|problem| VariantError::Library {
+                variant: v.name.clone(),
+                problem,
+            })?;
+            if out.iter().any(|o| o.name == v.name) {
+                return Err(VariantError::ListedTwice { name: v.name });
+            }
+            out.push(v);
+        }
+        if out.is_empty() {
+            return Err(VariantError::Empty);
+        }
+        Ok(out)
+    }
+
+    /// Every variant that can run here, in catalog order.
+    pub fn available(&self) -> Vec<Variant> {
+        self.variants
+            .iter()
+            .filter(|v| v.availability().is_ok())
+            .cloned()
+            .collect()
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variant_listed_twice_is_refused_as_such() {
+        // It said "defined twice", though it was defined once.
+        let e = Catalog::default()
+            .resolve("glibc,jemalloc, glibc")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            VariantError::ListedTwice {
+                name: "glibc".into()
+            }
+        );
+        assert_eq!(e.to_string(), "variant \"glibc\" is listed twice");
+    }
+
+    #[test]
+    fn unknown_variant_lists_valid_ones() {
+        let err = Catalog::default().resolve("glibc,nope").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("\"nope\""), "{msg}");
+        assert!(msg.contains("glibc-arena1"), "{msg}");
+    }
+
+    #[test]
+    fn user_variant_inherits_base_env() {
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.a2t]\nbase = \"glibc-arena2\"\nenv = { GLIBC_TUNABLES = \"glibc.malloc.trim_threshold=0\" }\n",
+        )
+        .unwrap();
+        let v = c.get("a2t").unwrap();
+        assert_eq!(v.base, Base::Glibc);
+        assert_eq!(v.env.get("MALLOC_ARENA_MAX").unwrap(), "2");
+        assert_eq!(v.env.len(), 2);
+    }
+
+    #[test]
+    fn a_variant_may_be_based_on_one_defined_after_it() {
+        // The file's variants used to be added in name order, so `a` based on
+        // `b` was refused as an unknown base wherever `b` was defined.
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.b]\nbase = \"glibc-arena1\"\n\
+             [variants.a]\nbase = \"b\"\nenv = { GLIBC_TUNABLES = \"glibc.malloc.top_pad=0\" }\n",
+        )
+        .unwrap();
+        let a = c.get("a").unwrap();
+        assert_eq!(a.base, Base::Glibc);
+        assert_eq!(a.env.get("MALLOC_ARENA_MAX").unwrap(), "1");
+        assert_eq!(a.env.len(), 2);
+    }
+
+    #[test]
+    fn generated_descriptions_list_the_env() {
+        // A variant without env used to be described as "jemalloc with ".
+        let mut c = Catalog::default();
+        c.add_toml(
+            "[variants.a1]\nbase = \"glibc-arena1\"\n[variants.plain]\nbase = \"jemalloc\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.get("a1").unwrap().description,
+            "glibc-arena1 with MALLOC_ARENA_MAX=1"
+        );
+        assert_eq!(c.get("plain").unwrap().description, "jemalloc");
+    }
+
+    #[test]
+    fn cycles_of_bases_are_refused() {
+        for text in [
+            "[variants.x]\nbase = \"x\"\n",
+            "[variants.a]\nbase = \"b\"\n[variants.b]\nbase = \"c\"\n[variants.c]\nbase = \"b\"\n",
+        ] {
+            let e = Catalog::default().add_toml(text).unwrap_err();
+            assert!(
+                matches!(&e, VariantError::BaseCycle { variant, .. } if variant != "a"),
+                "{e}"
+            );
+            assert!(e.to_string().contains("cycle"), "{e}");
+        }
+    }
+
+    #[test]
+    fn variants_file_errors_name_the_problem() {
+        let mut c = Catalog::default();
+        let e = c
+            .add_toml("[variants.x]\nbase = \"glibc\"\nenv = { \"BAD-NAME\" = \"1\" }\n")
+            .unwrap_err();
+        assert!(matches!(e, VariantError::BadEnvName { .. }), "{e}");
+        let e = c
+            .add_toml("[variants.x]\nbase = \"glibc\"\nenv = { MALLOC_ARENA_MAX = 2 }\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("string"), "{e}");
+        let e = c.add_toml("[variants.x]\nbase = \"glibcc\"\n").unwrap_err();
+        assert!(matches!(e, VariantError::UnknownBase { .. }), "{e}");
+        let e = c
+            .add_toml("[variants.x]\nbase = \"glibc\"\nflavour = 1\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("flavour"), "{e}");
+        let e = c
+            .add_toml("[variants.glibc]\nbase = \"glibc\"\n")
+            .unwrap_err();
+        assert!(matches!(e, VariantError::Duplicate { .. }), "{e}");
+        let e = c
+            .add_toml("[variants.x]\nbase = \"glibc\"\nenv = { LD_PRELOAD = \"/x.so\" }\n")
+            .unwrap_err();
+        assert!(matches!(e, VariantError::ReservedEnv { .. }), "{e}");
+    }
+}

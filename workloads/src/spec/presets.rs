@@ -1,0 +1,185 @@
+//! The named workloads (`server`, `cow`, `threaded`, `churn`) with their
+//! default and `--quick` specs.
+
+use super::{MixPhase, PreforkHook, SizeBand, SpecError, WorkloadSpec};
+
+impl WorkloadSpec {
+    /// The `server` workload's defaults: a preforking server with tens of MiB
+    /// preloaded, two workers of two threads.
+    pub fn server() -> WorkloadSpec {
+        WorkloadSpec {
+            processes: 2,
+            threads: 2,
+            requests: 150_000,
+            static_mib: 64,
+            static_small: SizeBand::new(16, 512, 1.0),
+            static_large: SizeBand::new(256 << 10, 4 << 20, 1.0),
+            static_large_share: 0.3,
+            static_free_share: 0.25,
+            static_hot_share: 0.02,
+            static_writes_per_request: 8,
+            prefork: PreforkHook::None,
+            seed: 1,
+            objects_per_request: 40,
+            sizes: vec![
+                SizeBand::new(16, 512, 0.85),
+                SizeBand::new(512, 64 << 10, 0.13),
+                SizeBand::new(128 << 10, 1 << 20, 0.02),
+            ],
+            retain_share: 0.03,
+            retain_max_size: 64 << 10,
+            cache_objects: 2048,
+            cache_bytes: 0,
+            mix_phases: Vec::new(),
+            gvl: false,
+            io_wait_share: 0.0,
+        }
+    }
+}
+
+/// A named workload: its description and its default and `--quick` specs.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// What the user calls it on the command line and in reports.
+    pub name: &'static str,
+    /// One line for `allocbench list` saying what it models.
+    pub description: &'static str,
+    /// The spec a run uses by default.
+    pub spec: WorkloadSpec,
+    /// The smaller spec `--quick` uses.
+    pub quick: WorkloadSpec,
+}
+
+/// Every workload preset.
+pub fn workloads() -> Vec<Workload> {
+    let server = WorkloadSpec::server();
+    let quick = WorkloadSpec {
+        requests: 30_000,
+        static_mib: 24,
+        ..server.clone()
+    };
+    let cow = WorkloadSpec {
+        processes: 2,
+        threads: 1,
+        requests: 20_000,
+        static_mib: 64,
+        static_small: SizeBand::new(16, 256, 1.0),
+        static_large_share: 0.0,
+        static_free_share: 0.5,
+        static_hot_share: 0.0,
+        static_writes_per_request: 0,
+        objects_per_request: 16,
+        sizes: vec![SizeBand::new(16, 256, 0.5), SizeBand::new(1024, 4096, 0.5)],
+        retain_share: 0.0,
+        cache_objects: 0,
+        ..server.clone()
+    };
+    let cow_quick = WorkloadSpec {
+        requests: 2_000,
+        static_mib: 16,
+        ..cow.clone()
+    };
+    let threaded = WorkloadSpec {
+        processes: 0,
+        threads: 8,
+        requests: 200_000,
+        static_mib: 32,
+        ..server.clone()
+    };
+    let threaded_quick = WorkloadSpec {
+        requests: 40_000,
+        static_mib: 16,
+        ..threaded.clone()
+    };
+    // Small objects, then large ones, and again: four rounds.
+    let small = MixPhase {
+        share: 1.0,
+        sizes: vec![SizeBand::new(16, 512, 1.0)],
+    };
+    let large = MixPhase {
+        share: 1.0,
+        sizes: vec![SizeBand::new(4 << 10, 256 << 10, 1.0)],
+    };
+    let churn = WorkloadSpec {
+        processes: 1,
+        threads: 2,
+        requests: 400_000,
+        static_mib: 16,
+        objects_per_request: 24,
+        mix_phases: [small, large].into_iter().cycle().take(8).collect(),
+        retain_share: 0.05,
+        retain_max_size: 1 << 20,
+        cache_objects: 1_000_000,
+        cache_bytes: 16 << 20,
+        ..server.clone()
+    };
+    let churn_quick = WorkloadSpec {
+        requests: 60_000,
+        static_mib: 8,
+        cache_bytes: 4 << 20,
+        ..churn.clone()
+    };
+    vec![
+        Workload {
+            name: "server",
+            description: "preforking server: the master preloads static memory with holes, forks \
+                          P workers of T threads serving requests that allocate, write and free a \
+                          mixed-size load, keep a bounded cache and write into shared static objects",
+            spec: server,
+            quick,
+        },
+        Workload {
+            name: "cow",
+            description: "copy-on-write: the master preloads small objects and frees half of them \
+                          (holes), forks single-threaded workers that allocate and free small and \
+                          >= 1 KiB objects but touch nothing of the master's",
+            spec: cow,
+            quick: cow_quick,
+        },
+        Workload {
+            name: "threaded",
+            description: "one process, T threads serving requests (Puma in threaded mode, Sidekiq): \
+                          where per-thread arenas matter; --gvl adds a global interpreter lock",
+            spec: threaded,
+            quick: threaded_quick,
+        },
+        Workload {
+            name: "churn",
+            description: "a long-running worker whose request mix shifts from small objects to large \
+                          and back while a byte-limited cache of long-lived objects rotates: RSS \
+                          climbs where fragmentation wins, though live bytes stay flat",
+            spec: churn,
+            quick: churn_quick,
+        },
+    ]
+}
+
+/// The workload named `name`, or an error listing the valid names.
+pub fn workload(name: &str) -> Result<Workload, SpecError> {
+    let all = workloads();
+    let valid = all.iter().map(|w| w.name).collect::<Vec<_>>().join(", ");
+    all.into_iter()
+        .find(|w| w.name == name)
+        .ok_or(SpecError::UnknownWorkload {
+            name: name.into(),
+            valid,
+        })
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate() {
+        for w in workloads() {
+            w.spec.validate().unwrap();
+            w.quick.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_workload_lists_valid_ones() {
+        let e = workload("srever").unwrap_err().to_string();
+        assert!(e.contains("srever") && e.contains("server"), "{e}");
+    }
+}
