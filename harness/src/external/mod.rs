@@ -3,7 +3,7 @@
 //! in its own process group; allocbench waits until it is ready, runs the
 //! load command (or waits), keeps measuring while it idles, then stops it
 //! (SIGTERM to the group, SIGKILL after a grace period). Meanwhile it
-//! follows the whole process tree through `/proc` ([`track`]) and samples
+//! follows the whole process tree through `/proc` (`track.rs`) and samples
 //! every process on a timer and at the phase boundaries `started` (ready),
 //! `loaded` (end of the load) and `idle+<S>s`. A [`watchdog`] process
 //! kills the tree and the load command if allocbench itself dies. Each
