@@ -182,7 +182,7 @@ const FRAGMENTATION_POINTS: usize = 16;
 /// The fragmentation ratio while serving, from the timeline: at each point,
 /// the serving processes' growth of anonymous memory less `LazyFree` since
 /// `base` (their figure at the fork) over the bytes their caches held live,
-/// as (requests served, ratio); at most [`FRAGMENTATION_POINTS`], evenly
+/// as (requests served, ratio); at most `FRAGMENTATION_POINTS`, evenly
 /// spread. Points without live bytes or with a missed process are left out.
 pub fn fragmentation_over_requests(t: &Timeline, base: i64, forks: bool) -> Vec<(u64, f64)> {
     let serving: Vec<&crate::results::ProcessSeries> = t
