@@ -4,6 +4,7 @@
 //! a row per variant with medians, ratios with their spread, and the
 //! coefficient of variation.
 
+use allocbench_workloads::PreforkHook;
 use std::collections::BTreeSet;
 
 use super::markup::Table;
@@ -93,6 +94,21 @@ fn shape(doc: &Document) -> Shape {
     Shape {
         hooks: hooks.len() > 1,
         writes: writes.len() > 1,
+    }
+}
+
+impl Shape {
+    /// A row's first cells: the variant, and the hook and write mode when
+    /// they vary.
+    fn row(&self, variant: &str, prefork: PreforkHook, writes: bool) -> Vec<String> {
+        let mut row = vec![variant.to_string()];
+        if self.hooks {
+            row.push(prefork.to_string());
+        }
+        if self.writes {
+            row.push(if writes { "yes" } else { "no" }.into());
+        }
+        row
     }
 }
 
@@ -224,13 +240,7 @@ pub fn compare_table(doc: &Document, wide: bool) -> Table {
     let mut table = Table::new(&columns);
     let base_name = baseline_name(doc).unwrap_or_default();
     for c in &doc.cells {
-        let mut row = vec![c.variant.clone()];
-        if shape.hooks {
-            row.push(c.prefork.to_string());
-        }
-        if shape.writes {
-            row.push(if app_writes(c) { "yes" } else { "no" }.into());
-        }
+        let mut row = shape.row(&c.variant, c.prefork, app_writes(c));
         match (&c.status, &c.metrics) {
             (Status::Ok, Some(m)) => {
                 let b = partner(doc, c, &base_name, app_writes(c));
@@ -401,13 +411,7 @@ pub fn summary_table(doc: &Document, wide: bool) -> Table {
     let columns = head(&shape, &figures);
     let mut table = Table::new(&columns);
     for r in &doc.summary {
-        let mut row = vec![r.variant.clone()];
-        if shape.hooks {
-            row.push(r.prefork.to_string());
-        }
-        if shape.writes {
-            row.push(if r.app_writes { "yes" } else { "no" }.into());
-        }
+        let mut row = shape.row(&r.variant, r.prefork, r.app_writes);
         row.extend(summary_columns.iter().map(|c| c.text(r)));
         table.push(row);
     }
