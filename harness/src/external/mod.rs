@@ -12,6 +12,7 @@
 
 mod check;
 mod load;
+mod plan;
 mod proc;
 mod record;
 mod track;
@@ -21,21 +22,17 @@ use crate::results::phase::PhaseName;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use allocbench_allocators::{Launch, Variant, check_shared_object};
-
 pub use crate::results::measure::{MeasureMetrics, MeasureRecord, MeasuredProcess};
+pub use plan::{MeasurePlan, MeasureVariant, Ready, builtin_library, plan};
 pub use record::compute;
 
-use crate::cli::MeasureArgs;
 use crate::exec::cell::{NOT_IN_EFFECT, StderrTail, describe_exit};
 use crate::exec::interrupt;
 use crate::exec::runner::{Outcome, Sink, new_document};
-use crate::plans::{catalog, usage};
 use crate::results::{CellResult, PhaseSample, Status, Timeline};
 use crate::sample::timeline::TimelineSampler;
 use crate::write::write_atomic;
@@ -45,181 +42,8 @@ use track::Tracker;
 use watchdog::Watchdog;
 
 pub use crate::results::measure::WORKLOAD;
-/// Variants run when none are named.
-pub const DEFAULT_VARIANTS: &[&str] = &["glibc", "jemalloc", "mimalloc"];
-pub const READY_AFTER_DEFAULT_S: f64 = 1.0;
-pub const DURATION_DEFAULT_S: f64 = 10.0;
 /// Between SIGTERM and SIGKILL when stopping the command.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// When the command counts as ready.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Ready {
-    /// A TCP connection to 127.0.0.1:PORT succeeds.
-    Port(u16),
-    /// This many seconds after the start.
-    After(f64),
-}
-
-impl Ready {
-    fn describe(self) -> String {
-        match self {
-            Ready::Port(p) => format!("port {p}"),
-            Ready::After(s) => format!("after {s} s"),
-        }
-    }
-}
-
-/// One variant to run the command under, with its launch environment.
-#[derive(Debug, Clone)]
-pub struct MeasureVariant {
-    pub variant: Variant,
-    pub launch: Launch,
-}
-
-/// A checked `measure` invocation.
-#[derive(Debug, Clone)]
-pub struct MeasurePlan {
-    pub command: Vec<String>,
-    pub variants: Vec<MeasureVariant>,
-    pub ready: Ready,
-    pub load: Option<Vec<String>>,
-    /// Seconds measured when there is no load command.
-    pub duration_s: f64,
-    /// Idle samples, in seconds after the load, increasing; the idle
-    /// metrics are read at the last.
-    pub idle: Vec<f64>,
-    pub sample_hz: f64,
-    pub timeout: Duration,
-}
-
-impl MeasurePlan {
-    /// How long the command idles after the load: the last idle sample.
-    pub fn idle_s(&self) -> f64 {
-        self.idle.last().copied().unwrap_or(0.0)
-    }
-}
-
-fn seconds(flag: &str, v: Option<f64>, default: f64) -> anyhow::Result<f64> {
-    let v = v.unwrap_or(default);
-    if !(v.is_finite() && (0.0..=86_400.0).contains(&v)) {
-        return Err(usage(format!(
-            "{flag}: must be seconds between 0 and 86400, got {v}"
-        )));
-    }
-    Ok(v)
-}
-
-/// Where the preload library of a built-in allocator is: next to the
-/// running allocbench, or in its `deps/` (where cargo writes it first).
-pub fn builtin_library(file: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find allocbench: {e}"))?;
-    let dir = exe.parent().unwrap_or(std::path::Path::new("/"));
-    for d in [dir.to_path_buf(), dir.join("deps")] {
-        let p = d.join(file);
-        if p.is_file() {
-            check_shared_object(&p).map_err(|e| e.to_string())?;
-            return Ok(p.canonicalize().unwrap_or(p));
-        }
-    }
-    let build = if dir.ends_with("release") {
-        "cargo build --release"
-    } else {
-        "cargo build"
-    };
-    Err(format!(
-        "{file} is not next to {} (looked in {} and {}/deps); build it once with `{build}` at the \
-         workspace root (`cargo run -- measure` builds only the allocbench package)",
-        exe.display(),
-        dir.display(),
-        dir.display()
-    ))
-}
-
-/// Checks the arguments; every problem is a usage error (exit code 2).
-pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
-    crate::plans::check_proc()?;
-    if args.command.first().is_none_or(|c| c.is_empty()) {
-        return Err(usage("no command to measure: give it after `--`"));
-    }
-    let catalog = catalog(args.variants_file.as_deref())?;
-    let explicit = !args.variants.is_empty();
-    let resolved = if explicit {
-        catalog.resolve_each(&args.variants)
-    } else {
-        catalog.resolve_each(DEFAULT_VARIANTS)
-    };
-    let mut variants = Vec::new();
-    for variant in resolved.map_err(usage)? {
-        if variant.background_thread_in_workers {
-            return Err(usage(format!(
-                "variant {}: background_thread_in_workers needs allocbench's own workload (it \
-                 turns background threads on in each worker after the fork); measure cannot \
-                 do that in another program",
-                variant.name
-            )));
-        }
-        let library = match variant.builtin_preload_file() {
-            Some(file) => match builtin_library(file) {
-                Ok(p) => Some(p),
-                Err(e) if explicit => {
-                    return Err(usage(format!("variant {}: {e}", variant.name)));
-                }
-                Err(e) => {
-                    eprintln!("Skipping variant {}: {e}", variant.name);
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let launch = variant.launch_program(library.as_deref()).map_err(usage)?;
-        variants.push(MeasureVariant { variant, launch });
-    }
-    if variants.is_empty() {
-        return Err(usage("no variant can run here"));
-    }
-    let ready = match (args.ready, args.ready_after) {
-        (Some(0), _) => return Err(usage("--ready: port 0 is not a port to wait on")),
-        (Some(port), _) => Ready::Port(port),
-        (None, s) => Ready::After(seconds("--ready-after", s, READY_AFTER_DEFAULT_S)?),
-    };
-    let load = match &args.load {
-        Some(cmd) => {
-            let words = load::split(cmd).map_err(usage)?;
-            if !load::findable(&words[0]) {
-                return Err(usage(format!(
-                    "--load: {} not found{}",
-                    words[0],
-                    if words[0].contains('/') {
-                        ""
-                    } else {
-                        " in PATH"
-                    }
-                )));
-            }
-            Some(words)
-        }
-        None => None,
-    };
-    // The same offsets as the other commands' idle samples; the idle
-    // metrics are read at the last.
-    crate::plans::check_idle(&args.idle)?;
-    if args.idle.is_empty() {
-        return Err(usage("--idle: no offset given"));
-    }
-    let timeout = crate::plans::check_timeout(args.timeout)?;
-    let sample_hz = crate::plans::check_sample_hz(args.sample_hz)?;
-    Ok(MeasurePlan {
-        command: args.command.clone(),
-        variants,
-        ready,
-        load,
-        duration_s: seconds("--duration", args.duration, DURATION_DEFAULT_S)?,
-        idle: args.idle.clone(),
-        sample_hz,
-        timeout,
-    })
-}
 
 /// Runs the command under every variant in turn (they would share the
 /// port), rewriting the output after each row.
