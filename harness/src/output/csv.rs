@@ -7,8 +7,8 @@ use crate::results::{Document, Status};
 
 pub struct Csv;
 
-/// The columns that describe a cell; the registry's CSV metrics follow.
-const CELL_COLUMNS: &[&str] = &[
+/// The columns that name a cell; the registry's CSV metrics follow.
+const ID_COLUMNS: &[&str] = &[
     "workload",
     "variant",
     "prefork",
@@ -23,7 +23,7 @@ const CELL_COLUMNS: &[&str] = &[
 /// the CSV, by key.
 fn header() -> Vec<&'static str> {
     let metrics = MetricId::csv_columns().map(MetricId::key);
-    CELL_COLUMNS.iter().copied().chain(metrics).collect()
+    ID_COLUMNS.iter().copied().chain(metrics).collect()
 }
 
 /// CSV text of `header` and `rows`, fields quoted only where they must be

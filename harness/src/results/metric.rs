@@ -6,8 +6,9 @@
 //! detail, the report, the statistics over repetitions and `docs/metrics.md`
 //! all read it, so a figure is spelled in one place.
 //!
-//! Adding a metric: compute it (a field of [`Metrics`], in `metrics.rs`),
-//! add a [`MetricId`] and its [`Def`] here, and give it a known-answer test.
+//! Adding a metric: a field of [`Metrics`] (`results/mod.rs`) computed in
+//! `analysis/metrics.rs`, a [`MetricId`] and its [`Def`] here, and a
+//! known-answer test (docs/contributing.md, "A metric").
 //! Then run `UPDATE_DOCS=1 cargo test -p allocbench --lib metric` to
 //! regenerate `docs/metrics.md`.
 
@@ -33,8 +34,9 @@ pub enum Unit {
     Micros,
     /// Bytes per 1,000 requests: `+23.0 KiB/1k`.
     BytesPer1k,
-    /// The share of repetitions judged growing, printed as the verdict of
-    /// the majority: `plateau`, `growing` or `mixed`.
+    /// 1 for a cell judged growing, 0 for a plateau; over repetitions the
+    /// median, printed as the majority's verdict: `plateau`, `growing` or
+    /// `mixed`.
     Verdict,
 }
 
@@ -65,7 +67,7 @@ impl Unit {
             Unit::Rate => "requests/s",
             Unit::Micros => "µs",
             Unit::BytesPer1k => "bytes per 1,000 requests",
-            Unit::Verdict => "share of repetitions growing",
+            Unit::Verdict => "1 growing, 0 plateau",
         }
     }
 }
