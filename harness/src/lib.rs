@@ -26,16 +26,16 @@
 //! The binary (`src/main.rs`) is a thin pipeline over these modules; the
 //! integration tests use them to read result documents back.
 
-pub mod analysis;
+pub(crate) mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod exec;
 pub mod external;
 pub mod output;
-pub mod plans;
-pub mod plot;
+pub(crate) mod plans;
+pub(crate) mod plot;
 pub mod results;
 pub mod sample;
-pub mod units;
-pub mod write;
+pub(crate) mod units;
+pub(crate) mod write;

@@ -12,7 +12,7 @@ use crate::exec::cell::CellPlan;
 use crate::sample::environment::mem_available;
 use crate::sample::timeline::Sampling;
 
-pub use crate::error::{UsageError, usage};
+pub use crate::error::usage;
 
 /// The workload run when `--workload` is not given.
 pub const DEFAULT_WORKLOAD: &str = "server";

@@ -64,7 +64,7 @@ pub fn sanitize(name: &str) -> String {
 }
 
 /// The charts `write_plots` writes for `doc`, grouped, with their file names.
-pub fn plan(doc: &Document) -> Vec<PlotGroup> {
+pub fn chart_groups(doc: &Document) -> Vec<PlotGroup> {
     let mut keys: Vec<(&str, &str, bool, u32)> = Vec::new();
     for c in &doc.cells {
         let k = (
@@ -193,7 +193,7 @@ pub fn prepare_dir(dir: &Path) -> std::io::Result<()> {
 /// paths relative to the directory of `output` (the Markdown file) when it is
 /// given, else as `dir` was given. Empty when there is nothing to show.
 pub fn markdown(doc: &Document, dir: &Path, output: Option<&Path>) -> String {
-    let groups = plan(doc);
+    let groups = chart_groups(doc);
     if groups.iter().all(|g| g.plots.is_empty()) {
         return String::new();
     }
@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn names_that_sanitize_alike_get_their_own_files() {
         let doc = document(vec![cell("a/b", 1), cell("a_b", 1), cell("a b", 1)]);
-        let names: Vec<String> = plan(&doc)
+        let names: Vec<String> = chart_groups(&doc)
             .into_iter()
             .flat_map(|g| g.plots)
             .map(|p| p.file)
@@ -314,7 +314,7 @@ mod tests {
         if let Some(s) = &mut alone.spec {
             s.static_writes_per_request = 0;
         }
-        let groups = plan(&document(vec![cell("glibc", 1), trim, again, alone]));
+        let groups = chart_groups(&document(vec![cell("glibc", 1), trim, again, alone]));
         let titles: Vec<&str> = groups.iter().map(|g| g.title.as_str()).collect();
         assert_eq!(
             titles,

@@ -30,7 +30,7 @@ use crate::results::{CellResult, Document};
 use crate::write::write_atomic;
 
 use files::Kind;
-pub use files::{PlotFile, PlotGroup, link, markdown, plan, prepare_dir, sanitize};
+pub use files::{chart_groups, link, markdown, prepare_dir, sanitize};
 use processes::processes;
 use requests::{cow_copied, growth};
 use returned::returned;
@@ -61,7 +61,7 @@ fn write_charts(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let colours = colours(doc);
     let mut written = Vec::new();
-    for group in plan(doc) {
+    for group in chart_groups(doc) {
         let cells: Vec<&CellResult> = group.cells.iter().map(|&i| &doc.cells[i]).collect();
         for plot in &group.plots {
             if !per_process && matches!(plot.kind, Kind::Processes(_)) {
