@@ -92,17 +92,7 @@ impl Fault {
             Some((p, i)) => (p, Some(i.parse().map_err(|_| bad())?)),
             None => (rest, None),
         };
-        let phase = [
-            Phase::Started,
-            Phase::Preloaded,
-            Phase::Forked,
-            Phase::Steady,
-            Phase::Drained,
-            Phase::Trimmed,
-        ]
-        .into_iter()
-        .find(|p| p.name() == phase)
-        .ok_or_else(bad)?;
+        let phase = Phase::from_name(phase).ok_or_else(bad)?;
         // The master has no worker index: a given one would be ignored.
         if index.is_some() && is_master_phase(phase) {
             return Err(format!(

@@ -40,6 +40,21 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in the order a cell passes them.
+    pub const ALL: [Phase; 6] = [
+        Phase::Started,
+        Phase::Preloaded,
+        Phase::Forked,
+        Phase::Steady,
+        Phase::Drained,
+        Phase::Trimmed,
+    ];
+
+    /// The phase named `name` (as [`Phase::name`] spells it).
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     /// The phase's name in results, tables and fault specs: `started`, ….
     pub fn name(self) -> &'static str {
         match self {

@@ -112,16 +112,30 @@ impl Shape {
     }
 }
 
-fn head(shape: &Shape, extra: &[(&'static str, bool)]) -> Vec<(&'static str, bool)> {
-    let mut columns = vec![("variant", false)];
+/// A table whose columns are the variant (and hook and write mode when they
+/// vary), then `extra` (heading, right-aligned).
+fn table(shape: &Shape, extra: Vec<(String, bool)>) -> Table {
+    let mut columns = vec![("variant".to_string(), false)];
     if shape.hooks {
-        columns.push(("prefork", false));
+        columns.push(("prefork".into(), false));
     }
     if shape.writes {
-        columns.push(("app writes", false));
+        columns.push(("app writes".into(), false));
     }
-    columns.extend_from_slice(extra);
-    columns
+    columns.extend(extra);
+    Table {
+        right: columns.iter().map(|c| c.1).collect(),
+        headers: columns.into_iter().map(|c| c.0).collect(),
+        rows: Vec::new(),
+    }
+}
+
+/// The heading of the one ratio column: `× glibc` (the baseline).
+fn ratio_heading(base: Option<&str>) -> String {
+    match base {
+        Some(b) => format!("× {b}"),
+        None => "×".into(),
+    }
 }
 
 /// A column of the comparison tables after the variant (and hook and write
@@ -143,14 +157,14 @@ enum Column {
 }
 
 impl Column {
-    fn heading(self) -> &'static str {
+    fn heading(self, base: Option<&str>) -> String {
         match self {
-            Column::Allocator => "allocator",
-            Column::Metric(id, _) => id.label(),
-            Column::CowCopied => MetricId::CowCopied.label(),
-            Column::Growth => MetricId::GrowthBytesPer1kRequests.label(),
-            Column::Returned => "returned drained/trimmed",
-            Column::RatioTo(_) => "×",
+            Column::Allocator => "allocator".into(),
+            Column::Metric(id, _) => id.label().into(),
+            Column::CowCopied => MetricId::CowCopied.label().into(),
+            Column::Growth => MetricId::GrowthBytesPer1kRequests.label().into(),
+            Column::Returned => "returned drained/trimmed".into(),
+            Column::RatioTo(_) => ratio_heading(base),
         }
     }
 }
@@ -231,14 +245,15 @@ pub fn compare_table(doc: &Document, wide: bool) -> Table {
     } else {
         CELL_COLUMNS
     };
-    let figures: Vec<(&'static str, bool)> =
-        cell_columns.iter().map(|c| (c.heading(), true)).collect();
-    let mut figures = figures;
+    let base = baseline_name(doc);
     // The allocator is text: left-aligned.
-    figures[0].1 = false;
-    let columns = head(&shape, &figures);
-    let mut table = Table::new(&columns);
-    let base_name = baseline_name(doc).unwrap_or_default();
+    let figures = cell_columns
+        .iter()
+        .map(|c| (c.heading(base.as_deref()), !matches!(c, Column::Allocator)))
+        .collect();
+    let mut table = table(&shape, figures);
+    let columns = table.headers.len();
+    let base_name = base.unwrap_or_default();
     for c in &doc.cells {
         let mut row = shape.row(&c.variant, c.prefork, app_writes(c));
         match (&c.status, &c.metrics) {
@@ -250,7 +265,7 @@ pub fn compare_table(doc: &Document, wide: bool) -> Table {
             }
             _ => {
                 row.push(format!("{}: FAILED", allocator_label(c)));
-                while row.len() < columns.len() {
+                while row.len() < columns {
                     row.push("—".into());
                 }
             }
@@ -319,13 +334,13 @@ enum SummaryColumn {
 }
 
 impl SummaryColumn {
-    fn heading(self) -> &'static str {
+    fn heading(self, base: Option<&str>) -> String {
         match self {
-            SummaryColumn::Runs => "runs",
-            SummaryColumn::Median(id, _) => id.label(),
-            SummaryColumn::RatioTo(_) => "×",
-            SummaryColumn::Cv(_) => "CV",
-            SummaryColumn::Growth => MetricId::GrowthBytesPer1kRequests.label(),
+            SummaryColumn::Runs => "runs".into(),
+            SummaryColumn::Median(id, _) => id.label().into(),
+            SummaryColumn::RatioTo(_) => ratio_heading(base),
+            SummaryColumn::Cv(_) => "CV".into(),
+            SummaryColumn::Growth => MetricId::GrowthBytesPer1kRequests.label().into(),
         }
     }
 
@@ -404,12 +419,12 @@ pub fn summary_table(doc: &Document, wide: bool) -> Table {
     } else {
         SUMMARY_COLUMNS
     };
-    let figures: Vec<(&'static str, bool)> = summary_columns
+    let base = baseline_name(doc);
+    let figures = summary_columns
         .iter()
-        .map(|c| (c.heading(), true))
+        .map(|c| (c.heading(base.as_deref()), true))
         .collect();
-    let columns = head(&shape, &figures);
-    let mut table = Table::new(&columns);
+    let mut table = table(&shape, figures);
     for r in &doc.summary {
         let mut row = shape.row(&r.variant, r.prefork, r.app_writes);
         row.extend(summary_columns.iter().map(|c| c.text(r)));

@@ -45,18 +45,11 @@ impl Exporter for CompareMarkup {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
         let repeated = repeated(doc);
         let wide = self.wide || self.markup == Markup::Markdown;
-        let mut table = if repeated {
+        let table = if repeated {
             summary_table(doc, wide)
         } else {
             compare_table(doc, wide)
         };
-        if let Some(base) = baseline_name(doc) {
-            for h in &mut table.headers {
-                if h == "×" {
-                    *h = format!("× {base}");
-                }
-            }
-        }
         let mut out = render(&table, self.markup);
         if let Some(base) = baseline_name(doc) {
             out.push_str(&format!(

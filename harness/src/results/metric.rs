@@ -291,11 +291,6 @@ impl MetricId {
         self.def().label
     }
 
-    /// The metric whose key is `key`.
-    pub fn from_key(key: &str) -> Option<MetricId> {
-        REGISTRY.iter().find(|d| d.key == key).map(|d| d.id)
-    }
-
     /// The value in a finished cell's metrics.
     pub fn get(self, m: &Metrics) -> Option<f64> {
         (self.def().get)(m)
@@ -368,7 +363,6 @@ mod tests {
         for (i, id) in MetricId::ALL.iter().enumerate() {
             assert_eq!(*id as usize, i);
             assert_eq!(id.def().id, *id);
-            assert_eq!(MetricId::from_key(id.key()), Some(*id));
         }
     }
 

@@ -59,22 +59,13 @@ impl fmt::Display for PhaseName {
     }
 }
 
-const FIXED: [Phase; 6] = [
-    Phase::Started,
-    Phase::Preloaded,
-    Phase::Forked,
-    Phase::Steady,
-    Phase::Drained,
-    Phase::Trimmed,
-];
-
 impl FromStr for PhaseName {
     type Err = String;
     fn from_str(s: &str) -> Result<PhaseName, String> {
         if s == "loaded" {
             return Ok(PhaseName::Loaded);
         }
-        if let Some(p) = FIXED.into_iter().find(|p| p.name() == s) {
+        if let Some(p) = Phase::from_name(s) {
             return Ok(PhaseName::Fixed(p));
         }
         s.strip_prefix("idle+")
