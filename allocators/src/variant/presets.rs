@@ -100,6 +100,33 @@ pub fn presets() -> Vec<Variant> {
             "built-in mimalloc purging freed memory at once",
         ),
         Variant::preset(
+            "mimalloc-purge25ms",
+            Base::Mimalloc,
+            &[("MIMALLOC_PURGE_DELAY", "25")],
+            "built-in mimalloc purging freed memory after 25 ms (default 1 s)",
+        ),
+        Variant::preset(
+            "mimalloc-nothp",
+            Base::Mimalloc,
+            &[("MIMALLOC_ALLOW_THP", "0")],
+            "built-in mimalloc without transparent huge pages (by default it asks for them)",
+        ),
+        Variant::preset(
+            "jemalloc-thp",
+            Base::Jemalloc,
+            &[("MALLOC_CONF", "thp:always,metadata_thp:auto")],
+            "built-in jemalloc asking for transparent huge pages for its heap and metadata",
+        ),
+        Variant {
+            thp_disable: true,
+            ..Variant::preset(
+                "glibc-nothp",
+                Base::Glibc,
+                &[],
+                "glibc malloc with transparent huge pages disabled for the whole tree (prctl)",
+            )
+        },
+        Variant::preset(
             "jemalloc-so",
             preload("libjemalloc.so.2", "jemalloc", "libjemalloc2"),
             &[],

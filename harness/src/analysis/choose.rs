@@ -336,7 +336,7 @@ fn idle(rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
         .map(|(p, _)| p)?;
     Some(format!(
         "Given back to the OS while idle, at {phase} without an explicit release → after the release call \
-         (share of the serving processes' growth): {}. Rows: all (returned columns).",
+         (share of the tree's growth of anonymous PSS since the fork): {}. Rows: all (returned columns).",
         parts.join("; ")
     ))
 }
@@ -496,6 +496,62 @@ fn caveats(rows: &[&SummaryRow], cells: &[CellResult]) -> Vec<String> {
         .collect()
 }
 
+/// The share of its memory above which a variant counts as mostly on huge
+/// pages.
+const MOSTLY_HUGE: f64 = 0.5;
+
+/// Whether a variant turns transparent huge pages off: for the whole tree,
+/// or in its allocator.
+fn thp_off(c: &CellResult) -> bool {
+    let v = &c.variant_def;
+    v.thp_disable
+        || v.env.iter().any(|(k, val)| {
+            (k == "MIMALLOC_ALLOW_THP" && val == "0")
+                || (k == "MALLOC_CONF" && val.contains("thp:never"))
+        })
+}
+
+/// The variants whose memory is mostly on transparent huge pages, each with
+/// the figure of a variant of the same allocator with THP off when one ran.
+fn huge_pages(rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
+    let def = |variant: &str| cells.iter().find(|c| c.variant == variant);
+    let parts: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let huge = median(r, MetricId::AnonHugeSteady)?;
+            let total = median(r, MetricId::TreePssAnonSteady)?;
+            if total <= 0.0 || huge / total <= MOSTLY_HUGE {
+                return None;
+            }
+            let base = &def(&r.variant)?.variant_def.base;
+            let off = rows.iter().find_map(|o| {
+                let c = def(&o.variant)?;
+                (c.variant_def.base == *base && thp_off(c))
+                    .then(|| Some((o.variant.as_str(), median(o, MetricId::TreePssAnonSteady)?)))?
+            });
+            let beside = match off {
+                Some((name, v)) => format!("{name} {}", mib(v as u64)),
+                None => "no variant of it with THP off ran".into(),
+            };
+            Some(format!(
+                "{} {} of {} ({beside})",
+                r.variant,
+                mib(huge as u64),
+                mib(total as u64)
+            ))
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Mostly on transparent huge pages at steady (huge of PSS anon; with THP off beside): {}. \
+         A huge page is resident whole, so a heap on them holds more RAM. \
+         Rule: more than half of the tree's anonymous PSS in AnonHugePages. Rows: those named.",
+        parts.join("; ")
+    ))
+}
+
 /// The recommendations for one configuration on one machine.
 pub struct Advice {
     /// The configuration (and the machine, when there are several).
@@ -527,6 +583,7 @@ pub fn choose(report: &Report) -> Vec<Advice> {
                     lines.extend(arena_max(&rows));
                     lines.extend(malloc_conf(&rows));
                     lines.extend(idle(&rows, cells));
+                    lines.extend(huge_pages(&rows, cells));
                     lines.extend(growth(&rows));
                     lines.extend(surprises(&rows));
                     lines.extend(caveats(&rows, cells));

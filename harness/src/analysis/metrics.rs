@@ -10,9 +10,9 @@ use allocbench_workloads::{
     Phase, PhaseReport, Role, WorkloadSpec, latency_histogram, merge_latency,
 };
 
-use crate::results::{Metrics, PhaseSample, Timeline};
+use crate::results::{Mem, Metrics, PhaseSample, Timeline};
 
-/// The smallest steady-state excess that `returned` is computed for.
+/// The smallest growth that `returned` is computed for.
 pub const MIN_EXCESS: i64 = 1 << 20;
 
 /// Reports keyed by (role, worker index, phase).
@@ -28,6 +28,36 @@ fn find(phases: &[PhaseSample], name: Phase) -> Result<&PhaseSample, String> {
         return Err(format!("the {name} sample is incomplete: {missed}"));
     }
     Ok(p)
+}
+
+/// What a tree gave back of its growth, on the RAM it costs: anonymous PSS
+/// less `LazyFree` ([`Mem::pss_anon_net`]), summed over the tree.
+///
+/// A page a worker drops while the master still maps it frees no RAM and
+/// counts nothing; a page a worker copied on write is growth, and given
+/// back when the copy goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Returned {
+    /// Share of the growth from `base` to `top` gone at `now`; above 1 only
+    /// when the tree ends below where it was at `base`.
+    pub returned: f64,
+    /// Share of the growth that went to `LazyFree` since `top` and is still
+    /// resident (counted in `returned`; reclaimed only under pressure).
+    pub lazyfree: f64,
+}
+
+impl Returned {
+    /// The shares, or `None` for a growth under [`MIN_EXCESS`]: shares of a
+    /// tiny growth are noise, not a finding.
+    pub fn of(base: &Mem, top: &Mem, now: &Mem) -> Option<Returned> {
+        let excess = top.pss_anon_net() - base.pss_anon_net();
+        (excess >= MIN_EXCESS).then(|| Returned {
+            returned: (top.pss_anon_net() - now.pss_anon_net()) as f64 / excess as f64,
+            // Only what went to LazyFree since `top`: pages already there
+            // were never part of the growth.
+            lazyfree: now.lazyfree.saturating_sub(top.lazyfree) as f64 / excess as f64,
+        })
+    }
 }
 
 /// Computes a cell's metrics. Fails (and so fails the cell) when a sample
@@ -75,11 +105,12 @@ pub fn compute(
         })
         .collect::<Result<_, _>>()?;
 
-    let base = serving(forked);
-    let top = serving(steady);
-    let excess = top.anon_net() - base.anon_net();
+    // fragmentation: the serving processes' private memory.
+    let (base, top) = (serving(forked), serving(steady));
+    let private_growth = top.uss_net() - base.uss_net();
     let live_bytes_steady: u64 = worker_reports.iter().filter_map(|r| r.live_bytes).sum();
 
+    // returned: the tree's RAM.
     let mut returned = BTreeMap::new();
     let mut returned_lazyfree = BTreeMap::new();
     let after_steady = phases
@@ -87,17 +118,9 @@ pub fn compute(
         .skip_while(|p| p.name != Phase::Steady)
         .skip(1);
     for p in after_steady {
-        // Shares of a tiny excess are noise, not a finding.
-        if excess >= MIN_EXCESS {
-            let now = serving(p);
-            returned.insert(
-                p.name.to_string(),
-                (top.anon_net() - now.anon_net()) as f64 / excess as f64,
-            );
-            // Only what went to LazyFree since steady: pages already
-            // there at steady were never part of the excess.
-            let lazy = now.lazyfree.saturating_sub(top.lazyfree);
-            returned_lazyfree.insert(p.name.to_string(), lazy as f64 / excess as f64);
+        if let Some(share) = Returned::of(&forked.tree, &steady.tree, &p.tree) {
+            returned.insert(p.name.to_string(), share.returned);
+            returned_lazyfree.insert(p.name.to_string(), share.lazyfree);
         }
     }
 
@@ -149,8 +172,9 @@ pub fn compute(
         cow_copied: cow_sum(|c| c.cow_copied),
         cow_shared: cow_sum(|c| c.cow_shared),
         cow_new: cow_sum(|c| c.cow_new),
-        fragmentation: (live_bytes_steady > 0).then(|| excess as f64 / live_bytes_steady as f64),
-        fragmentation_over_requests: fragmentation_over_requests(timeline, base.anon_net(), forks),
+        fragmentation: (live_bytes_steady > 0)
+            .then(|| private_growth as f64 / live_bytes_steady as f64),
+        fragmentation_over_requests: fragmentation_over_requests(timeline, base.uss_net(), forks),
         live_bytes_steady,
         returned,
         returned_lazyfree,
@@ -170,6 +194,7 @@ pub fn compute(
             .map(|r| r.background_thread)
             .collect::<Option<Vec<bool>>>()
             .map(|v| v.iter().all(|&b| b)),
+        anon_huge_steady: Some(steady.tree.anon_huge),
         thp_disabled: reports
             .get(&(Role::Master, 0, Phase::Started))
             .and_then(|r| r.thp_disabled),
@@ -179,11 +204,12 @@ pub fn compute(
 /// Points of [`fragmentation_over_requests`] kept at most.
 const FRAGMENTATION_POINTS: usize = 16;
 
-/// The fragmentation ratio while serving, from the timeline: at each point,
-/// the serving processes' growth of anonymous memory less `LazyFree` since
-/// `base` (their figure at the fork) over the bytes their caches held live,
-/// as (requests served, ratio); at most `FRAGMENTATION_POINTS`, evenly
-/// spread. Points without live bytes or with a missed process are left out.
+/// The fragmentation ratio while serving, from the timeline: at each point
+/// that walked the page tables, the serving processes' growth of USS less
+/// `LazyFree` since `base` (their figure at the fork) over the bytes their
+/// caches held live, as (requests served, ratio); at most
+/// `FRAGMENTATION_POINTS`, evenly spread. Points without live bytes, without
+/// a walk or with a missed process are left out.
 pub fn fragmentation_over_requests(t: &Timeline, base: i64, forks: bool) -> Vec<(u64, f64)> {
     let serving: Vec<&crate::results::ProcessSeries> = t
         .processes
@@ -196,9 +222,9 @@ pub fn fragmentation_over_requests(t: &Timeline, base: i64, forks: bool) -> Vec<
             let live = *t.live_bytes.get(i)?;
             let mut net = 0i64;
             for p in &serving {
-                let anon = (*p.mem.anonymous.get(i)?)?;
+                let uss = (*p.mem.uss.get(i)?)?;
                 let lazy = (*p.mem.lazyfree.get(i)?)?;
-                net += anon as i64 - lazy as i64;
+                net += uss as i64 - lazy as i64;
             }
             (live > 0 && !serving.is_empty())
                 .then(|| (t.requests[i], (net - base) as f64 / live as f64))
@@ -288,14 +314,18 @@ mod tests {
         }
     }
 
-    fn anon(anonymous: u64, lazyfree: u64, private_dirty: u64, shared: u64) -> Mem {
+    /// A process's memory: anonymous PSS, of it `LazyFree`, its private
+    /// (dirty) memory and what it shares.
+    fn anon(pss_anon: u64, lazyfree: u64, private_dirty: u64, shared: u64) -> Mem {
         Mem {
-            anonymous,
+            anonymous: private_dirty + shared,
+            pss_anon,
             lazyfree,
             private_dirty,
+            uss: private_dirty,
             shared_dirty: shared,
-            rss: anonymous,
-            pss: anonymous,
+            rss: private_dirty + shared,
+            pss: pss_anon,
             ..Mem::default()
         }
     }
@@ -304,26 +334,24 @@ mod tests {
 
     #[test]
     fn known_answers() {
-        let master = anon(100 * MIB, 0, 100 * MIB, 0);
+        // 100 MiB of the master's memory, shared with two workers at the
+        // fork: 100 MiB of tree PSS, no private memory in the workers.
+        let master = anon(60 * MIB, 0, 0, 100 * MIB);
         let phases = vec![
-            phase("forked", master, &[anon(100 * MIB, 0, 0, 100 * MIB); 2]),
-            // Each worker grows by 40 MiB (30 private, 10 lazy-free later).
+            phase("forked", master, &[anon(20 * MIB, 0, 0, 100 * MIB); 2]),
+            // Each worker copies or allocates 40 MiB: the tree grows by 80.
             phase(
                 "steady",
                 master,
-                &[anon(140 * MIB, 0, 50 * MIB, 80 * MIB); 2],
+                &[anon(60 * MIB, 0, 40 * MIB, 80 * MIB); 2],
             ),
-            // 20 of the 40 MiB given back, 10 more freed with MADV_FREE.
+            // 20 MiB of the 80 given back, 20 more freed with MADV_FREE.
             phase(
                 "drained",
                 master,
-                &[anon(120 * MIB, 10 * MIB, 30 * MIB, 80 * MIB); 2],
+                &[anon(50 * MIB, 10 * MIB, 30 * MIB, 80 * MIB); 2],
             ),
-            phase(
-                "trimmed",
-                master,
-                &[anon(100 * MIB, 0, 10 * MIB, 80 * MIB); 2],
-            ),
+            phase("trimmed", master, &[anon(20 * MIB, 0, 0, 80 * MIB); 2]),
         ];
         let mut reports = Reports::new();
         for i in 0..2 {
@@ -344,11 +372,11 @@ mod tests {
             ..WorkloadSpec::server()
         };
         let m = compute(&phases, &Timeline::default(), &reports, &spec).unwrap();
-        assert_eq!(m.worker_private_dirty_growth, 100 * MIB as i64);
+        assert_eq!(m.worker_private_dirty_growth, 80 * MIB as i64);
         assert_eq!(m.cow_efficiency, Some(0.8));
-        // 80 MiB of growth over 40 MiB live.
+        // 80 MiB of private growth over 40 MiB live.
         assert_eq!(m.fragmentation, Some(2.0));
-        assert_eq!(m.returned["drained"], 0.75);
+        assert_eq!(m.returned["drained"], 0.5);
         assert_eq!(m.returned_lazyfree["drained"], 0.25);
         assert_eq!(m.returned["trimmed"], 1.0);
         // 2000 requests over the slower worker's 2 s.
@@ -367,6 +395,31 @@ mod tests {
         );
         assert_eq!(m.arenas, Some(4));
         assert_eq!(m.master_rss_forked, 100 * MIB);
+    }
+
+    /// The old basis, the workers' `Anonymous`, would call this 100%
+    /// returned: a worker that drops the master's pages it still shares
+    /// frees no RAM.
+    #[test]
+    fn dropping_shared_pages_returns_nothing() {
+        let master = anon(50 * MIB, 0, 0, 100 * MIB);
+        let forked = phase("forked", master, &[anon(50 * MIB, 0, 0, 100 * MIB)]);
+        // The worker allocates 40 MiB of its own…
+        let steady = phase("steady", master, &[anon(90 * MIB, 0, 40 * MIB, 100 * MIB)]);
+        // …keeps it, and drops the 100 MiB it shared: the master now holds
+        // those pages alone, at full weight.
+        let dropped = phase(
+            "drained",
+            anon(100 * MIB, 0, 100 * MIB, 0),
+            &[anon(40 * MIB, 0, 40 * MIB, 0)],
+        );
+        let r = Returned::of(&forked.tree, &steady.tree, &dropped.tree).unwrap();
+        assert_eq!(r.returned, 0.0);
+        let old = |p: &PhaseSample| p.workers_sum().anonymous as f64;
+        assert_eq!(
+            (old(&steady) - old(&dropped)) / (old(&steady) - old(&forked)),
+            2.5
+        );
     }
 
     #[test]
@@ -389,10 +442,10 @@ mod tests {
         // 10 more MiB go lazy-free at drained, and the kernel reclaims all
         // of it before trimmed.
         let phases = vec![
-            phase("forked", master, &[anon(100 * MIB, 0, 0, 100 * MIB)]),
-            phase("steady", master, &[anon(145 * MIB, 5 * MIB, 0, 0)]),
-            phase("drained", master, &[anon(145 * MIB, 15 * MIB, 0, 0)]),
-            phase("trimmed", master, &[anon(110 * MIB, 0, 0, 0)]),
+            phase("forked", master, &[anon(0, 0, 0, 100 * MIB)]),
+            phase("steady", master, &[anon(45 * MIB, 5 * MIB, 45 * MIB, 0)]),
+            phase("drained", master, &[anon(45 * MIB, 15 * MIB, 45 * MIB, 0)]),
+            phase("trimmed", master, &[anon(10 * MIB, 0, 10 * MIB, 0)]),
         ];
         let m = compute(&phases, &Timeline::default(), &reports, &spec).unwrap();
         assert_eq!(m.returned["drained"], 0.25);
@@ -469,12 +522,12 @@ mod growth_tests {
     fn fragmentation_follows_resident_over_live_bytes() {
         use crate::results::{ProcessRole, ProcessSample};
         const MIB: u64 = 1 << 20;
-        let worker = |pid: i32, anonymous: u64, lazyfree: u64| ProcessSample {
+        let worker = |pid: i32, uss: u64, lazyfree: u64| ProcessSample {
             pid,
             role: ProcessRole::Worker,
             index: Some(pid as u32),
             mem: Some(Mem {
-                anonymous,
+                uss,
                 lazyfree,
                 ..Mem::default()
             }),
@@ -488,10 +541,10 @@ mod growth_tests {
             ..worker(9, 500 * MIB, 0)
         };
         let mut t = Timeline::default();
-        // Two workers from 10 MiB each at the fork (base 20 MiB): live bytes
+        // Two workers from 10 MiB of USS each at the fork (base 20 MiB): live bytes
         // 8 MiB, then 8 MiB with 16 MiB more resident (1 MiB of it lazy-free,
         // not counted), then 4 MiB live with resident unchanged.
-        for (phase, requests, a, lazy, live) in [
+        for (phase, requests, uss, lazy, live) in [
             ("forked", 0, 10, 0, 0),
             ("steady", 100, 18, 0, 8),
             ("steady", 200, 26, 1, 8),
@@ -500,8 +553,8 @@ mod growth_tests {
         ] {
             let procs = [
                 master.clone(),
-                worker(1, a * MIB, lazy * MIB),
-                worker(2, a * MIB, lazy * MIB),
+                worker(1, uss * MIB, lazy * MIB),
+                worker(2, uss * MIB, lazy * MIB),
             ];
             t.push(0.0, phase, requests, &Mem::default(), &procs, true);
             t.live_bytes.push(live * 2 * MIB);

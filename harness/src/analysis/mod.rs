@@ -7,3 +7,6 @@ pub mod metrics;
 pub mod report;
 pub mod stats;
 pub mod sweep;
+
+#[cfg(test)]
+mod known_answers;

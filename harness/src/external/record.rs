@@ -4,11 +4,17 @@
 
 use allocbench_workloads::Phase;
 
-use crate::results::measure::{MeasureMetrics, MeasuredProcess};
+use crate::results::measure::{FORK_SEEN_PRIVATE_DIRTY, MeasureMetrics, MeasuredProcess};
 use crate::results::phase::PhaseName;
 
-use crate::analysis::metrics::MIN_EXCESS;
+use crate::analysis::metrics::Returned;
 use crate::results::PhaseSample;
+
+/// Σ descendants' `Private_Dirty` in a complete sample that has any.
+fn workers_private_dirty(p: Option<&PhaseSample>) -> Option<u64> {
+    p.filter(|p| p.workers().next().is_some())
+        .map(|p| p.workers_sum().private_dirty)
+}
 
 /// Figures from the `started`, `loaded` and idle samples (by name).
 pub fn compute(
@@ -45,21 +51,17 @@ pub fn compute(
                 let first = processes
                     .iter()
                     .find(|q| q.pid == p.pid)?
-                    .private_dirty_first?;
+                    .private_dirty_first
+                    .filter(|&f| f <= FORK_SEEN_PRIVATE_DIRTY)?;
                 Some(m.private_dirty as i64 - first as i64)
             })
             .collect();
         (!grown.is_empty()).then(|| grown.iter().sum())
     });
-    let (mut returned, mut returned_lazyfree) = (None, None);
-    if let (Some(s), Some(l), Some(i)) = (started_w, loaded_w, idle_w) {
-        let excess = l.tree.anon_net() - s.tree.anon_net();
-        // Shares of a tiny growth are noise, not a finding.
-        if excess >= MIN_EXCESS {
-            returned = Some((l.tree.anon_net() - i.tree.anon_net()) as f64 / excess as f64);
-            returned_lazyfree = Some(i.tree.lazyfree as f64 / excess as f64);
-        }
-    }
+    let share = match (started_w, loaded_w, idle_w) {
+        (Some(s), Some(l), Some(i)) => Returned::of(&s.tree, &l.tree, &i.tree),
+        _ => None,
+    };
     MeasureMetrics {
         processes_started: count(started),
         processes_loaded: count(loaded),
@@ -74,15 +76,14 @@ pub fn compute(
         tree_rss_loaded: loaded_w.map(|p| p.tree.rss),
         tree_pss_idle: idle_w.map(|p| p.tree.pss),
         tree_pss_anon_idle: idle_w.map(|p| p.tree.pss_anon),
-        worker_private_dirty_loaded: loaded
-            .filter(|p| p.workers().next().is_some())
-            .map(|p| p.workers_sum().private_dirty),
+        worker_private_dirty_loaded: workers_private_dirty(loaded_w),
+        worker_private_dirty_idle: workers_private_dirty(idle_w),
         worker_private_dirty_growth: growth,
         cow_copied_loaded: cow_sum(loaded, |c| c.cow_copied),
         cow_shared_loaded: cow_sum(loaded, |c| c.cow_shared),
         cow_copied_idle: cow_sum(idle, |c| c.cow_copied),
-        returned_idle: returned,
-        returned_lazyfree_idle: returned_lazyfree,
+        returned_idle: share.map(|s| s.returned),
+        returned_lazyfree_idle: share.map(|s| s.lazyfree),
         load_rps,
     }
 }
@@ -181,19 +182,21 @@ mod tests {
             first_sample_ms: Some(0.0),
             private_dirty_first: Some(first),
         };
-        let procs = [seen(2, MIB), seen(3, MIB), seen(4, MIB / 2)];
+        // 2 was first read as it forked; 4 after it had run (½ MiB dirty).
+        let procs = [seen(2, 16 << 10), seen(3, MIB), seen(4, MIB / 2)];
         let m = compute(&phases, PhaseName::Idle(5.0), &procs, Some(1234.5));
         assert_eq!(m.processes_seen, 3);
         assert_eq!(m.processes_gone, 1);
         assert_eq!(m.processes_loaded, Some(3));
         assert_eq!(m.tree_pss_anon_started, Some(30 * MIB));
         assert_eq!(m.tree_pss_anon_loaded, Some(38 * MIB));
-        // Each worker at loaded since its first sample: 9 − 1 and 1 − ½ MiB.
+        // Growth since the fork of the one worker whose fork was seen.
         assert_eq!(
             m.worker_private_dirty_growth,
-            Some(8 * MIB as i64 + MIB as i64 / 2)
+            Some(9 * MIB as i64 - (16 << 10))
         );
         assert_eq!(m.worker_private_dirty_loaded, Some(10 * MIB));
+        assert_eq!(m.worker_private_dirty_idle, Some(8 * MIB));
         assert_eq!(m.cow_copied_loaded, Some(4 * MIB));
         assert_eq!(m.returned_idle, Some(0.5));
         assert_eq!(m.returned_lazyfree_idle, Some(0.25));

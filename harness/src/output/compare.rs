@@ -225,11 +225,23 @@ fn cell_figure(
             (Some(v), Some(slope)) => format!("{v} {}", per_1k(slope)),
             _ => "—".into(),
         },
-        Column::Returned => format!(
-            "{} / {}",
-            MetricId::ReturnedDrained.show(m),
-            MetricId::ReturnedTrimmed.show(m)
-        ),
+        Column::Returned => {
+            // Above 100%: the tree ended below its size at the fork (noted
+            // under the table).
+            let show = |id: MetricId| {
+                let mark = if id.get(m).is_some_and(|r| r > 1.0) {
+                    "*"
+                } else {
+                    ""
+                };
+                format!("{}{mark}", id.show(m))
+            };
+            format!(
+                "{} / {}",
+                show(MetricId::ReturnedDrained),
+                show(MetricId::ReturnedTrimmed)
+            )
+        }
         Column::RatioTo(id) => match (id.get(m), base.and_then(|b| id.get(b))) {
             (Some(v), Some(b)) => ratio(v, b),
             _ => "—".into(),
@@ -237,14 +249,58 @@ fn cell_figure(
     }
 }
 
+/// The most anonymous memory on huge pages a document's variants may have
+/// for its tables to leave the `huge` column out.
+const HUGE_SHOWN_ABOVE: u64 = 1 << 20;
+
+/// Whether a finished cell of `doc` has more than 1 MiB of its tree's
+/// anonymous memory on transparent huge pages at steady.
+pub fn shows_huge(doc: &Document) -> bool {
+    doc.cells
+        .iter()
+        .filter_map(|c| c.metrics.as_ref())
+        .any(|m| m.anon_huge_steady.is_some_and(|h| h > HUGE_SHOWN_ABOVE))
+}
+
+/// Whether a finished cell's tree ended below its size at the fork, which
+/// puts a `returned` share above 100%.
+pub fn returned_above_all(doc: &Document) -> bool {
+    doc.cells
+        .iter()
+        .filter_map(|c| c.metrics.as_ref())
+        .any(|m| m.returned.values().any(|&r| r > 1.0))
+}
+
+/// `columns` with `huge` after the memory figure and its ratio when `huge`.
+fn with_huge<C: Copy>(columns: &[C], huge: bool, is_memory: fn(&C) -> bool, column: C) -> Vec<C> {
+    let mut out = columns.to_vec();
+    if huge {
+        let at = out.iter().rposition(is_memory).map_or(out.len(), |i| i + 1);
+        out.insert(at, column);
+    }
+    out
+}
+
 /// One row per cell; every column when `wide`.
 pub fn compare_table(doc: &Document, wide: bool) -> Table {
     let shape = shape(doc);
-    let cell_columns = if wide {
-        WIDE_CELL_COLUMNS
-    } else {
-        CELL_COLUMNS
-    };
+    let cell_columns = with_huge(
+        if wide {
+            WIDE_CELL_COLUMNS
+        } else {
+            CELL_COLUMNS
+        },
+        shows_huge(doc),
+        |c| {
+            matches!(
+                c,
+                Column::Metric(MetricId::TreePssAnonSteady, _)
+                    | Column::RatioTo(MetricId::TreePssAnonSteady)
+            )
+        },
+        Column::Metric(MetricId::AnonHugeSteady, false),
+    );
+    let cell_columns = &cell_columns[..];
     let base = baseline_name(doc);
     // The allocator is text: left-aligned.
     let figures = cell_columns
@@ -414,11 +470,22 @@ const WIDE_SUMMARY_COLUMNS: &[SummaryColumn] = &[
 /// when `wide`.
 pub fn summary_table(doc: &Document, wide: bool) -> Table {
     let shape = shape(doc);
-    let summary_columns = if wide {
-        WIDE_SUMMARY_COLUMNS
-    } else {
-        SUMMARY_COLUMNS
-    };
+    let summary_columns = with_huge(
+        if wide {
+            WIDE_SUMMARY_COLUMNS
+        } else {
+            SUMMARY_COLUMNS
+        },
+        shows_huge(doc),
+        |c| {
+            matches!(
+                c,
+                S::Median(M::TreePssAnonSteady, _) | S::RatioTo(M::TreePssAnonSteady)
+            )
+        },
+        S::Median(M::AnonHugeSteady, false),
+    );
+    let summary_columns = &summary_columns[..];
     let base = baseline_name(doc);
     let figures = summary_columns
         .iter()

@@ -6,7 +6,7 @@ use super::markup::{Markup, Table, render};
 use crate::cli::Format;
 use crate::results::measure::{MeasureMetrics, WORKLOAD};
 use crate::results::{CellResult, Document, ProcessRole, Status};
-use crate::units::{mib, pct, ratio, signed_mib};
+use crate::units::{mib, pct, ratio};
 
 /// The variant ratios are taken against: `glibc` when it ran, else the
 /// first variant.
@@ -52,7 +52,7 @@ pub fn measure_table(doc: &Document) -> Table {
         ("PSS anon loaded", true),
         ("PSS anon idle", true),
         ("PSS loaded", true),
-        ("worker priv dirty", true),
+        ("worker priv loaded", true),
         ("CoW copied", true),
         ("returned idle", true),
         ("load", false),
@@ -84,11 +84,7 @@ pub fn measure_table(doc: &Document) -> Table {
                     base.and_then(|b| b.tree_pss_anon_idle),
                 ));
                 row.push(opt_mib(m.tree_pss_loaded));
-                row.push(
-                    m.worker_private_dirty_growth
-                        .map(signed_mib)
-                        .unwrap_or_else(|| "—".into()),
-                );
+                row.push(opt_mib(m.worker_private_dirty_loaded));
                 row.push(opt_mib(m.cow_copied_loaded));
                 row.push(m.returned_idle.map(pct).unwrap_or_else(|| "—".into()));
             }
@@ -228,6 +224,7 @@ const COLUMNS: &[&str] = &[
     "tree_pss_idle",
     "tree_pss_anon_idle",
     "worker_private_dirty_loaded",
+    "worker_private_dirty_idle",
     "worker_private_dirty_growth",
     "cow_copied_loaded",
     "cow_shared_loaded",
@@ -274,6 +271,7 @@ impl Exporter for MeasureCsv {
                 opt(m.and_then(|m| m.tree_pss_idle)),
                 opt(m.and_then(|m| m.tree_pss_anon_idle)),
                 opt(m.and_then(|m| m.worker_private_dirty_loaded)),
+                opt(m.and_then(|m| m.worker_private_dirty_idle)),
                 opt(m.and_then(|m| m.worker_private_dirty_growth)),
                 opt(m.and_then(|m| m.cow_copied_loaded)),
                 opt(m.and_then(|m| m.cow_shared_loaded)),

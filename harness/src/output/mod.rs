@@ -11,7 +11,10 @@ pub mod report;
 pub mod run;
 pub mod sweep;
 
-pub use compare::{baseline_name, compare_table, failures, outlier_notes, repeated, summary_table};
+pub use compare::{
+    baseline_name, compare_table, failures, outlier_notes, repeated, returned_above_all,
+    shows_huge, summary_table,
+};
 pub use markup::{Markup, Table, render};
 pub use measure::{measure_exporter, measure_table};
 
@@ -55,6 +58,17 @@ impl Exporter for CompareMarkup {
             out.push_str(&format!(
                 "\nRatios (×) are to {base}. Memory is anonymous PSS summed over the process tree.\n"
             ));
+        }
+        if shows_huge(doc) {
+            let env = &doc.environment;
+            out.push_str(&format!(
+                "huge: anonymous memory on transparent huge pages at steady (counted in PSS); \
+                 THP enabled [{}], defrag [{}].\n",
+                env.thp_enabled, env.thp_defrag
+            ));
+        }
+        if wide && returned_above_all(doc) {
+            out.push_str("* above 100%: the tree ended below its size at the fork.\n");
         }
         if repeated {
             out.push_str(

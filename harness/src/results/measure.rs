@@ -82,6 +82,11 @@ pub struct MeasuredProcess {
     pub private_dirty_first: Option<Bytes>,
 }
 
+/// The most `Private_Dirty` a descendant's first sample may show for its
+/// fork to count as seen: a child that has only returned from `fork` has
+/// dirtied a few pages of stack and of libc's data (64 pages).
+pub const FORK_SEEN_PRIVATE_DIRTY: Bytes = 64 * 4096;
+
 /// Figures of a measured command (definitions in `docs/measure.md`, How
 /// it works: Figures). Phases:
 /// `started` (ready), `loaded` (end of the load), `idle` (end of the idle
@@ -104,11 +109,18 @@ pub struct MeasureMetrics {
     pub tree_rss_loaded: Option<Bytes>,
     pub tree_pss_idle: Option<Bytes>,
     pub tree_pss_anon_idle: Option<Bytes>,
-    /// Σ descendants' `Private_Dirty` at `loaded`.
+    /// Σ descendants' `Private_Dirty` at `loaded`: a level, whenever each
+    /// was first seen.
     pub worker_private_dirty_loaded: Option<Bytes>,
-    /// Σ over the descendants at `loaded` of their `Private_Dirty` growth
-    /// since each was first sampled: for a worker, close to its growth since
-    /// the fork (a server may fork its workers after its port opens).
+    /// Σ descendants' `Private_Dirty` at `idle` (absent in documents from
+    /// before the figure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_private_dirty_idle: Option<Bytes>,
+    /// Σ, over the descendants at `loaded` whose fork was seen (their first
+    /// sample found at most `FORK_SEEN_PRIVATE_DIRTY` of `Private_Dirty`:
+    /// they had not run yet, as far as memory shows), of their
+    /// `Private_Dirty` growth since that sample: their growth since the
+    /// fork. `null` when no fork was seen.
     pub worker_private_dirty_growth: Option<i64>,
     /// Σ descendants' inherited bytes copied since they were first seen
     /// (their own copies of their parent's pages), at `loaded` and at `idle`.

@@ -197,18 +197,23 @@ registry! {
     ),
     Fragmentation => def(
         "fragmentation", "frag", Ratio, Lower,
-        "Growth of the workers' `Anonymous` less `LazyFree` from `forked` to `steady`, divided by the bytes their caches hold live at `steady`.",
+        "Growth of the serving processes' (the workers', or the master's when it does not fork) USS less `LazyFree` from `forked` to `steady`, divided by the bytes their caches hold live at `steady`: the private memory they hold, new pages and copies of inherited ones alike, per byte their requests keep live.",
         |m| m.fragmentation,
     ),
     ReturnedDrained => def(
         "returned_drained", "returned drained", Share, Higher,
-        "Share of the workers' excess of `Anonymous` less `LazyFree` at `steady` over `forked` that is gone at `drained` (above 1 when memory inherited from the master is dropped too); absent when that excess is under 1 MiB.",
+        "Share of the tree's growth of `Pss_Anon` less `LazyFree` from `forked` to `steady` that is gone at `drained`: RAM given back (a page a worker drops while the master still maps it frees none; a page copied on write is growth, and given back when the copy goes). Pages freed with `MADV_FREE` count as given back; above 1 only when the tree ends below where it was at the fork; absent when the growth is under 1 MiB.",
         |m| m.returned.get("drained").copied(),
     ),
     ReturnedTrimmed => def(
         "returned_trimmed", "returned trimmed", Share, Higher,
         "The same share at `trimmed`, after the explicit release.",
         |m| m.returned.get("trimmed").copied(),
+    ),
+    AnonHugeSteady => def(
+        "anon_huge_steady", "huge", Bytes, Neither,
+        "`AnonHugePages` summed over master and workers at `steady`: anonymous memory on transparent huge pages (2 MiB each here), part of the PSS figures. Tables show it when a variant has more than 1 MiB of it.",
+        |m| m.anon_huge_steady.map(|v| v as f64),
     ),
     ThroughputRps => def(
         "throughput_rps", "req/s", Rate, Higher,

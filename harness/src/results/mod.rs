@@ -157,10 +157,20 @@ pub struct Mem {
 }
 
 impl Mem {
-    /// Anonymous resident memory less `LazyFree`: what the process really
-    /// holds of anonymous memory.
-    pub fn anon_net(&self) -> i64 {
-        self.anonymous as i64 - self.lazyfree as i64
+    /// Anonymous PSS less `LazyFree`: the RAM anonymous memory costs, a
+    /// shared page divided among its sharers, without the pages freed with
+    /// `MADV_FREE`. (The kernel lazy-frees only pages no other process
+    /// maps, so `LazyFree` counts whole in `Pss_Anon` too.) The basis of
+    /// `returned`.
+    pub fn pss_anon_net(&self) -> i64 {
+        self.pss_anon as i64 - self.lazyfree as i64
+    }
+
+    /// USS less `LazyFree`: the memory only this process maps and really
+    /// holds, pages it copied on write included. The basis of
+    /// `fragmentation`.
+    pub fn uss_net(&self) -> i64 {
+        self.uss as i64 - self.lazyfree as i64
     }
 
     pub fn shared(&self) -> Bytes {
@@ -314,8 +324,9 @@ pub struct Metrics {
     pub cow_shared: Option<Bytes>,
     /// Sum over workers at steady of their own new memory (see `cow_new`).
     pub cow_new: Option<Bytes>,
-    /// Growth of the workers' anonymous memory less `LazyFree` from fork to
-    /// steady, divided by the bytes their caches hold live at steady.
+    /// Growth of the serving processes' USS less `LazyFree` from fork to
+    /// steady (their private memory: new pages and copies of inherited
+    /// ones), divided by the bytes their caches hold live at steady.
     pub fragmentation: Option<f64>,
     /// The same ratio while serving, from the timeline: (requests served,
     /// growth since the fork over the live bytes then), at most 16 points
@@ -325,9 +336,9 @@ pub struct Metrics {
     /// Bytes the workers' caches hold live at steady.
     pub live_bytes_steady: Bytes,
     /// For `drained`, each `idle+<s>s` and `trimmed`: the share of the
-    /// workers' steady-state excess of anonymous memory less `LazyFree` that
-    /// is given back. Above 1 when memory inherited from the master is given
-    /// back too.
+    /// tree's growth of anonymous PSS less `LazyFree` from the fork to
+    /// steady that is given back. Above 1 only when the tree ends below
+    /// where it was at the fork.
     pub returned: BTreeMap<String, Fraction>,
     /// For the same phases: the share of the excess that went to `LazyFree`
     /// since steady (freed with `MADV_FREE`, reclaimed only under pressure)
@@ -346,6 +357,10 @@ pub struct Metrics {
     /// at steady (they do not survive fork unless turned on again).
     #[serde(default)]
     pub background_thread: Option<bool>,
+    /// `AnonHugePages` summed over the tree at steady: anonymous memory on
+    /// transparent huge pages (absent in documents from before the figure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anon_huge_steady: Option<Bytes>,
     /// Whether THP was disabled for the process tree (`PR_SET_THP_DISABLE`).
     #[serde(default)]
     pub thp_disabled: Option<bool>,

@@ -34,7 +34,7 @@ use channel::{Acceptor, Incoming};
 pub use gate::{BusyGate, Hold};
 pub(crate) use stderr::StderrTail;
 pub(crate) use verify::NOT_IN_EFFECT;
-pub use verify::{describe_exit, verify_allocator, verify_arenas};
+pub use verify::{describe_exit, verify_allocator, verify_arenas, verify_thp};
 
 /// Everything one cell needs to run.
 #[derive(Debug, Clone)]
@@ -299,6 +299,14 @@ impl<'a> CellRun<'a> {
                 }
             }
             self.record(phase.into());
+            if phase == Phase::Steady {
+                // Every process of the tree, while all of them are alive.
+                let state = self.lock_tree().clone();
+                let pids: Vec<i32> = std::iter::once(state.master)
+                    .chain(state.workers.iter().map(|&(pid, _)| pid))
+                    .collect();
+                verify_thp(&self.plan.variant, &pids)?;
+            }
             self.continue_all(phase);
         }
 

@@ -104,9 +104,74 @@ pub fn verify_arenas(variant: &Variant, arenas: Option<u32>) -> Result<(), Strin
     Ok(())
 }
 
+/// For a variant with `thp_disable`: every process of the tree (`pids`)
+/// must have THP disabled, as `/proc/PID/status` says (`THP_enabled: 0`);
+/// a process that cannot be read is not verified, and fails the cell too.
+pub fn verify_thp(variant: &Variant, pids: &[i32]) -> Result<(), String> {
+    if !variant.thp_disable {
+        return Ok(());
+    }
+    for &pid in pids {
+        let enabled = procfs::process::Process::new(pid)
+            .and_then(|p| p.status())
+            .map_err(|e| {
+                format!(
+                    "variant {}: cannot check THP of process {pid}: {e}",
+                    variant.name
+                )
+            })?
+            .thp_enabled;
+        match enabled {
+            Some(false) => {}
+            Some(true) => {
+                return Err(format!(
+                    "variant {} is not in effect: THP is enabled in process {pid} (/proc/{pid}/status THP_enabled: 1)",
+                    variant.name
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "variant {}: this kernel does not say whether THP is disabled (no THP_enabled in /proc/{pid}/status)",
+                    variant.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thp_disabled_is_checked_in_every_process() {
+        use std::os::unix::process::CommandExt;
+        let mut nothp = glibc(&[]);
+        nothp.thp_disable = true;
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("30");
+        // SAFETY: prctl is async-signal-safe; nothing else runs between
+        // fork and exec.
+        unsafe {
+            cmd.pre_exec(|| nix::sys::prctl::set_thp_disable(true).map_err(std::io::Error::from));
+        }
+        let mut child = cmd.spawn().unwrap();
+        let off = child.id() as i32;
+        let me = std::process::id() as i32;
+        let checked = verify_thp(&nothp, &[off]);
+        let with_me = verify_thp(&nothp, &[off, me]);
+        let _ = child.kill();
+        let _ = child.wait();
+        checked.unwrap();
+        let e = with_me.unwrap_err();
+        assert!(
+            e.contains(&format!("THP is enabled in process {me}")),
+            "{e}"
+        );
+        // A variant that asks nothing of THP checks nothing.
+        verify_thp(&glibc(&[]), &[me]).unwrap();
+    }
 
     fn glibc(env: &[(&str, &str)]) -> Variant {
         let mut v = allocbench_allocators::presets().remove(0);
