@@ -3,6 +3,7 @@
 //! holds under. Nothing is written by hand: a rule that finds no rows says
 //! nothing.
 
+use super::questions::{self, Answer};
 use super::report::{Group, Report};
 use crate::results::metric::MetricId;
 use crate::results::summary::SummaryRow;
@@ -13,18 +14,18 @@ use allocbench_workloads::PreforkHook;
 /// How close to the best throughput a variant must be to count as "as fast".
 const WITHIN: f64 = 0.05;
 
-fn median(r: &SummaryRow, id: MetricId) -> Option<f64> {
+pub(super) fn median(r: &SummaryRow, id: MetricId) -> Option<f64> {
     r.median(id)
 }
 
-fn ratio(r: &SummaryRow, id: MetricId) -> Option<f64> {
+pub(super) fn ratio(r: &SummaryRow, id: MetricId) -> Option<f64> {
     r.metric(id)
         .and_then(|m| m.ratio.as_ref())
         .map(|x| x.median)
 }
 
 /// The variant ratios in a row are taken against.
-fn baseline(r: &SummaryRow) -> String {
+pub(super) fn baseline(r: &SummaryRow) -> String {
     r.metrics
         .values()
         .find_map(|m| m.ratio.as_ref())
@@ -49,19 +50,19 @@ fn where_(g: &Group, machine: &str, several: bool) -> String {
     }
 }
 
-fn times(r: Option<f64>) -> String {
+pub(super) fn times(r: Option<f64>) -> String {
     r.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "—".into())
 }
 
 /// The fastest variant, with its throughput.
-fn fastest<'a>(rows: &[&'a SummaryRow]) -> Option<(f64, &'a SummaryRow)> {
+pub(super) fn fastest<'a>(rows: &[&'a SummaryRow]) -> Option<(f64, &'a SummaryRow)> {
     rows.iter()
         .filter_map(|r| Some((median(r, MetricId::ThroughputRps)?, *r)))
         .max_by(|a, b| a.0.total_cmp(&b.0))
 }
 
 /// Lowest memory among the variants within 5% of the best throughput.
-fn leanest_fast_pick<'a>(rows: &[&'a SummaryRow]) -> Option<&'a SummaryRow> {
+pub(super) fn leanest_fast_pick<'a>(rows: &[&'a SummaryRow]) -> Option<&'a SummaryRow> {
     let best = fastest(rows)?.0;
     rows.iter()
         .filter(|r| median(r, MetricId::ThroughputRps).is_some_and(|t| t >= (1.0 - WITHIN) * best))
@@ -290,7 +291,7 @@ fn hooks_before_fork(rows: &[SummaryRow]) -> Vec<String> {
 }
 
 /// The median over repetitions of `returned` at the last idle sample.
-fn idle_return(cells: &[CellResult], variant: &str) -> Option<(String, f64)> {
+pub(super) fn idle_return(cells: &[CellResult], variant: &str) -> Option<(String, f64)> {
     let mut name = None;
     let mut values: Vec<f64> = cells
         .iter()
@@ -556,6 +557,8 @@ fn huge_pages(rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
 pub struct Advice {
     /// The configuration (and the machine, when there are several).
     pub at: String,
+    /// The questions, their answers and the figures behind them.
+    pub table: Vec<Answer>,
     pub lines: Vec<String>,
 }
 
@@ -571,6 +574,10 @@ pub fn choose(report: &Report) -> Vec<Advice> {
                 continue;
             }
             let mut lines = Vec::new();
+            let table = match g.workload.as_str() {
+                "cow" => questions::cow(&rows),
+                _ => questions::serving(&rows, cells),
+            };
             match g.workload.as_str() {
                 "cow" => {
                     lines.extend(hooks_before_fork(&summary));
@@ -592,6 +599,7 @@ pub fn choose(report: &Report) -> Vec<Advice> {
             if !lines.is_empty() {
                 out.push(Advice {
                     at: where_(g, &report.machines[*m].label, several),
+                    table,
                     lines,
                 });
             }

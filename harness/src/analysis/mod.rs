@@ -4,6 +4,7 @@
 
 pub mod choose;
 pub mod metrics;
+pub mod questions;
 pub mod report;
 pub mod stats;
 pub mod sweep;

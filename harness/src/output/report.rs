@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::analysis::choose;
+use crate::analysis::questions::Answer;
 use crate::analysis::report::{Group, Machine, Report};
 use crate::output::{Markup, Table, render};
 use crate::results::environment::Environment;
@@ -333,6 +334,10 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
         out.push('\n');
         for advice in &choices {
             out.push_str(&format!("**{}**\n\n", advice.at));
+            if !advice.table.is_empty() {
+                out.push_str(&render(&answers(&advice.table), Markup::Markdown));
+                out.push_str("\n\n");
+            }
             for line in &advice.lines {
                 out.push_str(&format!("- {line}\n"));
             }
@@ -401,6 +406,19 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The questions of a configuration as a table.
+fn answers(table: &[Answer]) -> Table {
+    let mut t = Table::new(&[("question", false), ("answer", false), ("figures", false)]);
+    for a in table {
+        t.push(vec![
+            a.question.to_string(),
+            a.answer.clone(),
+            a.figures.clone(),
+        ]);
+    }
+    t
+}
+
 fn html_table(t: &Table) -> String {
     let mut out = String::from("<table>\n<tr>");
     for h in &t.headers {
@@ -442,7 +460,11 @@ pub fn html(report: &Report, plots: &Plots) -> String {
         }
         out.push_str("</ul>\n");
         for advice in &choices {
-            out.push_str(&format!("<h3>{}</h3>\n<ul>\n", escape(&advice.at)));
+            out.push_str(&format!("<h3>{}</h3>\n", escape(&advice.at)));
+            if !advice.table.is_empty() {
+                out.push_str(&html_table(&answers(&advice.table)));
+            }
+            out.push_str("<ul>\n");
             for line in &advice.lines {
                 out.push_str(&format!("<li>{}</li>\n", escape(line)));
             }
