@@ -180,6 +180,7 @@ mod tests {
             cow_missed: None,
             first_sample_ms: Some(0.0),
             private_dirty_first: Some(first),
+            adopted: false,
         };
         let procs = [seen(2, MIB), seen(3, MIB), seen(4, MIB / 2)];
         let m = compute(&phases, PhaseName::Idle(5.0), &procs, Some(1234.5));
