@@ -1,11 +1,12 @@
-//! Ctrl-C and SIGTERM: kill every running cell's process tree at once, let
-//! the run write what it finished, and exit with 130.
+//! Ctrl-C and SIGTERM: kill every running cell's process tree at once
+//! (everything [`contain`](super::contain) reaches: the registered groups,
+//! every descendant and every process allocbench adopted), let the run
+//! write what it finished, and exit with 130.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use super::contain::{self, Targets};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Process groups of the cells running now.
@@ -24,10 +25,10 @@ pub fn install() -> anyhow::Result<()> {
         .get_or_init(|| {
             ctrlc::set_handler(|| {
                 INTERRUPTED.store(true, Ordering::SeqCst);
-                for &pgid in ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                    // A process group of ours; a group already gone is fine.
-                    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-                }
+                // Held throughout: a group unregistered meanwhile would be
+                // reaped, and its id free for another process.
+                let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+                kill_all(active.clone());
             })
             .map_err(|e| e.to_string())
         })
@@ -44,8 +45,19 @@ pub fn register(pgid: i32) {
     ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).push(pgid);
     if interrupted() {
         // As above; the interrupt came before registration.
-        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        kill_all(vec![pgid]);
     }
+}
+
+/// Every tree of `roots` (each the leader of its group, not reaped yet, so
+/// the ids are still ours), and every process allocbench adopted.
+fn kill_all(roots: Vec<i32>) {
+    contain::kill(&Targets {
+        groups: roots.clone(),
+        roots,
+        known: Vec::new(),
+        adopted: true,
+    });
 }
 
 pub fn unregister(pgid: i32) {

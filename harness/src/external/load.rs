@@ -1,19 +1,19 @@
 //! The load command: split into words by shell rules (the `shlex` crate; no
 //! shell runs it), started in its own process group once the measured
-//! command is ready, its output captured for a one-line summary.
+//! command is ready, its output captured (the last 64 KiB of each stream)
+//! for a one-line summary. At its end, everything it started is killed:
+//! its group, its descendants, and those the tracker saw that left it.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::proc::{kill_group, peek_exit};
+use super::proc::peek_exit;
 use super::watchdog::{Watchdog, tell_own_group};
 use crate::exec::cell::{StderrTail, describe_exit};
+use crate::exec::contain::{self, Targets};
 use crate::exec::interrupt;
 
 /// Splits a load command into its words, as a POSIX shell would (quotes and
@@ -61,13 +61,11 @@ pub struct LoadOutcome {
 pub struct Load {
     child: Child,
     pgid: i32,
-    stdout: Arc<Mutex<VecDeque<String>>>,
-    stdout_done: Receiver<()>,
+    stdout: StderrTail,
     stderr: StderrTail,
     watchdog: Arc<Watchdog>,
 }
 
-const KEEP_STDOUT: usize = 200;
 const TAIL: usize = 10;
 
 impl Load {
@@ -103,66 +101,57 @@ impl Load {
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
+        let mut child = contain::spawn(&mut cmd)
             .map_err(|e| format!("cannot start the load command {}: {e}", words[0]))?;
         let pgid = child.id() as i32;
         interrupt::register(pgid);
-        let stdout = Arc::new(Mutex::new(VecDeque::new()));
-        let (done_tx, stdout_done) = mpsc::channel::<()>();
-        let lines = stdout.clone();
-        let out = child.stdout.take().expect("stdout is piped");
-        let _ = std::thread::Builder::new()
-            .name("load-stdout".into())
-            .spawn(move || {
-                let _done = done_tx;
-                for line in BufReader::new(out).lines() {
-                    let Ok(line) = line else { break };
-                    let mut l = lines.lock().unwrap_or_else(|p| p.into_inner());
-                    if l.len() == KEEP_STDOUT {
-                        l.pop_front();
-                    }
-                    l.push_back(line);
-                }
-            });
+        let stdout = StderrTail::collect(child.stdout.take().expect("stdout is piped"));
         let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
         Ok(Load {
             child,
             pgid,
             stdout,
-            stdout_done,
             stderr,
             watchdog,
         })
     }
 
+    /// The pid of the load command (the leader of its group).
+    pub fn pid(&self) -> i32 {
+        self.pgid
+    }
+
     /// The outcome once the load command has ended; `None` while it runs.
-    pub fn try_finish(&mut self) -> Option<LoadOutcome> {
+    /// `left` are processes it started that left its tree (seen by the
+    /// tracker), killed with it.
+    pub fn try_finish(&mut self, left: &[(i32, u64)]) -> Option<LoadOutcome> {
         let status = peek_exit(self.pgid)?;
-        Some(self.finish(Ok(status)))
+        Some(self.finish(Ok(status), left))
     }
 
     /// Kills the load command (timeout, or the measured command failed).
-    pub fn kill(mut self, why: String) -> LoadOutcome {
-        self.finish(Err(why))
+    pub fn kill(mut self, why: String, left: &[(i32, u64)]) -> LoadOutcome {
+        self.finish(Err(why), left)
     }
 
-    fn finish(&mut self, ended: Result<std::process::ExitStatus, String>) -> LoadOutcome {
-        // Whatever the command left running in its group goes too; its pid
-        // is not reaped yet, so the group id is still ours.
-        kill_group(self.pgid);
+    fn finish(
+        &mut self,
+        ended: Result<std::process::ExitStatus, String>,
+        left: &[(i32, u64)],
+    ) -> LoadOutcome {
+        // Whatever the command left running goes too: its group, its
+        // descendants, and what left it; its pid is not reaped yet, so the
+        // group id is still ours.
+        contain::kill(&Targets {
+            known: left.to_vec(),
+            ..Targets::root(self.pgid)
+        });
         self.watchdog.ungroup(self.pgid);
-        let status = self.child.wait().ok();
         interrupt::unregister(self.pgid);
-        let _ = self.stdout_done.recv_timeout(Duration::from_secs(2));
+        let status = contain::wait(&mut self.child).ok();
+        self.stdout.wait_closed(Duration::from_secs(2));
         self.stderr.wait_closed(Duration::from_secs(2));
-        let stdout: Vec<String> = self
-            .stdout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect();
+        let stdout = self.stdout.lines();
         let stderr = self.stderr.lines();
         let (summary, rps) = summary(&stdout);
         let mut tail: Vec<String> = stdout[stdout.len().saturating_sub(TAIL)..].to_vec();

@@ -3,7 +3,8 @@
 //! in its own process group; allocbench waits until it is ready, runs the
 //! load command (or waits), keeps measuring while it idles, then stops it
 //! (SIGTERM to the group, SIGKILL after a grace period). Meanwhile it
-//! follows the whole process tree through `/proc` (`track.rs`) and samples
+//! follows the whole process tree through `/proc` (`track.rs`; allocbench
+//! is its subreaper, so a daemon stays in it) and samples
 //! every process on a timer and at the phase boundaries `started` (ready),
 //! `loaded` (end of the load) and `idle+<S>s`. A [`watchdog`] process
 //! kills the tree and the load command if allocbench itself dies. Each
@@ -19,6 +20,7 @@ mod track;
 pub mod watchdog;
 
 use crate::results::phase::PhaseName;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -31,13 +33,15 @@ pub use plan::{MeasurePlan, MeasureVariant, Ready, builtin_library, plan};
 pub use record::compute;
 
 use crate::exec::cell::{NOT_IN_EFFECT, StderrTail, describe_exit};
+use crate::exec::contain::{self, Targets};
 use crate::exec::interrupt;
 use crate::exec::runner::{Outcome, Sink, new_document};
 use crate::results::{CellResult, PhaseSample, Status, Timeline};
+use crate::sample::stat::all_stats;
 use crate::sample::timeline::TimelineSampler;
 use crate::write::write_atomic;
 use load::{Load, LoadOutcome};
-use proc::{kill_each, kill_group, peek_exit, signal_group, still_running};
+use proc::{peek_exit, signal_group};
 use track::Tracker;
 use watchdog::Watchdog;
 
@@ -108,6 +112,9 @@ struct Row<'a> {
     load_rps: Option<f64>,
     /// The root's environment block right after it started.
     early_environ: Option<Vec<u8>>,
+    /// When the root, having exited with status 0, was last seen to leave
+    /// processes running (a daemon).
+    daemon_seen: Cell<Option<Instant>>,
 }
 
 fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellResult {
@@ -248,8 +255,7 @@ impl<'a> Row<'a> {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
+        let child = contain::spawn(&mut cmd)
             .map_err(|e| format!("cannot start {}: {e}", plan.command[0]))?;
         // The pipe's write ends live in the Command: drop them, or the
         // output never reaches its end.
@@ -276,6 +282,7 @@ impl<'a> Row<'a> {
             load_summary: None,
             load_rps: None,
             early_environ,
+            daemon_seen: Cell::new(None),
         })
     }
 
@@ -329,6 +336,9 @@ impl<'a> Row<'a> {
             return Err("interrupted".into());
         }
         if let Some(status) = peek_exit(self.root) {
+            if status.success() && self.daemonized() {
+                return Ok(());
+            }
             // Let the output reader catch the last lines.
             self.output.wait_closed(Duration::from_millis(500));
             let last: Vec<String> = self.output.lines();
@@ -344,6 +354,32 @@ impl<'a> Row<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the root exited (with status 0) leaving processes of its
+    /// tree running, as a daemon does: it is then measured on. Looked at
+    /// again every 200 ms.
+    fn daemonized(&self) -> bool {
+        let first = self.daemon_seen.get().is_none();
+        if self
+            .daemon_seen
+            .get()
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
+        {
+            return true;
+        }
+        let alive = self
+            .tracker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .alive();
+        self.daemon_seen.set(alive.then(Instant::now));
+        if alive && first {
+            (self.log)(
+                "the command exited with status 0 and left its processes running (a daemon): measuring them",
+            );
+        }
+        alive
     }
 
     /// Waits until `until`, watching the command.
@@ -390,11 +426,23 @@ impl<'a> Row<'a> {
             self.ms() / 1e3,
             if n == 1 { "" } else { "es" }
         ));
+        // A daemon's root has exited: its first process running is checked.
+        let checked = match peek_exit(self.root) {
+            None => Some(self.root),
+            Some(_) => self
+                .phases
+                .last()
+                .and_then(|p| p.processes.first())
+                .map(|p| p.pid),
+        }
+        .ok_or("no process of the command runs")?;
         self.record.checks = check::verify(
             &v.variant.name,
             &v.launch,
-            self.root,
-            self.early_environ.as_deref(),
+            checked,
+            self.early_environ
+                .as_deref()
+                .filter(|_| checked == self.root),
         )?;
 
         self.set_now("loading");
@@ -437,46 +485,73 @@ impl<'a> Row<'a> {
                 });
             }
         };
+        let tracker = || self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        tracker().set_load(Some(load.pid()));
         let deadline = Instant::now() + self.plan.timeout;
-        loop {
+        let outcome = loop {
+            let left = tracker().load_tree();
             if let Err(e) = self.watch("during the load") {
-                load.kill(e.clone());
+                load.kill(e.clone(), &left);
+                tracker().set_load(None);
                 return Err(e);
             }
-            if let Some(outcome) = load.try_finish() {
-                return Ok(outcome);
+            if let Some(outcome) = load.try_finish(&left) {
+                break outcome;
             }
             if Instant::now() >= deadline {
-                return Ok(load.kill(format!(
-                    "the load command did not finish within {} s (--timeout); killed",
-                    self.plan.timeout.as_secs_f64()
-                )));
+                break load.kill(
+                    format!(
+                        "the load command did not finish within {} s (--timeout); killed",
+                        self.plan.timeout.as_secs_f64()
+                    ),
+                    &left,
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        tracker().set_load(None);
+        Ok(outcome)
     }
 
-    /// Stops the command: gracefully after a good run (SIGTERM to its group,
-    /// SIGKILL after the grace period), at once after a failure. Whatever
-    /// the outcome, nothing of the tree is left running and the root is
-    /// reaped.
+    /// Stops the command: gracefully after a good run (SIGTERM to its
+    /// group and to the processes allocbench adopted, a daemon's; SIGKILL
+    /// after the grace period), at once after a failure. Whatever the
+    /// outcome, nothing of the tree is left running (what it forked during
+    /// the stop included) and the root is reaped.
     fn stop(&mut self, outcome: Result<(), String>) -> Result<(), String> {
         let pgid = self.root;
-        let known = || {
-            self.tracker
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .not_gone()
+        // The root is not reaped until the end, so its group id is ours.
+        let tree = |known: Vec<(i32, u64)>| Targets {
+            known,
+            adopted: true,
+            ..Targets::root(pgid)
         };
         let early = peek_exit(self.root);
         if outcome.is_ok() {
             signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + STOP_GRACE;
-            let known = known();
+            let mut termed = Vec::new();
             loop {
+                // What left the group gets its SIGTERM too, once, as it is
+                // adopted (a daemon, or a process whose parent just ended).
+                for a in contain::adopted(&all_stats()) {
+                    if !termed.contains(&a) {
+                        // Adopted and not reaped: the pid is that process.
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(a.0),
+                            nix::sys::signal::Signal::SIGTERM,
+                        );
+                        termed.push(a);
+                    }
+                }
                 let root = peek_exit(self.root);
-                if root.is_some() && still_running(&known, pgid, self.root).is_empty() {
-                    self.record.stop = root.map(|s| format!("SIGTERM: {}", describe_exit(s)));
+                if let Some(root) = root
+                    && contain::members(&tree(Vec::new()), &all_stats()).is_empty()
+                {
+                    self.record.stop = Some(match early {
+                        Some(_) => "SIGTERM: every process of the daemon ended".into(),
+                        None => format!("SIGTERM: {}", describe_exit(root)),
+                    });
                     break;
                 }
                 if Instant::now() >= deadline {
@@ -491,16 +566,20 @@ impl<'a> Row<'a> {
         } else if let Some(s) = early {
             self.record.stop = Some(describe_exit(s));
         }
-        // The root is not reaped yet, so its group id is still ours.
-        kill_group(pgid);
-        kill_each(&known());
+        let known = self
+            .tracker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .not_gone();
+        contain::kill(&tree(known));
         // Everything is killed: the watchdog has nothing left to do.
         self.watchdog.end();
-        let status = self.child.wait().ok();
+        // Before the reap, after which the group id may be reused.
+        interrupt::unregister(pgid);
+        let status = contain::wait(&mut self.child).ok();
         if self.record.stop.is_none() {
             self.record.stop = status.map(describe_exit);
         }
-        interrupt::unregister(pgid);
         self.output.wait_closed(Duration::from_secs(2));
         if outcome.is_ok()
             && let Some(line) = self

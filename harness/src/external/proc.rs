@@ -7,7 +7,7 @@ use std::process::ExitStatus;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use super::track::all_stats;
+use crate::sample::stat::all_stats;
 
 /// The exit status of our child `pid` once it has ended, without reaping
 /// it: until `Child::wait`, its pid and so its process group id stay
@@ -38,10 +38,6 @@ pub fn peek_exit(pid: i32) -> Option<ExitStatus> {
         libc::CLD_DUMPED => Some(ExitStatus::from_raw((status & 0x7f) | 0x80)),
         _ => None,
     }
-}
-
-pub fn kill_group(pgid: i32) {
-    signal_group(pgid, Signal::SIGKILL);
 }
 
 pub fn signal_group(pgid: i32, signal: Signal) {

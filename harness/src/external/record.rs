@@ -181,6 +181,7 @@ mod tests {
             cow_missed: None,
             first_sample_ms: Some(0.0),
             private_dirty_first: Some(first),
+            adopted: false,
         };
         // 2 was first read as it forked; 4 after it had run (½ MiB dirty).
         let procs = [seen(2, 16 << 10), seen(3, MIB), seen(4, MIB / 2)];

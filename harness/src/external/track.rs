@@ -3,65 +3,23 @@
 //! that workers forked late and workers re-forked after one died are found
 //! too. Each new process gets a copy-on-write baseline: its parent's memory
 //! at the moment the process was first seen.
+//!
+//! allocbench is a subreaper ([`contain`]): a process whose parent ends
+//! (a daemon's double fork) is re-parented to allocbench and stays in the
+//! tree, as do its descendants; one adopted before it was ever seen is
+//! marked `adopted`. The load command's tree is followed too, so that what
+//! leaves it is neither measured nor left running.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use procfs::process::all_processes;
-
 use super::watchdog::Watchdog;
+use crate::exec::contain;
 use crate::results::measure::MeasuredProcess;
 use crate::results::{Mem, Millis, ProcessRole, ProcessSample, TreeSample};
 use crate::sample::cow::CowBaseline;
 use crate::sample::smaps::{SampleError, sample};
-
-/// Where a process's code, stack and brk heap start: fork keeps them, exec
-/// (with address-space randomisation) replaces them. A child whose image
-/// differs from its parent's runs another program, and none of its memory is
-/// inherited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Image {
-    startcode: u64,
-    startstack: u64,
-    start_brk: Option<u64>,
-}
-
-/// One line of `/proc/PID/stat`, the fields the tracker needs.
-#[derive(Debug, Clone)]
-pub(crate) struct Stat {
-    pub pid: i32,
-    pub ppid: i32,
-    pub pgrp: i32,
-    /// Clock ticks after boot: tells a reused pid from the process we knew.
-    pub starttime: u64,
-    pub zombie: bool,
-    comm: String,
-    image: Image,
-}
-
-/// Every process on the machine now (those that vanish while listed are
-/// simply absent).
-pub(crate) fn all_stats() -> Vec<Stat> {
-    let Ok(all) = all_processes() else {
-        return Vec::new();
-    };
-    all.filter_map(Result::ok)
-        .filter_map(|p| p.stat().ok())
-        .map(|s| Stat {
-            pid: s.pid,
-            ppid: s.ppid,
-            pgrp: s.pgrp,
-            starttime: s.starttime,
-            zombie: s.state == 'Z' || s.state == 'X',
-            comm: s.comm,
-            image: Image {
-                startcode: s.startcode,
-                startstack: s.startstack,
-                start_brk: s.start_brk,
-            },
-        })
-        .collect()
-}
+use crate::sample::stat::{Image, Stat, all_stats};
 
 struct Tracked {
     pid: i32,
@@ -80,6 +38,8 @@ struct Tracked {
     cow_missed: Option<String>,
     /// When its memory was first read, and its `Private_Dirty` then.
     first_sample: Option<(Millis, u64)>,
+    /// Re-parented to allocbench before it was first seen.
+    adopted: bool,
 }
 
 /// The processes of one command's tree, as far as seen.
@@ -89,6 +49,9 @@ pub struct Tracker {
     next_index: u32,
     /// Told of every process found, to kill it if allocbench dies.
     watchdog: Option<Arc<Watchdog>>,
+    /// The load command while it runs, and every process seen in its tree.
+    load: Option<i32>,
+    load_tree: Vec<(i32, u64)>,
 }
 
 impl Tracker {
@@ -98,7 +61,73 @@ impl Tracker {
             procs: Vec::new(),
             next_index: 0,
             watchdog,
+            load: None,
+            load_tree: Vec::new(),
         }
+    }
+
+    /// The load command `pid` runs (or, with `None`, has ended): its tree
+    /// is not the command's.
+    pub fn set_load(&mut self, pid: Option<i32>) {
+        self.load = pid;
+    }
+
+    /// Every process seen in the load command's tree.
+    pub fn load_tree(&self) -> Vec<(i32, u64)> {
+        self.load_tree.clone()
+    }
+
+    /// Where the command's tree starts now: the root while it runs, and
+    /// each process allocbench adopted that is not the load command's;
+    /// each with whether it is adopted. The load's tree is noted on the way.
+    fn tops<'s>(
+        &mut self,
+        stats: &'s [Stat],
+        children: &HashMap<i32, Vec<&'s Stat>>,
+    ) -> Vec<(&'s Stat, bool)> {
+        contain::reap_adopted(stats);
+        let adopted = contain::adopted(stats);
+        let mut load: Vec<&Stat> = stats
+            .iter()
+            .filter(|s| {
+                !s.zombie
+                    && (Some(s.pid) == self.load
+                        || (adopted.contains(&(s.pid, s.starttime))
+                            && self.load_tree.contains(&(s.pid, s.starttime))))
+            })
+            .collect();
+        while let Some(s) = load.pop() {
+            if !self.load_tree.contains(&(s.pid, s.starttime)) {
+                self.load_tree.push((s.pid, s.starttime));
+                if let Some(w) = &self.watchdog {
+                    w.process(s.pid, s.starttime);
+                }
+            }
+            load.extend(children.get(&s.pid).into_iter().flatten().copied());
+        }
+        let mut tops: Vec<(&Stat, bool)> = stats
+            .iter()
+            .filter(|s| !s.zombie && s.pid == self.root)
+            .map(|s| (s, false))
+            .collect();
+        tops.extend(
+            stats
+                .iter()
+                .filter(|s| {
+                    adopted.contains(&(s.pid, s.starttime))
+                        && !self.load_tree.contains(&(s.pid, s.starttime))
+                })
+                .map(|s| (s, true)),
+        );
+        tops
+    }
+
+    /// Whether any process of the command's tree runs (the root may have
+    /// ended, leaving a daemon).
+    pub fn alive(&mut self) -> bool {
+        let stats = all_stats();
+        let children = children_of(&stats);
+        !self.tops(&stats, &children).is_empty()
     }
 
     /// Walks the tree from the root now, registering new processes and
@@ -107,29 +136,28 @@ impl Tracker {
     fn discover(&mut self, t_ms: Millis) -> Vec<usize> {
         let stats = all_stats();
         let by_pid: HashMap<i32, &Stat> = stats.iter().map(|s| (s.pid, s)).collect();
-        let mut children: HashMap<i32, Vec<&Stat>> = HashMap::new();
-        for s in stats.iter().filter(|s| !s.zombie) {
-            children.entry(s.ppid).or_default().push(s);
-        }
-        let mut order: Vec<(&Stat, Option<i32>, u32)> = Vec::new();
+        let children = children_of(&stats);
+        let mut order: Vec<(&Stat, Option<i32>, u32, bool)> = Vec::new();
         let mut queue = VecDeque::new();
-        if let Some(root) = by_pid.get(&self.root).filter(|s| !s.zombie) {
-            queue.push_back((*root, None, 0));
+        for (top, adopted) in self.tops(&stats, &children) {
+            let (parent, depth) = if adopted {
+                (Some(top.ppid), 1)
+            } else {
+                (None, 0)
+            };
+            queue.push_back((top, parent, depth, adopted));
         }
-        while let Some((s, parent, depth)) = queue.pop_front() {
-            order.push((s, parent, depth));
-            if let Some(kids) = children.get_mut(&s.pid) {
-                kids.sort_by_key(|k| k.pid);
-                for k in kids.iter() {
-                    queue.push_back((*k, Some(s.pid), depth + 1));
-                }
+        while let Some((s, parent, depth, adopted)) = queue.pop_front() {
+            order.push((s, parent, depth, adopted));
+            for k in children.get(&s.pid).into_iter().flatten() {
+                queue.push_back((*k, Some(s.pid), depth + 1, false));
             }
         }
 
         // One capture per parent per walk, shared by its new children.
         let mut captured: HashMap<i32, Result<Arc<CowBaseline>, String>> = HashMap::new();
         let mut live = Vec::with_capacity(order.len());
-        for (s, parent, depth) in order {
+        for (s, parent, depth, adopted) in order {
             let known = self
                 .procs
                 .iter()
@@ -150,7 +178,12 @@ impl Tracker {
                 }
                 None => {
                     let (mut baseline, mut cow_baseline_ms, mut cow_missed) = (None, None, None);
-                    if let Some(ppid) = parent {
+                    if adopted {
+                        cow_missed = Some(format!(
+                            "process {} was adopted by allocbench before it was seen (its parent had ended): what it inherited is unknown",
+                            s.pid
+                        ));
+                    } else if let Some(ppid) = parent {
                         let parent_image = by_pid.get(&ppid).map(|p| p.image);
                         if parent_image != Some(s.image) {
                             cow_missed = Some(exec_note(s.pid));
@@ -193,6 +226,7 @@ impl Tracker {
                         cow_baseline_ms,
                         cow_missed,
                         first_sample: None,
+                        adopted,
                     });
                     self.procs.len() - 1
                 }
@@ -316,9 +350,22 @@ impl Tracker {
                 cow_missed: p.cow_missed.clone(),
                 first_sample_ms: p.first_sample.map(|f| f.0),
                 private_dirty_first: p.first_sample.map(|f| f.1),
+                adopted: p.adopted,
             })
             .collect()
     }
+}
+
+/// Each process's live children, by pid.
+fn children_of(stats: &[Stat]) -> HashMap<i32, Vec<&Stat>> {
+    let mut children: HashMap<i32, Vec<&Stat>> = HashMap::new();
+    for s in stats.iter().filter(|s| !s.zombie) {
+        children.entry(s.ppid).or_default().push(s);
+    }
+    for kids in children.values_mut() {
+        kids.sort_by_key(|k| k.pid);
+    }
+    children
 }
 
 fn exec_note(pid: i32) -> String {

@@ -35,7 +35,8 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use super::proc::kill_each;
-use super::track::all_stats;
+use crate::exec::contain;
+use crate::sample::stat::all_stats;
 
 /// allocbench's end of a row's watchdog.
 pub struct Watchdog {
@@ -48,15 +49,16 @@ impl Watchdog {
         let fail = |e: std::io::Error| format!("cannot start the watchdog: {e}");
         let exe = std::env::current_exe().map_err(fail)?;
         let (reader, writer) = std::io::pipe().map_err(fail)?;
-        let child = Command::new(exe)
-            .arg("__watchdog")
-            .stdin(reader)
-            // Holds no terminal or pipe of the user's open after allocbench.
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(fail)?;
+        let child = contain::spawn(
+            Command::new(exe)
+                .arg("__watchdog")
+                .stdin(reader)
+                // Holds no terminal or pipe of the user's open after allocbench.
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0),
+        )
+        .map_err(fail)?;
         Ok(Watchdog {
             pipe: Mutex::new(Some(writer)),
             child: Mutex::new(Some(child)),
@@ -102,7 +104,7 @@ impl Watchdog {
     fn close(&self) {
         drop(self.pipe.lock().unwrap_or_else(|p| p.into_inner()).take());
         if let Some(mut child) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = child.wait();
+            let _ = contain::wait(&mut child);
         }
     }
 }

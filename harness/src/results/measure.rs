@@ -80,6 +80,11 @@ pub struct MeasuredProcess {
     /// start, when the timeline is on), and its `Private_Dirty` then.
     pub first_sample_ms: Option<Millis>,
     pub private_dirty_first: Option<Bytes>,
+    /// Re-parented to allocbench (a subreaper) before it was first seen:
+    /// its parent had ended, as a daemon's double fork leaves it; `parent`
+    /// is then allocbench's pid, and it has no copy-on-write figures.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
 }
 
 /// The most `Private_Dirty` a descendant's first sample may show for its

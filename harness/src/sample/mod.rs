@@ -1,8 +1,9 @@
 //! Reading the kernel: `smaps_rollup` and `/proc/PID/status` of a process,
-//! copy-on-write from `pagemap`, the timeline's sampler thread, and the
-//! machine's environment.
+//! copy-on-write from `pagemap`, the timeline's sampler thread, the
+//! machine's environment, and every process's `/proc/PID/stat`.
 
 pub mod cow;
 pub mod environment;
 pub mod smaps;
+pub mod stat;
 pub mod timeline;

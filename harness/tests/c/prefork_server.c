@@ -10,7 +10,10 @@
  * too). A worker names itself `srv-worker` once its pages are written.
  * With PREFORK_NODUMP set, workers make themselves non-dumpable: their
  * memory is unreadable in /proc to an unprivileged user, even their owner.
- * Nothing calls malloc after the fork; output is write(2) from stack
+ * With PREFORK_DAEMON set, it first daemonises as daemon(3) does (fork,
+ * the parent exits 0, setsid, fork again, the first child exits, stdio on
+ * /dev/null), so the server runs outside the tree and session it started
+ * in. Nothing calls malloc after the fork; output is write(2) from stack
  * buffers.
  *
  *   prefork_server client PORT REQUESTS
@@ -21,6 +24,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -126,6 +130,27 @@ int main(int argc, char **argv) {
     dirty = atol(argv[4]);
     if (workers < 1 || workers > 64 || dirty > preload)
         return 2;
+    if (getenv("PREFORK_DAEMON")) {
+        pid_t p = fork();
+        if (p < 0)
+            die("fork");
+        if (p > 0)
+            _exit(0);
+        if (setsid() < 0)
+            die("setsid");
+        p = fork();
+        if (p < 0)
+            die("fork");
+        if (p > 0)
+            _exit(0);
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0)
+            die("open /dev/null");
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        close(null);
+    }
     page = sysconf(_SC_PAGESIZE);
     master = getpid();
 

@@ -24,6 +24,7 @@ use allocbench_workloads::protocol::CONTINUE;
 use allocbench_workloads::{Event, Phase, PhaseReport, Role, WorkloadSpec};
 
 use crate::analysis::metrics;
+use crate::exec::contain::{self, Targets};
 use crate::exec::interrupt;
 use crate::results::{CellResult, PhaseSample, Status};
 use crate::sample::cow::CowBaseline;
@@ -223,8 +224,7 @@ impl<'a> CellRun<'a> {
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
+        let mut child = contain::spawn(&mut cmd)
             .map_err(|e| format!("cannot start the worker process: {e}"))?;
         interrupt::register(child.id() as i32);
         let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
@@ -528,6 +528,7 @@ impl<'a> CellRun<'a> {
         if self.master_status.is_none()
             && let Ok(Some(status)) = self.child.try_wait()
         {
+            contain::reaped(self.master_pid);
             self.master_status = Some(status);
             if self.now != "exit" {
                 return Err(format!(
@@ -600,20 +601,28 @@ impl<'a> CellRun<'a> {
     }
 
     /// Ends the cell: on failure, kills the whole tree; always reaps the
-    /// master so nothing is left behind.
+    /// master, and kills whatever the tree left behind (a process that
+    /// left it, adopted by allocbench), so nothing is left running.
     fn finish(&mut self, outcome: Result<(), String>) -> Result<(), String> {
         let pgid = self.master_pid;
-        if outcome.is_err() || self.master_status.is_none() {
-            // The cell's own process group (its master is not reaped yet).
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pgid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        let mut targets = Targets {
+            adopted: true,
+            ..Targets::default()
+        };
         if self.master_status.is_none() {
-            self.master_status = self.child.wait().ok();
+            // The cell's own process group and the master's descendants
+            // (the master is not reaped yet, so the ids are still ours).
+            targets = Targets {
+                adopted: true,
+                ..Targets::root(pgid)
+            };
         }
+        contain::kill(&targets);
+        // Before the reap, after which the group id may be reused.
         interrupt::unregister(pgid);
+        if self.master_status.is_none() {
+            self.master_status = contain::wait(&mut self.child).ok();
+        }
         self.stderr.wait_closed(Duration::from_secs(2));
         // Stderr lines that say the configuration was not taken.
         let tail = self.stderr.lines();
