@@ -216,6 +216,12 @@ pub struct WorkloadArgs {
     /// with --quick: 0,0.1,1].
     #[arg(long, value_name = "S,…", value_delimiter = ',', help_heading = SAMPLING)]
     pub idle: Option<Vec<f64>>,
+    /// Requests per second each serving process serves through the idle
+    /// window, each freeing all it allocates: a quiet server's trickle of
+    /// traffic, on which allocators that give memory back only when called
+    /// do so (0–1000) [default: 0, none].
+    #[arg(long, value_name = "RPS", help_heading = SAMPLING)]
+    pub idle_trickle: Option<f64>,
     /// Timeline samples per second of every process of the tree (0: off).
     #[arg(long, value_name = "HZ", default_value_t = SAMPLE_HZ_DEFAULT, help_heading = SAMPLING)]
     pub sample_hz: f64,

@@ -359,3 +359,38 @@ fn repetitions_interleave_and_summarise() {
         .unwrap();
     assert_eq!((g.median, g.mad), (1.0, 0.0));
 }
+
+/// `--idle-trickle` serves requests through the idle window: each worker
+/// about RPS per second of it, none without it.
+#[test]
+fn an_idle_trickle_serves_requests_while_idle() {
+    let r = compare(&[
+        "--variants",
+        "glibc",
+        "--processes",
+        "2",
+        "--idle",
+        "0,0.5",
+        "--idle-trickle",
+        "40",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let cell = &doc.cells[0];
+    assert_eq!(cell.spec.as_ref().unwrap().idle_trickle_rps, 40.0);
+    let n = cell.metrics.as_ref().unwrap().idle_requests.unwrap();
+    // Two workers at 40/s through at least the 0.5 s window; the window
+    // ends when the harness has taken its last idle sample.
+    assert!((20..=2 * 40 * 10).contains(&n), "{n} idle requests");
+
+    let none = compare(&["--variants", "glibc", "--idle", "0"]);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert_eq!(
+        none.doc().cells[0].metrics.as_ref().unwrap().idle_requests,
+        None
+    );
+
+    let bad = compare(&["--variants", "glibc", "--idle-trickle", "-1"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("idle_trickle_rps"), "{}", bad.stderr);
+}

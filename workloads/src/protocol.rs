@@ -7,9 +7,10 @@
 //! [`CONTINUE`] (the harness samples `/proc` in between). The master, after
 //! forking, reports each worker's exit as [`Event::ChildExit`].
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
+use std::time::{Duration, Instant};
 
 use allocbench_allocators::AllocatorIdentity;
 use serde::{Deserialize, Serialize};
@@ -129,6 +130,10 @@ pub struct PhaseReport {
     /// Checksum of the bytes read back, proof the writes happened.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub checksum: Option<u64>,
+    /// Requests served through the idle window (`idle_trickle_rps`; serving
+    /// process, at `trimmed`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub idle_requests: Option<u64>,
 }
 
 /// A message from a process of a cell to the harness.
@@ -221,9 +226,58 @@ impl Channel {
         self.wait_continue()
     }
 
+    /// Reports reaching `phase` and, until the harness says continue, calls
+    /// `tick` every `period` (on a fixed schedule: a slow tick does not
+    /// shift the next ones); returns the ticks made.
+    pub fn phase_ticking(
+        &mut self,
+        phase: Phase,
+        report: PhaseReport,
+        period: Duration,
+        tick: &mut dyn FnMut() -> Result<(), String>,
+    ) -> std::io::Result<u64> {
+        self.send(&Event::Phase {
+            phase,
+            report: Box::new(report),
+        })?;
+        let start = Instant::now();
+        let mut ticks = 0u64;
+        // What was read before a timeout stays in `line`.
+        let mut line = String::new();
+        loop {
+            let next = start + period.mul_f64((ticks + 1) as f64);
+            let wait = next.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                tick().map_err(std::io::Error::other)?;
+                ticks += 1;
+                continue;
+            }
+            self.reader.get_ref().set_read_timeout(Some(wait))?;
+            let read = self.reader.read_line(&mut line);
+            match read {
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                other => {
+                    self.reader.get_ref().set_read_timeout(None)?;
+                    if other? == 0 || line.ends_with('\n') {
+                        return check_continue(&line).map(|()| ticks);
+                    }
+                }
+            }
+        }
+    }
+
     fn wait_continue(&mut self) -> std::io::Result<()> {
         let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
+        self.reader.read_line(&mut line)?;
+        check_continue(&line)
+    }
+}
+
+/// `line` (read whole, or empty at the end of the connection) must be
+/// [`CONTINUE`].
+fn check_continue(line: &str) -> std::io::Result<()> {
+    {
+        if line.is_empty() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the harness closed the connection",

@@ -179,6 +179,14 @@ pub fn compute(
         returned,
         returned_lazyfree,
         requests,
+        idle_requests: keys
+            .iter()
+            .map(|&(role, i)| {
+                reports
+                    .get(&(role, i, Phase::Trimmed))
+                    .and_then(|r| r.idle_requests)
+            })
+            .sum(),
         throughput_rps: if slowest_ns > 0 {
             requests as f64 / (slowest_ns as f64 / 1e9)
         } else {

@@ -91,6 +91,17 @@ fn title(c: &CellResult) -> String {
     if s.gvl {
         t.push_str(&format!(", with a GVL (I/O wait {})", pct(s.io_wait_share)));
     }
+    if s.idle_trickle_rps > 0.0 {
+        t.push_str(&format!(
+            ", {} req/s per {} while idle",
+            s.idle_trickle_rps,
+            if s.processes == 0 {
+                "process"
+            } else {
+                "worker"
+            }
+        ));
+    }
     if let Some(n) = c.cpus_pinned {
         t.push_str(&format!(", pinned to {n} CPUs"));
     }

@@ -109,6 +109,13 @@ fn conflicts(
             spec.io_wait_share.to_string(),
         );
     }
+    if let Some(v) = w.idle_trickle {
+        differ(
+            "--idle-trickle",
+            v.to_string(),
+            spec.idle_trickle_rps.to_string(),
+        );
+    }
     if w.gvl && !spec.gvl {
         out.push("--gvl (the sweep ran without a GVL)".into());
     }

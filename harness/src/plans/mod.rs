@@ -121,6 +121,9 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
     if let Some(v) = args.io_wait_share {
         spec.io_wait_share = v;
     }
+    if let Some(v) = args.idle_trickle {
+        spec.idle_trickle_rps = v;
+    }
     if args.no_app_writes {
         spec.static_writes_per_request = 0;
     }

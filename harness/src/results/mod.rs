@@ -345,6 +345,10 @@ pub struct Metrics {
     /// and is still resident; `returned` less this is what was unmapped.
     pub returned_lazyfree: BTreeMap<String, Fraction>,
     pub requests: u64,
+    /// Requests the serving processes served through the idle window
+    /// (`--idle-trickle`); absent without a trickle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_requests: Option<u64>,
     /// Requests of all workers per second of the slowest worker's serving.
     pub throughput_rps: f64,
     pub latency_p50_us: Micros,

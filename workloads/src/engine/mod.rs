@@ -241,14 +241,22 @@ fn serve_phases(
 
         pool.drain();
         fault.at(role, index, Phase::Drained);
-        ch.phase(
-            Phase::Drained,
-            PhaseReport {
-                live_bytes: Some(0),
-                ..Default::default()
-            },
-        )
-        .map_err(|e| io("drained", e))?;
+        let drained = PhaseReport {
+            live_bytes: Some(0),
+            ..Default::default()
+        };
+        // Through the idle window: nothing, or a trickle of requests.
+        let idle_requests = if spec.idle_trickle_rps > 0.0 {
+            let period = std::time::Duration::from_secs_f64(1.0 / spec.idle_trickle_rps);
+            let n = ch
+                .phase_ticking(Phase::Drained, drained, period, &mut || pool.trickle())
+                .map_err(|e| io("drained", e))?;
+            Some(n)
+        } else {
+            ch.phase(Phase::Drained, drained)
+                .map_err(|e| io("drained", e))?;
+            None
+        };
 
         pool.trim_threads();
         let release_call = allocators::release()?;
@@ -257,6 +265,7 @@ fn serve_phases(
             Phase::Trimmed,
             PhaseReport {
                 release_call: Some(release_call.to_string()),
+                idle_requests,
                 ..Default::default()
             },
         )

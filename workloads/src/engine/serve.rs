@@ -192,6 +192,19 @@ impl<'a, A: GlobalAlloc + Copy + Default> ThreadState<'a, A> {
         }
     }
 
+    /// One request of the idle trickle: the objects of a request of the
+    /// last size mix, written, read back and all freed (none kept: the cache
+    /// was drained and stays empty).
+    fn trickle(&mut self) -> u64 {
+        let mix = self.schedule.mix(1, 1);
+        let blocks: Vec<Block<A>> = (0..self.spec.objects_per_request)
+            .map(|_| Block::new(mix.sample(&mut self.rng), 0x5a))
+            .collect();
+        blocks
+            .iter()
+            .fold(0u64, |c, b| c.wrapping_add(b.read_back()))
+    }
+
     /// Frees the cache (and the request buffer's own allocation).
     pub(crate) fn drain(&mut self) {
         self.cache = Vec::new();
@@ -212,6 +225,7 @@ struct Count {
 enum Command {
     Drain,
     Trim,
+    Trickle,
 }
 
 enum Reply {
@@ -263,6 +277,9 @@ pub(crate) fn with_pool<R>(
                             match cmd {
                                 Command::Drain => state.drain(),
                                 Command::Trim => allocators::release_thread(),
+                                Command::Trickle => {
+                                    std::hint::black_box(state.trickle());
+                                }
                             }
                             let _ = reply.send(Reply::Done);
                         }
@@ -275,6 +292,7 @@ pub(crate) fn with_pool<R>(
             commands,
             replies,
             counts: &counts,
+            next: 0,
         });
         // Dropping the pool's command senders ends the threads.
         body(&mut pool)
@@ -294,6 +312,8 @@ enum PoolKind<'a> {
         commands: Vec<mpsc::Sender<Command>>,
         replies: mpsc::Receiver<Reply>,
         counts: &'a [Count],
+        /// The thread the next trickle request goes to.
+        next: usize,
     },
 }
 
@@ -321,6 +341,7 @@ impl Pool<'_> {
                 commands,
                 replies,
                 counts,
+                ..
             } => {
                 let mut total = Served::empty();
                 let mut done = 0;
@@ -352,6 +373,9 @@ impl Pool<'_> {
             PoolKind::Inline { state, .. } => match make() {
                 Command::Drain => state.drain(),
                 Command::Trim => allocators::release_thread(),
+                Command::Trickle => {
+                    std::hint::black_box(state.trickle());
+                }
             },
             PoolKind::Threads {
                 commands, replies, ..
@@ -361,6 +385,33 @@ impl Pool<'_> {
                 }
                 for _ in 0..commands.len() {
                     let _ = replies.recv();
+                }
+            }
+        }
+    }
+
+    /// Serves one request of the idle trickle, on the serving threads in
+    /// turn (their heaps hold what the drain freed).
+    pub(crate) fn trickle(&mut self) -> Result<(), String> {
+        match &mut self.0 {
+            PoolKind::Inline { state, .. } => {
+                std::hint::black_box(state.trickle());
+                Ok(())
+            }
+            PoolKind::Threads {
+                commands,
+                replies,
+                next,
+                ..
+            } => {
+                let to = *next % commands.len();
+                *next = to + 1;
+                commands[to]
+                    .send(Command::Trickle)
+                    .map_err(|_| "a serving thread ended early".to_string())?;
+                match replies.recv() {
+                    Ok(_) => Ok(()),
+                    Err(_) => Err("a serving thread ended early".into()),
                 }
             }
         }

@@ -186,7 +186,22 @@ pub struct WorkloadSpec {
     /// the GVL) after its work: 0.5 sleeps as long as the work took.
     #[serde(default)]
     pub io_wait_share: f64,
+    /// Requests per second each serving process serves through the idle
+    /// window (from `drained` to the trim), each freeing all it allocated:
+    /// the trickle of traffic a quiet server still sees, which lets an
+    /// allocator that gives memory back only when called (jemalloc without
+    /// background threads, mimalloc's purge delay) do so. 0: none (and
+    /// left out of the JSON, as in documents from before the key).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub idle_trickle_rps: f64,
 }
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// Largest `idle_trickle_rps` accepted: a trickle, not a load.
+pub const MAX_IDLE_TRICKLE_RPS: f64 = 1000.0;
 
 /// Largest counts accepted: beyond them a run is a typo, not a benchmark.
 pub const MAX_PROCESSES: u32 = 256;

@@ -33,6 +33,7 @@ impl WorkloadSpec {
             mix_phases: Vec::new(),
             gvl: false,
             io_wait_share: 0.0,
+            idle_trickle_rps: 0.0,
         }
     }
 }

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
-use super::{MAX_OBJECT_SIZE, MAX_PROCESSES, MAX_THREADS, SizeBand, SpecError, WorkloadSpec};
+use super::{
+    MAX_IDLE_TRICKLE_RPS, MAX_OBJECT_SIZE, MAX_PROCESSES, MAX_THREADS, SizeBand, SpecError,
+    WorkloadSpec,
+};
 
 fn range<T: PartialOrd + fmt::Display>(
     field: &'static str,
@@ -130,6 +133,16 @@ impl WorkloadSpec {
                 value: self.io_wait_share.to_string(),
                 min: "0".into(),
                 max: "0.95".into(),
+            });
+        }
+        if !(self.idle_trickle_rps.is_finite()
+            && (0.0..=MAX_IDLE_TRICKLE_RPS).contains(&self.idle_trickle_rps))
+        {
+            return Err(SpecError::OutOfRange {
+                field: "idle_trickle_rps",
+                value: self.idle_trickle_rps.to_string(),
+                min: "0".into(),
+                max: MAX_IDLE_TRICKLE_RPS.to_string(),
             });
         }
         Ok(())
