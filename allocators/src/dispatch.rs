@@ -1,7 +1,7 @@
 //! The dispatching global allocator.
 //!
-//! One executable carries three allocators: libc `malloc` (glibc, or whatever
-//! `LD_PRELOAD` interposes), the built-in jemalloc and the built-in mimalloc.
+//! One executable carries four allocators: libc `malloc` (glibc, or whatever
+//! `LD_PRELOAD` interposes), the built-in jemalloc, mimalloc and snmalloc.
 //! [`DispatchAlloc`] picks one of them once, at the first allocation, from the
 //! environment variable [`SELECT_ENV`], read with `getenv` so that the choice
 //! itself allocates nothing. Every later call goes to the same allocator, so a
@@ -12,10 +12,11 @@ use std::ffi::CStr;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use mimalloc::MiMalloc;
+use snmalloc_rs::SnMalloc;
 use tikv_jemallocator::Jemalloc;
 
 /// The environment variable that selects the allocator of a process:
-/// `system` (libc malloc; the default), `jemalloc` or `mimalloc`.
+/// `system` (libc malloc; the default), `jemalloc`, `mimalloc` or `snmalloc`.
 pub const SELECT_ENV: &str = "ALLOCBENCH_ALLOCATOR";
 const SELECT_ENV_C: &CStr = c"ALLOCBENCH_ALLOCATOR";
 
@@ -28,6 +29,8 @@ pub enum Selection {
     Jemalloc,
     /// The built-in mimalloc (the `mimalloc` crate's static library).
     Mimalloc,
+    /// The built-in snmalloc (the `snmalloc-rs` crate's static library).
+    Snmalloc,
 }
 
 impl Selection {
@@ -37,6 +40,7 @@ impl Selection {
             Selection::System => "system",
             Selection::Jemalloc => "jemalloc",
             Selection::Mimalloc => "mimalloc",
+            Selection::Snmalloc => "snmalloc",
         }
     }
 
@@ -45,6 +49,7 @@ impl Selection {
             b"system" | b"" => Some(Selection::System),
             b"jemalloc" => Some(Selection::Jemalloc),
             b"mimalloc" => Some(Selection::Mimalloc),
+            b"snmalloc" => Some(Selection::Snmalloc),
             _ => None,
         }
     }
@@ -54,9 +59,10 @@ const UNSET: u8 = 0;
 const SYSTEM: u8 = 1;
 const JEMALLOC: u8 = 2;
 const MIMALLOC: u8 = 3;
+const SNMALLOC: u8 = 4;
 /// An unknown value in the environment: served by libc malloc, and
 /// [`selection`] reports the error so the process can refuse to run.
-const INVALID: u8 = 4;
+const INVALID: u8 = 5;
 
 static CHOICE: AtomicU8 = AtomicU8::new(UNSET);
 
@@ -82,6 +88,7 @@ fn choose() -> u8 {
             Some(Selection::System) => SYSTEM,
             Some(Selection::Jemalloc) => JEMALLOC,
             Some(Selection::Mimalloc) => MIMALLOC,
+            Some(Selection::Snmalloc) => SNMALLOC,
             None => INVALID,
         }
     };
@@ -98,15 +105,16 @@ pub fn selection() -> Result<Selection, String> {
     match choice() {
         JEMALLOC => Ok(Selection::Jemalloc),
         MIMALLOC => Ok(Selection::Mimalloc),
+        SNMALLOC => Ok(Selection::Snmalloc),
         INVALID => Err(format!(
-            "{SELECT_ENV} has an unknown value {:?} (valid: system, jemalloc, mimalloc)",
+            "{SELECT_ENV} has an unknown value {:?} (valid: system, jemalloc, mimalloc, snmalloc)",
             std::env::var_os(SELECT_ENV).unwrap_or_default()
         )),
         _ => Ok(Selection::System),
     }
 }
 
-/// A `GlobalAlloc` that forwards to libc malloc, jemalloc or mimalloc, chosen
+/// A `GlobalAlloc` that forwards to libc malloc, jemalloc, mimalloc or snmalloc, chosen
 /// once per process from [`SELECT_ENV`].
 pub struct DispatchAlloc;
 
@@ -122,6 +130,7 @@ unsafe impl GlobalAlloc for DispatchAlloc {
             match choice() {
                 JEMALLOC => Jemalloc.alloc(layout),
                 MIMALLOC => MiMalloc.alloc(layout),
+                SNMALLOC => SnMalloc.alloc(layout),
                 _ => System.alloc(layout),
             }
         }
@@ -134,6 +143,7 @@ unsafe impl GlobalAlloc for DispatchAlloc {
             match choice() {
                 JEMALLOC => Jemalloc.alloc_zeroed(layout),
                 MIMALLOC => MiMalloc.alloc_zeroed(layout),
+                SNMALLOC => SnMalloc.alloc_zeroed(layout),
                 _ => System.alloc_zeroed(layout),
             }
         }
@@ -148,6 +158,7 @@ unsafe impl GlobalAlloc for DispatchAlloc {
             match choice() {
                 JEMALLOC => Jemalloc.dealloc(ptr, layout),
                 MIMALLOC => MiMalloc.dealloc(ptr, layout),
+                SNMALLOC => SnMalloc.dealloc(ptr, layout),
                 _ => System.dealloc(ptr, layout),
             }
         }
@@ -161,6 +172,7 @@ unsafe impl GlobalAlloc for DispatchAlloc {
             match choice() {
                 JEMALLOC => Jemalloc.realloc(ptr, layout, new_size),
                 MIMALLOC => MiMalloc.realloc(ptr, layout, new_size),
+                SNMALLOC => SnMalloc.realloc(ptr, layout, new_size),
                 _ => System.realloc(ptr, layout, new_size),
             }
         }

@@ -28,8 +28,9 @@ mod variant;
 
 pub use dispatch::{DispatchAlloc, SELECT_ENV, Selection, selection};
 pub use probe::{
-    AllocatorIdentity, arena_count, background_thread, count_heaps, glibc_arena_count,
-    glibc_version, mimalloc_version_string, probe, release, release_thread, set_background_thread,
+    AllocatorIdentity, SNMALLOC_NO_RELEASE, SNMALLOC_VERSION, SNMALLOC_VERSION_SYMBOL, arena_count,
+    background_thread, count_heaps, glibc_arena_count, glibc_version, mimalloc_version_string,
+    probe, release, release_thread, set_background_thread,
 };
 pub use variant::{
     Base, Catalog, FAULT_ENV, Launch, LibraryProblem, THP_DISABLE_ENV, Variant, VariantError,
@@ -50,5 +51,6 @@ pub fn builtin_versions() -> Vec<(&'static str, String)> {
             // SAFETY: mi_version takes nothing and returns a constant.
             mimalloc_version_string(unsafe { libmimalloc_sys::mi_version() }),
         ),
+        ("snmalloc", SNMALLOC_VERSION.into()),
     ]
 }

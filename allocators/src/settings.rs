@@ -17,6 +17,8 @@ pub enum Family {
     Jemalloc,
     /// mimalloc: `MIMALLOC_*`.
     Mimalloc,
+    /// snmalloc: no variable at all.
+    Snmalloc,
     /// tcmalloc: `TCMALLOC_*`.
     Tcmalloc,
 }
@@ -28,6 +30,7 @@ impl Family {
             Family::Glibc => "glibc malloc",
             Family::Jemalloc => "jemalloc",
             Family::Mimalloc => "mimalloc",
+            Family::Snmalloc => "snmalloc",
             Family::Tcmalloc => "tcmalloc",
         }
     }
@@ -38,6 +41,7 @@ impl Family {
             "glibc" => Some(Family::Glibc),
             "jemalloc" => Some(Family::Jemalloc),
             "mimalloc" => Some(Family::Mimalloc),
+            "snmalloc" => Some(Family::Snmalloc),
             "tcmalloc" => Some(Family::Tcmalloc),
             _ => None,
         }
@@ -46,8 +50,8 @@ impl Family {
     /// The family a preload library's file name clearly names:
     /// `lib<family>` (or the workspace's `liballocbench_<family>`) followed
     /// by the end, `.`, `_` or `-` (`libjemalloc.so.2`,
-    /// `libtcmalloc_minimal.so.4`, `libmimalloc-secure.so`). Anything else
-    /// is of unknown family.
+    /// `libtcmalloc_minimal.so.4`, `libmimalloc-secure.so`,
+    /// `libsnmallocshim.so`). Anything else is of unknown family.
     pub fn of_library(library: &str) -> Option<Family> {
         let file = library.rsplit('/').next().unwrap_or(library);
         let stem = file.strip_prefix("lib")?;
@@ -55,6 +59,9 @@ impl Family {
         [
             ("jemalloc", Family::Jemalloc),
             ("mimalloc", Family::Mimalloc),
+            ("snmalloc", Family::Snmalloc),
+            // snmalloc's own build names its library libsnmallocshim.so.
+            ("snmallocshim", Family::Snmalloc),
             ("tcmalloc", Family::Tcmalloc),
         ]
         .into_iter()
@@ -436,6 +443,13 @@ mod tests {
             ("/opt/libtcmalloc_minimal.so.4", Some(Family::Tcmalloc)),
             ("/opt/libtcmalloc.so", Some(Family::Tcmalloc)),
             ("./libmimalloc-secure.so", Some(Family::Mimalloc)),
+            ("/opt/libsnmallocshim.so", Some(Family::Snmalloc)),
+            ("/opt/libsnmallocshim-checks.so", Some(Family::Snmalloc)),
+            ("/opt/libsnmallocator.so", None),
+            (
+                "target/release/liballocbench_snmalloc.so",
+                Some(Family::Snmalloc),
+            ),
             (
                 "target/debug/liballocbench_jemalloc.so",
                 Some(Family::Jemalloc),

@@ -135,6 +135,7 @@ fn family(base: &Base) -> Option<&str> {
         Base::Glibc => Some("glibc"),
         Base::Jemalloc => Some("jemalloc"),
         Base::Mimalloc => Some("mimalloc"),
+        Base::Snmalloc => Some("snmalloc"),
         Base::Preload { expect, .. } => expect.as_deref(),
     }
 }
@@ -559,6 +560,7 @@ fn check_variant(v: &Variant, want: &Expected) -> Result<(), TestCaseError> {
     let selection = match want.base {
         Base::Jemalloc => "jemalloc",
         Base::Mimalloc => "mimalloc",
+        Base::Snmalloc => "snmalloc",
         _ => "system",
     };
     expected.insert("ALLOCBENCH_ALLOCATOR".into(), selection.into());

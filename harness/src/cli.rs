@@ -58,7 +58,8 @@ macro_rules! after_help {
     version,
     about = "Measure allocators and their settings on preforking server workloads",
     long_about = "allocbench runs fork-then-allocate server workloads under allocator variants \
-                  (glibc and its tunables, built-in jemalloc and mimalloc, any LD_PRELOAD .so) \
+                  (glibc and its tunables, built-in jemalloc, mimalloc and snmalloc, any \
+                  LD_PRELOAD .so) \
                   and measures RSS, PSS, USS, copy-on-write, fragmentation, memory returned to \
                   the OS, throughput and latency, per process and summed over the process tree.",
     after_help = after_help!(
@@ -482,9 +483,10 @@ const COMMAND: &str = "Command phases";
 ))]
 pub struct MeasureArgs {
     /// Variants to run the command under, comma-separated: presets, names
-    /// from --variants-file, or paths to .so files. jemalloc and mimalloc
-    /// bases come in through liballocbench_jemalloc.so / _mimalloc.so
-    /// [default: glibc, jemalloc, mimalloc].
+    /// from --variants-file, or paths to .so files. jemalloc, mimalloc and
+    /// snmalloc bases come in through liballocbench_jemalloc.so /
+    /// _mimalloc.so / _snmalloc.so [default: glibc, jemalloc, mimalloc,
+    /// snmalloc].
     #[arg(long, value_name = "A,B,…", value_delimiter = ',', help_heading = VARIANTS)]
     pub variants: Vec<String>,
     /// TOML file of user-defined variants ([variants.NAME] with base and env).

@@ -21,6 +21,29 @@ fn builtin_jemalloc_and_mimalloc_report_themselves() {
 }
 
 #[test]
+fn builtin_snmalloc_reports_itself_and_owns_the_workloads_memory() {
+    let r = compare(&["--variants", "snmalloc", "--prefork", "trim"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let cell = &doc.cells[0];
+    let sn = cell.allocator.as_ref().unwrap();
+    assert_eq!((sn.name.as_str(), sn.builtin), ("snmalloc", true), "{sn:?}");
+    assert_eq!(
+        sn.version.as_deref(),
+        Some(allocbench_allocators::SNMALLOC_VERSION)
+    );
+    assert_eq!(sn.library, None, "malloc is not what serves it: {sn:?}");
+    // snmalloc's page map knows the fresh block the probe made through the
+    // global allocator, as it knows every block the workload makes.
+    assert_eq!(sn.owns_allocations, Some(true), "{sn:?}");
+    // It has no release call, and says so rather than pretending.
+    assert_eq!(
+        cell.prefork_call.as_deref(),
+        Some(allocbench_allocators::SNMALLOC_NO_RELEASE)
+    );
+}
+
+#[test]
 fn glibc_arena1_has_one_arena_with_threads_and_glibc_more() {
     let r = compare(&["--variants", "glibc,glibc-arena1", "--threads", "4"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -244,7 +244,7 @@ fn list_names_every_workload_and_the_built_in_variants() {
     for w in ["server", "threaded", "cow", "churn"] {
         assert!(workloads.contains(&w.to_string()), "{workloads:?}");
     }
-    for built_in in ["glibc", "jemalloc", "mimalloc"] {
+    for built_in in ["glibc", "jemalloc", "mimalloc", "snmalloc"] {
         let e = v["variants"]
             .as_array()
             .unwrap()

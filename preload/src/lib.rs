@@ -2,8 +2,9 @@
 //!
 //! allocbench runs external programs under its built-in allocators by
 //! preloading a shared library that defines `malloc` and friends:
-//! `liballocbench_jemalloc.so` (crate `allocbench-preload-jemalloc`) and
-//! `liballocbench_mimalloc.so` (crate `allocbench-preload-mimalloc`). A
+//! `liballocbench_jemalloc.so` (crate `allocbench-preload-jemalloc`),
+//! `liballocbench_mimalloc.so` (crate `allocbench-preload-mimalloc`) and
+//! `liballocbench_snmalloc.so` (crate `allocbench-preload-snmalloc`). A
 //! `cdylib` does not export the C symbols of the static libraries linked into
 //! it, so each library defines its own exported wrappers; this crate holds
 //! what they share.

@@ -13,7 +13,7 @@ use super::{
 /// What a process reports about the allocator that serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AllocatorIdentity {
-    /// `glibc`, `jemalloc`, `mimalloc`, `tcmalloc`, or `unknown` for a library
+    /// `glibc`, `jemalloc`, `mimalloc`, `snmalloc`, `tcmalloc`, or `unknown` for a library
     /// that defines `malloc` but none of the symbols we know.
     pub name: String,
     /// The allocator's own version string, when it has one.
@@ -25,11 +25,17 @@ pub struct AllocatorIdentity {
     pub library: Option<String>,
     /// The allocator's answer to "do you own this fresh allocation?", where
     /// it can be asked (jemalloc `arenas.lookup`, mimalloc
-    /// `mi_is_in_heap_region`, tcmalloc `MallocExtension_GetOwnership`).
+    /// `mi_is_in_heap_region`, snmalloc a non-zero usable size from its page
+    /// map, tcmalloc `MallocExtension_GetOwnership`).
     pub owns_allocations: Option<bool>,
     /// Arena count: glibc from `malloc_info`, jemalloc `arenas.narenas`.
     pub arenas: Option<u32>,
 }
+
+/// The version of the snmalloc built in: that of the `snmalloc-sys` crate,
+/// which carries snmalloc's source (snmalloc has no version call; a test
+/// checks this against `Cargo.lock`).
+pub const SNMALLOC_VERSION: &str = "0.7.6";
 
 /// mimalloc encodes its version as an integer: `209` is 2.0.9 in the old
 /// scheme, `30302` is 3.3.2 in the new one (two digits for minor and patch).
@@ -148,6 +154,14 @@ pub fn probe() -> AllocatorIdentity {
             // mimalloc's regions; `ptr` is a live allocation anyway.
             id.owns_allocations = Some(unsafe { libmimalloc_sys::mi_is_in_heap_region(ptr) });
         }
+        Active::BuiltinSnmalloc => {
+            id.name = "snmalloc".into();
+            id.builtin = true;
+            id.version = Some(SNMALLOC_VERSION.into());
+            // snmalloc's page map gives memory it does not own a size of 0.
+            id.owns_allocations =
+                Some(snmalloc_rs::SnMalloc.usable_size(ptr.cast()).unwrap_or(0) > 0);
+        }
         Active::Jemalloc { mallctl } => {
             id.name = "jemalloc".into();
             id.version = jemalloc_version(mallctl);
@@ -186,6 +200,22 @@ pub fn probe() -> AllocatorIdentity {
             // without dereferencing it; `ptr` is a live allocation anyway.
             id.owns_allocations = ownership.map(|f| unsafe { f(ptr) } == 1);
         }
+        Active::Snmalloc {
+            usable_size,
+            version,
+        } => {
+            id.name = "snmalloc".into();
+            id.version = version.and_then(|f| {
+                // SAFETY: allocbench's `allocbench_snmalloc_version` takes
+                // nothing and returns a static string or null.
+                let s = unsafe { f() };
+                // SAFETY: non-null, so a static NUL-terminated string.
+                (!s.is_null()).then(|| unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned())
+            });
+            // SAFETY: the preloaded snmalloc's `malloc_usable_size` reads
+            // `ptr`'s entry in its page map; `ptr` is live anyway.
+            id.owns_allocations = Some(unsafe { usable_size(ptr) } > 0);
+        }
         Active::Unknown => {}
     }
     // SAFETY: ptr came from std::alloc::alloc with this layout.
@@ -211,6 +241,35 @@ mod tests {
         assert_eq!(mimalloc_version_string(209), "2.0.9");
         assert_eq!(mimalloc_version_string(30302), "3.3.2");
         assert_eq!(mimalloc_version_string(21702), "2.17.2");
+    }
+
+    #[test]
+    fn the_snmalloc_version_is_the_locked_crates() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+            .expect("the workspace's Cargo.lock");
+        let entry = format!("name = \"snmalloc-sys\"\nversion = \"{SNMALLOC_VERSION}\"\n");
+        assert!(
+            lock.contains(&entry),
+            "Cargo.lock locks another snmalloc-sys: update SNMALLOC_VERSION (and the preload library's)"
+        );
+    }
+
+    #[test]
+    fn snmalloc_owns_its_blocks_and_not_glibcs() {
+        use std::alloc::{GlobalAlloc, Layout};
+        let sn = snmalloc_rs::SnMalloc;
+        let layout = Layout::from_size_align(PROBE_SIZE, 16).unwrap();
+        // SAFETY: a non-zero-sized layout, freed below with the same layout.
+        let ours = unsafe { sn.alloc(layout) };
+        assert!(sn.usable_size(ours).unwrap() >= PROBE_SIZE);
+        // SAFETY: libc malloc of a non-zero size, freed below.
+        let glibcs = unsafe { libc::malloc(PROBE_SIZE) }.cast::<u8>();
+        assert_eq!(sn.usable_size(glibcs), Some(0));
+        // SAFETY: each block is freed once, by the allocator that made it.
+        unsafe {
+            libc::free(glibcs.cast());
+            sn.dealloc(ours, layout);
+        }
     }
 
     #[test]

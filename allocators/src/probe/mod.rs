@@ -4,7 +4,7 @@
 //! For libc malloc (glibc or an `LD_PRELOAD`ed library) the probe asks the
 //! dynamic linker which object defines `malloc`, then looks in that object for
 //! the symbols that name an allocator (`mallctl`, `mi_version`, `tc_version`,
-//! `gnu_get_libc_version`). For a built-in allocator it asks the allocator
+//! snmalloc's `__malloc_end_pointer`, `gnu_get_libc_version`). For a built-in allocator it asks the allocator
 //! whether it owns a fresh allocation. Either way the answer comes from the
 //! running process, never from the variant's name.
 //!
@@ -16,10 +16,12 @@ mod identity;
 mod release;
 
 pub use identity::{
-    AllocatorIdentity, arena_count, count_heaps, glibc_arena_count, glibc_version,
-    mimalloc_version_string, probe,
+    AllocatorIdentity, SNMALLOC_VERSION, arena_count, count_heaps, glibc_arena_count,
+    glibc_version, mimalloc_version_string, probe,
 };
-pub use release::{background_thread, release, release_thread, set_background_thread};
+pub use release::{
+    SNMALLOC_NO_RELEASE, background_thread, release, release_thread, set_background_thread,
+};
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::OnceLock;
@@ -35,6 +37,8 @@ type TcVersionFn =
     unsafe extern "C" fn(*mut c_int, *mut c_int, *mut *const c_char) -> *const c_char;
 type TcReleaseFn = unsafe extern "C" fn();
 type TcOwnershipFn = unsafe extern "C" fn(*const c_void) -> c_int;
+type UsableSizeFn = unsafe extern "C" fn(*const c_void) -> usize;
+type SnVersionFn = unsafe extern "C" fn() -> *const c_char;
 
 unsafe extern "C" {
     fn gnu_get_libc_version() -> *const c_char;
@@ -72,6 +76,7 @@ enum Active {
     Glibc,
     BuiltinJemalloc,
     BuiltinMimalloc,
+    BuiltinSnmalloc,
     Jemalloc {
         mallctl: MallctlFn,
     },
@@ -85,6 +90,12 @@ enum Active {
         release: Option<TcReleaseFn>,
         ownership: Option<TcOwnershipFn>,
     },
+    /// A preloaded snmalloc: its `malloc_usable_size` answers 0 for memory
+    /// it does not own; only allocbench's library says its version.
+    Snmalloc {
+        usable_size: UsableSizeFn,
+        version: Option<SnVersionFn>,
+    },
     Unknown,
 }
 
@@ -92,6 +103,10 @@ struct Detected {
     active: Active,
     library: Option<String>,
 }
+
+/// What allocbench's `liballocbench_snmalloc.so` exports to say which
+/// snmalloc it carries (snmalloc itself has no version call).
+pub const SNMALLOC_VERSION_SYMBOL: &str = "allocbench_snmalloc_version";
 
 static DETECTED: OnceLock<Detected> = OnceLock::new();
 
@@ -107,6 +122,10 @@ fn detect() -> Detected {
         },
         Ok(Selection::Mimalloc) => Detected {
             active: Active::BuiltinMimalloc,
+            library: None,
+        },
+        Ok(Selection::Snmalloc) => Detected {
+            active: Active::BuiltinSnmalloc,
             library: None,
         },
         _ => detect_libc_malloc(),
@@ -203,6 +222,17 @@ fn detect_libc_malloc() -> Detected {
                 // SAFETY: `int MallocExtension_GetOwnership(const void *)`;
                 // see above.
                 .map(|f| unsafe { std::mem::transmute::<*mut c_void, TcOwnershipFn>(f) }),
+        }
+    } else if let (Some(_), Some(u)) = (sym("__malloc_end_pointer"), sym("malloc_usable_size")) {
+        // `__malloc_end_pointer` is snmalloc's own extension: its shim
+        // libsnmallocshim.so and allocbench's library export it.
+        Active::Snmalloc {
+            // SAFETY: `size_t malloc_usable_size(void *)`; see above.
+            usable_size: unsafe { std::mem::transmute::<*mut c_void, UsableSizeFn>(u) },
+            version: sym(SNMALLOC_VERSION_SYMBOL)
+                // SAFETY: `const char *allocbench_snmalloc_version(void)`;
+                // see above.
+                .map(|f| unsafe { std::mem::transmute::<*mut c_void, SnVersionFn>(f) }),
         }
     } else if sym("gnu_get_libc_version").is_some() {
         Active::Glibc
@@ -308,6 +338,9 @@ pub(crate) fn libc_malloc_owns(ptr: *mut c_void) -> Option<bool> {
             // without dereferencing it; `ptr` is a live allocation anyway.
             Some(unsafe { f(ptr) } == 1)
         }
+        // SAFETY: snmalloc's `malloc_usable_size` reads `ptr`'s entry in
+        // its page map, never the block; `ptr` is live anyway.
+        Active::Snmalloc { usable_size, .. } => Some(unsafe { usable_size(ptr) } > 0),
         _ => None,
     }
 }

@@ -5,10 +5,18 @@ use super::{
     Active, MallctlFn, builtin_mallctl, detected, mallctl_call, mallctl_read, malloc_trim,
 };
 
+/// What [`release`] reports for snmalloc, which has no release call.
+pub const SNMALLOC_NO_RELEASE: &str = "none (snmalloc has no release call)";
+
 /// Asks the allocator in effect to give free memory back to the OS, for the
 /// whole process: glibc `malloc_trim(0)`, jemalloc `arena.<all>.purge` (after
 /// flushing this thread's cache), mimalloc `mi_collect(true)`, tcmalloc
 /// `MallocExtension_ReleaseFreeMemory()`. Returns the call made.
+///
+/// snmalloc has none: the `snmalloc-rs` build exports no flush or trim call,
+/// and snmalloc decommits free chunks by itself (`madvise(MADV_FREE)`) beyond
+/// a cache of up to 2 MiB per thread. Nothing is called, and the call is
+/// reported as [`SNMALLOC_NO_RELEASE`].
 pub fn release() -> Result<&'static str, String> {
     match detected().active {
         Active::Glibc => {
@@ -40,6 +48,7 @@ pub fn release() -> Result<&'static str, String> {
         Active::Tcmalloc { release: None, .. } => {
             Err("this tcmalloc has no MallocExtension_ReleaseFreeMemory".into())
         }
+        Active::BuiltinSnmalloc | Active::Snmalloc { .. } => Ok(SNMALLOC_NO_RELEASE),
         Active::Unknown => Err(format!(
             "no release call is known for the allocator in {}",
             detected().library.as_deref().unwrap_or("this process")

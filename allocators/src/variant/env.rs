@@ -10,7 +10,9 @@ impl Variant {
     /// base turns background threads on in the workers.
     pub(super) fn validate(&self) -> Result<(), VariantError> {
         validate_name(&self.name)?;
-        if self.background_thread_in_workers && matches!(self.base, Base::Glibc | Base::Mimalloc) {
+        if self.background_thread_in_workers
+            && matches!(self.base, Base::Glibc | Base::Mimalloc | Base::Snmalloc)
+        {
             return Err(VariantError::NotJemalloc {
                 variant: self.name.clone(),
             });

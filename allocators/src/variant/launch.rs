@@ -30,6 +30,7 @@ impl Variant {
         let selection = match self.base {
             Base::Jemalloc => Selection::Jemalloc,
             Base::Mimalloc => Selection::Mimalloc,
+            Base::Snmalloc => Selection::Snmalloc,
             _ => Selection::System,
         };
         set.push((SELECT_ENV.to_string(), selection.env_value().to_string()));
@@ -67,6 +68,7 @@ impl Variant {
         match self.base {
             Base::Jemalloc => Some(JEMALLOC_LIBRARY),
             Base::Mimalloc => Some("liballocbench_mimalloc.so"),
+            Base::Snmalloc => Some("liballocbench_snmalloc.so"),
             _ => None,
         }
     }

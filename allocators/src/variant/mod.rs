@@ -35,6 +35,8 @@ pub enum Base {
     Jemalloc,
     /// The mimalloc compiled into allocbench (the `mimalloc` crate).
     Mimalloc,
+    /// The snmalloc compiled into allocbench (the `snmalloc-rs` crate).
+    Snmalloc,
     /// A shared library put in front of libc through `LD_PRELOAD`. `library`
     /// is a path (it contains `/`) or a file name looked up in the system's
     /// library directories.
@@ -234,7 +236,7 @@ impl Variant {
     pub fn kind(&self) -> &'static str {
         match self.base {
             Base::Glibc => "glibc",
-            Base::Jemalloc | Base::Mimalloc => "built-in",
+            Base::Jemalloc | Base::Mimalloc | Base::Snmalloc => "built-in",
             Base::Preload { .. } => "preload",
         }
     }
@@ -247,6 +249,7 @@ impl Variant {
             Base::Glibc => Some("glibc"),
             Base::Jemalloc => Some("jemalloc"),
             Base::Mimalloc => Some("mimalloc"),
+            Base::Snmalloc => Some("snmalloc"),
             Base::Preload { expect, .. } => expect.as_deref(),
         }
     }
@@ -259,6 +262,7 @@ impl Variant {
             Base::Glibc => Some(Family::Glibc),
             Base::Jemalloc => Some(Family::Jemalloc),
             Base::Mimalloc => Some(Family::Mimalloc),
+            Base::Snmalloc => Some(Family::Snmalloc),
             Base::Preload {
                 expect: Some(name), ..
             } => Family::from_allocator(name),

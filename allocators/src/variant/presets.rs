@@ -61,6 +61,12 @@ pub fn presets() -> Vec<Variant> {
             "mimalloc built in (mimalloc crate), default settings",
         ),
         Variant::preset(
+            "snmalloc",
+            Base::Snmalloc,
+            &[],
+            "snmalloc built in (snmalloc-rs crate); it reads no settings",
+        ),
+        Variant::preset(
             "glibc-trim128k",
             Base::Glibc,
             &[("MALLOC_TRIM_THRESHOLD_", "131072")],

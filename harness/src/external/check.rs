@@ -15,6 +15,7 @@ const ALLOCATOR_LIBRARIES: &[&str] = &[
     "libjemalloc",
     "libtcmalloc",
     "libmimalloc",
+    "libsnmalloc",
     "liballocbench_",
 ];
 

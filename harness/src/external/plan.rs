@@ -1,5 +1,5 @@
 //! `measure`'s command line turned into a plan: the variants (each with its
-//! launch and, for jemalloc and mimalloc bases, the preload library beside
+//! launch and, for built-in bases, the preload library beside
 //! the executable), when the command is ready, the load or duration, idle
 //! offsets, sampling and timeouts. Every problem is a usage error (exit 2)
 //! before anything runs.
@@ -14,7 +14,7 @@ use crate::cli::MeasureArgs;
 use crate::plans::{catalog, usage};
 
 /// Variants run when none are named.
-pub const DEFAULT_VARIANTS: &[&str] = &["glibc", "jemalloc", "mimalloc"];
+pub const DEFAULT_VARIANTS: &[&str] = &["glibc", "jemalloc", "mimalloc", "snmalloc"];
 /// Seconds after the start at which the command counts as ready, without
 /// `--ready`.
 pub const READY_AFTER_DEFAULT_S: f64 = 1.0;

@@ -233,6 +233,7 @@ fn variants_table(report: &Report) -> Table {
             Base::Glibc => "glibc".to_string(),
             Base::Jemalloc => "jemalloc (built in)".to_string(),
             Base::Mimalloc => "mimalloc (built in)".to_string(),
+            Base::Snmalloc => "snmalloc (built in)".to_string(),
             Base::Preload { library, .. } => format!("LD_PRELOAD {library}"),
         };
         let env: Vec<String> = v.env.iter().map(|(k, x)| format!("{k}={x}")).collect();

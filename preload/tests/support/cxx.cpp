@@ -12,6 +12,7 @@
 
 typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
 typedef bool (*mi_owns_fn)(const void *);
+typedef void *(*sn_end_fn)(void *);
 
 // The allocator's own answer to "is this your block?".
 static bool owned(void *p) {
@@ -22,6 +23,10 @@ static bool owned(void *p) {
   }
   if (auto owns = reinterpret_cast<mi_owns_fn>(dlsym(RTLD_DEFAULT, "mi_is_in_heap_region")))
     return owns(p);
+  // snmalloc: the end of the block that holds p, which only its page map
+  // knows (0 for memory it does not own).
+  if (auto end = reinterpret_cast<sn_end_fn>(dlsym(RTLD_DEFAULT, "__malloc_end_pointer")))
+    return reinterpret_cast<char *>(end(p)) > static_cast<char *>(p);
   return false;
 }
 

@@ -16,6 +16,8 @@ static const char *object_of(const char *name) {
 typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
 typedef int (*mi_version_fn)(void);
 typedef _Bool (*mi_owns_fn)(const void *);
+typedef const char *(*sn_version_fn)(void);
+typedef void *(*sn_end_fn)(void *);
 
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) printf("symbol %s %s\n", argv[i], object_of(argv[i]));
@@ -36,6 +38,14 @@ int main(int argc, char **argv) {
   if (mi_version != NULL && mi_owns != NULL) {
     printf("mimalloc %d\n", mi_version());
     printf("owns %d\n", (int)mi_owns(block));
+  }
+  /* snmalloc has no version call: allocbench's library exports one. */
+  sn_version_fn sn_version = (sn_version_fn)dlsym(RTLD_DEFAULT, "allocbench_snmalloc_version");
+  sn_end_fn sn_end = (sn_end_fn)dlsym(RTLD_DEFAULT, "__malloc_end_pointer");
+  if (sn_version != NULL && sn_end != NULL) {
+    printf("snmalloc %s\n", sn_version());
+    char *end = sn_end(block);
+    printf("owns %d\n", end >= (char *)block + 100 && end <= (char *)block + 4096);
   }
   free(block);
   return 0;

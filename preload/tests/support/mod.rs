@@ -28,6 +28,11 @@ pub const MIMALLOC: Library = Library {
     file: "liballocbench_mimalloc.so",
 };
 
+pub const SNMALLOC: Library = Library {
+    allocator: "snmalloc",
+    file: "liballocbench_snmalloc.so",
+};
+
 /// Every symbol of the malloc family the libraries export.
 pub const FAMILY: &[&str] = &[
     "malloc",
@@ -187,7 +192,7 @@ pub fn malloc_family_keeps_c_semantics(lib: &Library) {
 /// Every family symbol and every `identity` symbol resolves to `lib`, and
 /// the allocator names itself and owns a fresh `malloc` block. Returns the
 /// line the allocator printed about itself (`jemalloc 5.3.1-…`,
-/// `mimalloc 30302`).
+/// `mimalloc 30302`, `snmalloc 0.7.6`).
 pub fn symbols_resolve_to_the_library(lib: &Library, identity: &[&str]) -> String {
     let exe = compile(Lang::C, "identity.c", lib);
     let names: Vec<&str> = FAMILY.iter().chain(identity).copied().collect();
