@@ -90,12 +90,15 @@ pub fn table(catalog: &Catalog) -> String {
         ("description", false),
     ]);
     for e in entries(catalog) {
-        let env: Vec<String> = e
+        let mut env: Vec<String> = e
             .variant
             .env
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        if e.variant.thp_disable {
+            env.push("thp_disable (prctl)".into());
+        }
         let available = match (&e.reason, &e.library) {
             (Some(r), _) => format!("no: {r}"),
             (None, Some(lib)) => format!("yes ({lib})"),
