@@ -188,3 +188,57 @@ fn private_growth_counts_new_pages_and_copies() {
         "USS grew by {grown}"
     );
 }
+
+/// A process that asks for huge pages on an aligned 64 MiB region and
+/// touches it: the sample's `anon_huge` is the kernel's `AnonHugePages`,
+/// whole 2 MiB pages, most of the region when THP is available.
+#[test]
+fn huge_pages_are_counted_as_the_kernel_counts_them() {
+    let mode =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    if mode.is_empty() || mode.contains("[never]") {
+        eprintln!("skipped: transparent huge pages are off here ({mode:?})");
+        return;
+    }
+    let script = r#"
+import mmap, sys
+MIB = 1 << 20
+m = mmap.mmap(-1, 66 * MIB, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+m.madvise(mmap.MADV_HUGEPAGE)
+for off in range(0, 66 * MIB, mmap.PAGESIZE):
+    m[off] = 1
+print("ok", flush=True)
+sys.stdin.readline()
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ok");
+    let pid = child.id() as i32;
+    let m = sample(pid).unwrap();
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let kernel: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("AnonHugePages:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .map(|kb: u64| kb * 1024)
+        .unwrap();
+    assert_eq!(m.anon_huge, kernel);
+    assert_eq!(m.anon_huge % (2 * MIB), 0);
+    // 32 aligned 2 MiB pages fit in the region; the kernel may fall back to
+    // small pages for some when it cannot find free huge ones.
+    assert!(
+        m.anon_huge >= 16 * MIB,
+        "{} bytes on huge pages",
+        m.anon_huge
+    );
+}
