@@ -33,6 +33,12 @@ fn descriptor_dir(dir: &Path) -> bool {
 /// Where writing `path` goes: follows symbolic links (at most 40, as the
 /// kernel does) to a regular file, a new path, or something else.
 fn target(path: &Path) -> std::io::Result<Target> {
+    use std::os::unix::ffi::OsStrExt;
+    // `out/` names a directory; `Path` would drop the slash and write a
+    // file `out`.
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(io_error("a path ending in / names a directory".into()));
+    }
     let mut at = path.to_path_buf();
     for _ in 0..40 {
         let Some(name) = at.file_name().map(|n| n.to_owned()) else {
@@ -241,6 +247,9 @@ mod tests {
         assert!(!dir.join("no").exists());
         let e = check_writable(&dir).unwrap_err();
         assert!(e.to_string().contains("directory"), "{e}");
+        let e = check_writable(&dir.join("out/")).unwrap_err();
+        assert!(e.to_string().contains("ending in /"), "{e}");
+        assert!(!dir.join("out").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

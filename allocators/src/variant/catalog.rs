@@ -1,7 +1,7 @@
 //! User-defined variants from a TOML variants file, and the catalog of every
 //! variant a run knows: looking names up and resolving the variant list.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -68,6 +68,14 @@ impl Catalog {
             message: e.to_string(),
         })?;
         let mut pending = file.variants;
+        // Names to positions: a file may define many thousands of variants,
+        // and a search of the list for each would cost their square.
+        let mut index: HashMap<String, usize> = self
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.clone(), i))
+            .collect();
         let names: Vec<String> = pending.keys().cloned().collect();
         for start in names {
             if !pending.contains_key(&start) {
@@ -81,7 +89,7 @@ impl Catalog {
             let mut on_chain = HashSet::from([start]);
             loop {
                 let base = &pending[chain.last().expect("never empty")].base;
-                if self.get(base).is_some() || !pending.contains_key(base) {
+                if index.contains_key(base) || !pending.contains_key(base) {
                     break;
                 }
                 if on_chain.contains(base) {
@@ -95,44 +103,50 @@ impl Catalog {
             }
             for name in chain.into_iter().rev() {
                 let def = pending.remove(&name).expect("a pending variant");
-                self.add_def(name, def)?;
+                self.add_def(name, def, &mut index)?;
             }
         }
         Ok(())
     }
 
-    fn add_def(&mut self, name: String, def: VariantDef) -> Result<(), VariantError> {
-        if self.get(&name).is_some() {
+    fn add_def(
+        &mut self,
+        name: String,
+        def: VariantDef,
+        index: &mut HashMap<String, usize>,
+    ) -> Result<(), VariantError> {
+        if index.contains_key(&name) {
             return Err(VariantError::Duplicate { name });
         }
         validate_name(&name)?;
-        let (base, mut env, base_desc, thp, bg) = match self.get(&def.base) {
-            Some(b) => (
-                b.base.clone(),
-                b.env.clone(),
-                b.name.clone(),
-                b.thp_disable,
-                b.background_thread_in_workers,
-            ),
-            None if def.base.contains('/') => (
-                Base::Preload {
-                    library: def.base.clone(),
-                    expect: None,
-                    package: None,
-                },
-                BTreeMap::new(),
-                def.base.clone(),
-                false,
-                false,
-            ),
-            None => {
-                return Err(VariantError::UnknownBase {
-                    variant: name,
-                    base: def.base,
-                    valid: self.names().join(", "),
-                });
-            }
-        };
+        let (base, mut env, base_desc, thp, bg) =
+            match index.get(&def.base).map(|&i| &self.variants[i]) {
+                Some(b) => (
+                    b.base.clone(),
+                    b.env.clone(),
+                    b.name.clone(),
+                    b.thp_disable,
+                    b.background_thread_in_workers,
+                ),
+                None if def.base.contains('/') => (
+                    Base::Preload {
+                        library: def.base.clone(),
+                        expect: None,
+                        package: None,
+                    },
+                    BTreeMap::new(),
+                    def.base.clone(),
+                    false,
+                    false,
+                ),
+                None => {
+                    return Err(VariantError::UnknownBase {
+                        variant: name,
+                        base: def.base,
+                        valid: self.names().join(", "),
+                    });
+                }
+            };
         env.extend(def.env);
         let description = def.description.unwrap_or_else(|| {
             let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -151,6 +165,7 @@ impl Catalog {
             background_thread_in_workers: def.background_thread_in_workers.unwrap_or(bg),
         };
         v.validate()?;
+        index.insert(v.name.clone(), self.variants.len());
         self.variants.push(v);
         Ok(())
     }

@@ -103,7 +103,8 @@ fn emit(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
+        Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}")),
+        Ok(()) => Ok(()),
     }
 }
 
