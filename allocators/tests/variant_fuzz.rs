@@ -710,6 +710,7 @@ proptest! {
             .collect();
         match catalog.resolve(&list) {
             Ok(vs) => {
+                prop_assert!(list.split(',').all(|s| !s.trim().is_empty()), "{list:?}");
                 let names: Vec<&str> = vs.iter().map(|v| v.name.as_str()).collect();
                 prop_assert_eq!(&names, &wanted);
                 for v in &vs {
@@ -718,6 +719,10 @@ proptest! {
                 }
             }
             Err(VariantError::Empty) => prop_assert!(wanted.is_empty()),
+            // An empty item is a mistake in the list, refused as such.
+            Err(VariantError::EmptyItem) => {
+                prop_assert!(list.split(',').any(|s| s.trim().is_empty()));
+            }
             Err(VariantError::Unknown { name, .. }) => {
                 prop_assert!(wanted.contains(&name.as_str()) && catalog.get(&name).is_none());
                 prop_assert!(!name.contains('/'));

@@ -35,6 +35,7 @@ pub mod external;
 pub mod output;
 pub(crate) mod plans;
 pub(crate) mod plot;
+pub(crate) mod read;
 pub mod results;
 pub mod sample;
 pub(crate) mod units;

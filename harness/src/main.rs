@@ -25,7 +25,7 @@ fn main() {
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            allocbench::error::note(format_args!("Error: {e:#}"));
             if e.downcast_ref::<UsageError>().is_some() {
                 2
             } else {

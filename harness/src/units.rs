@@ -5,6 +5,41 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
+/// A size a person gave (a budget): in the largest binary unit it fills,
+/// with one decimal, so `1 KiB` is not "0.0 MiB": `512 B`, `1.0 KiB`,
+/// `1.5 GiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// A duration for a message: `1 ms`, `250 ms`, `2.5 s`, `90 s`; never
+/// "0 s" for one that is not zero.
+pub fn seconds(s: f64) -> String {
+    if s >= 10.0 || s == 0.0 {
+        format!("{s:.0} s")
+    } else if s >= 1.0 {
+        format!("{s:.1} s")
+    } else {
+        let ms = format!("{:.3}", s * 1e3);
+        let ms = ms.trim_end_matches('0').trim_end_matches('.');
+        if ms == "0" {
+            format!("{s:e} s")
+        } else {
+            format!("{ms} ms")
+        }
+    }
+}
+
 /// Signed bytes as MiB: `+12.0 MiB`, `-0.5 MiB`.
 pub fn signed_mib(bytes: i64) -> String {
     format!("{:+.1} MiB", bytes as f64 / (1u64 << 20) as f64)
@@ -66,6 +101,20 @@ pub fn micros(us: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn small_sizes_and_durations_are_not_rounded_to_zero() {
+        use super::{seconds, size};
+        assert_eq!(size(1024), "1.0 KiB");
+        assert_eq!(size(100), "100 B");
+        assert_eq!(size(512 << 20), "512.0 MiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+        assert_eq!(seconds(0.001), "1 ms");
+        assert_eq!(seconds(0.25), "250 ms");
+        assert_eq!(seconds(0.0005), "0.5 ms");
+        assert_eq!(seconds(2.5), "2.5 s");
+        assert_eq!(seconds(60.0), "60 s");
+    }
+
     use super::*;
 
     #[test]

@@ -40,6 +40,24 @@ fn a_variant_listed_twice_is_refused_as_such() {
 }
 
 #[test]
+fn empty_items_and_repeated_hooks_are_refused_like_repeated_variants() {
+    // "glibc,,jemalloc" and "none,none" ran, while "glibc,glibc" was
+    // refused.
+    refused(
+        &["compare", "--variants", "glibc,,jemalloc"],
+        &["empty item"],
+    );
+    refused(
+        &["compare", "--prefork", "none,"],
+        &["--prefork", "empty item"],
+    );
+    refused(
+        &["compare", "--prefork", "none,none"],
+        &["hook \"none\" is listed twice"],
+    );
+}
+
+#[test]
 fn unknown_hook_lists_the_valid_ones() {
     refused(
         &["compare", "--prefork", "none,trimm"],

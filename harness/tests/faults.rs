@@ -287,8 +287,11 @@ fn a_worker_aborted_by_mallocs_corruption_check_fails_its_cell() {
 fn an_output_that_cannot_be_written_is_refused_before_any_work() {
     let dir = temp_dir("output-bad");
     for (path, why) in [
-        // The OS's own words: the parent is a file.
-        ("/proc/version/out.json".to_string(), "os error"),
+        // The parent is a file.
+        (
+            "/proc/version/out.json".to_string(),
+            "/proc/version is not a directory",
+        ),
         (dir.display().to_string(), "is a directory"),
     ] {
         let r = run(&with_small(
@@ -319,4 +322,18 @@ fn a_reader_that_goes_away_is_not_a_crash() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_fault_aimed_at_a_worker_the_cells_do_not_fork_is_refused() {
+    // "segv@steady#7" with 2 workers never fired, without a word.
+    let file = faulty("worker-7", "segv@steady#7");
+    let r = compare(&["--variants-file", &file, "--variants", "faulty"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("worker 7") && r.stderr.contains("at most 2"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("cell 1/"), "a cell ran: {}", r.stderr);
 }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 /// or a lower one.
 const LAYERS: &[&[&str]] = &[
     // Leaves: the command line's definitions, numbers for people, the
-    // usage error, atomic writes.
-    &["cli", "units", "error", "write"],
+    // usage error, reading input files, writing output files.
+    &["cli", "units", "error", "read", "write"],
     // The result document, the metric registry, reading documents back.
     &["results"],
     // Reading the kernel.

@@ -13,6 +13,8 @@ fn compare_writes_charts_that_the_markdown_links() {
     let dir = temp_dir("plots");
     let plots = dir.join("plots");
     let out = dir.join("report").join("compare.md");
+    // --output makes no directory; --plot makes its own.
+    std::fs::create_dir(dir.join("report")).unwrap();
     let (plots_arg, out_arg) = (plots.display().to_string(), out.display().to_string());
     let r = run(&with_small(
         &["compare", "--format", "md"],

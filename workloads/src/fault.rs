@@ -102,6 +102,18 @@ impl Fault {
         Ok(Fault(Some((kind, phase, index.unwrap_or(0)))))
     }
 
+    /// The worker a fault of the workers' phases fires in (0 by default);
+    /// `None` for no fault or one of the master's phases.
+    pub fn worker(&self) -> Option<u32> {
+        #[cfg(feature = "testing")]
+        return self
+            .0
+            .filter(|&(_, phase, _)| !is_master_phase(phase))
+            .map(|(_, _, w)| w);
+        #[cfg(not(feature = "testing"))]
+        None
+    }
+
     /// The fault [`FAULT_ENV`] asks for; none when it is unset or empty.
     pub fn from_env() -> Result<Fault, String> {
         match std::env::var(FAULT_ENV) {

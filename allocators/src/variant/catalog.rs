@@ -1,7 +1,7 @@
 //! User-defined variants from a TOML variants file, and the catalog of every
 //! variant a run knows: looking names up and resolving the variant list.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -29,31 +29,6 @@ struct VariantDef {
     background_thread_in_workers: Option<bool>,
 }
 
-/// The error for variants that all wait for each other's bases: follows the
-/// bases from the first one until a variant repeats, which is on the cycle.
-fn cycle(pending: &[(String, VariantDef)]) -> VariantError {
-    let base_of = |name: &str| {
-        pending
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, d)| d.base.clone())
-    };
-    let mut seen = vec![pending[0].0.clone()];
-    let mut at = pending[0].0.clone();
-    loop {
-        let base = base_of(&at).expect("every pending base is a pending variant");
-        if seen.contains(&base) {
-            let next = base_of(&base).expect("every pending base is a pending variant");
-            return VariantError::BaseCycle {
-                variant: base,
-                base: next,
-            };
-        }
-        seen.push(base.clone());
-        at = base;
-    }
-}
-
 /// Every variant known to a run: the presets, then those of a variants file.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -70,14 +45,11 @@ impl Default for Catalog {
 }
 
 impl Catalog {
-    /// The presets plus the variants defined in the TOML file at `path`.
-    pub fn with_file(path: &Path) -> Result<Catalog, VariantError> {
-        let text = std::fs::read_to_string(path).map_err(|e| VariantError::File {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+    /// The presets plus the variants defined in `text`, read from the TOML
+    /// file at `path` (which errors name).
+    pub fn with_file_text(path: &Path, text: &str) -> Result<Catalog, VariantError> {
         let mut catalog = Catalog::default();
-        catalog.add_toml(&text).map_err(|e| match e {
+        catalog.add_toml(text).map_err(|e| match e {
             VariantError::File { message, .. } => VariantError::File {
                 path: path.display().to_string(),
                 message,
@@ -95,54 +67,86 @@ impl Catalog {
             path: String::new(),
             message: e.to_string(),
         })?;
-        let mut pending: Vec<(String, VariantDef)> = file.variants.into_iter().collect();
-        while !pending.is_empty() {
-            // Bases first: a variant is added once its base is not a variant
-            // still pending (TOML tables come in name order, not file order).
-            let waits_for = |def: &VariantDef| {
-                self.get(&def.base).is_none() && pending.iter().any(|(n, _)| *n == def.base)
-            };
-            let Some(i) = pending.iter().position(|(_, def)| !waits_for(def)) else {
-                return Err(cycle(&pending));
-            };
-            let (name, def) = pending.remove(i);
-            self.add_def(name, def)?;
+        let mut pending = file.variants;
+        // Names to positions: a file may define many thousands of variants,
+        // and a search of the list for each would cost their square.
+        let mut index: HashMap<String, usize> = self
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.clone(), i))
+            .collect();
+        let names: Vec<String> = pending.keys().cloned().collect();
+        for start in names {
+            if !pending.contains_key(&start) {
+                continue;
+            }
+            // Bases first: follow the chain of bases still pending from
+            // `start`, then add it from its far end (TOML tables come in
+            // name order, not file order). Each variant is on one chain
+            // once, so a long chain costs its length, not its square.
+            let mut chain = vec![start.clone()];
+            let mut on_chain = HashSet::from([start]);
+            loop {
+                let base = &pending[chain.last().expect("never empty")].base;
+                if index.contains_key(base) || !pending.contains_key(base) {
+                    break;
+                }
+                if on_chain.contains(base) {
+                    return Err(VariantError::BaseCycle {
+                        variant: base.clone(),
+                        base: pending[base].base.clone(),
+                    });
+                }
+                on_chain.insert(base.clone());
+                chain.push(base.clone());
+            }
+            for name in chain.into_iter().rev() {
+                let def = pending.remove(&name).expect("a pending variant");
+                self.add_def(name, def, &mut index)?;
+            }
         }
         Ok(())
     }
 
-    fn add_def(&mut self, name: String, def: VariantDef) -> Result<(), VariantError> {
-        if self.get(&name).is_some() {
+    fn add_def(
+        &mut self,
+        name: String,
+        def: VariantDef,
+        index: &mut HashMap<String, usize>,
+    ) -> Result<(), VariantError> {
+        if index.contains_key(&name) {
             return Err(VariantError::Duplicate { name });
         }
         validate_name(&name)?;
-        let (base, mut env, base_desc, thp, bg) = match self.get(&def.base) {
-            Some(b) => (
-                b.base.clone(),
-                b.env.clone(),
-                b.name.clone(),
-                b.thp_disable,
-                b.background_thread_in_workers,
-            ),
-            None if def.base.contains('/') => (
-                Base::Preload {
-                    library: def.base.clone(),
-                    expect: None,
-                    package: None,
-                },
-                BTreeMap::new(),
-                def.base.clone(),
-                false,
-                false,
-            ),
-            None => {
-                return Err(VariantError::UnknownBase {
-                    variant: name,
-                    base: def.base,
-                    valid: self.names().join(", "),
-                });
-            }
-        };
+        let (base, mut env, base_desc, thp, bg) =
+            match index.get(&def.base).map(|&i| &self.variants[i]) {
+                Some(b) => (
+                    b.base.clone(),
+                    b.env.clone(),
+                    b.name.clone(),
+                    b.thp_disable,
+                    b.background_thread_in_workers,
+                ),
+                None if def.base.contains('/') => (
+                    Base::Preload {
+                        library: def.base.clone(),
+                        expect: None,
+                        package: None,
+                    },
+                    BTreeMap::new(),
+                    def.base.clone(),
+                    false,
+                    false,
+                ),
+                None => {
+                    return Err(VariantError::UnknownBase {
+                        variant: name,
+                        base: def.base,
+                        valid: self.names().join(", "),
+                    });
+                }
+            };
         env.extend(def.env);
         let description = def.description.unwrap_or_else(|| {
             let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -161,6 +165,7 @@ impl Catalog {
             background_thread_in_workers: def.background_thread_in_workers.unwrap_or(bg),
         };
         v.validate()?;
+        index.insert(v.name.clone(), self.variants.len());
         self.variants.push(v);
         Ok(())
     }
@@ -182,8 +187,9 @@ impl Catalog {
     }
 
     /// Resolves variant names and `.so` paths (an item containing `/` is a
-    /// preload of that file), trimmed, empty items skipped. Each variant is
-    /// checked: unknown names and unusable libraries are errors.
+    /// preload of that file), trimmed. Each variant is checked: unknown
+    /// names, unusable libraries, empty items and an item listed twice are
+    /// errors.
     pub fn resolve_each<S: AsRef<str>>(
         &self,
         items: impl IntoIterator<Item = S>,
@@ -192,7 +198,7 @@ impl Catalog {
         for item in items {
             let item = item.as_ref().trim();
             if item.is_empty() {
-                continue;
+                return Err(VariantError::EmptyItem);
             }
             let v = if item.contains('/') {
                 Variant {
@@ -256,6 +262,18 @@ mod tests {
             }
         );
         assert_eq!(e.to_string(), "variant \"glibc\" is listed twice");
+    }
+
+    #[test]
+    fn an_empty_item_is_refused_like_a_duplicate() {
+        // "glibc,,jemalloc" ran, while "glibc,glibc" was refused.
+        for list in ["glibc,,jemalloc", "glibc,", ",glibc", " , "] {
+            assert_eq!(
+                Catalog::default().resolve(list).unwrap_err(),
+                VariantError::EmptyItem,
+                "{list}"
+            );
+        }
     }
 
     #[test]
@@ -350,5 +368,21 @@ mod tests {
             .add_toml("[variants.x]\nbase = \"glibc\"\nenv = { LD_PRELOAD = \"/x.so\" }\n")
             .unwrap_err();
         assert!(matches!(e, VariantError::ReservedEnv { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_long_chain_of_bases_resolves() {
+        // 5,000 variants each based on the next took over a minute (each
+        // step searched every pending variant for one it could add).
+        let n = 5000;
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&format!("[variants.v{i}]\nbase = \"v{}\"\n", i + 1));
+        }
+        text.push_str(&format!("[variants.v{n}]\nbase = \"glibc-arena1\"\n"));
+        let mut c = Catalog::default();
+        c.add_toml(&text).unwrap();
+        let v0 = c.get("v0").unwrap();
+        assert_eq!(v0.env.get("MALLOC_ARENA_MAX").unwrap(), "1");
     }
 }

@@ -59,6 +59,10 @@ pub(super) fn validate_name(name: &str) -> Result<(), VariantError> {
     }
 }
 
+/// The longest `NAME=VALUE` string Linux passes to a new program, its NUL
+/// included: `MAX_ARG_STRLEN`, 32 pages of 4 KiB.
+pub const MAX_ENV_STRING: usize = 32 * 4096;
+
 fn validate_env(variant: &str, name: &str, value: &str) -> Result<(), VariantError> {
     let mut chars = name.chars();
     let ok = chars
@@ -84,6 +88,15 @@ fn validate_env(variant: &str, name: &str, value: &str) -> Result<(), VariantErr
             variant: variant.into(),
             name: name.into(),
             why,
+        });
+    }
+    // Linux refuses to exec with an environment string of 32 pages or more
+    // (MAX_ARG_STRLEN), so every cell would fail to start.
+    if name.len() + value.len() + 2 > MAX_ENV_STRING {
+        return Err(VariantError::EnvTooLong {
+            variant: variant.into(),
+            name: name.into(),
+            bytes: name.len() + value.len() + 1,
         });
     }
     if value.contains('\0') {
@@ -212,5 +225,15 @@ mod tests {
         );
         assert!(parse_env_assignment("NOEQUALS").is_err());
         assert!(parse_env_assignment("=x").is_err());
+    }
+
+    #[test]
+    fn an_environment_string_linux_cannot_pass_is_refused() {
+        // Accepted, it failed every cell with "Argument list too long".
+        let long = "x".repeat(MAX_ENV_STRING);
+        let text = format!("[variants.x]\nbase = \"glibc\"\nenv = {{ SOME_VAR = \"{long}\" }}\n");
+        let e = Catalog::default().add_toml(&text).unwrap_err();
+        assert!(matches!(e, VariantError::EnvTooLong { .. }), "{e}");
+        assert!(e.to_string().contains("128 KiB"), "{e}");
     }
 }

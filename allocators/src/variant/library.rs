@@ -3,6 +3,7 @@
 //! reads the dynamic section).
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -25,6 +26,13 @@ pub enum LibraryProblem {
         path: String,
         /// The I/O error.
         error: String,
+    },
+    /// A FIFO, device, directory or socket: reading it could block for
+    /// ever, and ld.so cannot map it.
+    #[error("{path}: not a regular file, so no shared library")]
+    NotRegular {
+        /// The library's path.
+        path: String,
     },
     /// The file does not start with the ELF magic.
     #[error("{path}: not an ELF file")]
@@ -186,7 +194,12 @@ fn host_machine() -> u16 {
 /// warning only, and the row would silently be glibc.
 pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
     let shown = path.display().to_string();
-    let mut f = match std::fs::File::open(path) {
+    // Non-blocking, so that a FIFO's open returns at once to be refused.
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    let mut f = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(LibraryProblem::Missing { path: shown });
@@ -198,6 +211,9 @@ pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
             });
         }
     };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(LibraryProblem::NotRegular { path: shown });
+    }
     // The file header: 64 bytes for 64-bit ELF, 52 for 32-bit; the
     // identification, type and machine are in the first 20.
     let mut header = Vec::with_capacity(64);
@@ -268,6 +284,28 @@ pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
 mod tests {
     use super::*;
     use crate::variant::{Catalog, VariantError};
+
+    #[test]
+    fn a_fifo_or_device_is_no_library() {
+        // Opening a FIFO without a writer used to block for ever.
+        let dir = std::env::temp_dir().join(format!("allocbench-fifo-so-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("lib.so");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for path in [fifo.as_path(), Path::new("/dev/zero"), dir.as_path()] {
+            assert!(
+                matches!(
+                    check_shared_object(path),
+                    Err(LibraryProblem::NotRegular { .. })
+                ),
+                "{}",
+                path.display()
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn shared_object_checks() {

@@ -175,6 +175,9 @@ pub enum VariantError {
         /// The name defined twice.
         name: String,
     },
+    /// An empty item on the variant list (`a,,b`, a comma at an end).
+    #[error("the variant list has an empty item (two commas together, or one at an end)")]
+    EmptyItem,
     /// One variant twice on the variant list.
     #[error("variant {name:?} is listed twice")]
     ListedTwice {
@@ -218,6 +221,18 @@ pub enum VariantError {
         variant: String,
         /// What is wrong with its library.
         problem: LibraryProblem,
+    },
+    /// An environment string too long for Linux to pass to a program.
+    #[error(
+        "variant {variant:?}: {name}=… is {bytes} bytes; Linux passes at most 128 KiB per environment string"
+    )]
+    EnvTooLong {
+        /// The variant.
+        variant: String,
+        /// The variable.
+        name: String,
+        /// `NAME=VALUE`'s length.
+        bytes: usize,
     },
     /// No variant to run.
     #[error("the variant list is empty")]

@@ -13,13 +13,17 @@ pub(super) fn run(args: &MeasureArgs) -> anyhow::Result<i32> {
     interrupt::install()?;
     let sink = Sink {
         exporter: output::measure_exporter(args.output.format),
-        output: args.output.output.clone(),
+        output: args
+            .output
+            .output
+            .clone()
+            .filter(|p| crate::write::rewritable(p)),
         previous: Vec::new(),
     };
     let outcome = crate::external::run(&plan, &sink)?;
     let mut text = sink.exporter.serialize(&outcome.doc)?;
     let plotted = write_plots(&outcome.doc, &args.output, &mut text);
-    match &sink.output {
+    match &args.output.output {
         Some(path) => write_atomic(path, &text)?,
         None => emit(&text)?,
     }

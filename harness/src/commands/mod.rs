@@ -86,7 +86,7 @@ fn prepare_output(out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
     }
     if let Some(dir) = &out.plot {
         crate::plot::prepare_dir(dir)
-            .map_err(|e| plans::usage(format!("--plot: cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| plans::usage(format!("--plot: cannot write in {}: {e}", dir.display())))?;
     }
     Ok(())
 }
@@ -103,7 +103,8 @@ fn emit(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
+        Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}")),
+        Ok(()) => Ok(()),
     }
 }
 
@@ -119,20 +120,20 @@ fn execute(
     let (format, output) = (out.format, out.output.clone());
     prepare_output(out)?;
     let previous = if resume {
-        plans::previous_cells(format, output.as_deref())?
+        plans::previous_cells(format, output.as_deref(), plans)?
     } else {
         Vec::new()
     };
     interrupt::install()?;
     let sink = Sink {
         exporter: output::view_exporter(view, format),
-        output,
+        output: output.clone().filter(|p| crate::write::rewritable(p)),
         previous,
     };
     let outcome = runner::run(plans, &sink)?;
     let mut text = sink.exporter.serialize(&outcome.doc)?;
     let plotted = write_plots(&outcome.doc, out, &mut text);
-    match &sink.output {
+    match &output {
         Some(path) => write_atomic(path, &text)?,
         None => emit(&text)?,
     }
@@ -141,8 +142,13 @@ fn execute(
 }
 
 fn exit_code(outcome: &Outcome) -> i32 {
+    exit_code_saying(outcome, "Interrupted: finished cells are in the output.")
+}
+
+/// [`exit_code`], with what an interruption left (`plan` writes no cells).
+fn exit_code_saying(outcome: &Outcome, interrupted: &str) -> i32 {
     if outcome.interrupted {
-        eprintln!("Interrupted: finished cells are in the output.");
+        crate::error::note(interrupted);
         interrupt::EXIT_INTERRUPTED
     } else if outcome.failed > 0 {
         1

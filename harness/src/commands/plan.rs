@@ -5,9 +5,10 @@
 use allocbench_workloads::WorkloadSpec;
 use serde::Serialize;
 
-use super::exit_code;
+use super::{emit, exit_code, exit_code_saying};
 use crate::analysis::sweep;
 use crate::cli::{Format, ListFormat};
+use crate::error::note;
 use crate::exec::cell;
 use crate::exec::interrupt;
 use crate::exec::runner;
@@ -162,12 +163,12 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
                 v.dedup();
                 v.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
             };
-            eprintln!(
+            note(format_args!(
                 "No --from: running a quick sweep (processes {} × threads {}, --quick sizes: {} cells).",
                 grid(|p| p.spec.processes),
                 grid(|p| p.spec.threads),
                 plans.len()
-            );
+            ));
             interrupt::install()?;
             let sink = Sink {
                 exporter: exporter(Format::Json),
@@ -176,7 +177,10 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
             };
             let outcome = runner::run(&plans, &sink)?;
             if outcome.interrupted {
-                return Ok(exit_code(&outcome));
+                return Ok(exit_code_saying(
+                    &outcome,
+                    "Interrupted: the sweep did not finish, so nothing was planned.",
+                ));
             }
             (outcome.doc, None)
         }
@@ -185,14 +189,14 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     let cells = sweep::select(&doc.cells, &args.variants).map_err(plans::usage)?;
     let fitted = sweep::fit(&cells);
     for u in &fitted.unfitted {
-        eprintln!("Not considered: {}: {}", u.variant, u.reason);
+        note(format_args!("Not considered: {}: {}", u.variant, u.reason));
     }
     if fitted.fits.is_empty() {
         let why = "no variant of the sweep can be fitted (see above)";
         return if source.is_some() {
             Err(plans::usage(why))
         } else {
-            eprintln!("{why}");
+            note(why);
             Ok(1)
         };
     }
@@ -227,13 +231,15 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     let fits = fitted.fits;
     let candidates = sweep::plan(&fits, budget as f64, cpus);
     let Some(best) = candidates.first().cloned() else {
-        eprintln!(
+        note(format_args!(
             "No configuration fits in {}: the smallest predicted tree needs more.",
-            units::mib(budget)
-        );
+            units::size(budget)
+        ));
         return Ok(1);
     };
     let json = args.format == ListFormat::Json;
+    // Stdout, written at the end (a reader that went away is no error).
+    let mut out = String::new();
     if !json {
         let mut t = output::Table::new(&[
             ("", false),
@@ -263,17 +269,17 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
                 },
             ]);
         }
-        println!(
-            "Budget {} for the whole tree, {cpus} CPUs. Most throughput that fits, then least memory:\n",
-            units::mib(budget)
-        );
-        print!("{}", output::render(&t, Markup::Terminal));
+        out.push_str(&format!(
+            "Budget {} for the whole tree, {cpus} CPUs. Most throughput that fits, then least memory:\n\n",
+            units::size(budget)
+        ));
+        out.push_str(&output::render(&t, Markup::Terminal));
     }
     let swept_cell = swept(&best.variant).expect("a fitted variant has cells");
     let mut code = 0;
     let mut verification = None;
     if args.verify {
-        let (v, c) = verify(args, swept_cell, &best, budget, json)?;
+        let (v, c) = verify(args, swept_cell, &best, budget, json, &mut out)?;
         verification = Some(v);
         code = c;
     }
@@ -295,8 +301,10 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
             candidates: candidates.iter().take(5).collect(),
             verification,
         };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        out.push_str(&serde_json::to_string_pretty(&doc)?);
+        out.push('\n');
     }
+    emit(&out)?;
     Ok(code)
 }
 
@@ -310,6 +318,7 @@ fn verify(
     best: &crate::results::model::Candidate,
     budget: u64,
     json: bool,
+    out: &mut String,
 ) -> anyhow::Result<(Verification, i32)> {
     let spec = WorkloadSpec {
         processes: best.processes,
@@ -317,6 +326,7 @@ fn verify(
         ..swept.spec.clone().expect("a fitted cell has a spec")
     };
     spec.validate().map_err(plans::usage)?;
+    plans::check_spec_size(&spec)?;
     let online = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -368,7 +378,7 @@ fn verify(
         let error = cell
             .and_then(|c| c.error.clone())
             .unwrap_or_else(|| "interrupted".into());
-        eprintln!("Verification failed: {error}");
+        note(format_args!("Verification failed: {error}"));
         v.error = Some(error);
         let code = if outcome.interrupted {
             exit_code(&outcome)
@@ -388,13 +398,13 @@ fn verify(
     let verdict = if within {
         format!(
             "the measured tree fits the budget of {}.",
-            units::mib(budget)
+            units::size(budget)
         )
     } else {
         format!(
             "OVER BUDGET: the measured tree exceeds the budget of {} by {}; this recommendation does not fit.",
-            units::mib(budget),
-            units::mib(measured - budget)
+            units::size(budget),
+            units::size(measured - budget)
         )
     };
     let line = format!(
@@ -410,9 +420,9 @@ fn verify(
         pct(best.throughput_rps, m.throughput_rps)
     );
     if json {
-        eprintln!("{line}");
+        note(line);
     } else {
-        println!("\n{line}");
+        out.push_str(&format!("\n{line}\n"));
     }
     Ok((v, if within { exit_code(&outcome) } else { 1 }))
 }

@@ -19,13 +19,15 @@ use crate::write::write_atomic;
 /// Where and how the document is written as cells finish.
 pub struct Sink {
     pub exporter: Box<dyn Exporter>,
+    /// The file rewritten after every cell: none for stdout, a device or a
+    /// stream, which get the document once, at the end.
     pub output: Option<PathBuf>,
     /// Finished cells of an earlier run to keep instead of running again.
     pub previous: Vec<CellResult>,
 }
 
 /// Whether an earlier cell is the finished result of this plan.
-fn same_cell(done: &CellResult, plan: &CellPlan) -> bool {
+pub fn same_cell(done: &CellResult, plan: &CellPlan) -> bool {
     done.status == Status::Ok
         && done.workload == plan.workload
         && done.variant_def == plan.variant
@@ -82,7 +84,7 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
         if std::io::stderr().is_terminal() {
             bar.println(line);
         } else {
-            eprintln!("{line}");
+            crate::error::note(line);
         }
     };
     let gate = BusyGate::default();

@@ -59,7 +59,9 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
         if interrupt::interrupted() {
             break;
         }
-        let log = |msg: &str| eprintln!("[{}/{n}] {}: {msg}", i + 1, v.variant.name);
+        let log = |msg: &str| {
+            crate::error::note(format_args!("[{}/{n}] {}: {msg}", i + 1, v.variant.name))
+        };
         let cell = run_row(plan, v, &log);
         if interrupt::interrupted() && cell.status == Status::Failed {
             // An interrupted row is not a result.

@@ -135,7 +135,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
                     return Err(usage(format!("variant {}: {e}", variant.name)));
                 }
                 Err(e) => {
-                    eprintln!("Skipping variant {}: {e}", variant.name);
+                    crate::error::note(format_args!("Skipping variant {}: {e}", variant.name));
                     continue;
                 }
             },

@@ -41,11 +41,14 @@ pub fn render(table: &Table, markup: Markup) -> String {
             .unwrap_or(0)
     };
     let widths: Vec<usize> = (0..n).map(width).collect();
+    // Padded by hand: `format!`'s width is at most 65,535, and a cell (a
+    // long variant description or environment value) may be wider.
     let cell = |s: &str, i: usize| {
+        let pad = " ".repeat(widths[i].saturating_sub(s.chars().count()));
         if table.right[i] {
-            format!("{s:>w$}", w = widths[i])
+            format!("{pad}{s}")
         } else {
-            format!("{s:<w$}", w = widths[i])
+            format!("{s}{pad}")
         }
     };
     let line = |cells: &[String]| -> String {
@@ -104,5 +107,23 @@ mod tests {
         assert_eq!(lines[0], "| name      | value |");
         assert_eq!(lines[1], "| --------- | ----: |");
         assert_eq!(lines[3], "| long name |  22.5 |");
+    }
+
+    #[test]
+    fn a_cell_wider_than_format_s_limit_is_padded() {
+        // `format!("{s:<w$}")` panics for a width over 65,535: a long
+        // variant description lost a finished run's table.
+        let mut t = t();
+        t.push(vec!["x".repeat(70_000), "3".into()]);
+        for markup in [Markup::Terminal, Markup::Markdown] {
+            let s = render(&t, markup);
+            let lines: Vec<&str> = s.lines().collect();
+            assert!(lines[2].starts_with('a') || lines[2].starts_with("| a"));
+            assert_eq!(
+                lines[2].chars().count(),
+                lines[4].chars().count(),
+                "{markup:?}"
+            );
+        }
     }
 }

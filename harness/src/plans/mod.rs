@@ -12,6 +12,9 @@ use crate::exec::cell::CellPlan;
 use crate::sample::environment::mem_available;
 use crate::sample::timeline::Sampling;
 
+mod resume;
+pub use resume::previous_cells;
+
 pub use crate::error::usage;
 
 /// The workload run when `--workload` is not given.
@@ -73,7 +76,11 @@ pub(crate) fn check_proc() -> anyhow::Result<()> {
 /// cell of the variant in its first process).
 pub fn catalog(file: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
     let catalog = match file {
-        Some(path) => Catalog::with_file(path).map_err(usage)?,
+        Some(path) => {
+            let text = crate::read::read_input(path)
+                .map_err(|e| usage(format!("variants file {}: {e}", path.display())))?;
+            Catalog::with_file_text(path, &text).map_err(usage)?
+        }
         None => Catalog::default(),
     };
     for v in &catalog.variants {
@@ -89,7 +96,7 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
     let w = workload(args.workload_name()).map_err(usage)?;
     let mut spec = if args.quick { w.quick } else { w.spec };
     if let Some(path) = &args.spec {
-        let text = std::fs::read_to_string(path)
+        let text = crate::read::read_input(path)
             .map_err(|e| usage(format!("spec file {}: {e}", path.display())))?;
         spec = spec.overlay_toml(&text).map_err(|e| match e {
             SpecError::File { message, .. } => {
@@ -128,6 +135,7 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
         spec.static_writes_per_request = 0;
     }
     spec.validate().map_err(usage)?;
+    check_spec_size(&spec)?;
     let online = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -159,6 +167,24 @@ pub fn workload_choice(args: &WorkloadArgs) -> anyhow::Result<WorkloadChoice> {
         sampling,
         cpus: args.cpus,
     })
+}
+
+/// The most bytes Linux passes in one argument or environment string
+/// (`MAX_ARG_STRLEN`, 32 pages), its terminating NUL included.
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// Checks that the spec fits the worker's command line, which carries it
+/// as one JSON argument: a longer one fails every cell's launch with
+/// "Argument list too long".
+pub fn check_spec_size(spec: &WorkloadSpec) -> anyhow::Result<()> {
+    let len = serde_json::to_string(spec).map_or(0, |s| s.len());
+    if len >= MAX_ARG_STRLEN {
+        return Err(usage(format!(
+            "the workload spec is {len} bytes as JSON; a cell's process receives it as one argument, which Linux caps at {} KiB (fewer size bands, say)",
+            MAX_ARG_STRLEN / 1024
+        )));
+    }
+    Ok(())
 }
 
 /// `--idle`, checked: increasing offsets of 0 to 86400 seconds.
@@ -295,15 +321,20 @@ fn hooks(list: &[String], default: PreforkHook) -> anyhow::Result<Vec<PreforkHoo
     if list.is_empty() {
         return Ok(vec![default]);
     }
+    // As for --variants: an empty item or a hook listed twice is a mistake
+    // in the list, not something to guess around.
     let mut out = Vec::new();
-    for item in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let h: PreforkHook = item.parse().map_err(usage)?;
-        if !out.contains(&h) {
-            out.push(h);
+    for item in list.iter().map(|s| s.trim()) {
+        if item.is_empty() {
+            return Err(usage(
+                "--prefork: the list has an empty item (two commas together, or one at an end)",
+            ));
         }
-    }
-    if out.is_empty() {
-        return Err(usage("--prefork: no hook given"));
+        let h: PreforkHook = item.parse().map_err(usage)?;
+        if out.contains(&h) {
+            return Err(usage(format!("--prefork: hook {item:?} is listed twice")));
+        }
+        out.push(h);
     }
     Ok(out)
 }
@@ -393,7 +424,7 @@ pub fn run_plans(args: &RunArgs) -> anyhow::Result<Vec<CellPlan>> {
         ));
     }
     let hooks = hooks(args.prefork.as_slice(), w.spec.prefork)?;
-    Ok(plans(&w, &variants, &hooks, Layout::default()))
+    check_faults(plans(&w, &variants, &hooks, Layout::default()))
 }
 
 pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
@@ -429,46 +460,34 @@ pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
         repeat: args.repeat,
         cow_attribution: args.cow_attribution,
     };
-    Ok(plans(&w, &variants, &hooks, layout))
+    check_faults(plans(&w, &variants, &hooks, layout))
 }
 
-/// The finished cells of the document at `output`, for `--resume`. A missing
-/// file is an empty start; anything but an allocbench JSON document of this
-/// format version is refused.
-pub fn previous_cells(
-    format: crate::cli::Format,
-    output: Option<&std::path::Path>,
-) -> anyhow::Result<Vec<crate::results::CellResult>> {
-    let Some(path) = output else {
-        return Err(usage(
-            "--resume needs --output PATH (a JSON document to continue)",
-        ));
-    };
-    if format != crate::cli::Format::Json {
-        return Err(usage(
-            "--resume needs --format json: only the JSON document holds the cells",
-        ));
+/// Refuses a variant whose `ALLOCBENCH_FAULT` (the project's tests only)
+/// aims at a worker none of its cells forks: it would never fire.
+fn check_faults(plans: Vec<CellPlan>) -> anyhow::Result<Vec<CellPlan>> {
+    for p in &plans {
+        let Some(fault) = p.variant.env.get(FAULT_ENV).filter(|f| !f.is_empty()) else {
+            continue;
+        };
+        let Some(worker) = Fault::parse(fault).ok().and_then(|f| f.worker()) else {
+            continue;
+        };
+        // Without workers (0 processes) the master serves, as worker 0.
+        let most = plans
+            .iter()
+            .filter(|q| q.variant.name == p.variant.name)
+            .map(|q| q.spec.processes.max(1))
+            .max()
+            .unwrap_or(1);
+        if worker >= most {
+            return Err(usage(format!(
+                "variant {:?}: {FAULT_ENV}={fault:?} aims at worker {worker}, but its cells fork at most {most} (workers count from 0)",
+                p.variant.name
+            )));
+        }
     }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(usage(format!("--resume: {}: {e}", path.display()))),
-    };
-    let doc: crate::results::Document = serde_json::from_str(&text).map_err(|e| {
-        usage(format!(
-            "--resume: {} is not an allocbench result document: {e}",
-            path.display()
-        ))
-    })?;
-    if doc.format_version != crate::results::FORMAT_VERSION {
-        return Err(usage(format!(
-            "--resume: {} has format version {}, this allocbench writes {}",
-            path.display(),
-            doc.format_version,
-            crate::results::FORMAT_VERSION
-        )));
-    }
-    Ok(doc.cells)
+    Ok(plans)
 }
 
 /// Variants a sweep or plan uses by default.
@@ -550,7 +569,7 @@ pub fn sweep_plans(
             }
         }
     }
-    Ok(out)
+    check_faults(out)
 }
 
 #[cfg(test)]

@@ -183,10 +183,10 @@ pub fn chart_groups(doc: &Document) -> Vec<PlotGroup> {
     groups
 }
 
-/// Creates the plot directory (before a run, so a bad path is refused
-/// before any work).
+/// Creates the plot directory and checks that files can be written in it
+/// (before a run, so a bad path is refused before any work).
 pub fn prepare_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
+    crate::write::check_dir_writable(dir)
 }
 
 /// A Markdown section that shows the charts `write_plots` writes into `dir`:

@@ -15,7 +15,7 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, Document)>> {
     let mut docs = Vec::new();
     for path in paths {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{shown}: {e}")))?;
+        let text = crate::read::read_input(path).map_err(|e| usage(format!("{shown}: {e}")))?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             usage(format!(
                 "{shown} is not an allocbench result (not JSON: {e})"

@@ -393,9 +393,9 @@ impl<'a> CellRun<'a> {
     fn pump(&mut self, deadline: Instant) -> Result<(), String> {
         if Instant::now() >= deadline {
             return Err(format!(
-                "timed out in phase {} after {:.0} s",
+                "timed out in phase {} after {}",
                 self.now,
-                self.plan.phase_timeout.as_secs_f64()
+                crate::units::seconds(self.plan.phase_timeout.as_secs_f64())
             ));
         }
         self.pump_once(deadline)
