@@ -201,3 +201,45 @@ fn a_flood_of_output_keeps_memory_bounded_and_the_document_written() {
     let kept: usize = cell.stderr_tail.iter().map(String::len).sum();
     assert!(kept > 0 && kept <= 64 * 1024, "{kept} bytes of output kept");
 }
+
+/// What escapes with `setsid` from the load command, and what a preload's
+/// constructor-like daemon leaves (a double fork from the measured command's
+/// own child), is gone when the row ends normally.
+#[test]
+fn setsid_escapes_of_the_load_and_of_the_command_are_gone_after() {
+    let nap = format!("{}.{}", 4000, std::process::id());
+    let load = format!("sh -c '(setsid sleep {nap} &); sleep 0.3'");
+    let command = format!("(sh -c '(setsid sleep {nap}1 &)' &); exec sleep 600");
+    let r = run_with(allocbench().args([
+        "measure",
+        "--variants",
+        "glibc",
+        "--ready-after",
+        "0.2",
+        "--load",
+        &load,
+        "--idle",
+        "0",
+        "--format",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        &command,
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The command's escape was adopted and measured as part of its tree.
+    let doc = r.doc();
+    let record = doc.cells[0].measure.as_ref().unwrap();
+    assert!(
+        record
+            .processes
+            .iter()
+            .any(|p| p.adopted && p.command == "sleep"),
+        "{:?}",
+        record.processes
+    );
+    until("no escaped sleep left", || {
+        sleeps(&nap).is_empty() && sleeps(&format!("{nap}1")).is_empty()
+    });
+}
