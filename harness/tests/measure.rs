@@ -1119,3 +1119,47 @@ fn idle_takes_a_list_of_samples_and_reads_the_idle_columns_at_the_last() {
     assert_eq!(names, ["started", "loaded", "idle+0s", "idle+0.2s"]);
     assert_eq!(cell.measure.as_ref().unwrap().idle_s, 0.2);
 }
+
+/// A `thp_disable` variant under `measure`: THP is off in the command (as
+/// `/proc/PID/status` says), and a command that turns it on again fails
+/// its row.
+#[test]
+fn thp_disabled_is_checked_in_the_command() {
+    let dir = temp_dir("measure-nothp");
+    let variants = common::variants_file(
+        &dir,
+        "[variants.nothp]\nbase = \"glibc\"\nthp_disable = true\n",
+    );
+    let head = [
+        "--variants-file",
+        variants.as_str(),
+        "--variants",
+        "nothp",
+        "--ready-after",
+        "0.3",
+        "--duration",
+        "0.1",
+        "--idle",
+        "0",
+        "--format",
+        "json",
+    ];
+    let r = measure(&head, &["sleep".into(), "60".into()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let checks = &only_cell(&doc).measure.as_ref().unwrap().checks;
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.starts_with("THP disabled in process")),
+        "{checks:?}"
+    );
+
+    // PR_SET_THP_DISABLE is 41; 0 turns THP on again.
+    let on_again = "import ctypes, time\nctypes.CDLL(None).prctl(41, 0, 0, 0, 0)\ntime.sleep(60)";
+    let r = measure(&head, &["python3".into(), "-c".into(), on_again.into()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc = r.doc();
+    let e = only_cell(&doc).error.clone().unwrap();
+    assert!(e.contains("THP is enabled in process"), "{e}");
+}

@@ -170,7 +170,9 @@ pub enum VariantError {
     ),
     /// A variants file defining a name already defined (a preset's, or one
     /// an earlier file defined).
-    #[error("variant {name:?} is defined twice")]
+    #[error(
+        "variant {name:?} is defined twice: a preset (see `allocbench list`) or an earlier variant has that name"
+    )]
     Duplicate {
         /// The name defined twice.
         name: String,

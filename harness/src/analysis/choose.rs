@@ -512,12 +512,20 @@ fn thp_off(c: &CellResult) -> bool {
         })
 }
 
-/// The variants whose memory is mostly on transparent huge pages, each with
-/// the figure of a variant of the same allocator with THP off when one ran.
-fn huge_pages(rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
+/// A variant whose memory is mostly on transparent huge pages.
+pub(super) struct Huge<'a> {
+    pub row: &'a SummaryRow,
+    /// Median bytes on huge pages, and of the tree's anonymous PSS.
+    pub huge: f64,
+    pub total: f64,
+    /// A variant of the same allocator with THP off, and its PSS anon.
+    pub off: Option<(&'a str, f64)>,
+}
+
+/// The variants with more than half of their anonymous PSS on huge pages.
+pub(super) fn mostly_huge<'a>(rows: &[&'a SummaryRow], cells: &[CellResult]) -> Vec<Huge<'a>> {
     let def = |variant: &str| cells.iter().find(|c| c.variant == variant);
-    let parts: Vec<String> = rows
-        .iter()
+    rows.iter()
         .filter_map(|r| {
             let huge = median(r, MetricId::AnonHugeSteady)?;
             let total = median(r, MetricId::TreePssAnonSteady)?;
@@ -530,18 +538,36 @@ fn huge_pages(rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
                 (c.variant_def.base == *base && thp_off(c))
                     .then(|| Some((o.variant.as_str(), median(o, MetricId::TreePssAnonSteady)?)))?
             });
-            let beside = match off {
-                Some((name, v)) => format!("{name} {}", mib(v as u64)),
-                None => "no variant of it with THP off ran".into(),
-            };
-            Some(format!(
-                "{} {} of {} ({beside})",
-                r.variant,
-                mib(huge as u64),
-                mib(total as u64)
-            ))
+            Some(Huge {
+                row: r,
+                huge,
+                total,
+                off,
+            })
         })
-        .collect();
+        .collect()
+}
+
+impl Huge<'_> {
+    /// `mimalloc 238.0 MiB of 276.3 MiB (mimalloc-nothp 227.6 MiB)`.
+    pub(super) fn text(&self) -> String {
+        let beside = match self.off {
+            Some((name, v)) => format!("{name} {}", mib(v as u64)),
+            None => "no variant of it with THP off ran".into(),
+        };
+        format!(
+            "{} {} of {} ({beside})",
+            self.row.variant,
+            mib(self.huge as u64),
+            mib(self.total as u64)
+        )
+    }
+}
+
+/// The variants whose memory is mostly on transparent huge pages, each with
+/// the figure of a variant of the same allocator with THP off when one ran.
+fn huge_pages(rows: &[&SummaryRow], cells: &[CellResult]) -> Option<String> {
+    let parts: Vec<String> = mostly_huge(rows, cells).iter().map(Huge::text).collect();
     if parts.is_empty() {
         return None;
     }

@@ -4,7 +4,7 @@
 //! it (which say the rule and every row).
 
 use super::choose::{
-    baseline as base, fastest, idle_return, leanest_fast_pick, median, ratio, times,
+    baseline as base, fastest, idle_return, leanest_fast_pick, median, mostly_huge, ratio, times,
 };
 use crate::results::CellResult;
 use crate::results::metric::MetricId;
@@ -91,7 +91,7 @@ pub fn serving(rows: &[&SummaryRow], cells: &[CellResult]) -> Vec<Answer> {
                 "glibc-arena2".to_string()
             };
             out.push(Answer {
-                question: "jemalloc or `MALLOC_ARENA_MAX=2` (for memory)",
+                question: "Less memory: jemalloc or `MALLOC_ARENA_MAX=2`",
                 answer,
                 figures: format!(
                     "{} against glibc-arena2: memory {}, throughput {}",
@@ -116,24 +116,16 @@ pub fn serving(rows: &[&SummaryRow], cells: &[CellResult]) -> Vec<Answer> {
             figures: format!("{} of the tree's growth at {phase}", pct(*v)),
         });
     }
-    let huge: Vec<String> = rows
-        .iter()
-        .filter_map(|r| {
-            let h = median(r, MetricId::AnonHugeSteady)?;
-            let t = median(r, MetricId::TreePssAnonSteady)?;
-            (t > 0.0 && h / t > 0.5)
-                .then(|| format!("{} {} of {}", r.variant, mib(h as u64), mib(t as u64)))
-        })
-        .collect();
+    let huge = mostly_huge(rows, cells);
     if !huge.is_empty() {
         out.push(Answer {
-            question: "Mostly on transparent huge pages",
+            question: "Mostly on transparent huge pages (with THP off beside)",
             answer: huge
                 .iter()
-                .map(|h| h.split(' ').next().unwrap_or(h))
+                .map(|h| h.row.variant.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            figures: huge.join("; "),
+            figures: huge.iter().map(|h| h.text()).collect::<Vec<_>>().join("; "),
         });
     }
     out

@@ -446,6 +446,12 @@ impl<'a> Row<'a> {
                 .as_deref()
                 .filter(|_| checked == self.root),
         )?;
+        if v.variant.thp_disable {
+            crate::exec::cell::verify_thp(&v.variant, &[checked])?;
+            self.record.checks.push(format!(
+                "THP disabled in process {checked} (THP_enabled: 0)"
+            ));
+        }
 
         self.set_now("loading");
         match &plan.load {

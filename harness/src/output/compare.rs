@@ -478,9 +478,13 @@ pub fn summary_table(doc: &Document, wide: bool) -> Table {
         },
         shows_huge(doc),
         |c| {
+            // After the memory figure's ratio and its CV, which belongs
+            // to the column before it.
             matches!(
                 c,
-                S::Median(M::TreePssAnonSteady, _) | S::RatioTo(M::TreePssAnonSteady)
+                S::Median(M::TreePssAnonSteady, _)
+                    | S::RatioTo(M::TreePssAnonSteady)
+                    | S::Cv(M::TreePssAnonSteady)
             )
         },
         S::Median(M::AnonHugeSteady, false),

@@ -67,7 +67,19 @@ impl Exporter for CompareMarkup {
                 env.thp_enabled, env.thp_defrag
             ));
         }
-        if wide && returned_above_all(doc) {
+        if let Some(rps) = doc
+            .cells
+            .iter()
+            .filter_map(|c| c.spec.as_ref())
+            .map(|s| s.idle_trickle_rps)
+            .find(|&r| r > 0.0)
+        {
+            out.push_str(&format!(
+                "Through the idle window each serving process served {rps} requests per second \
+                 (--idle-trickle).\n"
+            ));
+        }
+        if wide && !repeated && returned_above_all(doc) {
             out.push_str("* above 100%: the tree ended below its size at the fork.\n");
         }
         if repeated {

@@ -90,9 +90,26 @@ fn columns(workload: &str) -> &'static [Column] {
     }
 }
 
+/// The columns of `g`'s table: its workload's, and `huge` after the memory
+/// figure when a variant has more than 1 MiB on huge pages.
+fn group_columns(g: &Group) -> Vec<Column> {
+    let mut out = columns(&g.workload).to_vec();
+    let huge = g.runs.iter().flat_map(|(_, cells)| cells).any(|c| {
+        c.metrics
+            .as_ref()
+            .and_then(|m| m.anon_huge_steady)
+            .is_some_and(|h| h > 1 << 20)
+    });
+    if huge {
+        out.insert(1, (MetricId::AnonHugeSteady, false));
+    }
+    out
+}
+
 /// A group's table: one row per variant × hook × write mode, a column group
 /// per machine.
 pub fn group_table(report: &Report, g: &Group) -> Table {
+    let columns = group_columns(g);
     let machines: Vec<usize> = g.runs.iter().map(|(m, _)| *m).collect();
     let summaries: BTreeMap<usize, Vec<SummaryRow>> = machines
         .iter()
@@ -127,7 +144,7 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
             String::new()
         };
         headers.push(format!("runs{suffix}"));
-        for (id, _) in columns(&g.workload) {
+        for (id, _) in &columns {
             headers.push(format!("{}{suffix}", id.label()));
         }
     }
@@ -162,14 +179,11 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
                     } else {
                         r.ok.to_string()
                     });
-                    for (id, with_ratio) in columns(&g.workload) {
-                        row.push(cell_text(r, *id, *with_ratio));
+                    for &(id, with_ratio) in &columns {
+                        row.push(cell_text(r, id, with_ratio));
                     }
                 }
-                None => row.extend(std::iter::repeat_n(
-                    "—".to_string(),
-                    columns(&g.workload).len() + 1,
-                )),
+                None => row.extend(std::iter::repeat_n("—".to_string(), columns.len() + 1)),
             }
         }
         table.push(row);
@@ -363,11 +377,13 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
          `CoW copied` the pages the workers inherited and now hold as their own copies; \
          `arenas` the largest arena count a serving process reported; `growth` the slope of \
          tree PSS per 1,000 requests over the second half of serving and its `verdict`; \
-         `frag start`/`end` resident growth over live bytes at the first and last timeline \
-         point while serving; \
-         `returned` the share of the serving processes' steady-state growth given back to the \
-         OS when they freed their caches (drained) and after the allocator's release call \
-         (trimmed).\n\n",
+         `frag start`/`end` the serving processes' private memory (USS) grown since the fork \
+         over the bytes they hold live, at the first and last timeline point while serving; \
+         `huge` (when a variant has more than 1 MiB of it) the tree's anonymous memory on \
+         transparent huge pages at steady; \
+         `returned` the share of the tree's growth of anonymous PSS since the fork given back \
+         to the OS when the workers freed their caches (drained) and after the allocator's \
+         release call (trimmed).\n\n",
     );
     for g in &report.groups {
         out.push_str(&format!("### {}\n\n", g.title));

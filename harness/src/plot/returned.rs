@@ -117,8 +117,8 @@ pub(super) fn returned(
     };
     let y_fmt = move |v: &f64| format!("{}%", axis_number(*v, span));
     image(
-        &format!("{group}: share of the steady-state excess given back to the OS"),
-        "workers' anonymous memory less LazyFree: (steady − phase) / (steady − forked); above 100%: inherited memory given back too",
+        &format!("{group}: share of the tree's growth given back to the OS"),
+        "the tree's anonymous PSS less LazyFree: (steady − phase) / (steady − forked); above 100% only when the tree ends below its size at the fork",
         &Legend(legend, Vec::new()),
         |root, plot| {
             let mut chart = build(
@@ -127,7 +127,7 @@ pub(super) fn returned(
                     x: -0.25..(n.max(1) - 1) as f64 + 0.25,
                     y,
                     x_desc: "drained, then idle seconds after drained (sample offsets, spacing not to scale), then trimmed".into(),
-                    y_desc: "% of the workers' growth since fork".into(),
+                    y_desc: "% of the tree's growth since the fork".into(),
                     x_fmt: &x_fmt,
                     y_fmt: &y_fmt,
                     top: 0,

@@ -136,7 +136,8 @@ pub struct MeasureMetrics {
     /// between `started` and `loaded` that is given back by `idle`;
     /// computed for a growth of 1 MiB or more.
     pub returned_idle: Option<Fraction>,
-    /// Share of that growth still resident as `LazyFree` at `idle`.
+    /// Share of that growth that went to `LazyFree` after `loaded` and is
+    /// still resident at `idle` (counted in `returned_idle`).
     pub returned_lazyfree_idle: Option<Fraction>,
     /// The load command's requests per second, when it printed them as wrk
     /// does (`Requests/sec:`).
