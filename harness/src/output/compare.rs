@@ -82,6 +82,21 @@ fn allocator_label(c: &CellResult) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The allocator as the narrow table shows it: its name and version number
+/// (`tcmalloc 2.10` for gperftools 2.10), without the arena count.
+fn allocator_short(c: &CellResult) -> String {
+    c.allocator
+        .as_ref()
+        .map(|a| match &a.version {
+            Some(v) => {
+                let v = v.split('-').next().unwrap_or(v);
+                format!("{} {}", a.name, v.rsplit(' ').next().unwrap_or(v))
+            }
+            None => a.name.clone(),
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
 /// Which optional columns a document needs.
 struct Shape {
     hooks: bool,
@@ -144,6 +159,9 @@ fn ratio_heading(base: Option<&str>) -> String {
 enum Column {
     /// The allocator in effect and its arena count.
     Allocator,
+    /// The allocator in effect, name and version number only (the narrow
+    /// table, which must fit 120 columns).
+    AllocatorShort,
     /// A metric; with its ratio to the baseline when `true`.
     Metric(MetricId, bool),
     /// `cow_copied`, with the application's share when its partner ran.
@@ -159,7 +177,7 @@ enum Column {
 impl Column {
     fn heading(self, base: Option<&str>) -> String {
         match self {
-            Column::Allocator => "allocator".into(),
+            Column::Allocator | Column::AllocatorShort => "allocator".into(),
             Column::Metric(id, _) => id.label().into(),
             Column::CowCopied => MetricId::CowCopied.label().into(),
             Column::Growth => MetricId::GrowthBytesPer1kRequests.label().into(),
@@ -172,7 +190,7 @@ impl Column {
 /// The one-run table as a terminal shows it by default: the figures that
 /// decide, and one ratio per row (memory); it fits 120 columns.
 const CELL_COLUMNS: &[Column] = &[
-    Column::Allocator,
+    Column::AllocatorShort,
     Column::Metric(MetricId::TreePssAnonSteady, false),
     Column::RatioTo(MetricId::TreePssAnonSteady),
     Column::CowCopied,
@@ -205,6 +223,7 @@ fn cell_figure(
     column: Column,
 ) -> String {
     match column {
+        Column::AllocatorShort => allocator_short(c),
         Column::Allocator => {
             let arenas = m
                 .arenas
@@ -305,7 +324,12 @@ pub fn compare_table(doc: &Document, wide: bool) -> Table {
     // The allocator is text: left-aligned.
     let figures = cell_columns
         .iter()
-        .map(|c| (c.heading(base.as_deref()), !matches!(c, Column::Allocator)))
+        .map(|c| {
+            (
+                c.heading(base.as_deref()),
+                !matches!(c, Column::Allocator | Column::AllocatorShort),
+            )
+        })
         .collect();
     let mut table = table(&shape, figures);
     let columns = table.headers.len();
