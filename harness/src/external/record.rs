@@ -58,6 +58,9 @@ pub fn compute(
             .collect();
         (!grown.is_empty()).then(|| grown.iter().sum())
     });
+    let worker_uss = loaded_w
+        .map(|l| l.workers().map(|(_, m)| m.uss).collect::<Vec<u64>>())
+        .filter(|u| !u.is_empty());
     let share = match (started_w, loaded_w, idle_w) {
         (Some(s), Some(l), Some(i)) => Returned::of(&s.tree, &l.tree, &i.tree),
         _ => None,
@@ -85,6 +88,22 @@ pub fn compute(
         returned_idle: share.map(|s| s.returned),
         returned_lazyfree_idle: share.map(|s| s.lazyfree),
         load_rps,
+        tree_uss_started: started_w.map(|p| p.tree.uss),
+        tree_uss_idle: idle_w.map(|p| p.tree.uss),
+        worker_uss_loaded_mean: worker_uss
+            .as_ref()
+            .map(|u| u.iter().sum::<u64>() / u.len() as u64),
+        worker_uss_loaded_max: worker_uss.as_ref().and_then(|u| u.iter().max().copied()),
+        cow_efficiency_loaded: match (
+            cow_sum(loaded, |c| c.cow_shared),
+            cow_sum(loaded, |c| c.cow_copied),
+        ) {
+            (Some(s), Some(c)) if s + c > 0 => Some(s as f64 / (s + c) as f64),
+            _ => None,
+        },
+        load_latency_p50_ms: None,
+        load_latency_p99_ms: None,
+        load_tool: None,
     }
 }
 
@@ -105,6 +124,7 @@ mod tests {
             missed: None,
             cow: copied.map(|c| CowSample {
                 cow_copied: c,
+                cow_shared: 10 * MIB - c,
                 ..Default::default()
             }),
             cow_missed: None,
@@ -132,6 +152,7 @@ mod tests {
             private_dirty,
             pss: anonymous,
             pss_anon: anonymous,
+            uss: anonymous,
             ..Mem::default()
         }
     }
@@ -202,6 +223,10 @@ mod tests {
         assert_eq!(m.returned_idle, Some(0.5));
         assert_eq!(m.returned_lazyfree_idle, Some(0.25));
         assert_eq!(m.load_rps, Some(1234.5));
+        assert_eq!(m.worker_uss_loaded_mean, Some(14 * MIB));
+        assert_eq!(m.worker_uss_loaded_max, Some(18 * MIB));
+        // 16 of the 20 MiB the two workers inherited are still shared.
+        assert_eq!(m.cow_efficiency_loaded, Some(0.8));
     }
 
     #[test]

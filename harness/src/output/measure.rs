@@ -5,7 +5,7 @@ use super::Exporter;
 use super::markup::{Markup, Table, render};
 use crate::cli::Format;
 use crate::results::measure::{MeasureMetrics, WORKLOAD};
-use crate::results::{CellResult, Document, ProcessRole, Status};
+use crate::results::{CellResult, Document, Status};
 use crate::units::{mib, pct, ratio};
 
 /// The variant ratios are taken against: `glibc` when it ran, else the
@@ -141,11 +141,7 @@ pub fn missed_notes(doc: &Document) -> Vec<String> {
                 .and_then(|m| m.processes.iter().find(|q| q.pid == pid));
             let who = match seen {
                 Some(q) => {
-                    let role = match q.role {
-                        ProcessRole::Master => "master",
-                        ProcessRole::Worker => "worker",
-                    };
-                    format!("{role} {pid} ({})", q.command)
+                    format!("{} {pid} ({})", q.role.name(), q.command)
                 }
                 None => format!("process {pid}"),
             };

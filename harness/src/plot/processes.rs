@@ -17,9 +17,8 @@ pub(super) fn processes(group: &str, cell: &CellResult) -> anyhow::Result<String
     procs.sort_by_key(|p| (p.role == ProcessRole::Worker, p.index));
     for (n, p) in procs.iter().enumerate() {
         let name = match (p.role, p.index) {
-            (ProcessRole::Master, _) => "master".to_string(),
             (ProcessRole::Worker, Some(i)) => format!("worker {i}"),
-            (ProcessRole::Worker, None) => "worker".to_string(),
+            (role, _) => role.name().to_string(),
         };
         let points: Series = (0..t.len())
             .filter(|&i| keep(i))

@@ -139,7 +139,31 @@ pub struct MeasureMetrics {
     /// Share of that growth that went to `LazyFree` after `loaded` and is
     /// still resident at `idle` (counted in `returned_idle`).
     pub returned_lazyfree_idle: Option<Fraction>,
-    /// The load command's requests per second, when it printed them as wrk
-    /// does (`Requests/sec:`).
+    /// The load command's requests per second, read from its output
+    /// (`load_tool` says how).
     pub load_rps: Option<f64>,
+    /// The tree's USS at `started` and at `idle` (`tree_uss_loaded` above).
+    #[serde(default)]
+    pub tree_uss_started: Option<Bytes>,
+    #[serde(default)]
+    pub tree_uss_idle: Option<Bytes>,
+    /// Mean and largest USS of the server's workers at `loaded`.
+    #[serde(default)]
+    pub worker_uss_loaded_mean: Option<Bytes>,
+    #[serde(default)]
+    pub worker_uss_loaded_max: Option<Bytes>,
+    /// Share of the workers' inherited pages still shared with their
+    /// parent at `loaded`: Σ `cow_shared` / Σ (`cow_shared` + `cow_copied`).
+    #[serde(default)]
+    pub cow_efficiency_loaded: Option<Fraction>,
+    /// The load command's latency percentiles in milliseconds, when its
+    /// output gives them.
+    #[serde(default)]
+    pub load_latency_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub load_latency_p99_ms: Option<f64>,
+    /// Which load tool's output the figures were read from (`wrk`, `oha`,
+    /// `hey`, `ab`, `k6`, or `--load-metric`).
+    #[serde(default)]
+    pub load_tool: Option<String>,
 }

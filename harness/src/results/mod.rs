@@ -197,8 +197,31 @@ impl Mem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcessRole {
+    /// The synthetic workload's master; under `measure`, the process that
+    /// forks the server's workers (at whatever depth).
     Master,
+    /// A worker; under `measure`, any descendant of the master.
     Worker,
+    /// `measure` only: a process above the master that only started it (a
+    /// `sh -c` wrapper, `env`, a process manager).
+    Launcher,
+    /// `measure` only: a process of the tree outside the master's subtree
+    /// (beside a launcher's master, e.g. `tee` in `server | tee log`).
+    Other,
+    /// `measure` only: matched by `--ignore-process`.
+    Ignored,
+}
+
+impl ProcessRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessRole::Master => "master",
+            ProcessRole::Worker => "worker",
+            ProcessRole::Launcher => "launcher",
+            ProcessRole::Other => "other",
+            ProcessRole::Ignored => "ignored",
+        }
+    }
 }
 
 /// One process at one sample.
