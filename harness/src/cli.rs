@@ -503,6 +503,12 @@ pub struct MeasureArgs {
     /// 'wrk -t2 -c8 -d10s http://127.0.0.1:8080/'.
     #[arg(long, value_name = "CMD", help_heading = COMMAND)]
     pub load: Option<String>,
+    /// Processes of the command's tree that are not part of the server
+    /// (a log shipper, a sidecar): a regex matched against each process's
+    /// command line. They are measured but not required to run the
+    /// variant (launchers above the master are recognised without it).
+    #[arg(long, value_name = "REGEX", help_heading = COMMAND)]
+    pub ignore_process: Option<String>,
     /// Seconds to measure under no load command [default: 10].
     #[arg(long, value_name = "S", conflicts_with = "load", help_heading = COMMAND)]
     pub duration: Option<f64>,

@@ -30,21 +30,20 @@ pub fn split(cmd: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// Whether `program` can be started: a path that exists, or a name found in
-/// `PATH`.
+/// Whether `program` can be started: an executable file at a path, or a
+/// name found in `PATH`.
 pub fn findable(program: &str) -> bool {
+    let executable = |p: &Path| {
+        p.is_file()
+            && std::fs::metadata(p).is_ok_and(|m| {
+                std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
+    };
     if program.contains('/') {
-        return Path::new(program).is_file();
+        return executable(Path::new(program));
     }
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            let p = dir.join(program);
-            p.is_file()
-                && std::fs::metadata(&p).is_ok_and(|m| {
-                    std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-                })
-        })
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
 }
 
 /// How a load command ended.

@@ -42,7 +42,7 @@ use crate::sample::timeline::TimelineSampler;
 use crate::write::write_atomic;
 use load::{Load, LoadOutcome};
 use proc::{peek_exit, signal_group};
-use track::Tracker;
+use track::{Checking, Tracker};
 use watchdog::Watchdog;
 
 pub use crate::results::measure::WORKLOAD;
@@ -112,8 +112,6 @@ struct Row<'a> {
     record: MeasureRecord,
     load_summary: Option<String>,
     load_rps: Option<f64>,
-    /// The root's environment block right after it started.
-    early_environ: Option<Vec<u8>>,
     /// When the root, having exited with status 0, was last seen to leave
     /// processes running (a daemon).
     daemon_seen: Cell<Option<Instant>>,
@@ -149,7 +147,7 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
         Err(e) => Err(e),
         Ok(mut row) => {
             row.timeline = (plan.sample_hz > 0.0).then(|| row.start_timeline());
-            let outcome = row.drive(v);
+            let outcome = row.drive();
             if let Some(t) = row.timeline.take() {
                 let mut t = t.finish();
                 // Requests and live bytes are the synthetic workload's; a
@@ -162,11 +160,11 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
             cell.stderr_tail = row.output.lines();
             cell.phases = std::mem::take(&mut row.phases);
             record = std::mem::take(&mut row.record);
-            record.processes = row
-                .tracker
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record();
+            record.processes = row.tracker().record();
+            if record.load_began() {
+                // Processes forked after ready were checked too.
+                record.checks = row.tracker().check_summary();
+            }
             cell.load_summary = row.load_summary.take();
             load_rps = row.load_rps;
             outcome
@@ -275,7 +273,13 @@ impl<'a> Row<'a> {
             root,
             t0,
             output: StderrTail::collect(reader),
-            tracker: Arc::new(Mutex::new(Tracker::new(root, Some(watchdog.clone())))),
+            tracker: Arc::new(Mutex::new(
+                Tracker::new(root, Some(watchdog.clone())).checking(Checking {
+                    expect: check::Expect::new(&v.variant.name, &v.launch, v.variant.thp_disable),
+                    root_environ: early_environ,
+                    ignore: plan.ignore.clone(),
+                }),
+            )),
             watchdog,
             now: Arc::new(Mutex::new("starting")),
             timeline: None,
@@ -283,7 +287,6 @@ impl<'a> Row<'a> {
             record: new_record(plan),
             load_summary: None,
             load_rps: None,
-            early_environ,
             daemon_seen: Cell::new(None),
         })
     }
@@ -298,6 +301,10 @@ impl<'a> Row<'a> {
                 .sample(t_ms);
             timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes, true);
         })
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        self.tracker.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn ms(&self) -> f64 {
@@ -330,12 +337,37 @@ impl<'a> Row<'a> {
             None => take(),
         };
         self.phases.push(s.named(name));
+        let t = self.ms();
+        self.tracker().recheck(t);
     }
 
-    /// Fails when the command has ended or the run was interrupted.
+    /// Every process was checked as a sample found it (and again at each
+    /// phase sample); one found without the variant once is checked again
+    /// before the row fails (an exec caught before the dynamic linker
+    /// mapped the library).
+    fn settle_checks(&self) -> Result<(), String> {
+        for _ in 0..5 {
+            if !self.tracker().unsettled() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(60));
+            let t = self.ms();
+            self.tracker().sample(t);
+        }
+        match self.tracker().not_in_effect() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    /// Fails when the command has ended, a process of the server runs
+    /// without the variant, or the run was interrupted.
     fn watch(&self, stage: &str) -> Result<(), String> {
         if interrupt::interrupted() {
             return Err("interrupted".into());
+        }
+        if let Some(why) = self.tracker().not_in_effect() {
+            return Err(why);
         }
         if let Some(status) = peek_exit(self.root) {
             if status.success() && self.daemonized() {
@@ -396,7 +428,7 @@ impl<'a> Row<'a> {
         }
     }
 
-    fn drive(&mut self, v: &MeasureVariant) -> Result<(), String> {
+    fn drive(&mut self) -> Result<(), String> {
         let plan = self.plan;
         match plan.ready {
             Ready::Port(port) => {
@@ -428,30 +460,21 @@ impl<'a> Row<'a> {
             self.ms() / 1e3,
             if n == 1 { "" } else { "es" }
         ));
-        // A daemon's root has exited: its first process running is checked.
-        let checked = match peek_exit(self.root) {
-            None => Some(self.root),
-            Some(_) => self
-                .phases
-                .last()
-                .and_then(|p| p.processes.first())
-                .map(|p| p.pid),
+        self.settle_checks()?;
+        if !self.tracker().server_checked() {
+            // Ended meanwhile: how.
+            self.output.wait_closed(Duration::from_millis(200));
+            self.watch("before it was ready")?;
+            return Err(match &self.plan.ignore {
+                Some(re) => format!(
+                    "no process of the server to check: --ignore-process {re} matches every \
+                     process but the launchers"
+                ),
+                None => "no process of the command runs".into(),
+            });
         }
-        .ok_or("no process of the command runs")?;
-        self.record.checks = check::verify(
-            &v.variant.name,
-            &v.launch,
-            checked,
-            self.early_environ
-                .as_deref()
-                .filter(|_| checked == self.root),
-        )?;
-        if v.variant.thp_disable {
-            crate::exec::cell::verify_thp(&v.variant, &[checked])?;
-            self.record.checks.push(format!(
-                "THP disabled in process {checked} (THP_enabled: 0)"
-            ));
-        }
+        let checks = self.tracker().check_summary();
+        self.record.checks = checks;
 
         self.set_now("loading");
         match &plan.load {
@@ -471,6 +494,7 @@ impl<'a> Row<'a> {
         }
         self.watch("during the load")?;
         self.sample(PhaseName::Loaded);
+        self.settle_checks()?;
 
         self.set_now("idle");
         let loaded_at = Instant::now();
@@ -478,7 +502,7 @@ impl<'a> Row<'a> {
             self.wait_until(loaded_at + Duration::from_secs_f64(offset), "while idle")?;
             self.sample(PhaseName::Idle(offset));
         }
-        Ok(())
+        self.settle_checks()
     }
 
     /// Runs the load command to its end (or its timeout). The row fails

@@ -60,6 +60,9 @@ pub struct MeasurePlan {
     pub idle: Vec<f64>,
     pub sample_hz: f64,
     pub timeout: Duration,
+    /// `--ignore-process`: command lines of processes that are not part of
+    /// the server.
+    pub ignore: Option<regex::Regex>,
 }
 
 impl MeasurePlan {
@@ -108,9 +111,26 @@ pub fn builtin_library(file: &str) -> Result<PathBuf, String> {
 /// Checks the arguments; every problem is a usage error (exit code 2).
 pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
     crate::plans::check_proc()?;
-    if args.command.first().is_none_or(|c| c.is_empty()) {
+    let Some(program) = args.command.first().filter(|c| !c.is_empty()) else {
         return Err(usage("no command to measure: give it after `--`"));
+    };
+    if !load::findable(program) {
+        return Err(usage(format!(
+            "{program}: not found{}, or not executable: nothing to measure",
+            if program.contains('/') {
+                ""
+            } else {
+                " in PATH"
+            }
+        )));
     }
+    let ignore = args
+        .ignore_process
+        .as_deref()
+        .map(|re| {
+            regex::Regex::new(re).map_err(|e| usage(format!("--ignore-process: not a regex: {e}")))
+        })
+        .transpose()?;
     let catalog = catalog(args.variants_file.as_deref())?;
     let explicit = !args.variants.is_empty();
     let resolved = if explicit {
@@ -187,5 +207,6 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         idle: args.idle.clone(),
         sample_hz,
         timeout,
+        ignore,
     })
 }

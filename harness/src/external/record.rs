@@ -203,6 +203,7 @@ mod tests {
             first_sample_ms: Some(0.0),
             private_dirty_first: Some(first),
             adopted: false,
+            check: None,
         };
         // 2 was first read as it forked; 4 after it had run (½ MiB dirty).
         let procs = [seen(2, 16 << 10), seen(3, MIB), seen(4, MIB / 2)];

@@ -85,6 +85,10 @@ pub struct MeasuredProcess {
     /// is then allocbench's pid, and it has no copy-on-write figures.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+    /// The variant's check of its program (`in effect: …`, `not in
+    /// effect: …`, `not checked: …`), as last checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
 }
 
 /// The most `Private_Dirty` a descendant's first sample may show for its
