@@ -109,6 +109,10 @@ pub enum Command {
     // A negative number is a value, so its error names the flag.
     #[command(allow_negative_numbers = true)]
     Measure(MeasureArgs),
+    /// Which allocator serves malloc in a running process and each of its
+    /// descendants, with their allocator variables, glibc arenas, PSS and
+    /// USS: `allocbench inspect PID…`
+    Inspect(InspectArgs),
     /// Internal: the process a cell runs in (spawned by the harness).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -463,6 +467,28 @@ pub struct WorkerArgs {
     /// The workload spec as JSON.
     #[arg(long)]
     pub spec_json: String,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = after_help!(
+    [
+        "allocbench inspect 4242",
+        "allocbench inspect --format json 4242 4300",
+    ],
+    [
+        "0    every server process (master and workers) runs the same allocator with the same variables",
+        "1    they disagree, or a server process's LD_PRELOAD did not take",
+        "2    bad input: a PID that does not run",
+    ]
+))]
+pub struct InspectArgs {
+    /// Processes to inspect, each with its descendants (its server: the
+    /// master is the process that forks the workers).
+    #[arg(required = true, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
+    pub pids: Vec<i32>,
+    /// table: a table per tree; json: the whole inspection.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// Help heading of `measure`'s phases.

@@ -12,6 +12,7 @@
 //! reads it.
 
 mod check;
+pub mod inspect;
 mod load;
 mod plan;
 mod proc;
