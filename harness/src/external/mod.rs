@@ -17,6 +17,7 @@ mod load;
 mod plan;
 mod proc;
 mod record;
+mod roles;
 mod track;
 pub mod watchdog;
 

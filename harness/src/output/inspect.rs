@@ -1,8 +1,8 @@
 //! `inspect`'s table: a table per process tree, then what is wrong.
 
 use super::markup::{Markup, Table, render as render_table};
-use crate::external::inspect::{Inspection, describe};
 use crate::results::ProcessRole;
+use crate::results::inspect::Inspection;
 use crate::units::mib;
 
 /// The inspection as a table per tree, and its problems.
@@ -86,7 +86,7 @@ pub fn render(ins: &Inspection) -> String {
                 out.push_str(&format!(
                     "The server's {n} process{} (master and workers) agree: {}.\n",
                     if n == 1 { "" } else { "es" },
-                    describe(m)
+                    m.describe()
                 ));
             }
         } else {
