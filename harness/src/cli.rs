@@ -535,6 +535,12 @@ pub struct MeasureArgs {
     /// variant (launchers above the master are recognised without it).
     #[arg(long, value_name = "REGEX", help_heading = COMMAND)]
     pub ignore_process: Option<String>,
+    /// Reads requests per second from the load command's output with this
+    /// regex: its group `rps`, or its first group, on the last line it
+    /// matches (wrk, oha, hey, ab and k6 are read without it), e.g.
+    /// 'Throughput: ([0-9.]+)'.
+    #[arg(long, value_name = "REGEX", help_heading = COMMAND)]
+    pub load_metric: Option<String>,
     /// Seconds to measure under no load command [default: 10].
     #[arg(long, value_name = "S", conflicts_with = "load", help_heading = COMMAND)]
     pub duration: Option<f64>,

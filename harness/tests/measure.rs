@@ -629,6 +629,117 @@ fn a_failing_load_is_reported_and_the_measurement_still_shown() {
         .unwrap();
     assert!(table.contains("load FAILED; 12 requests done"), "{table}");
     assert!(table.contains("exited with status 4"), "{table}");
+    // No tool's summary: no figures, and the record says why.
+    let m = record.metrics.as_ref().unwrap();
+    assert_eq!((m.load_rps, m.load_tool.as_deref()), (None, None));
+    let note = record.load_note.as_deref().unwrap();
+    assert!(note.contains("give --load-metric REGEX"), "{note}");
+    assert!(table.contains(&format!("- glibc: {note}")), "{table}");
+}
+
+#[test]
+fn load_metric_reads_requests_per_second_with_a_regex() {
+    let port = free_port();
+    let r = measure(
+        &[
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--load",
+            "sh -c 'echo warming up: 3 req/s; echo throughput: 1,234.5 req/s; echo done'",
+            "--load-metric",
+            "throughput: ([0-9.,]+)",
+            "--idle",
+            "0",
+            "--format",
+            "json",
+        ],
+        &server_args(port, 1, 64, 1),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let cell = only_cell(&doc);
+    let record = cell.measure.as_ref().unwrap();
+    let m = record.metrics.as_ref().unwrap();
+    assert_eq!(m.load_rps, Some(1234.5));
+    assert_eq!(m.load_tool.as_deref(), Some("--load-metric"));
+    assert_eq!((m.load_latency_p50_ms, m.load_latency_p99_ms), (None, None));
+    assert_eq!(record.load_note, None);
+    assert_eq!(
+        cell.load_summary.as_deref(),
+        Some("throughput: 1,234.5 req/s")
+    );
+}
+
+/// Whether `program` is in PATH.
+fn installed(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn wrk_and_ab_are_read_for_real() {
+    if !installed("python3") {
+        eprintln!("skipped: python3 is not installed (it serves the requests)");
+        return;
+    }
+    let tools = [
+        ("wrk", "wrk -t1 -c2 -d1s --latency"),
+        ("ab", "ab -q -n 300 -c 2"),
+    ];
+    for (tool, cmd) in tools {
+        if !installed(tool) {
+            eprintln!("skipped {tool}: not installed (apt-get install wrk apache2-utils)");
+            continue;
+        }
+        let port = free_port();
+        let load = format!("{cmd} http://127.0.0.1:{port}/");
+        let p = port.to_string();
+        let args = [
+            "measure",
+            "--variants",
+            "glibc",
+            "--ready",
+            &p,
+            "--load",
+            &load,
+            "--idle",
+            "0",
+            "--sample-hz",
+            "0",
+            "--format",
+            "json",
+            "--",
+            "python3",
+            "-m",
+            "http.server",
+            &p,
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            env!("CARGO_MANIFEST_DIR"),
+        ];
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{tool}: {}", r.stderr);
+        let doc = r.doc();
+        let cell = only_cell(&doc);
+        assert_eq!(cell.status, Status::Ok, "{tool}: {:?}", cell.error);
+        let record = cell.measure.as_ref().unwrap();
+        let m = record.metrics.as_ref().unwrap();
+        assert_eq!(m.load_tool.as_deref(), Some(tool), "{record:?}");
+        assert!(m.load_rps.is_some_and(|r| r > 0.0), "{tool}: {m:?}");
+        // Both print the median and the 99th percentile here.
+        let (p50, p99) = (
+            m.load_latency_p50_ms.unwrap(),
+            m.load_latency_p99_ms.unwrap(),
+        );
+        assert!(p50 >= 0.0 && p99 >= p50, "{tool}: {p50} {p99}");
+        assert_eq!(record.load_note, None);
+    }
 }
 
 /// A shared library that does nothing, to preload.

@@ -14,6 +14,7 @@
 mod check;
 pub mod inspect;
 mod load;
+mod load_output;
 mod plan;
 mod proc;
 mod record;
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use crate::results::measure::{MeasureMetrics, MeasureRecord, MeasuredProcess};
+pub use load_output::LoadFigures;
 pub use plan::{MeasurePlan, MeasureVariant, Ready, builtin_library, plan};
 pub use record::compute;
 
@@ -113,7 +115,7 @@ struct Row<'a> {
     phases: Vec<PhaseSample>,
     record: MeasureRecord,
     load_summary: Option<String>,
-    load_rps: Option<f64>,
+    load: LoadFigures,
     /// When the root, having exited with status 0, was last seen to leave
     /// processes running (a daemon).
     daemon_seen: Cell<Option<Instant>>,
@@ -144,7 +146,7 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
         load_summary: None,
     };
     let mut record = new_record(plan);
-    let mut load_rps = None;
+    let mut load = LoadFigures::default();
     let outcome = match Row::start(plan, v, log, t0) {
         Err(e) => Err(e),
         Ok(mut row) => {
@@ -168,7 +170,7 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
                 record.checks = row.tracker().check_summary();
             }
             cell.load_summary = row.load_summary.take();
-            load_rps = row.load_rps;
+            load = std::mem::take(&mut row.load);
             outcome
         }
     };
@@ -178,7 +180,7 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
                 &cell.phases,
                 PhaseName::Idle(plan.idle_s()),
                 &record.processes,
-                load_rps,
+                &load,
             ));
             cell.status = Status::Ok;
         }
@@ -288,7 +290,7 @@ impl<'a> Row<'a> {
             phases: Vec::new(),
             record: new_record(plan),
             load_summary: None,
-            load_rps: None,
+            load: LoadFigures::default(),
             daemon_seen: Cell::new(None),
         })
     }
@@ -487,7 +489,8 @@ impl<'a> Row<'a> {
                 self.record.load_error = outcome.error;
                 self.record.load_output_tail = outcome.tail;
                 self.load_summary = outcome.summary;
-                self.load_rps = outcome.rps;
+                self.record.load_note = outcome.figures.note.clone();
+                self.load = outcome.figures;
             }
             None => self.wait_until(
                 Instant::now() + Duration::from_secs_f64(plan.duration_s),
@@ -510,15 +513,16 @@ impl<'a> Row<'a> {
     /// Runs the load command to its end (or its timeout). The row fails
     /// only if the measured command does meanwhile.
     fn run_load(&self, words: &[String]) -> Result<LoadOutcome, String> {
-        let mut load = match Load::start(words, self.watchdog.clone()) {
-            Ok(l) => l,
-            Err(e) => {
-                return Ok(LoadOutcome {
-                    error: Some(e),
-                    ..LoadOutcome::default()
-                });
-            }
-        };
+        let mut load =
+            match Load::start(words, self.plan.load_metric.clone(), self.watchdog.clone()) {
+                Ok(l) => l,
+                Err(e) => {
+                    return Ok(LoadOutcome {
+                        error: Some(e),
+                        ..LoadOutcome::default()
+                    });
+                }
+            };
         let tracker = || self.tracker.lock().unwrap_or_else(|p| p.into_inner());
         tracker().set_load(Some(load.pid()));
         let deadline = Instant::now() + self.plan.timeout;

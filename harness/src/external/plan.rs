@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use allocbench_allocators::{Launch, Variant, check_shared_object};
 
-use super::load;
+use super::{load, load_output};
 use crate::cli::MeasureArgs;
 use crate::plans::{catalog, usage};
 
@@ -53,6 +53,9 @@ pub struct MeasurePlan {
     pub variants: Vec<MeasureVariant>,
     pub ready: Ready,
     pub load: Option<Vec<String>>,
+    /// `--load-metric`: reads requests per second from the load command's
+    /// output instead of the known tools' summaries.
+    pub load_metric: Option<regex::Regex>,
     /// Seconds measured when there is no load command.
     pub duration_s: f64,
     /// Idle samples, in seconds after the load, increasing; the idle
@@ -190,6 +193,15 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         }
         None => None,
     };
+    let load_metric = match &args.load_metric {
+        Some(_) if load.is_none() => {
+            return Err(usage(
+                "--load-metric: reads the output of --load, which is not given",
+            ));
+        }
+        Some(re) => Some(load_output::metric_regex(re).map_err(usage)?),
+        None => None,
+    };
     // The same offsets as the other commands' idle samples; the idle
     // metrics are read at the last.
     crate::plans::check_idle(&args.idle)?;
@@ -203,6 +215,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         variants,
         ready,
         load,
+        load_metric,
         duration_s: seconds("--duration", args.duration, DURATION_DEFAULT_S)?,
         idle: args.idle.clone(),
         sample_hz,

@@ -189,6 +189,14 @@ impl Exporter for MeasureMarkup {
             out.push_str("\nFailures:\n");
             out.push_str(&(notes.join("\n") + "\n"));
         }
+        // No requests per second read from the load command's output.
+        let load_notes: Vec<String> = (doc.cells.iter())
+            .filter_map(|c| Some((c, c.measure.as_ref()?.load_note.as_ref()?)))
+            .map(|(c, n)| format!("- {}: {n}", c.variant))
+            .collect();
+        if !load_notes.is_empty() {
+            out.push_str(&format!("\nLoad output:\n{}\n", load_notes.join("\n")));
+        }
         let missed = missed_notes(doc);
         if !missed.is_empty() {
             out.push_str(
