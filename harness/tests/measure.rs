@@ -522,6 +522,9 @@ fn a_command_that_cannot_start_fails_its_row() {
     // Executable, but not a program (`sh` runs it, and fails): each row
     // fails with how it ended.
     std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A port that never opens: it ends before it is ready.
+    let port = free_port().to_string();
+    let head = [&head[..2], &["--ready", &port, "--format", "json"]].concat();
     let r = measure(&head, &[plain.display().to_string()]);
     assert_eq!(r.code, 1);
     let doc = r.doc();
