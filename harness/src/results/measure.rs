@@ -62,9 +62,11 @@ pub struct MeasuredProcess {
     pub pid: i32,
     /// The parent when first seen; absent for the root.
     pub parent: Option<i32>,
-    /// 0 for the root (`master`), 1 for its children, 2 for theirs, …;
-    /// every descendant has the role `worker`.
+    /// 0 for the root, 1 for its children, 2 for theirs, ….
     pub depth: u32,
+    /// By the tree's structure, at the last walk that saw it: `master` (it
+    /// forks the workers), `worker` (below the master), `launcher` (above
+    /// it), `other` (beside it), or `ignored` (`--ignore-process`).
     pub role: ProcessRole,
     /// Order of discovery among the descendants (a re-forked worker gets a
     /// new index); absent for the root.
