@@ -553,7 +553,7 @@ fn a_port_that_never_opens_times_out() {
     let root = cell.measure.as_ref().unwrap().processes[0].pid;
     assert!(!running(root), "sleep {root} left behind");
     // No load ran: the table says so, not "no load, 10 s".
-    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md)
+    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md, false)
         .serialize(&doc)
         .unwrap();
     let row = table.lines().find(|l| l.starts_with("| glibc")).unwrap();
@@ -590,7 +590,7 @@ fn a_failing_load_is_reported_and_the_measurement_still_shown() {
     );
     assert_eq!(cell.load_summary.as_deref(), Some("12 requests done"));
     assert!(record.metrics.as_ref().unwrap().tree_pss_loaded.is_some());
-    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md)
+    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md, false)
         .serialize(&doc)
         .unwrap();
     assert!(table.contains("load FAILED; 12 requests done"), "{table}");

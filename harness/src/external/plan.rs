@@ -60,6 +60,8 @@ pub struct MeasurePlan {
     pub idle: Vec<f64>,
     pub sample_hz: f64,
     pub timeout: Duration,
+    /// Runs of each variant, interleaved across variants.
+    pub repeat: u32,
 }
 
 impl MeasurePlan {
@@ -178,6 +180,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
     }
     let timeout = crate::plans::check_timeout(args.timeout)?;
     let sample_hz = crate::plans::check_sample_hz(args.sample_hz)?;
+    let repeat = crate::plans::check_repeat(args.repeat)?;
     Ok(MeasurePlan {
         command: args.command.clone(),
         variants,
@@ -187,5 +190,6 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         idle: args.idle.clone(),
         sample_hz,
         timeout,
+        repeat,
     })
 }
