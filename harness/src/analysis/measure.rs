@@ -306,7 +306,7 @@ pub fn verdict(rows: &[MeasureRow]) -> Option<Verdict> {
         let why = if rows.iter().any(|r| rps(r).is_some()) {
             "not every variant has a throughput"
         } else {
-            "no throughput from a load tool"
+            "no load command's output gave a throughput"
         };
         let pick = rows
             .iter()
@@ -334,6 +334,7 @@ impl Verdict {
     pub fn text(&self) -> String {
         let ratio = self
             .ratio
+            .filter(|_| self.variant != self.baseline)
             .map(|r| format!(", {r:.2}× {}'s", self.baseline))
             .unwrap_or_default();
         let memory = format!("{}{ratio}", mib(self.tree_pss as u64));

@@ -484,7 +484,6 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
                 out.push_str(&table);
                 out.push('\n');
                 out.push_str(&notes);
-                out.push('\n');
             }
         } else {
             out.push_str(&render(&group_table(report, g), Markup::Markdown));
@@ -509,9 +508,16 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
     }
     out.push_str("## Sources\n\n");
     for s in &report.sources {
+        // A document that recorded no duration (a measure document from
+        // before it did) says nothing rather than "(0 s)".
+        let took = if s.wall_s > 0.0 {
+            format!(" ({})", crate::units::seconds(s.wall_s))
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "- `{}`: `allocbench {}` ({:.0} s)\n",
-            s.path, s.command, s.wall_s
+            "- `{}`: `allocbench {}`{took}\n",
+            s.path, s.command
         ));
     }
     out
