@@ -79,10 +79,7 @@ pub(crate) fn least_within_best<T>(
     memory: impl Fn(&T) -> Option<f64>,
     throughput: impl Fn(&T) -> Option<f64>,
 ) -> Option<&T> {
-    let best = rows
-        .iter()
-        .filter_map(&throughput)
-        .max_by(f64::total_cmp)?;
+    let best = rows.iter().filter_map(&throughput).max_by(f64::total_cmp)?;
     rows.iter()
         .filter(|r| throughput(r).is_some_and(|t| t >= (1.0 - WITHIN) * best))
         .filter_map(|r| Some((memory(r)?, r)))

@@ -98,10 +98,7 @@ impl Figure {
     pub fn has_ratio(self) -> bool {
         !matches!(
             self,
-            Figure::CowEfficiency
-                | Figure::ReturnedIdle
-                | Figure::LatencyP50
-                | Figure::LatencyP99
+            Figure::CowEfficiency | Figure::ReturnedIdle | Figure::LatencyP50 | Figure::LatencyP99
         )
     }
 
@@ -228,15 +225,13 @@ pub fn summarize(cells: &[CellResult]) -> Vec<MeasureRow> {
                     (bv != 0.0).then(|| (rep, v / bv))
                 })
                 .collect();
-            let ratio = Stat::of(&ratios)
-                .filter(|_| f.has_ratio())
-                .map(|s| Ratio {
-                    baseline: base.clone().unwrap_or_default(),
-                    median: s.median,
-                    min: s.min,
-                    max: s.max,
-                    mad: s.mad,
-                });
+            let ratio = Stat::of(&ratios).filter(|_| f.has_ratio()).map(|s| Ratio {
+                baseline: base.clone().unwrap_or_default(),
+                median: s.median,
+                min: s.min,
+                max: s.max,
+                mad: s.mad,
+            });
             figures.insert(f, FigureStat { stat, ratio });
         }
         let pss: Vec<f64> = ok
@@ -425,7 +420,14 @@ mod tests {
         assert_eq!(rows[0].ratio(Figure::TreePss), Some(1.0));
         let r = rows[1].ratio(Figure::TreePss).unwrap();
         assert!((r - (1.2 + 1.1) / 2.0).abs() < 1e-9, "{r}");
-        assert_eq!(rows[1].figures[&Figure::TreePss].ratio.as_ref().unwrap().baseline, "jemalloc");
+        assert_eq!(
+            rows[1].figures[&Figure::TreePss]
+                .ratio
+                .as_ref()
+                .unwrap()
+                .baseline,
+            "jemalloc"
+        );
         assert!(rows[0].median(Figure::Rps).is_none());
     }
 
@@ -446,8 +448,14 @@ mod tests {
             }
         );
         let text = v.text();
-        assert!(text.starts_with("Choose jemalloc: the least tree PSS (110.0 MiB, 0.92× glibc's)"), "{text}");
-        assert!(text.contains("Rule: least tree PSS within 5% of the best throughput"), "{text}");
+        assert!(
+            text.starts_with("Choose jemalloc: the least tree PSS (110.0 MiB, 0.92× glibc's)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Rule: least tree PSS within 5% of the best throughput"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -459,7 +467,10 @@ mod tests {
         ];
         let v = verdict(&summarize(&cells)).unwrap();
         assert_eq!(v.variant, "mimalloc");
-        assert!(v.text().ends_with("Rule: least tree PSS (not every variant has a throughput)."));
+        assert!(
+            v.text()
+                .ends_with("Rule: least tree PSS (not every variant has a throughput).")
+        );
         // One variant: nothing to choose between.
         assert!(verdict(&summarize(&cells[..1])).is_none());
     }
@@ -474,7 +485,15 @@ mod tests {
         let rows = summarize(&cells);
         let notes = cluster_notes(&rows);
         assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].starts_with("jemalloc: tree PSS in 2 separate states"), "{}", notes[0]);
-        assert!(notes[0].contains("247.9 MiB–248.2 MiB (3×), 255.0 MiB–255.3 MiB (2×)"), "{}", notes[0]);
+        assert!(
+            notes[0].starts_with("jemalloc: tree PSS in 2 separate states"),
+            "{}",
+            notes[0]
+        );
+        assert!(
+            notes[0].contains("247.9 MiB–248.2 MiB (3×), 255.0 MiB–255.3 MiB (2×)"),
+            "{}",
+            notes[0]
+        );
     }
 }

@@ -125,7 +125,11 @@ pub fn check_renderable(docs: &[(String, Document)]) -> anyhow::Result<()> {
         let why = match doc.cells.len() {
             0 => "it holds no cell".to_string(),
             n => {
-                let failed = doc.cells.iter().filter(|c| c.status == Status::Failed).count();
+                let failed = doc
+                    .cells
+                    .iter()
+                    .filter(|c| c.status == Status::Failed)
+                    .count();
                 format!(
                     "none of its {n} cell{} finished with figures ({failed} failed)",
                     if n == 1 { "" } else { "s" }

@@ -67,7 +67,8 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
             1 => v.variant.name.clone(),
             _ => format!("{} (repetition {rep})", v.variant.name),
         };
-        let log = |msg: &str| crate::error::note(format_args!("[{}/{n}] {}: {msg}", i + 1, name(rep, v)));
+        let log =
+            |msg: &str| crate::error::note(format_args!("[{}/{n}] {}: {msg}", i + 1, name(rep, v)));
         let mut cell = if interrupt::interrupted() {
             // Between rows: the next one never began.
             let mut cell = new_cell(v, rep);
@@ -80,7 +81,9 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
             // An interrupted row is not a result: it says what was cut
             // short, and which rows did not run.
             let stage = interrupted_stage(&cell);
-            cell.error = Some(format!("interrupted (Ctrl-C or SIGTERM) {stage}: not a result"));
+            cell.error = Some(format!(
+                "interrupted (Ctrl-C or SIGTERM) {stage}: not a result"
+            ));
             if let Some(r) = &mut cell.measure {
                 r.interrupted = true;
                 r.not_run = rows[i + 1..].iter().map(|&(rep, v)| name(rep, v)).collect();
@@ -124,13 +127,18 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
 fn interrupted_stage(cell: &CellResult) -> &'static str {
     let has = |p: PhaseName| cell.phases.iter().any(|s| s.name == p);
     let began = cell.measure.as_ref().is_some_and(|r| r.ready_ms.is_some());
-    if cell.phases.iter().any(|s| matches!(s.name, PhaseName::Idle(_)))
+    if cell
+        .phases
+        .iter()
+        .any(|s| matches!(s.name, PhaseName::Idle(_)))
         || has(PhaseName::Loaded)
     {
         "while idle"
     } else if began {
         "during the load"
-    } else if cell.stderr_tail.is_empty() && cell.measure.as_ref().is_none_or(|r| r.processes.is_empty()) {
+    } else if cell.stderr_tail.is_empty()
+        && cell.measure.as_ref().is_none_or(|r| r.processes.is_empty())
+    {
         "before it started"
     } else {
         "before it was ready"

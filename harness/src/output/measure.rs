@@ -3,8 +3,9 @@
 
 use super::Exporter;
 use super::markup::{Markup, Table, render};
-use crate::cli::Format;
 use crate::analysis::measure::{Figure, MeasureRow, baseline, cluster_notes, summarize, verdict};
+use crate::analysis::report::{Group, Report};
+use crate::cli::Format;
 use crate::results::measure::{MeasureMetrics, WORKLOAD};
 use crate::results::{CellResult, Document, Status};
 
@@ -33,9 +34,9 @@ enum Column {
     Runs,
     /// Processes when ready → loaded (one run only).
     Procs,
-    /// A figure's median, with its ratio to the first variant when it has
-    /// one (and the ratio's spread when `true`).
-    Figure(Figure, bool),
+    /// A figure's median, and as much of its ratio to the first variant
+    /// as `Show` says (when it has one).
+    Figure(Figure, Show),
     /// Workers' USS, mean / max, in one column.
     WorkerUss,
     /// The coefficient of variation of a figure over the repetitions.
@@ -44,31 +45,42 @@ enum Column {
     Load,
 }
 
+/// How much of a figure's ratio a column shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Show {
+    Value,
+    Ratio,
+    /// The ratio, ± its spread over the repetitions.
+    Spread,
+}
+
 use Column as C;
 use Figure as F;
+use Show::{Ratio, Spread, Value};
 
-/// The columns that decide, within 120 columns of a terminal.
+/// The columns that decide, within 120 columns of a terminal: ratios for
+/// tree PSS and throughput (the rest in `--wide`).
 const NARROW: &[Column] = &[
-    C::Figure(F::TreePss, false),
-    C::Figure(F::TreeUss, false),
+    C::Figure(F::TreePss, Ratio),
+    C::Figure(F::TreeUss, Value),
     C::WorkerUss,
-    C::Figure(F::CowCopied, false),
-    C::Figure(F::CowEfficiency, false),
-    C::Figure(F::ReturnedIdle, false),
-    C::Figure(F::Rps, false),
-    C::Figure(F::LatencyP99, false),
+    C::Figure(F::CowCopied, Value),
+    C::Figure(F::CowEfficiency, Value),
+    C::Figure(F::ReturnedIdle, Value),
+    C::Figure(F::Rps, Ratio),
+    C::Figure(F::LatencyP99, Value),
 ];
 
 /// Over repetitions the spread of tree PSS takes CoW efficiency's place.
 const NARROW_REPEATED: &[Column] = &[
-    C::Figure(F::TreePss, false),
+    C::Figure(F::TreePss, Ratio),
     C::Cv(F::TreePss),
-    C::Figure(F::TreeUss, false),
+    C::Figure(F::TreeUss, Value),
     C::WorkerUss,
-    C::Figure(F::CowCopied, false),
-    C::Figure(F::ReturnedIdle, false),
-    C::Figure(F::Rps, false),
-    C::Figure(F::LatencyP99, false),
+    C::Figure(F::CowCopied, Value),
+    C::Figure(F::ReturnedIdle, Value),
+    C::Figure(F::Rps, Ratio),
+    C::Figure(F::LatencyP99, Value),
 ];
 
 /// Every column (`--wide`, Markdown).
@@ -76,22 +88,22 @@ const WIDE: &[Column] = &[
     C::Allocator,
     C::Runs,
     C::Procs,
-    C::Figure(F::TreePss, true),
+    C::Figure(F::TreePss, Spread),
     C::Cv(F::TreePss),
-    C::Figure(F::TreeUss, true),
-    C::Figure(F::TreePssAnonStarted, true),
-    C::Figure(F::TreePssAnonLoaded, true),
-    C::Figure(F::TreePssAnonIdle, true),
-    C::Figure(F::WorkerUssMean, true),
-    C::Figure(F::WorkerUssMax, true),
-    C::Figure(F::WorkerPrivateDirty, false),
-    C::Figure(F::CowCopied, false),
-    C::Figure(F::CowEfficiency, false),
-    C::Figure(F::ReturnedIdle, false),
-    C::Figure(F::Rps, true),
+    C::Figure(F::TreeUss, Spread),
+    C::Figure(F::TreePssAnonStarted, Spread),
+    C::Figure(F::TreePssAnonLoaded, Spread),
+    C::Figure(F::TreePssAnonIdle, Spread),
+    C::Figure(F::WorkerUssMean, Spread),
+    C::Figure(F::WorkerUssMax, Spread),
+    C::Figure(F::WorkerPrivateDirty, Spread),
+    C::Figure(F::CowCopied, Spread),
+    C::Figure(F::CowEfficiency, Value),
+    C::Figure(F::ReturnedIdle, Value),
+    C::Figure(F::Rps, Spread),
     C::Cv(F::Rps),
-    C::Figure(F::LatencyP50, false),
-    C::Figure(F::LatencyP99, false),
+    C::Figure(F::LatencyP50, Value),
+    C::Figure(F::LatencyP99, Value),
     C::Load,
 ];
 
@@ -105,6 +117,7 @@ impl Column {
             C::Procs => "procs".into(),
             C::Figure(f, _) => f.label().into(),
             C::WorkerUss => "worker USS mean/max".into(),
+            C::Cv(F::TreePss) => "CV".into(),
             C::Cv(f) => format!("{} CV", f.label()),
             C::Load => "load".into(),
         }
@@ -129,7 +142,11 @@ impl Column {
         match self {
             C::Allocator => {
                 let a = first.map(allocator).unwrap_or_default();
-                if row.ok == 0 { format!("{a}: FAILED") } else { a }
+                if row.ok == 0 {
+                    format!("{a}: FAILED")
+                } else {
+                    a
+                }
             }
             C::Runs => {
                 if row.failed > 0 {
@@ -142,17 +159,17 @@ impl Column {
                 .and_then(|c| c.measure.as_ref()?.metrics.as_ref())
                 .map(procs)
                 .unwrap_or_else(|| DASH.into()),
-            C::Figure(f, spread) => {
+            C::Figure(f, show) => {
                 let Some(s) = row.figures.get(&f) else {
                     return DASH.into();
                 };
                 let v = f.format(s.stat.median);
-                match &s.ratio {
-                    Some(r) if spread && row.ok > 1 => {
+                match (&s.ratio, show) {
+                    (Some(r), Spread) if row.ok > 1 => {
                         format!("{v} ({:.2} ± {:.2}×)", r.median, r.mad)
                     }
-                    Some(r) => format!("{v} ({:.2}×)", r.median),
-                    None => v,
+                    (Some(r), Ratio | Spread) => format!("{v} ({:.2}×)", r.median),
+                    _ => v,
                 }
             }
             C::WorkerUss => match (row.median(F::WorkerUssMean), row.median(F::WorkerUssMax)) {
@@ -303,8 +320,8 @@ pub fn legend(cells: &[CellResult]) -> String {
     }
     if repeated(cells) {
         out.push_str(
-            "Medians over the repetitions; ± is the median absolute deviation of the \
-             per-repetition ratios; CV is the coefficient of variation. ",
+            "Medians over the repetitions, ratios paired by repetition (± in the wide table: \
+             their median absolute deviation); CV: the coefficient of variation. ",
         );
     }
     let idle = idle
@@ -326,7 +343,8 @@ fn interrupted_note(cells: &[CellResult]) -> Option<String> {
         .iter()
         .find(|c| c.measure.as_ref().is_some_and(|m| m.interrupted))?;
     let r = c.measure.as_ref()?;
-    let row = if repeated(cells) {
+    // Named as the rows not run are, when the run had repetitions.
+    let row = if repeated(cells) || r.not_run.iter().any(|n| n.contains("(repetition ")) {
         format!("{} (repetition {})", c.variant, c.repetition)
     } else {
         c.variant.clone()
@@ -369,9 +387,7 @@ pub fn notes(cells: &[CellResult]) -> String {
     let mut out = String::new();
     let clusters = cluster_notes(&summarize(cells));
     if !clusters.is_empty() {
-        out.push_str(
-            "\nSeparate states (repeat more, and compare the states, not the medians):\n",
-        );
+        out.push_str("\nSeparate states (repeat more, and compare the states, not the medians):\n");
         for n in clusters {
             out.push_str(&format!("- {n}\n"));
         }
@@ -406,6 +422,115 @@ pub fn notes(cells: &[CellResult]) -> String {
         out.push_str(&(missed.join("\n") + "\n"));
     }
     out
+}
+
+// `report` on measure documents: the verdicts, the tables and the CSV rows.
+
+/// Whether a report's group is a measured command's.
+pub(super) fn is_measure(g: &Group) -> bool {
+    g.workload == WORKLOAD
+}
+
+/// The group's title, with the machine when there are several.
+fn at(report: &Report, g: &Group, m: usize) -> String {
+    if report.machines.len() > 1 {
+        format!("{} on {}", g.title, report.machines[m].label)
+    } else {
+        g.title.clone()
+    }
+}
+
+/// "What to choose for this server": for each measured command (and
+/// machine), the verdict with its rule, and the variants whose runs fell
+/// into separate states.
+pub(super) fn server_choices(report: &Report) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for g in report.groups.iter().filter(|g| is_measure(g)) {
+        for (m, cells) in &g.runs {
+            let rows = summarize(cells);
+            let finished: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.ok > 0)
+                .map(|r| r.variant.as_str())
+                .collect();
+            let mut lines = Vec::new();
+            match verdict(&rows) {
+                Some(v) => lines.push(v.text()),
+                None => lines.push(match finished.as_slice() {
+                    [] => "No variant finished: nothing to choose from.".to_string(),
+                    [one] => format!(
+                        "Only {one} has figures: nothing to choose between (measure more \
+                         variants with --variants)."
+                    ),
+                    _ => "No variant has a tree PSS: nothing to choose by.".to_string(),
+                }),
+            }
+            lines.extend(cluster_notes(&rows));
+            out.push((at(report, g, *m), lines));
+        }
+    }
+    out
+}
+
+/// A measured command's tables (one per machine), with their legends and
+/// notes: (machine label, table as Markdown or as HTML, notes).
+pub(super) fn report_tables(
+    report: &Report,
+    g: &Group,
+    html: bool,
+) -> Vec<(String, String, String)> {
+    g.runs
+        .iter()
+        .map(|(m, cells)| {
+            let table = table_of(cells, true);
+            let text = if html {
+                super::report::html_table(&table)
+            } else {
+                render(&table, Markup::Markdown)
+            };
+            let legend = legend(cells);
+            let notes = notes(cells);
+            let label = if report.machines.len() > 1 {
+                format!("On {}:", report.machines[*m].label)
+            } else {
+                String::new()
+            };
+            (label, text, format!("{legend}{notes}"))
+        })
+        .collect()
+}
+
+/// A measured command's figures over repetitions as the report's CSV rows
+/// (the columns of `report --format csv`).
+pub(super) fn report_csv_rows(report: &Report, g: &Group) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for (m, cells) in &g.runs {
+        for r in summarize(cells) {
+            for (f, s) in &r.figures {
+                let (rm, rd) = s
+                    .ratio
+                    .as_ref()
+                    .map(|x| (x.median.to_string(), x.mad.to_string()))
+                    .unwrap_or_default();
+                rows.push(vec![
+                    report.machines[*m].label.clone(),
+                    g.title.clone(),
+                    r.variant.clone(),
+                    String::new(),
+                    String::new(),
+                    f.key().to_string(),
+                    s.stat.n.to_string(),
+                    s.stat.median.to_string(),
+                    s.stat.min.to_string(),
+                    s.stat.max.to_string(),
+                    s.stat.mad.to_string(),
+                    rm,
+                    rd,
+                ]);
+            }
+        }
+    }
+    rows
 }
 
 const COLUMNS: &[&str] = &[

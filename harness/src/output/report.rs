@@ -7,15 +7,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::analysis::choose;
-use crate::analysis::measure as measured;
 use crate::analysis::questions::Answer;
 use crate::analysis::report::{Group, Machine, Report};
+use crate::output::measure;
 use crate::output::{Markup, Table, render};
 use crate::results::environment::Environment;
 use crate::results::metric::MetricId;
 use crate::results::summary::SummaryRow;
-use crate::results::measure::WORKLOAD;
-use crate::results::{CellResult, Document, FORMAT_VERSION, Status};
+use crate::results::{Document, FORMAT_VERSION, Status};
 
 /// A value with its ratio to the baseline and the ratio's spread (not for
 /// shares, whose ratios mean nothing, nor for the baseline itself).
@@ -295,75 +294,6 @@ fn failed_cells(g: &Group) -> Vec<String> {
         .collect()
 }
 
-fn is_measure(g: &Group) -> bool {
-    g.workload == WORKLOAD
-}
-
-/// The group's title, with the machine when there are several.
-fn at(report: &Report, g: &Group, m: usize) -> String {
-    if report.machines.len() > 1 {
-        format!("{} on {}", g.title, report.machines[m].label)
-    } else {
-        g.title.clone()
-    }
-}
-
-/// "What to choose for this server": for each measured command (and
-/// machine), the verdict with its rule, and the variants whose runs fell
-/// into separate states.
-fn server_choices(report: &Report) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for g in report.groups.iter().filter(|g| is_measure(g)) {
-        for (m, cells) in &g.runs {
-            let rows = measured::summarize(cells);
-            let finished: Vec<&str> = rows
-                .iter()
-                .filter(|r| r.ok > 0)
-                .map(|r| r.variant.as_str())
-                .collect();
-            let mut lines = Vec::new();
-            match measured::verdict(&rows) {
-                Some(v) => lines.push(v.text()),
-                None => lines.push(match finished.as_slice() {
-                    [] => "No variant finished: nothing to choose from.".to_string(),
-                    [one] => format!(
-                        "Only {one} has figures: nothing to choose between (measure more \
-                         variants with --variants)."
-                    ),
-                    _ => "No variant has a tree PSS: nothing to choose by.".to_string(),
-                }),
-            }
-            lines.extend(measured::cluster_notes(&rows));
-            out.push((at(report, g, *m), lines));
-        }
-    }
-    out
-}
-
-/// A measured command's tables (one per machine), with their legends and
-/// notes: (machine label, table as Markdown or as HTML, notes).
-fn measure_tables(report: &Report, g: &Group, html: bool) -> Vec<(String, String, String)> {
-    g.runs
-        .iter()
-        .map(|(m, cells): &(usize, Vec<CellResult>)| {
-            let table = crate::output::measure::table_of(cells, true);
-            let text = if html {
-                html_table(&table)
-            } else {
-                render(&table, Markup::Markdown)
-            };
-            let legend = crate::output::measure::legend(cells);
-            let notes = crate::output::measure::notes(cells);
-            let label = if report.machines.len() > 1 {
-                format!("On {}:", report.machines[*m].label)
-            } else {
-                String::new()
-            };
-            (label, text, format!("{legend}{notes}"))
-        })
-        .collect()
-}
-
 /// The charts of each group, by group title: (caption, file).
 pub type Plots = BTreeMap<String, Vec<(String, PathBuf)>>;
 
@@ -430,7 +360,7 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
             out.push('\n');
         }
     }
-    let servers = server_choices(report);
+    let servers = measure::server_choices(report);
     if !servers.is_empty() {
         out.push_str("## What to choose for this server\n\n");
         out.push_str(
@@ -457,7 +387,7 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
     out.push_str(&render(&variants_table(report), Markup::Markdown));
     out.push('\n');
     out.push_str("## Tables\n\n");
-    if report.groups.iter().any(|g| !is_measure(g)) {
+    if report.groups.iter().any(|g| !measure::is_measure(g)) {
         out.push_str(
             "Medians over the repetitions; in brackets the ratio to glibc (or to the \
          first variant when glibc did not run), paired by repetition, ± the median absolute \
@@ -476,8 +406,8 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
     }
     for g in &report.groups {
         out.push_str(&format!("### {}\n\n", g.title));
-        if is_measure(g) {
-            for (label, table, notes) in measure_tables(report, g, false) {
+        if measure::is_measure(g) {
+            for (label, table, notes) in measure::report_tables(report, g, false) {
                 if !label.is_empty() {
                     out.push_str(&format!("{label}\n\n"));
                 }
@@ -498,7 +428,7 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
             }
         }
         let failed = failed_cells(g);
-        if !failed.is_empty() && !is_measure(g) {
+        if !failed.is_empty() && !measure::is_measure(g) {
             out.push_str("\nFailed cells:\n\n");
             for f in failed {
                 out.push_str(&format!("- {f}\n"));
@@ -543,7 +473,7 @@ fn answers(table: &[Answer]) -> Table {
     t
 }
 
-fn html_table(t: &Table) -> String {
+pub(super) fn html_table(t: &Table) -> String {
     let mut out = String::from("<table>\n<tr>");
     for h in &t.headers {
         out.push_str(&format!("<th>{}</th>", escape(h)));
@@ -595,7 +525,7 @@ pub fn html(report: &Report, plots: &Plots) -> String {
             out.push_str("</ul>\n");
         }
     }
-    let servers = server_choices(report);
+    let servers = measure::server_choices(report);
     if !servers.is_empty() {
         out.push_str("<h2>What to choose for this server</h2>\n");
         for (at, lines) in &servers {
@@ -618,8 +548,8 @@ pub fn html(report: &Report, plots: &Plots) -> String {
     out.push_str(&html_table(&variants_table(report)));
     for g in &report.groups {
         out.push_str(&format!("<h2>{}</h2>\n", escape(&g.title)));
-        if is_measure(g) {
-            for (label, table, notes) in measure_tables(report, g, true) {
+        if measure::is_measure(g) {
+            for (label, table, notes) in measure::report_tables(report, g, true) {
                 if !label.is_empty() {
                     out.push_str(&format!("<p>{}</p>\n", escape(&label)));
                 }
@@ -643,7 +573,7 @@ pub fn html(report: &Report, plots: &Plots) -> String {
             }
         }
         let failed = failed_cells(g);
-        if !failed.is_empty() && !is_measure(g) {
+        if !failed.is_empty() && !measure::is_measure(g) {
             out.push_str("<p>Failed cells:</p>\n<ul>\n");
             for f in failed {
                 out.push_str(&format!("<li>{}</li>\n", escape(&f)));
@@ -675,33 +605,8 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
     ];
     let mut rows = Vec::new();
     for g in &report.groups {
-        if is_measure(g) {
-            for (m, cells) in &g.runs {
-                for r in measured::summarize(cells) {
-                    for (f, s) in &r.figures {
-                        let (rm, rd) = s
-                            .ratio
-                            .as_ref()
-                            .map(|x| (x.median.to_string(), x.mad.to_string()))
-                            .unwrap_or_default();
-                        rows.push(vec![
-                            report.machines[*m].label.clone(),
-                            g.title.clone(),
-                            r.variant.clone(),
-                            String::new(),
-                            String::new(),
-                            f.key().to_string(),
-                            s.stat.n.to_string(),
-                            s.stat.median.to_string(),
-                            s.stat.min.to_string(),
-                            s.stat.max.to_string(),
-                            s.stat.mad.to_string(),
-                            rm,
-                            rd,
-                        ]);
-                    }
-                }
-            }
+        if measure::is_measure(g) {
+            rows.extend(measure::report_csv_rows(report, g));
             continue;
         }
         for (m, _) in &g.runs {
