@@ -889,7 +889,7 @@ fn a_missing_preload_library_says_how_to_build_it() {
             .lines()
             .nth(1)
             .unwrap()
-            .starts_with("measure,glibc,ok,")
+            .starts_with("measure,glibc,0,ok,")
     );
 }
 
