@@ -836,6 +836,10 @@ fn bad_input_is_refused_with_exit_code_2() {
             &["measure", "--variants", "jemalloc-bg-workers", "--", "true"],
             "background_thread_in_workers",
         ),
+        (
+            &["measure", "--repeat", "0", "--", "true"],
+            "--repeat: between 1 and 1000 repetitions, got 0",
+        ),
     ];
     for (args, needle) in cases {
         let r = run(args);
