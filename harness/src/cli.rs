@@ -109,6 +109,10 @@ pub enum Command {
     // A negative number is a value, so its error names the flag.
     #[command(allow_negative_numbers = true)]
     Measure(MeasureArgs),
+    /// Which allocator serves malloc in a running process and each of its
+    /// descendants, with their allocator variables, glibc arenas, PSS and
+    /// USS: `allocbench inspect PID…`
+    Inspect(InspectArgs),
     /// Internal: the process a cell runs in (spawned by the harness).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -465,6 +469,28 @@ pub struct WorkerArgs {
     pub spec_json: String,
 }
 
+#[derive(Debug, Args)]
+#[command(after_help = after_help!(
+    [
+        "allocbench inspect 4242",
+        "allocbench inspect --format json 4242 4300",
+    ],
+    [
+        "0    every server process (master and workers) runs the same allocator with the same variables",
+        "1    they disagree, or a server process's LD_PRELOAD did not take",
+        "2    bad input: a PID that does not run",
+    ]
+))]
+pub struct InspectArgs {
+    /// Processes to inspect, each with its descendants (its server: the
+    /// master is the process that forks the workers).
+    #[arg(required = true, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
+    pub pids: Vec<i32>,
+    /// table: a table per tree; json: the whole inspection.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
 /// Help heading of `measure`'s phases.
 const COMMAND: &str = "Command phases";
 
@@ -503,6 +529,18 @@ pub struct MeasureArgs {
     /// 'wrk -t2 -c8 -d10s http://127.0.0.1:8080/'.
     #[arg(long, value_name = "CMD", help_heading = COMMAND)]
     pub load: Option<String>,
+    /// Processes of the command's tree that are not part of the server
+    /// (a log shipper, a sidecar): a regex matched against each process's
+    /// command line. They are measured but not required to run the
+    /// variant (launchers above the master are recognised without it).
+    #[arg(long, value_name = "REGEX", help_heading = COMMAND)]
+    pub ignore_process: Option<String>,
+    /// Reads requests per second from the load command's output with this
+    /// regex: its group `rps`, or its first group, on the last line it
+    /// matches (wrk, oha, hey, ab and k6 are read without it), e.g.
+    /// 'Throughput: ([0-9.]+)'.
+    #[arg(long, value_name = "REGEX", help_heading = COMMAND)]
+    pub load_metric: Option<String>,
     /// Seconds to measure under no load command [default: 10].
     #[arg(long, value_name = "S", conflicts_with = "load", help_heading = COMMAND)]
     pub duration: Option<f64>,

@@ -319,3 +319,35 @@ fn list_forms_are_refused_where_the_command_takes_one_value() {
         &["increasing"],
     );
 }
+
+#[test]
+fn a_load_metric_that_cannot_read_a_number_is_refused() {
+    refused(
+        &[
+            "measure",
+            "--load",
+            "true",
+            "--load-metric",
+            "rps: (",
+            "--",
+            "true",
+        ],
+        &["--load-metric", "unclosed group"],
+    );
+    refused(
+        &[
+            "measure",
+            "--load",
+            "true",
+            "--load-metric",
+            r"rps: \d+",
+            "--",
+            "true",
+        ],
+        &["--load-metric", "no capture group"],
+    );
+    refused(
+        &["measure", "--load-metric", "rps: (\\d+)", "--", "true"],
+        &["--load-metric", "--load"],
+    );
+}

@@ -473,6 +473,16 @@ fn descendants_below_the_children_are_followed() {
     let procs = &cell.measure.as_ref().unwrap().processes;
     let depths: Vec<u32> = procs.iter().map(|p| p.depth).collect();
     assert_eq!(depths, [0, 1, 2, 2], "{procs:?}");
+    // Roles by structure: the shell only launched the server.
+    let roles: Vec<ProcessRole> = procs.iter().map(|p| p.role).collect();
+    use ProcessRole::{Launcher, Master, Worker};
+    assert_eq!(roles, [Launcher, Master, Worker, Worker], "{procs:?}");
+    let loaded = phase(cell, "loaded");
+    assert_eq!(loaded.workers().count(), 2);
+    assert_eq!(
+        loaded.master().map(|m| m.pss),
+        loaded.processes[1].mem.as_ref().map(|m| m.pss)
+    );
     // The server's master was exec'd by the shell: nothing inherited.
     assert!(procs[1].cow_missed.as_deref().unwrap().contains("exec"));
     for w in &procs[2..] {
@@ -484,21 +494,48 @@ fn descendants_below_the_children_are_followed() {
 
 #[test]
 fn a_command_that_cannot_start_fails_its_row() {
-    let r = measure(
-        &[
-            "--variants",
-            "glibc",
-            "--ready-after",
-            "0",
-            "--format",
-            "json",
-        ],
-        &["/nonexistent/server".into()],
-    );
+    let head = [
+        "--variants",
+        "glibc,glibc-arena2",
+        "--ready-after",
+        "0",
+        "--format",
+        "json",
+    ];
+    // Missing, or not executable: refused before any row runs.
+    let dir = temp_dir("measure-nostart");
+    let plain = dir.join("plain");
+    std::fs::write(&plain, "not a program\n").unwrap();
+    for (command, says) in [
+        ("/nonexistent/server", "/nonexistent/server: not found"),
+        (
+            "no-such-server-here",
+            "no-such-server-here: not found in PATH",
+        ),
+        (plain.to_str().unwrap(), "or not executable"),
+    ] {
+        let r = measure(&head, &[command.into()]);
+        assert_eq!(r.code, 2, "{command}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{command}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+    }
+    // Executable, but not a program (`sh` runs it, and fails): each row
+    // fails with how it ended.
+    std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A port that never opens: it ends before it is ready.
+    let port = free_port().to_string();
+    let head = [&head[..2], &["--ready", &port, "--format", "json"]].concat();
+    let r = measure(&head, &[plain.display().to_string()]);
     assert_eq!(r.code, 1);
     let doc = r.doc();
-    let e = only_cell(&doc).error.as_deref().unwrap();
-    assert!(e.contains("cannot start /nonexistent/server"), "{e}");
+    assert_eq!(doc.cells.len(), 2);
+    for cell in &doc.cells {
+        let e = cell.error.as_deref().unwrap();
+        assert!(
+            e.contains("exited with status 127 before it was ready") && e.contains("not found"),
+            "{e}"
+        );
+    }
 }
 
 #[test]
@@ -595,6 +632,136 @@ fn a_failing_load_is_reported_and_the_measurement_still_shown() {
         .unwrap();
     assert!(table.contains("load FAILED; 12 requests done"), "{table}");
     assert!(table.contains("exited with status 4"), "{table}");
+    // No tool's summary: no figures, and the record says why.
+    let m = record.metrics.as_ref().unwrap();
+    assert_eq!((m.load_rps, m.load_tool.as_deref()), (None, None));
+    let note = record.load_note.as_deref().unwrap();
+    assert!(note.contains("give --load-metric REGEX"), "{note}");
+    assert!(table.contains(&format!("- glibc: {note}")), "{table}");
+}
+
+#[test]
+fn load_metric_reads_requests_per_second_with_a_regex() {
+    let port = free_port();
+    let r = measure(
+        &[
+            "--variants",
+            "glibc",
+            "--ready",
+            &port.to_string(),
+            "--load",
+            "sh -c 'echo warming up: 3 req/s; echo throughput: 1,234.5 req/s; echo done'",
+            "--load-metric",
+            "throughput: ([0-9.,]+)",
+            "--idle",
+            "0",
+            "--format",
+            "json",
+        ],
+        &server_args(port, 1, 64, 1),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let cell = only_cell(&doc);
+    let record = cell.measure.as_ref().unwrap();
+    let m = record.metrics.as_ref().unwrap();
+    assert_eq!(m.load_rps, Some(1234.5));
+    assert_eq!(m.load_tool.as_deref(), Some("--load-metric"));
+    assert_eq!((m.load_latency_p50_ms, m.load_latency_p99_ms), (None, None));
+    assert_eq!(record.load_note, None);
+    assert_eq!(
+        cell.load_summary.as_deref(),
+        Some("throughput: 1,234.5 req/s")
+    );
+}
+
+/// Whether `program` is in PATH.
+fn installed(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn wrk_and_ab_are_read_for_real() {
+    if !installed("python3") {
+        eprintln!("skipped: python3 is not installed (it serves the requests)");
+        return;
+    }
+    let tools = [
+        ("wrk", "wrk -t1 -c2 -d1s --latency"),
+        ("ab", "ab -q -n 300 -c 2"),
+    ];
+    for (tool, cmd) in tools {
+        if !installed(tool) {
+            eprintln!("skipped {tool}: not installed (apt-get install wrk apache2-utils)");
+            continue;
+        }
+        let port = free_port();
+        let load = format!("{cmd} http://127.0.0.1:{port}/");
+        let p = port.to_string();
+        let args = [
+            "measure",
+            "--variants",
+            "glibc",
+            "--ready",
+            &p,
+            "--load",
+            &load,
+            "--idle",
+            "0",
+            "--sample-hz",
+            "0",
+            "--format",
+            "json",
+            "--",
+            "python3",
+            "-m",
+            "http.server",
+            &p,
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            env!("CARGO_MANIFEST_DIR"),
+        ];
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{tool}: {}", r.stderr);
+        let doc = r.doc();
+        let cell = only_cell(&doc);
+        assert_eq!(cell.status, Status::Ok, "{tool}: {:?}", cell.error);
+        let record = cell.measure.as_ref().unwrap();
+        let m = record.metrics.as_ref().unwrap();
+        assert_eq!(m.load_tool.as_deref(), Some(tool), "{record:?}");
+        assert!(m.load_rps.is_some_and(|r| r > 0.0), "{tool}: {m:?}");
+        // Both print the median and the 99th percentile here.
+        let (p50, p99) = (
+            m.load_latency_p50_ms.unwrap(),
+            m.load_latency_p99_ms.unwrap(),
+        );
+        assert!(p50 >= 0.0 && p99 >= p50, "{tool}: {p50} {p99}");
+        assert_eq!(record.load_note, None);
+    }
+}
+
+/// A shared library that does nothing, to preload.
+fn nothing_library() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let dir = temp_dir("measure-nothing");
+        let lib = dir.join("libnothing.so");
+        let src = dir.join("nothing.c");
+        std::fs::write(&src, "int allocbench_nothing(void) { return 0; }\n").unwrap();
+        let ok = Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&lib)
+            .arg(&src)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        lib
+    })
 }
 
 #[test]
@@ -602,17 +769,7 @@ fn a_preload_the_dynamic_linker_ignores_fails_the_row() {
     // A static program: ld.so never runs, LD_PRELOAD means nothing.
     static STATIC: OnceLock<PathBuf> = OnceLock::new();
     let exe = STATIC.get_or_init(|| compile("prefork_server_static", &["-static"]));
-    let dir = temp_dir("measure-static");
-    let lib = dir.join("libnothing.so");
-    let src = dir.join("nothing.c");
-    std::fs::write(&src, "int allocbench_nothing(void) { return 0; }\n").unwrap();
-    let ok = Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&lib)
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let lib = nothing_library();
     let port = free_port();
     let mut command = server_args(port, 1, 16, 1);
     command[0] = exe.display().to_string();
@@ -668,14 +825,112 @@ fn a_variable_the_command_drops_or_adds_fails_the_row() {
     };
     let e = run_under("glibc-arena2", &["-u", "MALLOC_ARENA_MAX"]);
     assert!(
-        e.contains("MALLOC_ARENA_MAX=2 did not reach process"),
+        e.contains("MALLOC_ARENA_MAX is not in its environment"),
         "{e}"
     );
     let e = run_under("glibc", &["MALLOC_ARENA_MAX=1"]);
     assert!(
-        e.contains("has MALLOC_ARENA_MAX=1, which the variant does not set"),
+        e.contains("MALLOC_ARENA_MAX=1 in its environment, which the variant does not set"),
         "{e}"
     );
+}
+
+#[test]
+fn a_wrapper_that_drops_the_preload_fails_the_row_naming_the_process() {
+    // The root (sh) runs with the library; the server it starts does not.
+    let port = free_port();
+    let script = format!(
+        "env -u LD_PRELOAD {}; exit $?",
+        server_args(port, 2, 16, 1).join(" ")
+    );
+    let r = measure(
+        &[
+            "--variants",
+            &nothing_library().display().to_string(),
+            "--ready",
+            &port.to_string(),
+            "--format",
+            "json",
+        ],
+        &["sh".into(), "-c".into(), script],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc = r.doc();
+    let e = only_cell(&doc).error.clone().unwrap();
+    assert!(
+        e.contains("is not in effect in master ")
+            && e.contains("(prefork_server)")
+            && e.contains("libnothing.so is not mapped")
+            && e.contains("LD_PRELOAD is not in its environment"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_worker_without_the_variable_fails_the_row_unless_ignored() {
+    // The shell forks two workers; one runs without the variant's variable.
+    let script = "(env -u MALLOC_ARENA_MAX sleep 30) & (sleep 31) & wait";
+    let command = ["sh".to_string(), "-c".into(), script.into()];
+    let mut head = vec![
+        "--variants",
+        "glibc-arena2",
+        "--ready-after",
+        "0.4",
+        "--duration",
+        "0.1",
+        "--idle",
+        "0",
+        "--format",
+        "json",
+    ];
+    let sleeps = || running_argv(&["sleep", "30"]).len() + running_argv(&["sleep", "31"]).len();
+    let r = measure(&head, &command);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc = r.doc();
+    let e = only_cell(&doc).error.clone().unwrap();
+    assert!(
+        e.contains("is not in effect in worker ")
+            && e.contains("(sleep)")
+            && e.contains("MALLOC_ARENA_MAX is not in its environment"),
+        "{e}"
+    );
+    assert_eq!(sleeps(), 0);
+
+    // Not part of the server: measured, its check shown, not required.
+    head.extend(["--ignore-process", "^sleep 30$"]);
+    let r = measure(&head, &command);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    let m = only_cell(&doc).measure.clone().unwrap();
+    let ignored: Vec<_> = m
+        .processes
+        .iter()
+        .filter(|p| p.role == ProcessRole::Ignored)
+        .collect();
+    assert_eq!(ignored.len(), 1, "{:#?}", m.processes);
+    assert!(
+        ignored[0]
+            .check
+            .as_deref()
+            .unwrap()
+            .starts_with("not in effect"),
+        "{ignored:?}"
+    );
+    assert!(
+        m.checks
+            .iter()
+            .any(|c| c.contains("not part of the server: not required")),
+        "{:?}",
+        m.checks
+    );
+    assert_eq!(sleeps(), 0);
+
+    // Ignoring every process leaves nothing that shows the variant ran.
+    let all = [&head[..head.len() - 1], &["."]].concat();
+    let r = measure(&all, &command);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let e = r.doc().cells[0].error.clone().unwrap();
+    assert!(e.contains("no process of the server to check"), "{e}");
 }
 
 #[test]
@@ -751,13 +1006,13 @@ fn builtin_jemalloc_runs_the_server_through_its_preload_library() {
     assert!(
         checks
             .iter()
-            .any(|c| c.contains("liballocbench_jemalloc.so is mapped in process")),
+            .any(|c| c.contains("liballocbench_jemalloc.so mapped")),
         "{checks:?}"
     );
     assert!(
         checks
             .iter()
-            .any(|c| c.starts_with("_RJEM_MALLOC_CONF=narenas:2 in process"))
+            .any(|c| c.contains("_RJEM_MALLOC_CONF=narenas:2"))
     );
 
     // A configuration jemalloc rejects fails the row.
@@ -1174,8 +1429,10 @@ fn thp_disabled_is_checked_in_the_command() {
         "nothp",
         "--ready-after",
         "0.3",
+        // The program turns THP on once Python has started (which may take
+        // longer than the wait for ready): it is caught at loaded.
         "--duration",
-        "0.1",
+        "1.5",
         "--idle",
         "0",
         "--format",
@@ -1188,7 +1445,7 @@ fn thp_disabled_is_checked_in_the_command() {
     assert!(
         checks
             .iter()
-            .any(|c| c.starts_with("THP disabled in process")),
+            .any(|c| c.contains("THP disabled (THP_enabled: 0)")),
         "{checks:?}"
     );
 
@@ -1198,7 +1455,7 @@ fn thp_disabled_is_checked_in_the_command() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     let doc = r.doc();
     let e = only_cell(&doc).error.clone().unwrap();
-    assert!(e.contains("THP is enabled in process"), "{e}");
+    assert!(e.contains("THP is enabled"), "{e}");
 }
 
 #[test]

@@ -57,6 +57,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Plan(args) => plan::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Measure(args) => measure::run(&args),
+        Command::Inspect(args) => {
+            let ins = crate::external::inspect::inspect(&args.pids)?;
+            match args.format {
+                ListFormat::Table => emit(&output::inspect::render(&ins))?,
+                ListFormat::Json => emit(&(serde_json::to_string_pretty(&ins)? + "\n"))?,
+            }
+            Ok(if ins.trees.iter().all(|t| t.problems.is_empty()) {
+                0
+            } else {
+                1
+            })
+        }
         Command::Worker(_) | Command::Watchdog => unreachable!("handled before"),
     }
 }

@@ -1,10 +1,13 @@
-//! Is the variant in effect in the measured command? Checked in the root
-//! process once it is ready: the preloaded library is mapped
-//! (`/proc/PID/maps`), and each variable the variant sets is in its
-//! environment with its value (`/proc/PID/environ`), and no other allocator
-//! variable is.
+//! Is the variant in effect in the measured command? Checked in every
+//! process of the tree as it is first seen, and again after it runs
+//! another program (exec): the preloaded library is mapped
+//! (`/proc/PID/maps`), each variable the variant sets is in its
+//! environment with its value (`/proc/PID/environ` as it was when the
+//! program started), no other allocator variable is, and a variant that
+//! disables THP has it disabled (`/proc/PID/status`). The tracker decides
+//! which processes must pass (the server's: master and workers).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use allocbench_allocators::{Launch, is_allocator_env};
 use procfs::process::{MMapPath, Process};
@@ -19,61 +22,132 @@ const ALLOCATOR_LIBRARIES: &[&str] = &[
     "liballocbench_",
 ];
 
-/// Checks `launch` against process `pid`. `early` is its environment block
-/// read right after it started, for when the process has written its title
-/// over the block since. Returns what was checked (and what could not be),
-/// or why the variant is not in effect.
-pub fn verify(
-    variant: &str,
-    launch: &Launch,
-    pid: i32,
-    early: Option<&[u8]>,
-) -> Result<Vec<String>, String> {
-    let process = Process::new(pid).map_err(|e| format!("cannot read process {pid}: {e}"))?;
-    let maps = process
-        .maps()
-        .map_err(|e| format!("cannot read /proc/{pid}/maps: {e}"))?;
-    let mapped: Vec<&Path> = maps
-        .iter()
-        .filter_map(|m| match &m.pathname {
-            MMapPath::Path(p) => Some(p.as_path()),
-            _ => None,
-        })
-        .collect();
-    let environ = std::fs::read(format!("/proc/{pid}/environ"))
-        .map_err(|e| format!("cannot read /proc/{pid}/environ: {e}"))?;
-    judge(variant, launch, pid, &mapped, &environ, early)
+/// What the variant must show in each process of the server.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub variant: String,
+    pub launch: Launch,
+    pub thp_disable: bool,
+    /// The preloaded library, resolved as the dynamic linker maps it.
+    library: Option<PathBuf>,
 }
 
-/// [`verify`] on what was read of the process: its mapped files, its
-/// environment block now and at its start.
-fn judge(
-    variant: &str,
-    launch: &Launch,
-    pid: i32,
-    mapped: &[&Path],
-    environ: &[u8],
-    early: Option<&[u8]>,
-) -> Result<Vec<String>, String> {
-    let mut checks = Vec::new();
-    let preload = launch
-        .set
-        .iter()
-        .find(|(k, _)| k == "LD_PRELOAD")
-        .map(|(_, v)| v);
-    match preload {
-        Some(library) => {
-            let want = std::fs::canonicalize(library).unwrap_or_else(|_| library.into());
-            if !mapped.contains(&want.as_path()) {
-                return Err(format!(
-                    "variant {variant} is not in effect: {} is not mapped in process {pid} \
-                     (the dynamic linker ignored LD_PRELOAD: a static or setuid program, or a \
-                     wrapper that changed the environment)",
-                    want.display()
-                ));
-            }
-            checks.push(format!("{} is mapped in process {pid}", want.display()));
+impl Expect {
+    pub fn new(variant: &str, launch: &Launch, thp_disable: bool) -> Expect {
+        let library = launch
+            .set
+            .iter()
+            .find(|(k, _)| k == "LD_PRELOAD")
+            .map(|(_, v)| std::fs::canonicalize(v).unwrap_or_else(|_| v.into()));
+        Expect {
+            variant: variant.to_string(),
+            launch: launch.clone(),
+            thp_disable,
+            library,
         }
+    }
+}
+
+/// The environment a process's program started with, as far as known.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Environ {
+    /// Read from `/proc/PID/environ` when the program started (first seen,
+    /// or just after an exec).
+    Read(Vec<(String, String)>),
+    /// Its parent's, inherited by a fork without exec (the process's own
+    /// block was overwritten by a process title).
+    Inherited(Vec<(String, String)>),
+    /// Unknown: the block was overwritten (a process title) or unreadable.
+    Unknown(String),
+}
+
+impl Environ {
+    /// Reads process `pid`'s block now.
+    pub fn read(pid: i32) -> Environ {
+        match std::fs::read(format!("/proc/{pid}/environ")) {
+            Ok(block) => Environ::of(&block),
+            Err(e) => Environ::Unknown(format!("/proc/{pid}/environ: {e}")),
+        }
+    }
+
+    pub fn of(block: &[u8]) -> Environ {
+        match parse_environ(block) {
+            Some(e) => Environ::Read(e),
+            None => Environ::Unknown(
+                "its environment block was overwritten (a process title, e.g. setproctitle)".into(),
+            ),
+        }
+    }
+
+    /// What a forked child inherits (its variables are its parent's).
+    pub fn inherited(&self) -> Option<Environ> {
+        match self {
+            Environ::Read(e) | Environ::Inherited(e) => Some(Environ::Inherited(e.clone())),
+            Environ::Unknown(_) => None,
+        }
+    }
+}
+
+/// How a process fared.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// In effect: what was checked.
+    InEffect(Vec<String>),
+    /// Not in effect: what is missing or wrong.
+    NotInEffect(String),
+    /// The process could not be read (gone, or not allowed).
+    Unknown(String),
+}
+
+/// Checks process `pid`, whose program started with `environ`.
+pub fn check(expect: &Expect, pid: i32, environ: &Environ) -> Verdict {
+    let read = || -> Result<(Vec<PathBuf>, Option<bool>), String> {
+        let process = Process::new(pid).map_err(|e| format!("cannot read process {pid}: {e}"))?;
+        let maps = process
+            .maps()
+            .map_err(|e| format!("cannot read /proc/{pid}/maps: {e}"))?;
+        let mut mapped: Vec<PathBuf> = maps
+            .into_iter()
+            .filter_map(|m| match m.pathname {
+                MMapPath::Path(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        mapped.dedup();
+        let thp = if expect.thp_disable {
+            process
+                .status()
+                .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?
+                .thp_enabled
+        } else {
+            None
+        };
+        Ok((mapped, thp))
+    };
+    match read() {
+        Ok((mapped, thp)) => {
+            let mapped: Vec<&Path> = mapped.iter().map(PathBuf::as_path).collect();
+            judge(expect, &mapped, environ, thp)
+        }
+        Err(e) => Verdict::Unknown(e),
+    }
+}
+
+/// [`check`] on what was read of the process: its mapped files, the
+/// environment its program started with, and (for a variant that disables
+/// THP) its `THP_enabled`.
+fn judge(expect: &Expect, mapped: &[&Path], environ: &Environ, thp: Option<bool>) -> Verdict {
+    let mut checks = Vec::new();
+    let mut wrong = Vec::new();
+    match &expect.library {
+        Some(want) if mapped.contains(&want.as_path()) => {
+            checks.push(format!("{} mapped", want.display()))
+        }
+        Some(want) => wrong.push(format!(
+            "{} is not mapped (the dynamic linker ignored LD_PRELOAD: a static or setuid \
+             program, or a wrapper that changed the environment)",
+            want.display()
+        )),
         None => {
             let mut others: Vec<String> = mapped
                 .iter()
@@ -84,58 +158,70 @@ fn judge(
             others.dedup();
             if !others.is_empty() {
                 checks.push(format!(
-                    "process {pid} maps {} (linked by the program itself, or preloaded \
-                     through /etc/ld.so.preload): glibc malloc may not serve it",
+                    "maps {} (linked by the program itself, or preloaded through \
+                     /etc/ld.so.preload): glibc malloc may not serve it",
                     others.join(", ")
                 ));
             }
         }
     }
-
-    let (entries, when) = match (parse_environ(environ), early.and_then(parse_environ)) {
-        (Some(e), _) => (e, ""),
-        (None, Some(e)) => (
-            e,
-            " at its start (it wrote its process title over them since)",
-        ),
-        (None, None) => {
-            checks.push(format!(
-                "the environment block of process {pid} was overwritten (a process title, \
-                 e.g. setproctitle): its variables could not be checked"
-            ));
-            return Ok(checks);
+    if expect.thp_disable {
+        match thp {
+            Some(false) => checks.push("THP disabled (THP_enabled: 0)".into()),
+            Some(true) => wrong.push("THP is enabled (THP_enabled: 1 in its status)".into()),
+            // An ending process's status has no THP_enabled; this
+            // kernel's has it for a live one.
+            None if thp_said() => {
+                return Verdict::Unknown("no THP_enabled in its status (it was ending)".into());
+            }
+            None => wrong.push(
+                "this kernel does not say whether THP is disabled (no THP_enabled in its status)"
+                    .into(),
+            ),
+        }
+    }
+    let (entries, when) = match environ {
+        Environ::Read(e) => (Some(e), ""),
+        Environ::Inherited(e) => (Some(e), " (its parent's, inherited by the fork)"),
+        Environ::Unknown(why) => {
+            checks.push(format!("variables not checked: {why}"));
+            (None, "")
         }
     };
-    for (k, v) in &launch.set {
-        match entries.iter().find(|(ek, _)| ek == k) {
-            Some((_, ev)) if ev == v => checks.push(format!("{k}={v} in process {pid}{when}")),
-            Some((_, ev)) => {
-                return Err(format!(
-                    "variant {variant} is not in effect: {k}={ev} in process {pid}, not {v} \
-                     (the command changed it)"
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "variant {variant} is not in effect: {k}={v} did not reach process {pid} \
-                     (the command cleared it from its environment)"
-                ));
+    if let Some(entries) = entries {
+        for (k, v) in &expect.launch.set {
+            match entries.iter().find(|(ek, _)| ek == k) {
+                Some((_, ev)) if ev == v => checks.push(format!("{k}={v}{when}")),
+                Some((_, ev)) => wrong.push(format!(
+                    "{k}={ev} in its environment, not {v} (the command changed it)"
+                )),
+                None => wrong.push(format!(
+                    "{k} is not in its environment (the command cleared it)"
+                )),
             }
         }
+        for (k, v) in entries.iter().filter(|(k, _)| {
+            is_allocator_env(k) && !expect.launch.set.iter().any(|(lk, _)| lk == k)
+        }) {
+            wrong.push(format!(
+                "{k}={v} in its environment, which the variant does not set (the command sets \
+                 it itself; define a variant with it)"
+            ));
+        }
+        if wrong.is_empty() {
+            checks.push(format!("no other allocator variable{when}"));
+        }
     }
-    if let Some((k, v)) = entries
-        .iter()
-        .find(|(k, _)| is_allocator_env(k) && !launch.set.iter().any(|(lk, _)| lk == k))
-    {
-        return Err(format!(
-            "variant {variant} is not in effect as defined: process {pid} has {k}={v}, which \
-             the variant does not set (the command sets it itself; define a variant with it)"
-        ));
+    if wrong.is_empty() {
+        Verdict::InEffect(checks)
+    } else {
+        Verdict::NotInEffect(wrong.join("; "))
     }
-    checks.push(format!(
-        "no allocator variable in process {pid} that the variant does not set{when}"
-    ));
-    Ok(checks)
+}
+
+/// Whether this kernel gives `THP_enabled` in a process's status.
+fn thp_said() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("\nTHP_enabled:"))
 }
 
 /// `NAME=VALUE` entries of an environment block; `None` when the block is
@@ -172,105 +258,103 @@ mod tests {
         assert!(parse_environ(b"A=1\0\0\0").is_none());
     }
 
-    fn launch(set: &[(&str, &str)]) -> Launch {
-        Launch {
+    fn expect(set: &[(&str, &str)]) -> Expect {
+        let launch = Launch {
             set: set
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+        };
+        Expect::new("v", &launch, false)
+    }
+
+    fn in_effect(v: Verdict) -> Vec<String> {
+        match v {
+            Verdict::InEffect(c) => c,
+            other => panic!("expected in effect, got {other:?}"),
+        }
+    }
+
+    fn not_in_effect(v: Verdict) -> String {
+        match v {
+            Verdict::NotInEffect(why) => why,
+            other => panic!("expected not in effect, got {other:?}"),
         }
     }
 
     #[test]
     fn judged_on_the_environment_and_the_mappings() {
-        let arena2 = launch(&[("MALLOC_ARENA_MAX", "2")]);
-        let ok = judge(
-            "a2",
-            &arena2,
-            7,
-            &[],
-            b"PATH=/bin\0MALLOC_ARENA_MAX=2\0",
-            None,
-        );
+        let arena2 = expect(&[("MALLOC_ARENA_MAX", "2")]);
+        let env = |b: &[u8]| Environ::of(b);
+        let ok = judge(&arena2, &[], &env(b"PATH=/bin\0MALLOC_ARENA_MAX=2\0"), None);
         assert_eq!(
-            ok.unwrap(),
-            vec![
-                "MALLOC_ARENA_MAX=2 in process 7",
-                "no allocator variable in process 7 that the variant does not set"
-            ]
+            in_effect(ok),
+            vec!["MALLOC_ARENA_MAX=2", "no other allocator variable"]
         );
-        let wrong = judge("a2", &arena2, 7, &[], b"MALLOC_ARENA_MAX=8\0", None);
-        assert!(
-            wrong
-                .unwrap_err()
-                .contains("MALLOC_ARENA_MAX=8 in process 7, not 2")
-        );
-        let gone = judge("a2", &arena2, 7, &[], b"PATH=/bin\0", None);
-        assert!(
-            gone.unwrap_err()
-                .contains("MALLOC_ARENA_MAX=2 did not reach process 7")
-        );
-        let extra = judge("glibc", &launch(&[]), 7, &[], b"MALLOC_ARENA_MAX=1\0", None);
-        assert!(
-            extra
-                .unwrap_err()
-                .contains("which the variant does not set")
-        );
+        let wrong = judge(&arena2, &[], &env(b"MALLOC_ARENA_MAX=8\0"), None);
+        assert!(not_in_effect(wrong).contains("MALLOC_ARENA_MAX=8 in its environment, not 2"));
+        let gone = judge(&arena2, &[], &env(b"PATH=/bin\0"), None);
+        assert!(not_in_effect(gone).contains("MALLOC_ARENA_MAX is not in its environment"));
+        let extra = judge(&expect(&[]), &[], &env(b"MALLOC_ARENA_MAX=1\0"), None);
+        assert!(not_in_effect(extra).contains("which the variant does not set"));
 
-        // A process title over the block: the block at the start decides.
-        let title = b"gunicorn: master [app:app]\0\0\0\0";
-        let early_ok = judge("a2", &arena2, 7, &[], title, Some(b"MALLOC_ARENA_MAX=2\0"));
+        // A process title over the block: not checked, not failed; a forked
+        // child's variables are its parent's.
+        let title = env(b"gunicorn: master [app:app]\0\0\0\0");
+        assert!(in_effect(judge(&arena2, &[], &title, None))[0].contains("not checked"));
+        let parent = env(b"MALLOC_ARENA_MAX=2\0");
+        let inherited = parent.inherited().unwrap();
         assert!(
-            early_ok.unwrap()[0]
-                .ends_with("at its start (it wrote its process title over them since)")
+            in_effect(judge(&arena2, &[], &inherited, None))[0]
+                .ends_with("(its parent's, inherited by the fork)")
         );
-        let early_gone = judge("a2", &arena2, 7, &[], title, Some(b"PATH=/bin\0"));
-        assert!(early_gone.unwrap_err().contains("did not reach"));
-        let unknown = judge("a2", &arena2, 7, &[], title, Some(title));
-        assert!(unknown.unwrap()[0].contains("could not be checked"));
+        assert_eq!(title.inherited(), None);
 
         let lib = Path::new("/opt/lib/libjemalloc.so.2");
-        let preload = launch(&[("LD_PRELOAD", "/opt/lib/libjemalloc.so.2")]);
-        let env = b"LD_PRELOAD=/opt/lib/libjemalloc.so.2\0";
-        let mapped = judge("je", &preload, 7, &[lib], env, None).unwrap();
+        let preload = expect(&[("LD_PRELOAD", "/opt/lib/libjemalloc.so.2")]);
+        let penv = env(b"LD_PRELOAD=/opt/lib/libjemalloc.so.2\0");
         assert_eq!(
-            mapped[0],
-            "/opt/lib/libjemalloc.so.2 is mapped in process 7"
+            in_effect(judge(&preload, &[lib], &penv, None))[0],
+            "/opt/lib/libjemalloc.so.2 mapped"
         );
-        let ignored = judge("je", &preload, 7, &[], env, None).unwrap_err();
-        assert!(ignored.contains("is not mapped in process 7"), "{ignored}");
+        let ignored = not_in_effect(judge(&preload, &[], &penv, None));
+        assert!(ignored.contains("is not mapped"), "{ignored}");
+        // `env -u LD_PRELOAD`: both are said.
+        let dropped = not_in_effect(judge(&preload, &[], &env(b"PATH=/bin\0"), None));
+        assert!(
+            dropped.contains("is not mapped") && dropped.contains("LD_PRELOAD is not in its"),
+            "{dropped}"
+        );
         // glibc with an allocator library mapped anyway: noted, not failed.
-        let noted = judge("glibc", &launch(&[]), 7, &[lib], b"", None).unwrap();
+        let noted = in_effect(judge(&expect(&[]), &[lib], &env(b""), None));
         assert!(noted[0].contains("libjemalloc.so.2"), "{noted:?}");
+
+        let mut nothp = expect(&[]);
+        nothp.thp_disable = true;
+        assert!(
+            not_in_effect(judge(&nothp, &[], &env(b""), Some(true))).contains("THP is enabled")
+        );
+        assert!(in_effect(judge(&nothp, &[], &env(b""), Some(false)))[0].contains("THP disabled"));
     }
 
     #[test]
-    fn this_process_environment_is_checked() {
+    fn this_process_is_checked() {
         let me = std::process::id() as i32;
         let path = std::env::var("PATH").unwrap_or_default();
-        let ok = Launch {
-            set: vec![("PATH".into(), path.clone())],
-        };
+        let environ = Environ::read(me);
+        let ok = expect(&[("PATH", &path)]);
         // The test itself may run under allocator variables of the caller's.
-        let got = verify("v", &ok, me, None);
         if std::env::vars().all(|(k, _)| !is_allocator_env(&k)) {
-            assert!(got.unwrap().iter().any(|c| c.starts_with("PATH=")));
+            assert!(
+                in_effect(check(&ok, me, &environ))
+                    .iter()
+                    .any(|c| c.starts_with("PATH="))
+            );
         }
-        let wrong = Launch {
-            set: vec![("PATH".into(), format!("{path}:/elsewhere"))],
-        };
-        assert!(
-            verify("v", &wrong, me, None)
-                .unwrap_err()
-                .contains("not in effect")
-        );
-        let preload = Launch {
-            set: vec![("LD_PRELOAD".into(), "/nonexistent/libx.so".into())],
-        };
-        assert!(
-            verify("v", &preload, me, None)
-                .unwrap_err()
-                .contains("is not mapped")
-        );
+        let wrong = expect(&[("PATH", &format!("{path}:/elsewhere"))]);
+        assert!(not_in_effect(check(&wrong, me, &environ)).contains("not /"));
+        let preload = expect(&[("LD_PRELOAD", "/nonexistent/libx.so")]);
+        assert!(not_in_effect(check(&preload, me, &environ)).contains("is not mapped"));
+        assert!(matches!(check(&ok, -5, &environ), Verdict::Unknown(_)));
     }
 }

@@ -1,7 +1,7 @@
 //! The load command: split into words by shell rules (the `shlex` crate; no
 //! shell runs it), started in its own process group once the measured
 //! command is ready, its output captured (the last 64 KiB of each stream)
-//! for a one-line summary. At its end, everything it started is killed:
+//! for a one-line summary and the figures [`load_output`] reads. At its end, everything it started is killed:
 //! its group, its descendants, and those the tracker saw that left it.
 
 use std::os::unix::process::CommandExt;
@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use regex::Regex;
+
+use super::load_output::{self, LoadFigures};
 use super::proc::peek_exit;
 use super::watchdog::{Watchdog, tell_own_group};
 use crate::exec::cell::{StderrTail, describe_exit};
@@ -30,21 +33,20 @@ pub fn split(cmd: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// Whether `program` can be started: a path that exists, or a name found in
-/// `PATH`.
+/// Whether `program` can be started: an executable file at a path, or a
+/// name found in `PATH`.
 pub fn findable(program: &str) -> bool {
+    let executable = |p: &Path| {
+        p.is_file()
+            && std::fs::metadata(p).is_ok_and(|m| {
+                std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
+    };
     if program.contains('/') {
-        return Path::new(program).is_file();
+        return executable(Path::new(program));
     }
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            let p = dir.join(program);
-            p.is_file()
-                && std::fs::metadata(&p).is_ok_and(|m| {
-                    std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-                })
-        })
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
 }
 
 /// How a load command ended.
@@ -53,7 +55,8 @@ pub struct LoadOutcome {
     pub status: Option<String>,
     pub error: Option<String>,
     pub summary: Option<String>,
-    pub rps: Option<f64>,
+    /// Requests per second and latency, read from its output.
+    pub figures: LoadFigures,
     pub tail: Vec<String>,
 }
 
@@ -64,14 +67,19 @@ pub struct Load {
     stdout: StderrTail,
     stderr: StderrTail,
     watchdog: Arc<Watchdog>,
+    metric: Option<Regex>,
 }
 
 const TAIL: usize = 10;
 
 impl Load {
     /// Starts the load command; `watchdog` kills its group if allocbench
-    /// dies meanwhile.
-    pub fn start(words: &[String], watchdog: Arc<Watchdog>) -> Result<Load, String> {
+    /// dies meanwhile. `metric` (`--load-metric`) reads its output.
+    pub fn start(
+        words: &[String],
+        metric: Option<Regex>,
+        watchdog: Arc<Watchdog>,
+    ) -> Result<Load, String> {
         let mut cmd = Command::new(&words[0]);
         cmd.args(&words[1..])
             .stdin(Stdio::null())
@@ -113,6 +121,7 @@ impl Load {
             stdout,
             stderr,
             watchdog,
+            metric,
         })
     }
 
@@ -153,7 +162,7 @@ impl Load {
         self.stderr.wait_closed(Duration::from_secs(2));
         let stdout = self.stdout.lines();
         let stderr = self.stderr.lines();
-        let (summary, rps) = summary(&stdout);
+        let (summary, figures) = summary(&stdout, &stderr, self.metric.as_ref());
         let mut tail: Vec<String> = stdout[stdout.len().saturating_sub(TAIL)..].to_vec();
         tail.extend_from_slice(&stderr[stderr.len().saturating_sub(TAIL)..]);
         let (status, error) = match ended {
@@ -174,47 +183,36 @@ impl Load {
             status,
             error,
             summary,
-            rps,
+            figures,
             tail,
         }
     }
 }
 
-/// The summary of a load command's stdout: wrk's `Requests/sec:` line (with
-/// its error counts, when it printed any), else the last non-empty line.
-/// Also the requests per second, when given as wrk gives them.
-pub fn summary(stdout: &[String]) -> (Option<String>, Option<f64>) {
-    let squeeze = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Some(line) = stdout
-        .iter()
-        .find(|l| l.trim_start().starts_with("Requests/sec:"))
-    {
-        let line = squeeze(line);
-        let rps = line
-            .trim_start_matches("Requests/sec:")
-            .trim()
-            .parse::<f64>()
-            .ok();
-        let errors: Vec<String> = stdout
-            .iter()
-            .map(|l| squeeze(l))
-            .filter(|l| {
-                l.starts_with("Non-2xx or 3xx responses:") || l.starts_with("Socket errors:")
-            })
-            .collect();
-        let text = if errors.is_empty() {
-            line
-        } else {
-            format!("{line} ({})", errors.join("; "))
-        };
-        return (Some(text), rps);
+/// The summary of a load command's output (the line its requests per
+/// second were read from, else the last non-empty line of its stdout) and
+/// its figures: from its stdout, or from its stderr when only that is
+/// recognised.
+pub fn summary(
+    stdout: &[String],
+    stderr: &[String],
+    metric: Option<&Regex>,
+) -> (Option<String>, LoadFigures) {
+    let mut figures = load_output::read(stdout, metric);
+    if figures.rps.is_none() {
+        let other = load_output::read(stderr, metric);
+        if other.rps.is_some() {
+            figures = other;
+        }
     }
-    let last = stdout
-        .iter()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| squeeze(l));
-    (last, None)
+    let last = || {
+        stdout
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    (figures.line.clone().or_else(last), figures)
 }
 
 #[cfg(test)]
@@ -232,25 +230,30 @@ mod tests {
              Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency     3.10ms    1.02ms  20.00ms   90.00%\n  \
              51234 requests in 10.00s, 8.11MB read\nRequests/sec:   5123.40\nTransfer/sec:    830.12KB\n",
         );
-        assert_eq!(
-            summary(&out),
-            (Some("Requests/sec: 5123.40".into()), Some(5123.4))
-        );
+        let (text, figures) = summary(&out, &[], None);
+        assert_eq!(text.as_deref(), Some("Requests/sec: 5123.40"));
+        assert_eq!((figures.tool, figures.rps), (Some("wrk"), Some(5123.4)));
         let mut with_errors = out.clone();
         with_errors.insert(5, "  Non-2xx or 3xx responses: 12".into());
         assert_eq!(
-            summary(&with_errors).0.unwrap(),
+            summary(&with_errors, &[], None).0.unwrap(),
             "Requests/sec: 5123.40 (Non-2xx or 3xx responses: 12)"
         );
     }
 
     #[test]
     fn other_output_gives_its_last_line() {
+        let (text, figures) = summary(&lines("start\n  done: 40 requests  \n\n"), &[], None);
+        assert_eq!(text.as_deref(), Some("done: 40 requests"));
+        assert_eq!((figures.tool, figures.rps), (None, None));
+        assert!(figures.note.is_some());
+        assert_eq!(summary(&[], &[], None).0, None);
+        // Read from stderr when only it holds a summary.
+        let (text, figures) = summary(&lines("x"), &lines("Requests/sec: 12.5"), None);
         assert_eq!(
-            summary(&lines("start\n  done: 40 requests  \n\n")),
-            (Some("done: 40 requests".into()), None)
+            (text.as_deref(), figures.rps),
+            (Some("Requests/sec: 12.5"), Some(12.5))
         );
-        assert_eq!(summary(&[]), (None, None));
     }
 
     #[test]

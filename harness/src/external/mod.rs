@@ -12,10 +12,13 @@
 //! reads it.
 
 mod check;
+pub mod inspect;
 mod load;
+mod load_output;
 mod plan;
 mod proc;
 mod record;
+mod roles;
 mod track;
 pub mod watchdog;
 
@@ -29,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use crate::results::measure::{MeasureMetrics, MeasureRecord, MeasuredProcess};
+pub use load_output::LoadFigures;
 pub use plan::{MeasurePlan, MeasureVariant, Ready, builtin_library, plan};
 pub use record::compute;
 
@@ -42,7 +46,7 @@ use crate::sample::timeline::TimelineSampler;
 use crate::write::write_atomic;
 use load::{Load, LoadOutcome};
 use proc::{peek_exit, signal_group};
-use track::Tracker;
+use track::{Checking, Tracker};
 use watchdog::Watchdog;
 
 pub use crate::results::measure::WORKLOAD;
@@ -80,7 +84,7 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
         if interrupt::interrupted() && cell.status == Status::Failed {
             // An interrupted row is not a result: it says what was cut
             // short, and which rows did not run.
-            let stage = interrupted_stage(&cell);
+            let stage = record::interrupted_stage(&cell);
             cell.error = Some(format!(
                 "interrupted (Ctrl-C or SIGTERM) {stage}: not a result"
             ));
@@ -123,28 +127,6 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Where an interrupted row was, from the samples it took.
-fn interrupted_stage(cell: &CellResult) -> &'static str {
-    let has = |p: PhaseName| cell.phases.iter().any(|s| s.name == p);
-    let began = cell.measure.as_ref().is_some_and(|r| r.ready_ms.is_some());
-    if cell
-        .phases
-        .iter()
-        .any(|s| matches!(s.name, PhaseName::Idle(_)))
-        || has(PhaseName::Loaded)
-    {
-        "while idle"
-    } else if began {
-        "during the load"
-    } else if cell.stderr_tail.is_empty()
-        && cell.measure.as_ref().is_none_or(|r| r.processes.is_empty())
-    {
-        "before it started"
-    } else {
-        "before it was ready"
-    }
-}
-
 /// One variant's run of the command.
 struct Row<'a> {
     plan: &'a MeasurePlan,
@@ -164,9 +146,7 @@ struct Row<'a> {
     phases: Vec<PhaseSample>,
     record: MeasureRecord,
     load_summary: Option<String>,
-    load_rps: Option<f64>,
-    /// The root's environment block right after it started.
-    early_environ: Option<Vec<u8>>,
+    load: LoadFigures,
     /// When the root, having exited with status 0, was last seen to leave
     /// processes running (a daemon).
     daemon_seen: Cell<Option<Instant>>,
@@ -207,12 +187,12 @@ fn run_row(
     let t0 = Instant::now();
     let mut cell = new_cell(v, repetition);
     let mut record = new_record(plan);
-    let mut load_rps = None;
+    let mut load = LoadFigures::default();
     let outcome = match Row::start(plan, v, log, t0) {
         Err(e) => Err(e),
         Ok(mut row) => {
             row.timeline = (plan.sample_hz > 0.0).then(|| row.start_timeline());
-            let outcome = row.drive(v);
+            let outcome = row.drive();
             if let Some(t) = row.timeline.take() {
                 let mut t = t.finish();
                 // Requests and live bytes are the synthetic workload's; a
@@ -225,13 +205,13 @@ fn run_row(
             cell.stderr_tail = row.output.lines();
             cell.phases = std::mem::take(&mut row.phases);
             record = std::mem::take(&mut row.record);
-            record.processes = row
-                .tracker
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record();
+            record.processes = row.tracker().record();
+            if record.load_began() {
+                // Processes forked after ready were checked too.
+                record.checks = row.tracker().check_summary();
+            }
             cell.load_summary = row.load_summary.take();
-            load_rps = row.load_rps;
+            load = std::mem::take(&mut row.load);
             outcome
         }
     };
@@ -241,7 +221,7 @@ fn run_row(
                 &cell.phases,
                 PhaseName::Idle(plan.idle_s()),
                 &record.processes,
-                load_rps,
+                &load,
             ));
             cell.status = Status::Ok;
         }
@@ -338,15 +318,20 @@ impl<'a> Row<'a> {
             root,
             t0,
             output: StderrTail::collect(reader),
-            tracker: Arc::new(Mutex::new(Tracker::new(root, Some(watchdog.clone())))),
+            tracker: Arc::new(Mutex::new(
+                Tracker::new(root, Some(watchdog.clone())).checking(Checking {
+                    expect: check::Expect::new(&v.variant.name, &v.launch, v.variant.thp_disable),
+                    root_environ: early_environ,
+                    ignore: plan.ignore.clone(),
+                }),
+            )),
             watchdog,
             now: Arc::new(Mutex::new("starting")),
             timeline: None,
             phases: Vec::new(),
             record: new_record(plan),
             load_summary: None,
-            load_rps: None,
-            early_environ,
+            load: LoadFigures::default(),
             daemon_seen: Cell::new(None),
         })
     }
@@ -361,6 +346,10 @@ impl<'a> Row<'a> {
                 .sample(t_ms);
             timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes, true);
         })
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        self.tracker.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn ms(&self) -> f64 {
@@ -393,12 +382,37 @@ impl<'a> Row<'a> {
             None => take(),
         };
         self.phases.push(s.named(name));
+        let t = self.ms();
+        self.tracker().recheck(t);
     }
 
-    /// Fails when the command has ended or the run was interrupted.
+    /// Every process was checked as a sample found it (and again at each
+    /// phase sample); one found without the variant once is checked again
+    /// before the row fails (an exec caught before the dynamic linker
+    /// mapped the library).
+    fn settle_checks(&self) -> Result<(), String> {
+        for _ in 0..5 {
+            if !self.tracker().unsettled() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(60));
+            let t = self.ms();
+            self.tracker().sample(t);
+        }
+        match self.tracker().not_in_effect() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    /// Fails when the command has ended, a process of the server runs
+    /// without the variant, or the run was interrupted.
     fn watch(&self, stage: &str) -> Result<(), String> {
         if interrupt::interrupted() {
             return Err("interrupted".into());
+        }
+        if let Some(why) = self.tracker().not_in_effect() {
+            return Err(why);
         }
         if let Some(status) = peek_exit(self.root) {
             if status.success() && self.daemonized() {
@@ -459,7 +473,7 @@ impl<'a> Row<'a> {
         }
     }
 
-    fn drive(&mut self, v: &MeasureVariant) -> Result<(), String> {
+    fn drive(&mut self) -> Result<(), String> {
         let plan = self.plan;
         match plan.ready {
             Ready::Port(port) => {
@@ -491,30 +505,21 @@ impl<'a> Row<'a> {
             self.ms() / 1e3,
             if n == 1 { "" } else { "es" }
         ));
-        // A daemon's root has exited: its first process running is checked.
-        let checked = match peek_exit(self.root) {
-            None => Some(self.root),
-            Some(_) => self
-                .phases
-                .last()
-                .and_then(|p| p.processes.first())
-                .map(|p| p.pid),
+        self.settle_checks()?;
+        if !self.tracker().server_checked() {
+            // Ended meanwhile: how.
+            self.output.wait_closed(Duration::from_millis(200));
+            self.watch("before it was ready")?;
+            return Err(match &self.plan.ignore {
+                Some(re) => format!(
+                    "no process of the server to check: --ignore-process {re} matches every \
+                     process but the launchers"
+                ),
+                None => "no process of the command runs".into(),
+            });
         }
-        .ok_or("no process of the command runs")?;
-        self.record.checks = check::verify(
-            &v.variant.name,
-            &v.launch,
-            checked,
-            self.early_environ
-                .as_deref()
-                .filter(|_| checked == self.root),
-        )?;
-        if v.variant.thp_disable {
-            crate::exec::cell::verify_thp(&v.variant, &[checked])?;
-            self.record.checks.push(format!(
-                "THP disabled in process {checked} (THP_enabled: 0)"
-            ));
-        }
+        let checks = self.tracker().check_summary();
+        self.record.checks = checks;
 
         self.set_now("loading");
         match &plan.load {
@@ -525,7 +530,8 @@ impl<'a> Row<'a> {
                 self.record.load_error = outcome.error;
                 self.record.load_output_tail = outcome.tail;
                 self.load_summary = outcome.summary;
-                self.load_rps = outcome.rps;
+                self.record.load_note = outcome.figures.note.clone();
+                self.load = outcome.figures;
             }
             None => self.wait_until(
                 Instant::now() + Duration::from_secs_f64(plan.duration_s),
@@ -534,6 +540,7 @@ impl<'a> Row<'a> {
         }
         self.watch("during the load")?;
         self.sample(PhaseName::Loaded);
+        self.settle_checks()?;
 
         self.set_now("idle");
         let loaded_at = Instant::now();
@@ -541,21 +548,22 @@ impl<'a> Row<'a> {
             self.wait_until(loaded_at + Duration::from_secs_f64(offset), "while idle")?;
             self.sample(PhaseName::Idle(offset));
         }
-        Ok(())
+        self.settle_checks()
     }
 
     /// Runs the load command to its end (or its timeout). The row fails
     /// only if the measured command does meanwhile.
     fn run_load(&self, words: &[String]) -> Result<LoadOutcome, String> {
-        let mut load = match Load::start(words, self.watchdog.clone()) {
-            Ok(l) => l,
-            Err(e) => {
-                return Ok(LoadOutcome {
-                    error: Some(e),
-                    ..LoadOutcome::default()
-                });
-            }
-        };
+        let mut load =
+            match Load::start(words, self.plan.load_metric.clone(), self.watchdog.clone()) {
+                Ok(l) => l,
+                Err(e) => {
+                    return Ok(LoadOutcome {
+                        error: Some(e),
+                        ..LoadOutcome::default()
+                    });
+                }
+            };
         let tracker = || self.tracker.lock().unwrap_or_else(|p| p.into_inner());
         tracker().set_load(Some(load.pid()));
         let deadline = Instant::now() + self.plan.timeout;

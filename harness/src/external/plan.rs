@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use allocbench_allocators::{Launch, Variant, check_shared_object};
 
-use super::load;
+use super::{load, load_output};
 use crate::cli::MeasureArgs;
 use crate::plans::{catalog, usage};
 
@@ -53,6 +53,9 @@ pub struct MeasurePlan {
     pub variants: Vec<MeasureVariant>,
     pub ready: Ready,
     pub load: Option<Vec<String>>,
+    /// `--load-metric`: reads requests per second from the load command's
+    /// output instead of the known tools' summaries.
+    pub load_metric: Option<regex::Regex>,
     /// Seconds measured when there is no load command.
     pub duration_s: f64,
     /// Idle samples, in seconds after the load, increasing; the idle
@@ -62,6 +65,9 @@ pub struct MeasurePlan {
     pub timeout: Duration,
     /// Runs of each variant, interleaved across variants.
     pub repeat: u32,
+    /// `--ignore-process`: command lines of processes that are not part of
+    /// the server.
+    pub ignore: Option<regex::Regex>,
 }
 
 impl MeasurePlan {
@@ -110,9 +116,26 @@ pub fn builtin_library(file: &str) -> Result<PathBuf, String> {
 /// Checks the arguments; every problem is a usage error (exit code 2).
 pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
     crate::plans::check_proc()?;
-    if args.command.first().is_none_or(|c| c.is_empty()) {
+    let Some(program) = args.command.first().filter(|c| !c.is_empty()) else {
         return Err(usage("no command to measure: give it after `--`"));
+    };
+    if !load::findable(program) {
+        return Err(usage(format!(
+            "{program}: not found{}, or not executable: nothing to measure",
+            if program.contains('/') {
+                ""
+            } else {
+                " in PATH"
+            }
+        )));
     }
+    let ignore = args
+        .ignore_process
+        .as_deref()
+        .map(|re| {
+            regex::Regex::new(re).map_err(|e| usage(format!("--ignore-process: not a regex: {e}")))
+        })
+        .transpose()?;
     let catalog = catalog(args.variants_file.as_deref())?;
     let explicit = !args.variants.is_empty();
     let resolved = if explicit {
@@ -172,6 +195,15 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         }
         None => None,
     };
+    let load_metric = match &args.load_metric {
+        Some(_) if load.is_none() => {
+            return Err(usage(
+                "--load-metric: reads the output of --load, which is not given",
+            ));
+        }
+        Some(re) => Some(load_output::metric_regex(re).map_err(usage)?),
+        None => None,
+    };
     // The same offsets as the other commands' idle samples; the idle
     // metrics are read at the last.
     crate::plans::check_idle(&args.idle)?;
@@ -186,10 +218,12 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         variants,
         ready,
         load,
+        load_metric,
         duration_s: seconds("--duration", args.duration, DURATION_DEFAULT_S)?,
         idle: args.idle.clone(),
         sample_hz,
         timeout,
         repeat,
+        ignore,
     })
 }

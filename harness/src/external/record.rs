@@ -7,8 +7,9 @@ use allocbench_workloads::Phase;
 use crate::results::measure::{FORK_SEEN_PRIVATE_DIRTY, MeasureMetrics, MeasuredProcess};
 use crate::results::phase::PhaseName;
 
+use super::load_output::LoadFigures;
 use crate::analysis::metrics::Returned;
-use crate::results::PhaseSample;
+use crate::results::{CellResult, PhaseSample};
 
 /// Σ descendants' `Private_Dirty` in a complete sample that has any.
 fn workers_private_dirty(p: Option<&PhaseSample>) -> Option<u64> {
@@ -16,12 +17,13 @@ fn workers_private_dirty(p: Option<&PhaseSample>) -> Option<u64> {
         .map(|p| p.workers_sum().private_dirty)
 }
 
-/// Figures from the `started`, `loaded` and idle samples (by name).
+/// Figures from the `started`, `loaded` and idle samples (by name), and
+/// those read from the load command's output.
 pub fn compute(
     phases: &[PhaseSample],
     idle_name: PhaseName,
     processes: &[MeasuredProcess],
-    load_rps: Option<f64>,
+    load: &LoadFigures,
 ) -> MeasureMetrics {
     let find = |name: PhaseName| phases.iter().find(|p| p.name == name);
     // Tree figures only from a complete sample.
@@ -87,7 +89,7 @@ pub fn compute(
         cow_copied_idle: cow_sum(idle, |c| c.cow_copied),
         returned_idle: share.map(|s| s.returned),
         returned_lazyfree_idle: share.map(|s| s.lazyfree),
-        load_rps,
+        load_rps: load.rps,
         tree_uss_started: started_w.map(|p| p.tree.uss),
         tree_uss_idle: idle_w.map(|p| p.tree.uss),
         worker_uss_loaded_mean: worker_uss
@@ -101,9 +103,31 @@ pub fn compute(
             (Some(s), Some(c)) if s + c > 0 => Some(s as f64 / (s + c) as f64),
             _ => None,
         },
-        load_latency_p50_ms: None,
-        load_latency_p99_ms: None,
-        load_tool: None,
+        load_latency_p50_ms: load.p50_ms,
+        load_latency_p99_ms: load.p99_ms,
+        load_tool: load.tool.map(String::from),
+    }
+}
+
+/// Where an interrupted row was, from the samples it took.
+pub(super) fn interrupted_stage(cell: &CellResult) -> &'static str {
+    let has = |p: PhaseName| cell.phases.iter().any(|s| s.name == p);
+    let began = cell.measure.as_ref().is_some_and(|r| r.ready_ms.is_some());
+    if cell
+        .phases
+        .iter()
+        .any(|s| matches!(s.name, PhaseName::Idle(_)))
+        || has(PhaseName::Loaded)
+    {
+        "while idle"
+    } else if began {
+        "during the load"
+    } else if cell.stderr_tail.is_empty()
+        && cell.measure.as_ref().is_none_or(|r| r.processes.is_empty())
+    {
+        "before it started"
+    } else {
+        "before it was ready"
     }
 }
 
@@ -203,10 +227,18 @@ mod tests {
             first_sample_ms: Some(0.0),
             private_dirty_first: Some(first),
             adopted: false,
+            check: None,
         };
         // 2 was first read as it forked; 4 after it had run (½ MiB dirty).
         let procs = [seen(2, 16 << 10), seen(3, MIB), seen(4, MIB / 2)];
-        let m = compute(&phases, PhaseName::Idle(5.0), &procs, Some(1234.5));
+        let load = LoadFigures {
+            tool: Some("wrk"),
+            rps: Some(1234.5),
+            p50_ms: Some(0.8),
+            p99_ms: Some(36.7),
+            ..LoadFigures::default()
+        };
+        let m = compute(&phases, PhaseName::Idle(5.0), &procs, &load);
         assert_eq!(m.processes_seen, 3);
         assert_eq!(m.processes_gone, 1);
         assert_eq!(m.processes_loaded, Some(3));
@@ -223,6 +255,11 @@ mod tests {
         assert_eq!(m.returned_idle, Some(0.5));
         assert_eq!(m.returned_lazyfree_idle, Some(0.25));
         assert_eq!(m.load_rps, Some(1234.5));
+        assert_eq!(
+            (m.load_latency_p50_ms, m.load_latency_p99_ms),
+            (Some(0.8), Some(36.7))
+        );
+        assert_eq!(m.load_tool.as_deref(), Some("wrk"));
         assert_eq!(m.worker_uss_loaded_mean, Some(14 * MIB));
         assert_eq!(m.worker_uss_loaded_max, Some(18 * MIB));
         // 16 of the 20 MiB the two workers inherited are still shared.
@@ -237,7 +274,12 @@ mod tests {
         );
         let mut loaded = lone.clone();
         loaded.name = PhaseName::Loaded;
-        let m = compute(&[lone, loaded], PhaseName::Idle(5.0), &[], None);
+        let m = compute(
+            &[lone, loaded],
+            PhaseName::Idle(5.0),
+            &[],
+            &LoadFigures::default(),
+        );
         // No workers, no CoW, no idle sample, no growth to return.
         assert_eq!(m.worker_private_dirty_loaded, None);
         assert_eq!(m.worker_private_dirty_growth, None);
@@ -258,7 +300,7 @@ mod tests {
         );
         p.processes[1].mem = None;
         p.processes[1].missed = Some("/proc/2/smaps_rollup: permission denied".into());
-        let m = compute(&[p], PhaseName::Idle(5.0), &[], None);
+        let m = compute(&[p], PhaseName::Idle(5.0), &[], &LoadFigures::default());
         assert_eq!(m.tree_pss_loaded, None);
         assert_eq!(m.processes_loaded, Some(2));
     }

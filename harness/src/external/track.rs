@@ -13,6 +13,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use super::check::{self, Environ, Expect, Verdict};
+use super::roles::{Node, roles};
 use super::watchdog::Watchdog;
 use crate::exec::contain;
 use crate::results::measure::MeasuredProcess;
@@ -40,7 +42,37 @@ struct Tracked {
     first_sample: Option<(Millis, u64)>,
     /// Re-parented to allocbench before it was first seen.
     adopted: bool,
+    /// Its program's image now (an exec changes it).
+    image: Image,
+    /// The environment its program started with.
+    environ: Environ,
+    /// Its command line when its program started (`comm` when empty).
+    cmdline: String,
+    /// Its place in the tree at the last walk.
+    role: ProcessRole,
+    /// The variant's check of its program; `None` until checked (again,
+    /// after an exec).
+    verdict: Option<Verdict>,
+    /// When its check last ran, and how many checks in a row found the
+    /// variant not in effect.
+    checked_ms: Millis,
+    failures: u32,
 }
+
+/// What the tracker checks each process against.
+pub struct Checking {
+    pub expect: Expect,
+    /// The root's environment block read right after it started (before
+    /// a process title can overwrite it).
+    pub root_environ: Option<Vec<u8>>,
+    /// Processes whose command line matches are not part of the server.
+    pub ignore: Option<regex::Regex>,
+}
+
+/// Between two checks of a process found without the variant: an exec
+/// caught before the dynamic linker mapped the preloaded library is
+/// checked again before the row fails.
+const RECHECK_MS: Millis = 50.0;
 
 /// The processes of one command's tree, as far as seen.
 pub struct Tracker {
@@ -52,6 +84,7 @@ pub struct Tracker {
     /// The load command while it runs, and every process seen in its tree.
     load: Option<i32>,
     load_tree: Vec<(i32, u64)>,
+    checking: Option<Checking>,
 }
 
 impl Tracker {
@@ -63,7 +96,15 @@ impl Tracker {
             watchdog,
             load: None,
             load_tree: Vec::new(),
+            checking: None,
         }
+    }
+
+    /// Checks every process against the variant as it is first seen, and
+    /// again after an exec.
+    pub fn checking(mut self, checking: Checking) -> Tracker {
+        self.checking = Some(checking);
+        self
     }
 
     /// The load command `pid` runs (or, with `None`, has ended): its tree
@@ -174,6 +215,14 @@ impl Tracker {
                         p.cow_baseline_ms = None;
                         p.cow_missed = Some(exec_note(s.pid));
                     }
+                    if p.image != s.image {
+                        // Another program: its environment and libraries anew.
+                        p.image = s.image;
+                        p.environ = Environ::read(s.pid);
+                        p.cmdline = cmdline(s.pid, &s.comm);
+                        p.verdict = None;
+                        p.failures = 0;
+                    }
                     at
                 }
                 None => {
@@ -208,6 +257,27 @@ impl Tracker {
                     if let Some(w) = &self.watchdog {
                         w.process(s.pid, s.starttime);
                     }
+                    let parent_at = parent
+                        .and_then(|ppid| self.procs.iter().position(|q| !q.gone && q.pid == ppid));
+                    let environ = match (
+                        s.pid == self.root,
+                        self.checking
+                            .as_ref()
+                            .and_then(|c| c.root_environ.as_deref()),
+                    ) {
+                        (true, Some(block)) => Environ::of(block),
+                        _ => Environ::read(s.pid),
+                    };
+                    // A forked child whose block was overwritten by a
+                    // title has its parent's variables.
+                    let environ = match (&environ, parent_at) {
+                        (Environ::Unknown(_), Some(pa))
+                            if self.procs[pa].image == s.image && !adopted =>
+                        {
+                            self.procs[pa].environ.inherited().unwrap_or(environ)
+                        }
+                        _ => environ,
+                    };
                     let index = parent.map(|_| {
                         self.next_index += 1;
                         self.next_index - 1
@@ -227,6 +297,13 @@ impl Tracker {
                         cow_missed,
                         first_sample: None,
                         adopted,
+                        image: s.image,
+                        environ,
+                        cmdline: cmdline(s.pid, &s.comm),
+                        role: ProcessRole::Worker,
+                        verdict: None,
+                        checked_ms: t_ms,
+                        failures: 0,
                     });
                     self.procs.len() - 1
                 }
@@ -238,7 +315,143 @@ impl Tracker {
                 p.gone = true;
             }
         }
+        self.assign_roles(&live);
+        self.check(&live, t_ms);
         live
+    }
+
+    /// Roles by the tree's structure ([`roles`]); `--ignore-process`
+    /// overrides.
+    fn assign_roles(&mut self, live: &[usize]) {
+        let nodes: Vec<Node> = live
+            .iter()
+            .map(|&at| {
+                let p = &self.procs[at];
+                Node {
+                    pid: p.pid,
+                    parent: p.parent.filter(|_| !p.adopted),
+                    image: p.image,
+                }
+            })
+            .collect();
+        let ignore = self.checking.as_ref().and_then(|c| c.ignore.as_ref());
+        for (&at, role) in live.iter().zip(roles(&nodes)) {
+            let p = &mut self.procs[at];
+            p.role = match ignore {
+                Some(re) if re.is_match(&p.cmdline) => ProcessRole::Ignored,
+                _ => role,
+            };
+        }
+    }
+
+    /// Checks the live processes not checked yet, and again those found
+    /// without the variant (at most every [`RECHECK_MS`]).
+    fn check(&mut self, live: &[usize], t_ms: Millis) {
+        let Some(checking) = &self.checking else {
+            return;
+        };
+        for &at in live {
+            let p = &mut self.procs[at];
+            let due = match &p.verdict {
+                None => true,
+                Some(Verdict::NotInEffect(_)) => t_ms - p.checked_ms >= RECHECK_MS,
+                Some(_) => false,
+            };
+            if !due {
+                continue;
+            }
+            let v = check::check(&checking.expect, p.pid, &p.environ);
+            p.failures = match v {
+                Verdict::NotInEffect(_) => p.failures + 1,
+                _ => 0,
+            };
+            p.checked_ms = t_ms;
+            p.verdict = Some(v);
+        }
+    }
+
+    /// Checks every live process again (a program may undo its variant
+    /// after it started, as a `prctl` turning THP back on does).
+    pub fn recheck(&mut self, t_ms: Millis) {
+        for p in self.procs.iter_mut().filter(|p| !p.gone) {
+            if matches!(p.verdict, Some(Verdict::InEffect(_))) {
+                p.verdict = None;
+            }
+            if matches!(p.verdict, Some(Verdict::NotInEffect(_))) {
+                p.checked_ms = f64::NEG_INFINITY;
+            }
+        }
+        let live: Vec<usize> = (0..self.procs.len())
+            .filter(|&i| !self.procs[i].gone)
+            .collect();
+        self.check(&live, t_ms);
+    }
+
+    /// Whether a process of the server was found without the variant
+    /// only once: it is checked again before the row fails.
+    pub fn unsettled(&self) -> bool {
+        self.procs
+            .iter()
+            .any(|p| !p.gone && p.is_server() && p.failures == 1)
+    }
+
+    /// Why the variant is not in effect, when a process of the server (the
+    /// master or a worker) was found without it twice in a row.
+    pub fn not_in_effect(&self) -> Option<String> {
+        let variant = &self.checking.as_ref()?.expect.variant;
+        self.procs
+            .iter()
+            .filter(|p| !p.gone && p.is_server() && p.failures >= 2)
+            .find_map(|p| match &p.verdict {
+                Some(Verdict::NotInEffect(why)) => Some(format!(
+                    "variant {variant} is not in effect in {} {} ({}): {why}",
+                    p.role.name(),
+                    p.pid,
+                    p.command
+                )),
+                _ => None,
+            })
+    }
+
+    /// Whether a process of the server (master or worker) has been
+    /// checked: with none, nothing shows the variant ran.
+    pub fn server_checked(&self) -> bool {
+        self.procs
+            .iter()
+            .any(|p| p.is_server() && p.verdict.is_some())
+    }
+
+    /// What was checked: a line per outcome, naming the processes that
+    /// had it (the server's first).
+    pub fn check_summary(&self) -> Vec<String> {
+        let mut lines: Vec<(bool, String, Vec<String>)> = Vec::new();
+        for p in &self.procs {
+            let server = p.is_server();
+            let part = if server {
+                ""
+            } else {
+                " (not part of the server: not required)"
+            };
+            let outcome = match &p.verdict {
+                Some(Verdict::InEffect(c)) => format!("in effect: {}", c.join(", ")),
+                Some(Verdict::NotInEffect(why)) => format!("NOT in effect{part}: {why}"),
+                Some(Verdict::Unknown(why)) => format!("not checked: {why}"),
+                None => continue,
+            };
+            let who = format!("{} {} ({})", p.role.name(), p.pid, p.command);
+            match lines
+                .iter_mut()
+                .find(|(s, o, _)| *s == server && *o == outcome)
+            {
+                Some((_, _, whom)) => whom.push(who),
+                None => lines.push((server, outcome, vec![who])),
+            }
+        }
+        lines.sort_by_key(|(server, _, _)| !server);
+        lines
+            .into_iter()
+            .map(|(_, outcome, whom)| format!("{}: {outcome}", whom.join(", ")))
+            .collect()
     }
 
     /// Finds the tree and samples every process of it: `smaps_rollup`, and
@@ -273,11 +486,7 @@ impl Tracker {
         let mut processes = Vec::with_capacity(live.len());
         for &at in live {
             let p = &mut self.procs[at];
-            let role = if p.parent.is_none() {
-                ProcessRole::Master
-            } else {
-                ProcessRole::Worker
-            };
+            let role = p.role;
             let (mem, missed) = match sample(p.pid) {
                 Ok(m) => {
                     p.first_sample.get_or_insert((t_ms, m.private_dirty));
@@ -336,11 +545,7 @@ impl Tracker {
                 pid: p.pid,
                 parent: p.parent,
                 depth: p.depth,
-                role: if p.parent.is_none() {
-                    ProcessRole::Master
-                } else {
-                    ProcessRole::Worker
-                },
+                role: p.role,
                 index: p.index,
                 command: p.command.clone(),
                 first_seen_ms: p.first_seen_ms,
@@ -351,6 +556,11 @@ impl Tracker {
                 first_sample_ms: p.first_sample.map(|f| f.0),
                 private_dirty_first: p.first_sample.map(|f| f.1),
                 adopted: p.adopted,
+                check: p.verdict.as_ref().map(|v| match v {
+                    Verdict::InEffect(c) => format!("in effect: {}", c.join(", ")),
+                    Verdict::NotInEffect(why) => format!("not in effect: {why}"),
+                    Verdict::Unknown(why) => format!("not checked: {why}"),
+                }),
             })
             .collect()
     }
@@ -366,6 +576,27 @@ fn children_of(stats: &[Stat]) -> HashMap<i32, Vec<&Stat>> {
         kids.sort_by_key(|k| k.pid);
     }
     children
+}
+
+impl Tracked {
+    /// The master or a worker: the variant must be in effect in it.
+    fn is_server(&self) -> bool {
+        matches!(self.role, ProcessRole::Master | ProcessRole::Worker)
+    }
+}
+
+/// Process `pid`'s command line, its arguments joined by spaces; `comm`
+/// when it has none.
+fn cmdline(pid: i32, comm: &str) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .trim_end_matches('\0')
+                .replace('\0', " ")
+        })
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| comm.to_string())
 }
 
 fn exec_note(pid: i32) -> String {

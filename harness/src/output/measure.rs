@@ -413,6 +413,15 @@ pub fn notes(cells: &[CellResult]) -> String {
         out.push_str("\nFailures:\n");
         out.push_str(&(failures.join("\n") + "\n"));
     }
+    // No requests per second read from the load command's output.
+    let load_notes: Vec<String> = cells
+        .iter()
+        .filter_map(|c| Some((c, c.measure.as_ref()?.load_note.as_ref()?)))
+        .map(|(c, n)| format!("- {}: {n}", c.variant))
+        .collect();
+    if !load_notes.is_empty() {
+        out.push_str(&format!("\nLoad output:\n{}\n", load_notes.join("\n")));
+    }
     let missed = missed_notes(cells);
     if !missed.is_empty() {
         out.push_str(

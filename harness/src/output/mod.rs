@@ -4,6 +4,7 @@
 
 mod compare;
 pub(crate) mod csv;
+pub mod inspect;
 pub mod list;
 mod markup;
 pub(crate) mod measure;

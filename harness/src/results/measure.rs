@@ -27,6 +27,10 @@ pub struct MeasureRecord {
     /// The last lines of the load command's stdout, then of its stderr.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_output_tail: Vec<String>,
+    /// Why no requests per second were read from the load command's
+    /// output (not recognised, or `--load-metric` matched nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_note: Option<String>,
     /// Seconds measured instead of a load command.
     pub duration_s: Option<f64>,
     /// Seconds measured after the load, idle.
@@ -92,6 +96,10 @@ pub struct MeasuredProcess {
     /// is then allocbench's pid, and it has no copy-on-write figures.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+    /// The variant's check of its program (`in effect: …`, `not in
+    /// effect: …`, `not checked: …`), as last checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
 }
 
 /// The most `Private_Dirty` a descendant's first sample may show for its

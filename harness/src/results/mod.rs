@@ -4,6 +4,7 @@
 
 pub mod cow;
 pub mod environment;
+pub mod inspect;
 pub mod load;
 pub mod measure;
 pub mod metric;
