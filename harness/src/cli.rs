@@ -557,6 +557,15 @@ pub struct MeasureArgs {
     /// to finish.
     #[arg(long, value_name = "S", default_value_t = MEASURE_TIMEOUT_DEFAULT_S, help_heading = RUN_CONTROL)]
     pub timeout: f64,
+    /// Run every variant N times, interleaved across variants (A B A B), and
+    /// show the median and spread of each figure, flagging a variant whose
+    /// runs fall into separate states.
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = RUN_CONTROL)]
+    pub repeat: u32,
+    /// The terminal table with every column (Markdown and CSV always have
+    /// every column).
+    #[arg(long, help_heading = OUTPUT)]
+    pub wide: bool,
     #[command(flatten)]
     pub output: OutputArgs,
     /// The command and its arguments (after `--`).

@@ -75,6 +75,18 @@ pub fn rate(v: f64) -> String {
     out
 }
 
+/// Milliseconds, as load tools print latencies: `0.84 ms`, `12.3 ms`,
+/// `1,250 ms`.
+pub fn millis(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{} ms", rate(ms))
+    }
+}
+
 /// Growth in bytes per 1,000 requests: `+243.1 KiB/1k`.
 pub fn per_1k(bytes: f64) -> String {
     format!("{:+.1} KiB/1k", bytes / 1024.0)

@@ -159,6 +159,9 @@ fn measure_renders_its_fixture() {
         let text = view_text(View::Measure, &doc, format).unwrap();
         snapshot(&format!("measure.{ext}"), &text);
     }
+    // Every column in a terminal.
+    let wide = view_text(View::MeasureWide, &doc, Format::Table).unwrap();
+    snapshot("measure-wide.table", &wide);
     let json = view_text(View::Measure, &doc, Format::Json).unwrap();
     same_text(
         "measure",

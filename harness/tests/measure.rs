@@ -590,7 +590,7 @@ fn a_port_that_never_opens_times_out() {
     let root = cell.measure.as_ref().unwrap().processes[0].pid;
     assert!(!running(root), "sleep {root} left behind");
     // No load ran: the table says so, not "no load, 10 s".
-    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md)
+    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md, false)
         .serialize(&doc)
         .unwrap();
     let row = table.lines().find(|l| l.starts_with("| glibc")).unwrap();
@@ -627,7 +627,7 @@ fn a_failing_load_is_reported_and_the_measurement_still_shown() {
     );
     assert_eq!(cell.load_summary.as_deref(), Some("12 requests done"));
     assert!(record.metrics.as_ref().unwrap().tree_pss_loaded.is_some());
-    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md)
+    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Md, false)
         .serialize(&doc)
         .unwrap();
     assert!(table.contains("load FAILED; 12 requests done"), "{table}");
@@ -1091,6 +1091,10 @@ fn bad_input_is_refused_with_exit_code_2() {
             &["measure", "--variants", "jemalloc-bg-workers", "--", "true"],
             "background_thread_in_workers",
         ),
+        (
+            &["measure", "--repeat", "0", "--", "true"],
+            "--repeat: between 1 and 1000 repetitions, got 0",
+        ),
     ];
     for (args, needle) in cases {
         let r = run(args);
@@ -1144,18 +1148,20 @@ fn a_missing_preload_library_says_how_to_build_it() {
             .lines()
             .nth(1)
             .unwrap()
-            .starts_with("measure,glibc,ok,")
+            .starts_with("measure,glibc,0,ok,")
     );
 }
 
 #[test]
 fn ctrl_c_stops_the_tree_and_exits_130() {
     let port = free_port();
-    let mut child = allocbench()
+    let child = allocbench()
         .args([
             "measure",
             "--variants",
-            "glibc",
+            "glibc,jemalloc",
+            "--repeat",
+            "2",
             "--ready",
             &port.to_string(),
             "--duration",
@@ -1181,9 +1187,40 @@ fn ctrl_c_stops_the_tree_and_exits_130() {
         nix::sys::signal::SIGINT,
     )
     .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
     assert_none_left(server());
+    // The document says what was cut short: the row and those not run.
+    let doc: Document = serde_json::from_slice(&out.stdout).unwrap();
+    let cell = only_cell(&doc);
+    let record = cell.measure.as_ref().unwrap();
+    assert!(record.interrupted);
+    assert_eq!(
+        record.not_run,
+        [
+            "jemalloc (repetition 0)",
+            "glibc (repetition 1)",
+            "jemalloc (repetition 1)"
+        ]
+    );
+    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Table, false)
+        .serialize(&doc)
+        .unwrap();
+    // Before or after allocbench saw the port open, as the signal falls.
+    let cut = table
+        .lines()
+        .find(|l| {
+            l.starts_with("Cut short: glibc (repetition 0): interrupted (Ctrl-C or SIGTERM) ")
+        })
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        cut.ends_with(
+            ": not a result; not run: jemalloc (repetition 0), glibc (repetition 1), jemalloc \
+             (repetition 1)."
+        ),
+        "{cut}"
+    );
+    assert!(!table.contains("after 0 s idle"), "{table}");
 }
 
 /// Running processes whose command line is exactly `argv`.
@@ -1419,4 +1456,180 @@ fn thp_disabled_is_checked_in_the_command() {
     let doc = r.doc();
     let e = only_cell(&doc).error.clone().unwrap();
     assert!(e.contains("THP is enabled"), "{e}");
+}
+
+#[test]
+fn repetitions_are_interleaved_each_a_cell_and_the_table_decides() {
+    const DIRTY_MANY: u64 = 1024;
+    let port = free_port();
+    let load = format!("{} client {port} 100", server().display());
+    let r = measure(
+        &[
+            "--variants",
+            "glibc,jemalloc",
+            "--repeat",
+            "2",
+            "--ready",
+            &port.to_string(),
+            "--load",
+            &load,
+            "--idle",
+            "0.2",
+            "--format",
+            "json",
+        ],
+        &server_args(port, 2, 4 * DIRTY_MANY, DIRTY_MANY),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+    // v1 r0, v2 r0, v1 r1, v2 r1: each repetition a cell of its own.
+    let order: Vec<(&str, u32)> = doc
+        .cells
+        .iter()
+        .map(|c| (c.variant.as_str(), c.repetition))
+        .collect();
+    assert_eq!(
+        order,
+        [("glibc", 0), ("jemalloc", 0), ("glibc", 1), ("jemalloc", 1)]
+    );
+    let copied = |c: &CellResult| {
+        let m = c.measure.as_ref().unwrap().metrics.as_ref().unwrap();
+        m.cow_copied_loaded.unwrap()
+    };
+    for c in &doc.cells {
+        assert_eq!(c.status, Status::Ok, "{:?}", c.error);
+        // Two workers, each copying exactly DIRTY_MANY pages, and a few
+        // that serving requests writes (more of them under jemalloc, whose
+        // metadata the workers write too).
+        let k = 2 * DIRTY_MANY * 4096;
+        assert!(
+            (k..=k + 2 * 4 * FORK_PAGES * 4096).contains(&copied(c)),
+            "{}",
+            copied(c)
+        );
+    }
+    let table = allocbench::output::measure_exporter(allocbench::cli::Format::Table, false)
+        .serialize(&doc)
+        .unwrap();
+    for line in table.lines().take(4) {
+        assert!(
+            line.chars().count() <= 120,
+            "wider than 120: {line}\n{table}"
+        );
+    }
+    let head = table.lines().next().unwrap();
+    for column in [
+        "tree PSS",
+        "CV",
+        "tree USS",
+        "worker USS mean/max",
+        "CoW copied",
+        "returned",
+        "req/s",
+        "p99",
+    ] {
+        assert!(head.contains(column), "{column} missing: {head}");
+    }
+    // The CoW column shows each variant's median over its two runs, and
+    // its ratio to the first variant.
+    for (i, variant) in ["glibc", "jemalloc"].into_iter().enumerate() {
+        let median = (copied(&doc.cells[i]) + copied(&doc.cells[i + 2])) as f64 / 2.0;
+        let shown = format!("{:.1} MiB", median / (1u64 << 20) as f64);
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(variant))
+            .unwrap_or_else(|| panic!("no {variant} row: {table}"));
+        assert!(row.contains(&shown), "{shown} not in {row}");
+    }
+    let glibc = table.lines().find(|l| l.starts_with("glibc")).unwrap();
+    assert!(glibc.contains("(1.00×)"), "{glibc}");
+    assert!(
+        table.contains("Ratios (×) are to glibc, the first variant run"),
+        "{table}"
+    );
+    // Both runs gave a throughput: the report's rule.
+    let verdict = table.lines().find(|l| l.starts_with("Choose ")).unwrap();
+    assert!(
+        verdict.ends_with("Rule: least tree PSS within 5% of the best throughput."),
+        "{verdict}"
+    );
+    // Markdown has every column, the runs among them.
+    let md = allocbench::output::measure_exporter(allocbench::cli::Format::Md, false)
+        .serialize(&doc)
+        .unwrap();
+    let cells = |l: &str| -> Vec<String> { l.split('|').map(|c| c.trim().to_string()).collect() };
+    let runs = cells(md.lines().next().unwrap())
+        .iter()
+        .position(|c| c == "runs")
+        .unwrap();
+    let row = md.lines().find(|l| l.starts_with("| glibc")).unwrap();
+    assert_eq!(cells(row)[runs], "2", "{row}");
+
+    // The report renders it: the table, the verdict, the plots in
+    // measure's words.
+    let dir = temp_dir("measure-report");
+    let path = dir.join("measure.json");
+    std::fs::write(&path, &r.stdout).unwrap();
+    let plots = dir.join("plots");
+    let out = dir.join("report.md");
+    let rep = run(&[
+        "report",
+        &path.display().to_string(),
+        "--plot",
+        &plots.display().to_string(),
+        "--output",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(rep.code, 0, "{}", rep.stderr);
+    let md = std::fs::read_to_string(&out).unwrap();
+    assert!(md.contains("## What to choose for this server"), "{md}");
+    assert!(md.contains(verdict), "{md}");
+    assert!(
+        md.contains("| tree PSS |") || md.contains("tree PSS"),
+        "{md}"
+    );
+    assert!(!md.contains("(0 s)"), "{md}");
+    let svgs: Vec<String> = walk(&plots)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(!svgs.is_empty(), "no chart written");
+    let tree = svgs
+        .iter()
+        .find(|s| s.contains("tree anonymous PSS over time"))
+        .expect("a tree PSS chart");
+    let texts = svg_texts(tree);
+    assert!(texts[0].starts_with("measure: "), "{texts:?}");
+    for word in ["ready", "loaded", "idle+… sample"] {
+        assert!(texts.iter().any(|t| t == word), "{word} not in {texts:?}");
+    }
+    for svg in &svgs {
+        assert!(!svg.contains("prefork none") && !svg.contains("drained"));
+    }
+}
+
+/// The texts of an SVG's `<text>` elements, trimmed.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

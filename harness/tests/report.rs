@@ -230,3 +230,53 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_measure_document_renders_and_one_with_nothing_to_show_is_refused() {
+    let dir = temp_dir("report-measure");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/measure.json");
+    let r = report(&[fixture]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("## What to choose for this server"));
+    assert!(
+        r.stdout
+            .contains("- Choose glibc: the least tree PSS (0.8 MiB). Rule: least tree PSS"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("| — | — | — |"), "{}", r.stdout);
+
+    // Every row failed, or none at all: nothing to report.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let mut failed = doc.clone();
+    for c in failed["cells"].as_array_mut().unwrap() {
+        c["status"] = "failed".into();
+        c["error"] = "port 8080 never opened within 60 s".into();
+        c["measure"]["metrics"] = serde_json::Value::Null;
+    }
+    let mut empty = doc.clone();
+    empty["cells"] = serde_json::json!([]);
+    for (name, doc, needle) in [
+        (
+            "failed.json",
+            failed,
+            "nothing to report: none of its 2 cells finished with figures (2 failed)",
+        ),
+        ("empty.json", empty, "nothing to report: it holds no cell"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, doc.to_string()).unwrap();
+        // Alone, or beside a document that renders.
+        for files in [
+            vec![path.display().to_string()],
+            vec![fixture.to_string(), path.display().to_string()],
+        ] {
+            let args: Vec<&str> = files.iter().map(String::as_str).collect();
+            let r = report(&args);
+            assert_eq!(r.code, 2, "{name}: {}", r.stdout);
+            assert!(r.stderr.contains(needle), "{name}: {}", r.stderr);
+            assert!(r.stdout.is_empty());
+        }
+    }
+}

@@ -12,7 +12,7 @@ use crate::units::{mib, pct, per_1k, rate};
 use allocbench_workloads::PreforkHook;
 
 /// How close to the best throughput a variant must be to count as "as fast".
-const WITHIN: f64 = 0.05;
+pub(crate) const WITHIN: f64 = 0.05;
 
 pub(super) fn median(r: &SummaryRow, id: MetricId) -> Option<f64> {
     r.median(id)
@@ -63,10 +63,26 @@ pub(super) fn fastest<'a>(rows: &[&'a SummaryRow]) -> Option<(f64, &'a SummaryRo
 
 /// Lowest memory among the variants within 5% of the best throughput.
 pub(super) fn leanest_fast_pick<'a>(rows: &[&'a SummaryRow]) -> Option<&'a SummaryRow> {
-    let best = fastest(rows)?.0;
+    least_within_best(
+        rows,
+        |r| median(r, MetricId::TreePssAnonSteady),
+        |r| median(r, MetricId::ThroughputRps),
+    )
+    .copied()
+}
+
+/// The rule behind "Use …": of the rows whose throughput is within
+/// [`WITHIN`] of the best, the one with the least memory. `measure`'s
+/// verdict applies it to its own figures.
+pub(crate) fn least_within_best<T>(
+    rows: &[T],
+    memory: impl Fn(&T) -> Option<f64>,
+    throughput: impl Fn(&T) -> Option<f64>,
+) -> Option<&T> {
+    let best = rows.iter().filter_map(&throughput).max_by(f64::total_cmp)?;
     rows.iter()
-        .filter(|r| median(r, MetricId::ThroughputRps).is_some_and(|t| t >= (1.0 - WITHIN) * best))
-        .filter_map(|r| Some((median(r, MetricId::TreePssAnonSteady)?, *r)))
+        .filter(|r| throughput(r).is_some_and(|t| t >= (1.0 - WITHIN) * best))
+        .filter_map(|r| Some((memory(r)?, r)))
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, r)| r)
 }
@@ -593,6 +609,10 @@ pub fn choose(report: &Report) -> Vec<Advice> {
     let several = report.machines.len() > 1;
     let mut out = Vec::new();
     for g in &report.groups {
+        // A measured command has its own verdict (`analysis::measure`).
+        if g.workload == crate::results::measure::WORKLOAD {
+            continue;
+        }
         for (m, cells) in &g.runs {
             let summary = report.summary(g, *m);
             let rows = plain(&summary);

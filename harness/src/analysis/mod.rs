@@ -3,6 +3,7 @@
 //! for what to choose.
 
 pub mod choose;
+pub mod measure;
 pub mod metrics;
 pub mod questions;
 pub mod report;

@@ -7,7 +7,7 @@
 use crate::analysis::stats::summarize;
 use crate::results::environment::Environment;
 use crate::results::summary::SummaryRow;
-use crate::results::{CellResult, Document};
+use crate::results::{CellResult, Document, Status};
 use crate::units::{pct, rate};
 
 /// A machine results came from, by the facts that make results comparable.
@@ -106,6 +106,41 @@ fn title(c: &CellResult) -> String {
         t.push_str(&format!(", pinned to {n} CPUs"));
     }
     t
+}
+
+/// Whether a cell has figures a report can show: a finished cell with its
+/// metrics, or a finished `measure` row with its own.
+fn renders(c: &CellResult) -> bool {
+    c.status == Status::Ok
+        && (c.metrics.is_some() || c.measure.as_ref().is_some_and(|m| m.metrics.is_some()))
+}
+
+/// Refuses (exit 2) a document with nothing a report can show: no cell,
+/// or none finished with figures. A report of it would be a table of "—".
+pub fn check_renderable(docs: &[(String, Document)]) -> anyhow::Result<()> {
+    for (path, doc) in docs {
+        if doc.cells.iter().any(renders) {
+            continue;
+        }
+        let why = match doc.cells.len() {
+            0 => "it holds no cell".to_string(),
+            n => {
+                let failed = doc
+                    .cells
+                    .iter()
+                    .filter(|c| c.status == Status::Failed)
+                    .count();
+                format!(
+                    "none of its {n} cell{} finished with figures ({failed} failed)",
+                    if n == 1 { "" } else { "s" }
+                )
+            }
+        };
+        return Err(crate::error::usage(format!(
+            "{path}: nothing to report: {why}"
+        )));
+    }
+    Ok(())
 }
 
 impl Report {

@@ -64,6 +64,45 @@ impl Stat {
     }
 }
 
+/// The least gap between two clusters, as a share of the median: below it,
+/// values are one spread, however they fall.
+const CLUSTER_GAP: f64 = 0.01;
+
+/// The clusters `values` fall into, each sorted, in increasing order: one
+/// when they are a single spread. The widest gap between sorted values
+/// splits them (and each side again) when it is at least 1% of the median
+/// and at least twice the spread of the values on either side of it. A real
+/// server can land in one of a few memory states run to run (Unicorn under
+/// jemalloc at about 248 or 255 MiB): a median of those is no state at all.
+/// Two values cannot tell two states from a spread: fewer than three are
+/// one cluster.
+pub fn clusters(values: &[f64]) -> Vec<Vec<f64>> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    if v.len() < 3 {
+        return vec![v];
+    }
+    let scale = median(&v).abs() * CLUSTER_GAP;
+    let mut out = Vec::new();
+    split(&v, scale, &mut out);
+    out
+}
+
+fn split(v: &[f64], scale: f64, out: &mut Vec<Vec<f64>>) {
+    let spread = |s: &[f64]| s.last().unwrap_or(&0.0) - s.first().unwrap_or(&0.0);
+    let widest = (1..v.len()).max_by(|&a, &b| (v[a] - v[a - 1]).total_cmp(&(v[b] - v[b - 1])));
+    if let Some(i) = widest {
+        let gap = v[i] - v[i - 1];
+        let (lo, hi) = v.split_at(i);
+        if gap > 0.0 && gap >= scale && gap >= 2.0 * spread(lo).max(spread(hi)) {
+            split(lo, scale, out);
+            split(hi, scale, out);
+            return;
+        }
+    }
+    out.push(v.to_vec());
+}
+
 fn app_writes(c: &CellResult) -> bool {
     c.app_writes()
 }
@@ -300,6 +339,22 @@ mod tests {
         assert!((je - 0.75).abs() < 0.002, "{je}");
         // No baseline without writes: no ratio.
         assert!(rows[4].metrics["tree_pss_anon_steady"].ratio.is_none());
+    }
+
+    #[test]
+    fn two_memory_states_are_two_clusters_and_a_spread_is_one() {
+        // The Unicorn case: five runs, two states.
+        let two = clusters(&[248.1, 255.0, 247.9, 255.3, 248.2]);
+        assert_eq!(two, vec![vec![247.9, 248.1, 248.2], vec![255.0, 255.3]]);
+        // The same range, evenly spread: one.
+        assert_eq!(clusters(&[248.0, 250.0, 252.0, 254.0, 256.0]).len(), 1);
+        // Close values: one, whatever the gaps' shape.
+        assert_eq!(clusters(&[100.0, 100.1, 100.5]).len(), 1);
+        // A lone value away from the rest is a cluster of its own.
+        assert_eq!(clusters(&[248.0, 255.0, 255.2]).len(), 2);
+        // Two values are too few to tell.
+        assert_eq!(clusters(&[248.0, 255.0]).len(), 1);
+        assert_eq!(clusters(&[]), vec![Vec::<f64>::new()]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub(super) fn run(args: &MeasureArgs) -> anyhow::Result<i32> {
     prepare_output(&args.output)?;
     interrupt::install()?;
     let sink = Sink {
-        exporter: output::measure_exporter(args.output.format),
+        exporter: output::measure_exporter(args.output.format, args.wide),
         output: args
             .output
             .output

@@ -9,6 +9,7 @@ pub(super) fn run(args: &ReportArgs) -> anyhow::Result<i32> {
         check_output(path)?;
     }
     let docs = crate::results::load::load(&args.files)?;
+    crate::analysis::report::check_renderable(&docs)?;
     let report = crate::analysis::report::Report::build(docs);
     let plots = match &args.plot {
         Some(dir) => crate::output::report::write_plots(&report, dir)?,

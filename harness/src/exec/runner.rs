@@ -58,7 +58,7 @@ pub fn new_document() -> Document {
 }
 
 /// CPU seconds (user + system) this process has used.
-fn own_cpu_s() -> f64 {
+pub(crate) fn own_cpu_s() -> f64 {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
         .map(|u| {
             let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;

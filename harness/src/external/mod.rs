@@ -39,7 +39,7 @@ pub use record::compute;
 use crate::exec::cell::{NOT_IN_EFFECT, StderrTail, describe_exit};
 use crate::exec::contain::{self, Targets};
 use crate::exec::interrupt;
-use crate::exec::runner::{Outcome, Sink, new_document};
+use crate::exec::runner::{Outcome, Sink, new_document, own_cpu_s};
 use crate::results::{CellResult, PhaseSample, Status, Timeline};
 use crate::sample::stat::all_stats;
 use crate::sample::timeline::TimelineSampler;
@@ -54,21 +54,50 @@ pub use crate::results::measure::WORKLOAD;
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the command under every variant in turn (they would share the
-/// port), rewriting the output after each row.
+/// port), `plan.repeat` times interleaved across variants (A B A B), as
+/// `compare` does, rewriting the output after each row. After Ctrl-C the
+/// row that was cut short is kept as a failed row that names it and the
+/// rows not run.
 pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
     let mut doc = new_document();
     let mut failed = 0;
-    let n = plan.variants.len();
-    for (i, v) in plan.variants.iter().enumerate() {
-        if interrupt::interrupted() {
-            break;
-        }
-        let log = |msg: &str| {
-            crate::error::note(format_args!("[{}/{n}] {}: {msg}", i + 1, v.variant.name))
+    let rows: Vec<(u32, &MeasureVariant)> = (0..plan.repeat)
+        .flat_map(|rep| plan.variants.iter().map(move |v| (rep, v)))
+        .collect();
+    let n = rows.len();
+    for (i, &(rep, v)) in rows.iter().enumerate() {
+        let name = |rep: u32, v: &MeasureVariant| match plan.repeat {
+            1 => v.variant.name.clone(),
+            _ => format!("{} (repetition {rep})", v.variant.name),
         };
-        let cell = run_row(plan, v, &log);
+        let log =
+            |msg: &str| crate::error::note(format_args!("[{}/{n}] {}: {msg}", i + 1, name(rep, v)));
+        let mut cell = if interrupt::interrupted() {
+            // Between rows: the next one never began.
+            let mut cell = new_cell(v, rep);
+            cell.measure = Some(new_record(plan));
+            cell
+        } else {
+            run_row(plan, v, rep, &log)
+        };
         if interrupt::interrupted() && cell.status == Status::Failed {
-            // An interrupted row is not a result.
+            // An interrupted row is not a result: it says what was cut
+            // short, and which rows did not run.
+            let stage = record::interrupted_stage(&cell);
+            cell.error = Some(format!(
+                "interrupted (Ctrl-C or SIGTERM) {stage}: not a result"
+            ));
+            if let Some(r) = &mut cell.measure {
+                r.interrupted = true;
+                r.not_run = rows[i + 1..].iter().map(|&(rep, v)| name(rep, v)).collect();
+            }
+            doc.cells.push(cell);
+            doc.harness.wall_s = started.elapsed().as_secs_f64();
+            doc.harness.cpu_s = own_cpu_s();
+            if let Some(path) = &sink.output {
+                write_atomic(path, &sink.exporter.serialize(&doc)?)?;
+            }
             break;
         }
         match (&cell.status, &cell.error) {
@@ -85,6 +114,8 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
             failed += 1;
         }
         doc.cells.push(cell);
+        doc.harness.wall_s = started.elapsed().as_secs_f64();
+        doc.harness.cpu_s = own_cpu_s();
         if let Some(path) = &sink.output {
             write_atomic(path, &sink.exporter.serialize(&doc)?)?;
         }
@@ -121,16 +152,16 @@ struct Row<'a> {
     daemon_seen: Cell<Option<Instant>>,
 }
 
-fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellResult {
-    let t0 = Instant::now();
-    let mut cell = CellResult {
+/// A row not run yet: failed until it finishes.
+fn new_cell(v: &MeasureVariant, repetition: u32) -> CellResult {
+    CellResult {
         workload: WORKLOAD.into(),
         variant: v.variant.name.clone(),
         variant_def: v.variant.clone(),
         launch_env: v.launch.set.iter().cloned().collect::<BTreeMap<_, _>>(),
         prefork: allocbench_workloads::PreforkHook::None,
         prefork_call: None,
-        repetition: 0,
+        repetition,
         cpus_pinned: None,
         cpus_allowed: None,
         status: Status::Failed,
@@ -144,7 +175,17 @@ fn run_row(plan: &MeasurePlan, v: &MeasureVariant, log: &dyn Fn(&str)) -> CellRe
         stderr_tail: Vec::new(),
         measure: None,
         load_summary: None,
-    };
+    }
+}
+
+fn run_row(
+    plan: &MeasurePlan,
+    v: &MeasureVariant,
+    repetition: u32,
+    log: &dyn Fn(&str),
+) -> CellResult {
+    let t0 = Instant::now();
+    let mut cell = new_cell(v, repetition);
     let mut record = new_record(plan);
     let mut load = LoadFigures::default();
     let outcome = match Row::start(plan, v, log, t0) {

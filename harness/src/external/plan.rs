@@ -63,6 +63,8 @@ pub struct MeasurePlan {
     pub idle: Vec<f64>,
     pub sample_hz: f64,
     pub timeout: Duration,
+    /// Runs of each variant, interleaved across variants.
+    pub repeat: u32,
     /// `--ignore-process`: command lines of processes that are not part of
     /// the server.
     pub ignore: Option<regex::Regex>,
@@ -210,6 +212,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
     }
     let timeout = crate::plans::check_timeout(args.timeout)?;
     let sample_hz = crate::plans::check_sample_hz(args.sample_hz)?;
+    let repeat = crate::plans::check_repeat(args.repeat)?;
     Ok(MeasurePlan {
         command: args.command.clone(),
         variants,
@@ -220,6 +223,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         idle: args.idle.clone(),
         sample_hz,
         timeout,
+        repeat,
         ignore,
     })
 }

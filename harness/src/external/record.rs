@@ -9,7 +9,7 @@ use crate::results::phase::PhaseName;
 
 use super::load_output::LoadFigures;
 use crate::analysis::metrics::Returned;
-use crate::results::PhaseSample;
+use crate::results::{CellResult, PhaseSample};
 
 /// Σ descendants' `Private_Dirty` in a complete sample that has any.
 fn workers_private_dirty(p: Option<&PhaseSample>) -> Option<u64> {
@@ -106,6 +106,28 @@ pub fn compute(
         load_latency_p50_ms: load.p50_ms,
         load_latency_p99_ms: load.p99_ms,
         load_tool: load.tool.map(String::from),
+    }
+}
+
+/// Where an interrupted row was, from the samples it took.
+pub(super) fn interrupted_stage(cell: &CellResult) -> &'static str {
+    let has = |p: PhaseName| cell.phases.iter().any(|s| s.name == p);
+    let began = cell.measure.as_ref().is_some_and(|r| r.ready_ms.is_some());
+    if cell
+        .phases
+        .iter()
+        .any(|s| matches!(s.name, PhaseName::Idle(_)))
+        || has(PhaseName::Loaded)
+    {
+        "while idle"
+    } else if began {
+        "during the load"
+    } else if cell.stderr_tail.is_empty()
+        && cell.measure.as_ref().is_none_or(|r| r.processes.is_empty())
+    {
+        "before it started"
+    } else {
+        "before it was ready"
     }
 }
 

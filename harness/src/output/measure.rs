@@ -3,23 +3,11 @@
 
 use super::Exporter;
 use super::markup::{Markup, Table, render};
+use crate::analysis::measure::{Figure, MeasureRow, baseline, cluster_notes, summarize, verdict};
+use crate::analysis::report::{Group, Report};
 use crate::cli::Format;
 use crate::results::measure::{MeasureMetrics, WORKLOAD};
 use crate::results::{CellResult, Document, Status};
-use crate::units::{mib, pct, ratio};
-
-/// The variant ratios are taken against: `glibc` when it ran, else the
-/// first variant.
-fn baseline<'a>(doc: &'a Document) -> Option<(&'a str, &'a MeasureMetrics)> {
-    let ok = |c: &&'a CellResult| c.status == Status::Ok && c.workload == WORKLOAD;
-    let cell = doc
-        .cells
-        .iter()
-        .filter(ok)
-        .find(|c| c.variant == "glibc")
-        .or_else(|| doc.cells.iter().find(ok))?;
-    Some((&cell.variant, cell.measure.as_ref()?.metrics.as_ref()?))
-}
 
 /// How the variant's allocator gets into the command.
 fn allocator(cell: &CellResult) -> String {
@@ -32,85 +20,247 @@ fn allocator(cell: &CellResult) -> String {
     }
 }
 
-fn opt_mib(v: Option<u64>) -> String {
-    v.map(mib).unwrap_or_else(|| "—".into())
+/// Whether the document holds several repetitions of a variant.
+fn repeated(cells: &[CellResult]) -> bool {
+    cells.iter().any(|c| c.repetition > 0)
 }
 
-fn with_ratio(v: Option<u64>, base: Option<u64>) -> String {
-    match (v, base) {
-        (Some(v), Some(b)) => format!("{} ({})", mib(v), ratio(v as f64, b as f64)),
-        (v, _) => opt_mib(v),
+/// A column of the table.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    /// How the allocator gets in (the preloaded library).
+    Allocator,
+    /// Repetitions that finished (and failed).
+    Runs,
+    /// Processes when ready → loaded (one run only).
+    Procs,
+    /// A figure's median, and as much of its ratio to the first variant
+    /// as `Show` says (when it has one).
+    Figure(Figure, Show),
+    /// Workers' USS, mean / max, in one column.
+    WorkerUss,
+    /// The coefficient of variation of a figure over the repetitions.
+    Cv(Figure),
+    /// The load command's summary line, or why there is none (one run only).
+    Load,
+}
+
+/// How much of a figure's ratio a column shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Show {
+    Value,
+    Ratio,
+    /// The ratio, ± its spread over the repetitions.
+    Spread,
+}
+
+use Column as C;
+use Figure as F;
+use Show::{Ratio, Spread, Value};
+
+/// The columns that decide, within 120 columns of a terminal: ratios for
+/// tree PSS and throughput (the rest in `--wide`).
+const NARROW: &[Column] = &[
+    C::Figure(F::TreePss, Ratio),
+    C::Figure(F::TreeUss, Value),
+    C::WorkerUss,
+    C::Figure(F::CowCopied, Value),
+    C::Figure(F::CowEfficiency, Value),
+    C::Figure(F::ReturnedIdle, Value),
+    C::Figure(F::Rps, Ratio),
+    C::Figure(F::LatencyP99, Value),
+];
+
+/// Over repetitions the spread of tree PSS takes CoW efficiency's place.
+const NARROW_REPEATED: &[Column] = &[
+    C::Figure(F::TreePss, Ratio),
+    C::Cv(F::TreePss),
+    C::Figure(F::TreeUss, Value),
+    C::WorkerUss,
+    C::Figure(F::CowCopied, Value),
+    C::Figure(F::ReturnedIdle, Value),
+    C::Figure(F::Rps, Ratio),
+    C::Figure(F::LatencyP99, Value),
+];
+
+/// Every column (`--wide`, Markdown).
+const WIDE: &[Column] = &[
+    C::Allocator,
+    C::Runs,
+    C::Procs,
+    C::Figure(F::TreePss, Spread),
+    C::Cv(F::TreePss),
+    C::Figure(F::TreeUss, Spread),
+    C::Figure(F::TreePssAnonStarted, Spread),
+    C::Figure(F::TreePssAnonLoaded, Spread),
+    C::Figure(F::TreePssAnonIdle, Spread),
+    C::Figure(F::WorkerUssMean, Spread),
+    C::Figure(F::WorkerUssMax, Spread),
+    C::Figure(F::WorkerPrivateDirty, Spread),
+    C::Figure(F::CowCopied, Spread),
+    C::Figure(F::CowEfficiency, Value),
+    C::Figure(F::ReturnedIdle, Value),
+    C::Figure(F::Rps, Spread),
+    C::Cv(F::Rps),
+    C::Figure(F::LatencyP50, Value),
+    C::Figure(F::LatencyP99, Value),
+    C::Load,
+];
+
+const DASH: &str = "—";
+
+impl Column {
+    fn heading(self) -> String {
+        match self {
+            C::Allocator => "allocator".into(),
+            C::Runs => "runs".into(),
+            C::Procs => "procs".into(),
+            C::Figure(f, _) => f.label().into(),
+            C::WorkerUss => "worker USS mean/max".into(),
+            C::Cv(F::TreePss) => "CV".into(),
+            C::Cv(f) => format!("{} CV", f.label()),
+            C::Load => "load".into(),
+        }
+    }
+
+    fn right(self) -> bool {
+        !matches!(self, C::Allocator | C::Load)
+    }
+
+    /// Whether the column is shown for this document.
+    fn shown(self, repeated: bool) -> bool {
+        match self {
+            C::Runs | C::Cv(_) => repeated,
+            C::Procs | C::Load => !repeated,
+            _ => true,
+        }
+    }
+
+    fn text(self, row: &MeasureRow, cells: &[&CellResult]) -> String {
+        let first = cells.first().copied();
+        let ok = cells.iter().copied().find(|c| c.status == Status::Ok);
+        match self {
+            C::Allocator => {
+                let a = first.map(allocator).unwrap_or_default();
+                if row.ok == 0 {
+                    format!("{a}: FAILED")
+                } else {
+                    a
+                }
+            }
+            C::Runs => {
+                if row.failed > 0 {
+                    format!("{} ({} failed)", row.ok, row.failed)
+                } else {
+                    row.ok.to_string()
+                }
+            }
+            C::Procs => ok
+                .and_then(|c| c.measure.as_ref()?.metrics.as_ref())
+                .map(procs)
+                .unwrap_or_else(|| DASH.into()),
+            C::Figure(f, show) => {
+                let Some(s) = row.figures.get(&f) else {
+                    return DASH.into();
+                };
+                let v = f.format(s.stat.median);
+                match (&s.ratio, show) {
+                    (Some(r), Spread) if row.ok > 1 => {
+                        format!("{v} ({:.2} ± {:.2}×)", r.median, r.mad)
+                    }
+                    (Some(r), Ratio | Spread) => format!("{v} ({:.2}×)", r.median),
+                    _ => v,
+                }
+            }
+            C::WorkerUss => match (row.median(F::WorkerUssMean), row.median(F::WorkerUssMax)) {
+                (Some(mean), Some(max)) => {
+                    let mib = |v: f64| format!("{:.1}", v / (1u64 << 20) as f64);
+                    format!("{} / {} MiB", mib(mean), mib(max))
+                }
+                _ => DASH.into(),
+            },
+            C::Cv(f) => row
+                .figures
+                .get(&f)
+                .and_then(|s| s.stat.cv)
+                .map(|c| format!("{:.1}%", c * 100.0))
+                .unwrap_or_else(|| DASH.into()),
+            C::Load => first.map(load_text).unwrap_or_else(|| DASH.into()),
+        }
     }
 }
 
-pub fn measure_table(doc: &Document) -> Table {
-    let mut table = Table::new(&[
-        ("variant", false),
-        ("allocator", false),
-        ("procs", true),
-        ("PSS anon ready", true),
-        ("PSS anon loaded", true),
-        ("PSS anon idle", true),
-        ("PSS loaded", true),
-        ("worker priv loaded", true),
-        ("CoW copied", true),
-        ("returned idle", true),
-        ("load", false),
-    ]);
-    let base = baseline(doc).map(|(_, m)| m);
-    for c in &doc.cells {
-        let mut row = vec![c.variant.clone(), allocator(c)];
-        let m = c.measure.as_ref().and_then(|r| r.metrics.as_ref());
-        match (&c.status, m) {
-            (Status::Ok, Some(m)) => {
-                // Ready → loaded: a server may fork its workers after its
-                // port opens; and how many were seen in all, when more.
-                let n = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_else(|| "—".into());
-                let mut procs = format!("{} → {}", n(m.processes_started), n(m.processes_loaded));
-                if m.processes_loaded.is_some_and(|l| m.processes_seen > l) {
-                    procs.push_str(&format!(" ({} seen)", m.processes_seen));
-                }
-                row.push(procs);
-                row.push(with_ratio(
-                    m.tree_pss_anon_started,
-                    base.and_then(|b| b.tree_pss_anon_started),
-                ));
-                row.push(with_ratio(
-                    m.tree_pss_anon_loaded,
-                    base.and_then(|b| b.tree_pss_anon_loaded),
-                ));
-                row.push(with_ratio(
-                    m.tree_pss_anon_idle,
-                    base.and_then(|b| b.tree_pss_anon_idle),
-                ));
-                row.push(opt_mib(m.tree_pss_loaded));
-                row.push(opt_mib(m.worker_private_dirty_loaded));
-                row.push(opt_mib(m.cow_copied_loaded));
-                row.push(m.returned_idle.map(pct).unwrap_or_else(|| "—".into()));
-            }
-            _ => {
-                row[1] = format!("{}: FAILED", row[1]);
-                while row.len() < 10 {
-                    row.push("—".into());
-                }
-            }
+/// Ready → loaded: a server may fork its workers after its port opens; and
+/// how many were seen in all, when more.
+fn procs(m: &MeasureMetrics) -> String {
+    let n = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_else(|| DASH.into());
+    let mut procs = format!("{} → {}", n(m.processes_started), n(m.processes_loaded));
+    if m.processes_loaded.is_some_and(|l| m.processes_seen > l) {
+        procs.push_str(&format!(" ({} seen)", m.processes_seen));
+    }
+    procs
+}
+
+fn load_text(c: &CellResult) -> String {
+    let r = c.measure.as_ref();
+    match (r.and_then(|r| r.load_error.as_ref()), &c.load_summary) {
+        // Not ready, or not the variant: no load ran (the note says why).
+        _ if c.status == Status::Failed && !r.is_some_and(|r| r.load_began()) => {
+            "failed before the load".into()
         }
-        let r = c.measure.as_ref();
-        let load = match (r.and_then(|r| r.load_error.as_ref()), &c.load_summary) {
-            // Not ready, or not the variant: no load ran (the note says why).
-            _ if c.status == Status::Failed && !r.is_some_and(|r| r.load_began()) => {
-                "failed before the load".into()
-            }
-            (Some(_), Some(s)) => format!("load FAILED; {s}"),
-            (Some(_), None) => "load FAILED".into(),
-            (None, Some(s)) => s.clone(),
-            (None, None) => r
-                .and_then(|r| r.duration_s)
-                .map(|d| format!("no load, {d} s"))
-                .unwrap_or_else(|| "—".into()),
-        };
-        row.push(load);
-        table.push(row);
+        (Some(_), Some(s)) => format!("load FAILED; {s}"),
+        (Some(_), None) => "load FAILED".into(),
+        (None, Some(s)) => s.clone(),
+        (None, None) => r
+            .and_then(|r| r.duration_s)
+            .map(|d| format!("no load, {d} s"))
+            .unwrap_or_else(|| DASH.into()),
+    }
+}
+
+/// One row per variant: the figures that decide, each memory and
+/// throughput figure with its ratio to the first variant; over
+/// repetitions, medians (± the median absolute deviation of the paired
+/// ratios, and CV, as `compare --repeat`). Every column when `wide`.
+pub fn measure_table(doc: &Document, wide: bool) -> Table {
+    table_of(&doc.cells, wide)
+}
+
+/// [`measure_table`] of some cells (a report's group).
+pub fn table_of(all: &[CellResult], wide: bool) -> Table {
+    let repeated = repeated(all);
+    let columns: Vec<Column> = if wide {
+        WIDE
+    } else if repeated {
+        NARROW_REPEATED
+    } else {
+        NARROW
+    }
+    .iter()
+    .copied()
+    .filter(|c| c.shown(repeated))
+    .collect();
+    let headings: Vec<String> = std::iter::once("variant".to_string())
+        .chain(columns.iter().map(|c| c.heading()))
+        .collect();
+    let spec: Vec<(&str, bool)> = headings
+        .iter()
+        .map(String::as_str)
+        .zip(std::iter::once(false).chain(columns.iter().map(|c| c.right())))
+        .collect();
+    let mut table = Table::new(&spec);
+    for row in summarize(all) {
+        let cells: Vec<&CellResult> = all
+            .iter()
+            .filter(|c| c.workload == WORKLOAD && c.variant == row.variant)
+            .collect();
+        let mut line = vec![if row.ok == 0 && !wide {
+            format!("{}: FAILED", row.variant)
+        } else {
+            row.variant.clone()
+        }];
+        line.extend(columns.iter().map(|c| c.text(&row, &cells)));
+        table.push(line);
     }
     table
 }
@@ -118,9 +268,9 @@ pub fn measure_table(doc: &Document) -> Table {
 /// Why a finished row has no tree figures at some phase: for each process
 /// whose memory could not be read (permission denied, an error of /proc),
 /// the phases it voided and the reason.
-pub fn missed_notes(doc: &Document) -> Vec<String> {
+pub fn missed_notes(cells: &[CellResult]) -> Vec<String> {
     let mut notes = Vec::new();
-    for c in doc.cells.iter().filter(|c| c.status == Status::Ok) {
+    for c in cells.iter().filter(|c| c.status == Status::Ok) {
         // (pid, reason) → phases, in the order met.
         let mut missed: Vec<((i32, &str), Vec<String>)> = Vec::new();
         for phase in &c.phases {
@@ -155,63 +305,247 @@ pub fn missed_notes(doc: &Document) -> Vec<String> {
     notes
 }
 
-/// The table with its legend and the failures listed under it.
-struct MeasureMarkup(Markup);
+/// The legend under the table: what the ratios are to and what the
+/// columns mean.
+pub fn legend(cells: &[CellResult]) -> String {
+    let idle = cells
+        .iter()
+        .filter(|c| c.status == Status::Ok)
+        .find_map(|c| c.measure.as_ref().map(|m| m.idle_s));
+    let mut out = String::new();
+    if let Some(base) = baseline(cells) {
+        out.push_str(&format!(
+            "Ratios (×) are to {base}, the first variant run (the order of --variants). "
+        ));
+    }
+    if repeated(cells) {
+        out.push_str(
+            "Medians over the repetitions, ratios paired by repetition (± in the wide table: \
+             their median absolute deviation); CV: the coefficient of variation. ",
+        );
+    }
+    let idle = idle
+        .map(|s| format!("after {} idle", crate::units::seconds(s)))
+        .unwrap_or_else(|| "after the idle wait".into());
+    out.push_str(&format!(
+        "tree PSS, tree USS: summed over the command's process tree at the end of the load; \
+         worker USS: each worker's USS then, mean/max; CoW copied: the workers' copies of \
+         inherited pages; CoW eff: the share of those pages still shared; returned: the share \
+         of the tree's growth during the load given back {idle}; req/s, p99: from the load \
+         command's output.\n"
+    ));
+    out
+}
+
+/// What Ctrl-C cut short: the interrupted row and the rows not run.
+fn interrupted_note(cells: &[CellResult]) -> Option<String> {
+    let c = cells
+        .iter()
+        .find(|c| c.measure.as_ref().is_some_and(|m| m.interrupted))?;
+    let r = c.measure.as_ref()?;
+    // Named as the rows not run are, when the run had repetitions.
+    let row = if repeated(cells) || r.not_run.iter().any(|n| n.contains("(repetition ")) {
+        format!("{} (repetition {})", c.variant, c.repetition)
+    } else {
+        c.variant.clone()
+    };
+    let mut out = format!(
+        "\nCut short: {row}: {}",
+        c.error.as_deref().unwrap_or("interrupted")
+    );
+    if !r.not_run.is_empty() {
+        out.push_str(&format!("; not run: {}", r.not_run.join(", ")));
+    }
+    out.push_str(".\n");
+    Some(out)
+}
+
+/// The table with its legend, the verdict, and the failures listed under
+/// it.
+struct MeasureMarkup {
+    markup: Markup,
+    wide: bool,
+}
 
 impl Exporter for MeasureMarkup {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
-        let mut out = render(&measure_table(doc), self.0);
-        let idle = doc
-            .cells
-            .iter()
-            .find_map(|c| c.measure.as_ref().map(|m| m.idle_s))
-            .unwrap_or_default();
+        let wide = self.wide || self.markup == Markup::Markdown;
+        let mut out = render(&measure_table(doc, wide), self.markup);
         out.push('\n');
-        if let Some((base, _)) = baseline(doc) {
-            out.push_str(&format!("Ratios (×) are to {base}. "));
+        out.push_str(&legend(&doc.cells));
+        if let Some(v) = verdict(&summarize(&doc.cells)) {
+            out.push_str(&format!("\n{}\n", v.text()));
         }
-        out.push_str(&format!(
-            "Memory is anonymous PSS summed over the command's process tree: when ready, at the \
-             end of the load, and after {idle} s idle (procs: processes when ready → loaded). worker priv dirty: growth of the \
-             descendants' Private_Dirty from their first sample to loaded; CoW copied: their \
-             copies of inherited pages at loaded.\n"
-        ));
-        let mut notes = Vec::new();
-        for c in &doc.cells {
-            if let Some(e) = &c.error {
-                notes.push(format!("- {}: {e}", c.variant));
-            }
-            if let Some(e) = c.measure.as_ref().and_then(|m| m.load_error.as_ref()) {
-                notes.push(format!("- {}: {e}", c.variant));
-            }
-        }
-        if !notes.is_empty() {
-            out.push_str("\nFailures:\n");
-            out.push_str(&(notes.join("\n") + "\n"));
-        }
-        // No requests per second read from the load command's output.
-        let load_notes: Vec<String> = (doc.cells.iter())
-            .filter_map(|c| Some((c, c.measure.as_ref()?.load_note.as_ref()?)))
-            .map(|(c, n)| format!("- {}: {n}", c.variant))
-            .collect();
-        if !load_notes.is_empty() {
-            out.push_str(&format!("\nLoad output:\n{}\n", load_notes.join("\n")));
-        }
-        let missed = missed_notes(doc);
-        if !missed.is_empty() {
-            out.push_str(
-                "\nIncomplete samples (a process whose memory could not be read leaves no tree \
-                 figures at that phase: —):\n",
-            );
-            out.push_str(&(missed.join("\n") + "\n"));
-        }
+        out.push_str(&notes(&doc.cells));
         Ok(out)
     }
+}
+
+/// What the table leaves out, under it: separate states, what Ctrl-C cut
+/// short, failures, and processes that could not be read.
+pub fn notes(cells: &[CellResult]) -> String {
+    let mut out = String::new();
+    let clusters = cluster_notes(&summarize(cells));
+    if !clusters.is_empty() {
+        out.push_str("\nSeparate states (repeat more, and compare the states, not the medians):\n");
+        for n in clusters {
+            out.push_str(&format!("- {n}\n"));
+        }
+    }
+    out.extend(interrupted_note(cells));
+    let mut failures = Vec::new();
+    for c in cells {
+        let who = if repeated(cells) {
+            format!("{} (repetition {})", c.variant, c.repetition)
+        } else {
+            c.variant.clone()
+        };
+        if let Some(e) = &c.error
+            && !c.measure.as_ref().is_some_and(|m| m.interrupted)
+        {
+            failures.push(format!("- {who}: {e}"));
+        }
+        if let Some(e) = c.measure.as_ref().and_then(|m| m.load_error.as_ref()) {
+            failures.push(format!("- {who}: {e}"));
+        }
+    }
+    if !failures.is_empty() {
+        out.push_str("\nFailures:\n");
+        out.push_str(&(failures.join("\n") + "\n"));
+    }
+    // No requests per second read from the load command's output.
+    let load_notes: Vec<String> = cells
+        .iter()
+        .filter_map(|c| Some((c, c.measure.as_ref()?.load_note.as_ref()?)))
+        .map(|(c, n)| format!("- {}: {n}", c.variant))
+        .collect();
+    if !load_notes.is_empty() {
+        out.push_str(&format!("\nLoad output:\n{}\n", load_notes.join("\n")));
+    }
+    let missed = missed_notes(cells);
+    if !missed.is_empty() {
+        out.push_str(
+            "\nIncomplete samples (a process whose memory could not be read leaves no tree \
+             figures at that phase: —):\n",
+        );
+        out.push_str(&(missed.join("\n") + "\n"));
+    }
+    out
+}
+
+// `report` on measure documents: the verdicts, the tables and the CSV rows.
+
+/// Whether a report's group is a measured command's.
+pub(super) fn is_measure(g: &Group) -> bool {
+    g.workload == WORKLOAD
+}
+
+/// The group's title, with the machine when there are several.
+fn at(report: &Report, g: &Group, m: usize) -> String {
+    if report.machines.len() > 1 {
+        format!("{} on {}", g.title, report.machines[m].label)
+    } else {
+        g.title.clone()
+    }
+}
+
+/// "What to choose for this server": for each measured command (and
+/// machine), the verdict with its rule, and the variants whose runs fell
+/// into separate states.
+pub(super) fn server_choices(report: &Report) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for g in report.groups.iter().filter(|g| is_measure(g)) {
+        for (m, cells) in &g.runs {
+            let rows = summarize(cells);
+            let finished: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.ok > 0)
+                .map(|r| r.variant.as_str())
+                .collect();
+            let mut lines = Vec::new();
+            match verdict(&rows) {
+                Some(v) => lines.push(v.text()),
+                None => lines.push(match finished.as_slice() {
+                    [] => "No variant finished: nothing to choose from.".to_string(),
+                    [one] => format!(
+                        "Only {one} has figures: nothing to choose between (measure more \
+                         variants with --variants)."
+                    ),
+                    _ => "No variant has a tree PSS: nothing to choose by.".to_string(),
+                }),
+            }
+            lines.extend(cluster_notes(&rows));
+            out.push((at(report, g, *m), lines));
+        }
+    }
+    out
+}
+
+/// A measured command's tables (one per machine), with their legends and
+/// notes: (machine label, table as Markdown or as HTML, notes).
+pub(super) fn report_tables(
+    report: &Report,
+    g: &Group,
+    html: bool,
+) -> Vec<(String, String, String)> {
+    g.runs
+        .iter()
+        .map(|(m, cells)| {
+            let table = table_of(cells, true);
+            let text = if html {
+                super::report::html_table(&table)
+            } else {
+                render(&table, Markup::Markdown)
+            };
+            let legend = legend(cells);
+            let notes = notes(cells);
+            let label = if report.machines.len() > 1 {
+                format!("On {}:", report.machines[*m].label)
+            } else {
+                String::new()
+            };
+            (label, text, format!("{legend}{notes}"))
+        })
+        .collect()
+}
+
+/// A measured command's figures over repetitions as the report's CSV rows
+/// (the columns of `report --format csv`).
+pub(super) fn report_csv_rows(report: &Report, g: &Group) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for (m, cells) in &g.runs {
+        for r in summarize(cells) {
+            for (f, s) in &r.figures {
+                let (rm, rd) = s
+                    .ratio
+                    .as_ref()
+                    .map(|x| (x.median.to_string(), x.mad.to_string()))
+                    .unwrap_or_default();
+                rows.push(vec![
+                    report.machines[*m].label.clone(),
+                    g.title.clone(),
+                    r.variant.clone(),
+                    String::new(),
+                    String::new(),
+                    f.key().to_string(),
+                    s.stat.n.to_string(),
+                    s.stat.median.to_string(),
+                    s.stat.min.to_string(),
+                    s.stat.max.to_string(),
+                    s.stat.mad.to_string(),
+                    rm,
+                    rd,
+                ]);
+            }
+        }
+    }
+    rows
 }
 
 const COLUMNS: &[&str] = &[
     "workload",
     "variant",
+    "repetition",
     "status",
     "error",
     "ld_preload",
@@ -223,22 +557,30 @@ const COLUMNS: &[&str] = &[
     "tree_pss_anon_started",
     "tree_pss_loaded",
     "tree_pss_anon_loaded",
+    "tree_uss_started",
     "tree_uss_loaded",
+    "tree_uss_idle",
     "tree_rss_loaded",
     "tree_pss_idle",
     "tree_pss_anon_idle",
     "worker_private_dirty_loaded",
     "worker_private_dirty_idle",
     "worker_private_dirty_growth",
+    "worker_uss_loaded_mean",
+    "worker_uss_loaded_max",
     "cow_copied_loaded",
     "cow_shared_loaded",
     "cow_copied_idle",
+    "cow_efficiency_loaded",
     "returned_idle",
     "returned_lazyfree_idle",
     "load_status",
     "load_error",
     "load_summary",
     "load_rps",
+    "load_latency_p50_ms",
+    "load_latency_p99_ms",
+    "load_tool",
 ];
 
 /// CSV with raw numbers (bytes, fractions); empty where a figure is `null`.
@@ -256,6 +598,7 @@ impl Exporter for MeasureCsv {
             [
                 c.workload.clone(),
                 c.variant.clone(),
+                c.repetition.to_string(),
                 match c.status {
                     Status::Ok => "ok".into(),
                     Status::Failed => "failed".into(),
@@ -270,22 +613,30 @@ impl Exporter for MeasureCsv {
                 opt(m.and_then(|m| m.tree_pss_anon_started)),
                 opt(m.and_then(|m| m.tree_pss_loaded)),
                 opt(m.and_then(|m| m.tree_pss_anon_loaded)),
+                opt(m.and_then(|m| m.tree_uss_started)),
                 opt(m.and_then(|m| m.tree_uss_loaded)),
+                opt(m.and_then(|m| m.tree_uss_idle)),
                 opt(m.and_then(|m| m.tree_rss_loaded)),
                 opt(m.and_then(|m| m.tree_pss_idle)),
                 opt(m.and_then(|m| m.tree_pss_anon_idle)),
                 opt(m.and_then(|m| m.worker_private_dirty_loaded)),
                 opt(m.and_then(|m| m.worker_private_dirty_idle)),
                 opt(m.and_then(|m| m.worker_private_dirty_growth)),
+                opt(m.and_then(|m| m.worker_uss_loaded_mean)),
+                opt(m.and_then(|m| m.worker_uss_loaded_max)),
                 opt(m.and_then(|m| m.cow_copied_loaded)),
                 opt(m.and_then(|m| m.cow_shared_loaded)),
                 opt(m.and_then(|m| m.cow_copied_idle)),
+                opt(m.and_then(|m| m.cow_efficiency_loaded)),
                 opt(m.and_then(|m| m.returned_idle)),
                 opt(m.and_then(|m| m.returned_lazyfree_idle)),
                 opt(r.and_then(|r| r.load_status.clone())),
                 opt(r.and_then(|r| r.load_error.clone())),
                 c.load_summary.clone().unwrap_or_default(),
                 opt(m.and_then(|m| m.load_rps)),
+                opt(m.and_then(|m| m.load_latency_p50_ms)),
+                opt(m.and_then(|m| m.load_latency_p99_ms)),
+                opt(m.and_then(|m| m.load_tool.clone())),
             ]
         });
         super::csv::text(COLUMNS, rows)
@@ -293,10 +644,17 @@ impl Exporter for MeasureCsv {
 }
 
 /// The exporter of a `measure` document in `format`.
-pub fn measure_exporter(format: Format) -> Box<dyn Exporter> {
+/// `wide`: the terminal table with every column.
+pub fn measure_exporter(format: Format, wide: bool) -> Box<dyn Exporter> {
     match format {
-        Format::Table => Box::new(MeasureMarkup(Markup::Terminal)),
-        Format::Md => Box::new(MeasureMarkup(Markup::Markdown)),
+        Format::Table => Box::new(MeasureMarkup {
+            markup: Markup::Terminal,
+            wide,
+        }),
+        Format::Md => Box::new(MeasureMarkup {
+            markup: Markup::Markdown,
+            wide: true,
+        }),
         Format::Csv => Box::new(MeasureCsv),
         Format::Json => super::exporter(Format::Json),
     }

@@ -7,7 +7,7 @@ pub(crate) mod csv;
 pub mod inspect;
 pub mod list;
 mod markup;
-mod measure;
+pub(crate) mod measure;
 pub mod report;
 pub mod run;
 pub mod sweep;
@@ -142,8 +142,11 @@ pub enum View {
     CompareWide,
     /// `sweep`: the grid and the fitted memory model.
     Sweep,
-    /// `measure`: one row per variant of the measured command.
+    /// `measure`: one row per variant of the measured command; in a
+    /// terminal, the columns that decide.
     Measure,
+    /// `measure --wide`: every column in a terminal too.
+    MeasureWide,
 }
 
 /// A document as `view` shows it in `format`.
@@ -158,7 +161,8 @@ pub fn view_exporter(view: View, format: Format) -> Box<dyn Exporter> {
         (View::Run, Format::Md) => Box::new(RunDetail(Markup::Markdown)),
         (View::Sweep, Format::Table | Format::Md) => Box::new(SweepText(format)),
         (View::Sweep, Format::Json) => Box::new(SweepJson),
-        (View::Measure, _) => measure_exporter(format),
+        (View::Measure, _) => measure_exporter(format, false),
+        (View::MeasureWide, _) => measure_exporter(format, true),
         (View::CompareWide, _) => compare_exporter(format, true),
         (View::Run | View::Compare | View::Sweep, _) => exporter(format),
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::analysis::choose;
 use crate::analysis::questions::Answer;
 use crate::analysis::report::{Group, Machine, Report};
+use crate::output::measure;
 use crate::output::{Markup, Table, render};
 use crate::results::environment::Environment;
 use crate::results::metric::MetricId;
@@ -359,6 +360,21 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
             out.push('\n');
         }
     }
+    let servers = measure::server_choices(report);
+    if !servers.is_empty() {
+        out.push_str("## What to choose for this server\n\n");
+        out.push_str(
+            "Derived from each measured command's table below by the rule named on the line; \
+             it holds for that command, its load and the machine it ran on.\n\n",
+        );
+        for (at, lines) in &servers {
+            out.push_str(&format!("**{at}**\n\n"));
+            for line in lines {
+                out.push_str(&format!("- {line}\n"));
+            }
+            out.push('\n');
+        }
+    }
     out.push_str("## Machines\n\n");
     for m in &report.machines {
         out.push_str(&format!("**{}**\n\n", m.label));
@@ -370,8 +386,10 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
     out.push_str("## Variants\n\n");
     out.push_str(&render(&variants_table(report), Markup::Markdown));
     out.push('\n');
-    out.push_str(
-        "## Tables\n\nMedians over the repetitions; in brackets the ratio to glibc (or to the \
+    out.push_str("## Tables\n\n");
+    if report.groups.iter().any(|g| !measure::is_measure(g)) {
+        out.push_str(
+            "Medians over the repetitions; in brackets the ratio to glibc (or to the \
          first variant when glibc did not run), paired by repetition, ± the median absolute \
          deviation of those ratios. Memory is anonymous PSS summed over the process tree; \
          `CoW copied` the pages the workers inherited and now hold as their own copies; \
@@ -384,10 +402,22 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
          `returned` the share of the tree's growth of anonymous PSS since the fork given back \
          to the OS when the workers freed their caches (drained) and after the allocator's \
          release call (trimmed).\n\n",
-    );
+        );
+    }
     for g in &report.groups {
         out.push_str(&format!("### {}\n\n", g.title));
-        out.push_str(&render(&group_table(report, g), Markup::Markdown));
+        if measure::is_measure(g) {
+            for (label, table, notes) in measure::report_tables(report, g, false) {
+                if !label.is_empty() {
+                    out.push_str(&format!("{label}\n\n"));
+                }
+                out.push_str(&table);
+                out.push('\n');
+                out.push_str(&notes);
+            }
+        } else {
+            out.push_str(&render(&group_table(report, g), Markup::Markdown));
+        }
         if let Some(files) = plots.get(&g.title) {
             out.push('\n');
             for (caption, path) in files {
@@ -398,7 +428,7 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
             }
         }
         let failed = failed_cells(g);
-        if !failed.is_empty() {
+        if !failed.is_empty() && !measure::is_measure(g) {
             out.push_str("\nFailed cells:\n\n");
             for f in failed {
                 out.push_str(&format!("- {f}\n"));
@@ -408,9 +438,16 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
     }
     out.push_str("## Sources\n\n");
     for s in &report.sources {
+        // A document that recorded no duration (a measure document from
+        // before it did) says nothing rather than "(0 s)".
+        let took = if s.wall_s > 0.0 {
+            format!(" ({})", crate::units::seconds(s.wall_s))
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "- `{}`: `allocbench {}` ({:.0} s)\n",
-            s.path, s.command, s.wall_s
+            "- `{}`: `allocbench {}`{took}\n",
+            s.path, s.command
         ));
     }
     out
@@ -436,7 +473,7 @@ fn answers(table: &[Answer]) -> Table {
     t
 }
 
-fn html_table(t: &Table) -> String {
+pub(super) fn html_table(t: &Table) -> String {
     let mut out = String::from("<table>\n<tr>");
     for h in &t.headers {
         out.push_str(&format!("<th>{}</th>", escape(h)));
@@ -488,6 +525,17 @@ pub fn html(report: &Report, plots: &Plots) -> String {
             out.push_str("</ul>\n");
         }
     }
+    let servers = measure::server_choices(report);
+    if !servers.is_empty() {
+        out.push_str("<h2>What to choose for this server</h2>\n");
+        for (at, lines) in &servers {
+            out.push_str(&format!("<h3>{}</h3>\n<ul>\n", escape(at)));
+            for line in lines {
+                out.push_str(&format!("<li>{}</li>\n", escape(line)));
+            }
+            out.push_str("</ul>\n");
+        }
+    }
     out.push_str("<h2>Machines</h2>\n");
     for m in &report.machines {
         out.push_str(&format!("<h3>{}</h3>\n<ul>\n", escape(&m.label)));
@@ -500,7 +548,17 @@ pub fn html(report: &Report, plots: &Plots) -> String {
     out.push_str(&html_table(&variants_table(report)));
     for g in &report.groups {
         out.push_str(&format!("<h2>{}</h2>\n", escape(&g.title)));
-        out.push_str(&html_table(&group_table(report, g)));
+        if measure::is_measure(g) {
+            for (label, table, notes) in measure::report_tables(report, g, true) {
+                if !label.is_empty() {
+                    out.push_str(&format!("<p>{}</p>\n", escape(&label)));
+                }
+                out.push_str(&table);
+                out.push_str(&format!("<pre>{}</pre>\n", escape(notes.trim())));
+            }
+        } else {
+            out.push_str(&html_table(&group_table(report, g)));
+        }
         for (caption, path) in plots.get(&g.title).into_iter().flatten() {
             match std::fs::read_to_string(path) {
                 Ok(svg) => out.push_str(&format!(
@@ -515,7 +573,7 @@ pub fn html(report: &Report, plots: &Plots) -> String {
             }
         }
         let failed = failed_cells(g);
-        if !failed.is_empty() {
+        if !failed.is_empty() && !measure::is_measure(g) {
             out.push_str("<p>Failed cells:</p>\n<ul>\n");
             for f in failed {
                 out.push_str(&format!("<li>{}</li>\n", escape(&f)));
@@ -547,6 +605,10 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
     ];
     let mut rows = Vec::new();
     for g in &report.groups {
+        if measure::is_measure(g) {
+            rows.extend(measure::report_csv_rows(report, g));
+            continue;
+        }
         for (m, _) in &g.runs {
             for r in report.summary(g, *m) {
                 for (name, s) in &r.metrics {

@@ -203,6 +203,16 @@ pub fn check_idle(idle: &[f64]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--repeat`: 1 to 1000 repetitions.
+pub fn check_repeat(n: u32) -> anyhow::Result<u32> {
+    if !(1..=1000).contains(&n) {
+        return Err(usage(format!(
+            "--repeat: between 1 and 1000 repetitions, got {n}"
+        )));
+    }
+    Ok(n)
+}
+
 /// `--timeout`, checked.
 pub fn check_timeout(timeout: f64) -> anyhow::Result<Duration> {
     if !(timeout.is_finite() && timeout > 0.0 && timeout <= 1e6) {
@@ -445,12 +455,7 @@ pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
         list => catalog.resolve_each(list).map_err(usage)?,
     };
     let hooks = hooks(&args.prefork, w.spec.prefork)?;
-    if !(1..=1000).contains(&args.repeat) {
-        return Err(usage(format!(
-            "--repeat: between 1 and 1000 repetitions, got {}",
-            args.repeat
-        )));
-    }
+    check_repeat(args.repeat)?;
     if args.cow_attribution && w.spec.static_writes_per_request == 0 {
         return Err(usage(
             "--cow-attribution: this workload makes no application writes to compare against",

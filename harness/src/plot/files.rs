@@ -95,8 +95,21 @@ pub fn chart_groups(doc: &Document) -> Vec<PlotGroup> {
         if cells.is_empty() {
             continue;
         }
-        let mut prefix = format!("{}-{}", sanitize(workload), sanitize(prefork));
-        let mut title = format!("{workload}, prefork {prefork}");
+        let first = &doc.cells[cells[0]];
+        let (mut prefix, mut title) = match &first.measure {
+            // A measured command has no hook: it is named by its command.
+            Some(m) if workload == crate::results::measure::WORKLOAD => {
+                let mut command = m.command.join(" ");
+                if command.chars().count() > 48 {
+                    command = command.chars().take(47).collect::<String>() + "…";
+                }
+                (sanitize(workload), format!("{workload}: {command}"))
+            }
+            _ => (
+                format!("{}-{}", sanitize(workload), sanitize(prefork)),
+                format!("{workload}, prefork {prefork}"),
+            ),
+        };
         if both_modes && !app_writes {
             prefix.push_str("-no-app-writes");
             title.push_str(", no application writes");

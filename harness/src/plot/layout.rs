@@ -102,9 +102,9 @@ pub(super) fn draw_marker(
     c: RGBColor,
 ) -> anyhow::Result<()> {
     match m {
-        Marker::Forked => area.draw(&TriangleMarker::new((x, y), 6, c.filled()))?,
+        Marker::Forked | Marker::Ready => area.draw(&TriangleMarker::new((x, y), 6, c.filled()))?,
         Marker::Steady => area.draw(&Circle::new((x, y), 5, c.filled()))?,
-        Marker::Drained => area.draw(&Rectangle::new(
+        Marker::Drained | Marker::Loaded => area.draw(&Rectangle::new(
             [(x - 4, y - 4), (x + 4, y + 4)],
             c.filled(),
         ))?,

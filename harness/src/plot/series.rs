@@ -14,6 +14,10 @@ pub(super) type Series = Vec<(f64, Option<f64>)>;
 /// Shapes that mark phase boundaries on a variant's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Marker {
+    /// `measure`: the command was ready (its `started` sample).
+    Ready,
+    /// `measure`: the end of the load.
+    Loaded,
     Forked,
     Steady,
     Drained,
@@ -29,12 +33,15 @@ impl Marker {
             PhaseName::Fixed(Phase::Drained) => Some(Marker::Drained),
             PhaseName::Fixed(Phase::Trimmed) => Some(Marker::Trimmed),
             PhaseName::Idle(_) => Some(Marker::Idle),
+            PhaseName::Loaded => Some(Marker::Loaded),
             _ => None,
         }
     }
 
     pub(super) fn label(self) -> &'static str {
         match self {
+            Marker::Ready => "ready",
+            Marker::Loaded => "loaded",
             Marker::Forked => "forked",
             Marker::Steady => "steady",
             Marker::Drained => "drained",
@@ -73,6 +80,25 @@ pub(super) fn time_series(
         .collect()
 }
 
+/// Whether the cell is a `measure` row (a user's command, not the
+/// synthetic workload).
+pub(super) fn measured(cell: &CellResult) -> bool {
+    cell.workload == crate::results::measure::WORKLOAD
+}
+
+/// When a cell's idle period begins, in seconds: `drained`, or for a
+/// measured command `loaded` (the load's end).
+pub(super) fn idle_start(cell: &CellResult) -> Option<f64> {
+    if measured(cell) {
+        cell.phases
+            .iter()
+            .find(|p| p.name == PhaseName::Loaded)
+            .map(|p| p.t_ms / 1e3)
+    } else {
+        phase_t(cell, Phase::Drained)
+    }
+}
+
 /// The markers of a cell's phase boundaries, (seconds, value, shape).
 pub(super) fn phase_markers(
     cell: &CellResult,
@@ -81,7 +107,14 @@ pub(super) fn phase_markers(
     let mut markers: Vec<(f64, f64, Marker)> = cell
         .phases
         .iter()
-        .filter_map(|p| Some((p.t_ms / 1e3, at_phase(p)?, Marker::of(p.name)?)))
+        .filter_map(|p| {
+            // A measured command's `started` is the moment it was ready.
+            let marker = match Marker::of(p.name) {
+                None if measured(cell) && p.name == Phase::Started => Marker::Ready,
+                m => m?,
+            };
+            Some((p.t_ms / 1e3, at_phase(p)?, marker))
+        })
         .collect();
     // Idle samples first, so the boundary drawn a moment before them
     // (`drained` before `idle+0s`) stays on top.

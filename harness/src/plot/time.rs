@@ -29,7 +29,24 @@ fn time_chart(
     subtitle: &str,
     y_desc: &str,
     lines: &[TimeLine],
+    measured: bool,
 ) -> anyhow::Result<String> {
+    // Where the idle panel starts, in the words of the command measured.
+    let (split_at, idle_desc, left_desc, whole_desc) = if measured {
+        (
+            "loaded",
+            "idle: seconds since loaded (the load's end)",
+            "ready and loaded: seconds since the command started",
+            "seconds since the command started",
+        )
+    } else {
+        (
+            "drained",
+            "idle: seconds since drained (caches freed)",
+            "serving: seconds since the cell started",
+            "seconds since the cell started",
+        )
+    };
     let all_y = lines
         .iter()
         .flat_map(|l| {
@@ -78,13 +95,15 @@ fn time_chart(
             offsets.push(*o);
         }
     }
-    let mut vlines: Vec<(f64, String)> = vec![(0.0, "drained".into())];
+    let mut vlines: Vec<(f64, String)> = vec![(0.0, split_at.into())];
     vlines.extend(offsets.iter().map(|o| (*o, offset_label(*o))));
     let mut legend: Vec<(Swatch, String)> = lines
         .iter()
         .map(|l| (Swatch::Line(l.colour), l.name.clone()))
         .collect();
     let used: Vec<Marker> = [
+        Marker::Ready,
+        Marker::Loaded,
         Marker::Forked,
         Marker::Steady,
         Marker::Drained,
@@ -118,7 +137,7 @@ fn time_chart(
         let right_axes = Axes {
             x: -right_end * 0.02..right_end * 1.03,
             y: y.clone(),
-            x_desc: "idle: seconds since drained (caches freed)".into(),
+            x_desc: idle_desc.into(),
             y_desc: String::new(),
             x_fmt: &rx_fmt,
             y_fmt: &y_fmt,
@@ -142,9 +161,9 @@ fn time_chart(
                 x: 0.0..left_end * 1.02,
                 y: y.clone(),
                 x_desc: if split {
-                    "serving: seconds since the cell started".into()
+                    left_desc.into()
                 } else {
-                    "seconds since the cell started".into()
+                    whole_desc.into()
                 },
                 y_desc: y_desc.into(),
                 x_fmt: &lx_fmt,
@@ -196,6 +215,8 @@ pub(super) struct OverTime {
     /// The title after the group's name.
     title: &'static str,
     subtitle: &'static str,
+    /// The subtitle for a measured command.
+    measured_subtitle: &'static str,
     y_desc: &'static str,
 }
 
@@ -206,6 +227,7 @@ pub(super) const TREE_PSS: OverTime = OverTime {
     at_phase: tree_pss_at_phase,
     title: "tree anonymous PSS over time",
     subtitle: "anonymous PSS summed over every process of the tree; markers: phase boundaries; right: the idle period, aligned at drained",
+    measured_subtitle: "anonymous PSS summed over every process of the command's tree; markers: ready, loaded and the idle samples; right: the idle period, from the load's end",
     y_desc: "MiB (anonymous PSS, Σ tree)",
 };
 
@@ -216,6 +238,7 @@ pub(super) const WORKER_USS: OverTime = OverTime {
     at_phase: worker_uss_at_phase,
     title: "worker USS over time, mean over the workers",
     subtitle: "USS = Private_Clean + Private_Dirty of one worker: what killing it would free; markers: phase boundaries",
+    measured_subtitle: "USS = Private_Clean + Private_Dirty of one worker: what killing it would free; markers: ready, loaded and the idle samples",
     y_desc: "MiB (USS, mean per worker)",
 };
 
@@ -234,7 +257,7 @@ pub(super) fn over_time(
             colour: colour_of(colours, &c.variant),
             points: time_series(c, what.at_point),
             markers: phase_markers(c, what.at_phase),
-            drained: phase_t(c, allocbench_workloads::Phase::Drained),
+            drained: idle_start(c),
             idle_offsets: c
                 .phases
                 .iter()
@@ -242,10 +265,16 @@ pub(super) fn over_time(
                 .collect(),
         })
         .collect();
+    let measured = cells.iter().any(|c| measured(c));
     time_chart(
         &format!("{group}: {}", what.title),
-        what.subtitle,
+        if measured {
+            what.measured_subtitle
+        } else {
+            what.subtitle
+        },
         what.y_desc,
         &lines,
+        measured,
     )
 }

@@ -45,6 +45,13 @@ pub struct MeasureRecord {
     pub processes: Vec<MeasuredProcess>,
     /// Present when the row finished.
     pub metrics: Option<MeasureMetrics>,
+    /// Ctrl-C or SIGTERM cut this row short: it is not a result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    /// On the interrupted row: the rows that did not run, as `variant` or
+    /// `variant (repetition N)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<String>,
 }
 
 impl MeasureRecord {
