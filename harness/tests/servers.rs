@@ -7,6 +7,9 @@
 //! They need Debian's ruby, unicorn, gunicorn and wrk (scripts/install-servers)
 //! and libjemalloc2 (scripts/install-allocators); without them each test says
 //! so and passes, unless `ALLOCBENCH_REQUIRE_SERVERS=1` (as in CI).
+//!
+//! They run the allocbench that cargo builds for the tests: glibc and
+//! jemalloc-so need no preload library of the workspace.
 
 mod common;
 
@@ -54,15 +57,15 @@ fn servers_installed(programs: &[&str]) -> bool {
         return true;
     }
     let message = format!(
-        "skipped: {} not installed; run {}",
+        "{} not installed; run {}",
         missing.join(", "),
         scripts.join(" and ")
     );
     assert!(
         std::env::var("ALLOCBENCH_REQUIRE_SERVERS").as_deref() != Ok("1"),
-        "{message} (ALLOCBENCH_REQUIRE_SERVERS=1)"
+        "{message} (required here: ALLOCBENCH_REQUIRE_SERVERS=1)"
     );
-    println!("{message}");
+    println!("skipped: {message}");
     false
 }
 
@@ -76,7 +79,7 @@ fn jemalloc_so() -> allocbench_allocators::Variant {
 /// A port nothing listens on now, below the ephemeral range (from 32768)
 /// so that no client connection takes it meanwhile.
 fn free_port() -> u16 {
-    let base = 40_000 - (std::process::id() * 89 % 5_000);
+    let base = 10_000 + std::process::id() * 89 % 8_000;
     (0..2_000)
         .map(|n| (base + n) as u16)
         .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
@@ -122,7 +125,7 @@ fn measure_server(name: &str, port: u16, command: &[String]) -> (Document, Vec<O
     let readings = dir.join("pss.jsonl");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/load_then_read_pss.py");
     let load = format!(
-        "python3 {} {} -t1 -c4 -d2s http://127.0.0.1:{port}/",
+        "python3 '{}' '{}' -t1 -c4 -d2s http://127.0.0.1:{port}/",
         script.display(),
         readings.display()
     );
