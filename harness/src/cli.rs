@@ -550,9 +550,15 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "S,…", value_delimiter = ',', default_value = "5", help_heading = SAMPLING)]
     pub idle: Vec<f64>,
     /// Timeline samples per second of every process of the tree (0: off).
-    /// New processes are found at each sample.
+    /// New processes are found, and checked, at each sample.
     #[arg(long, value_name = "HZ", default_value_t = SAMPLE_HZ_DEFAULT, help_heading = SAMPLING)]
     pub sample_hz: f64,
+    /// The most of one CPU, in percent, the timeline's page-table walks may
+    /// use (smaps_rollup: PSS, USS; pagemap: copied pages); the points
+    /// between read RSS and anonymous memory from the kernel's counters.
+    /// The phase samples always walk. 100: every point walks.
+    #[arg(long, value_name = "PERCENT", default_value_t = SAMPLE_BUDGET_DEFAULT, help_heading = SAMPLING)]
+    pub sample_budget: f64,
     /// Seconds the command may take to become ready, and the load command
     /// to finish.
     #[arg(long, value_name = "S", default_value_t = MEASURE_TIMEOUT_DEFAULT_S, help_heading = RUN_CONTROL)]

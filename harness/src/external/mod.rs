@@ -42,7 +42,7 @@ use crate::exec::interrupt;
 use crate::exec::runner::{Outcome, Sink, new_document, own_cpu_s};
 use crate::results::{CellResult, PhaseSample, Status, Timeline};
 use crate::sample::stat::all_stats;
-use crate::sample::timeline::TimelineSampler;
+use crate::sample::timeline::{Depth, TimelineSampler};
 use crate::write::write_atomic;
 use load::{Load, LoadOutcome};
 use proc::{peek_exit, signal_group};
@@ -336,16 +336,47 @@ impl<'a> Row<'a> {
         })
     }
 
+    /// The tree on a timer: each point reads every process's counters (RSS,
+    /// anonymous: cheap); a point walks the page tables too (smaps_rollup)
+    /// while the walks so far keep under `--sample-budget` of one CPU, and
+    /// scans the workers' pagemaps while those keep under half of it, as a
+    /// cell's timeline does. New processes are found, and checked, at every
+    /// point.
     fn start_timeline(&self) -> TimelineSampler {
         let (tracker, now) = (self.tracker.clone(), self.now.clone());
-        TimelineSampler::start_with(self.t0, self.plan.sample_hz, move |timeline, t_ms| {
-            let phase = *now.lock().unwrap_or_else(|p| p.into_inner());
-            let s = tracker
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .sample(t_ms);
-            timeline.push(s.t_ms, phase, 0, &s.tree, &s.processes, true);
-        })
+        let budget = self.plan.sample_budget.clamp(1e-6, 1.0);
+        let (mut walk_due, mut cow_due) = (Instant::now(), Instant::now());
+        let sampler =
+            TimelineSampler::start_with(self.t0, self.plan.sample_hz, move |timeline, t_ms| {
+                let phase = *now.lock().unwrap_or_else(|p| p.into_inner());
+                let began = Instant::now();
+                let depth = match (began >= walk_due, began >= cow_due) {
+                    (true, true) => Depth::WalkCow,
+                    (true, false) => Depth::Walk,
+                    (false, _) => Depth::Counters,
+                };
+                let s = tracker
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .sample_with(t_ms, depth);
+                let spent = began.elapsed();
+                if depth != Depth::Counters {
+                    walk_due = began + spent.div_f64(budget);
+                }
+                if depth == Depth::WalkCow {
+                    cow_due = began + spent.div_f64(budget / 2.0);
+                }
+                timeline.push(
+                    s.t_ms,
+                    phase,
+                    0,
+                    &s.tree,
+                    &s.processes,
+                    depth != Depth::Counters,
+                );
+            });
+        sampler.add(|t| t.walk_budget = Some(budget));
+        sampler
     }
 
     fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {

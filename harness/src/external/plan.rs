@@ -62,6 +62,8 @@ pub struct MeasurePlan {
     /// metrics are read at the last.
     pub idle: Vec<f64>,
     pub sample_hz: f64,
+    /// The share of one CPU the timeline's walks may use (0–1].
+    pub sample_budget: f64,
     pub timeout: Duration,
     /// Runs of each variant, interleaved across variants.
     pub repeat: u32,
@@ -212,6 +214,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
     }
     let timeout = crate::plans::check_timeout(args.timeout)?;
     let sample_hz = crate::plans::check_sample_hz(args.sample_hz)?;
+    let sample_budget = crate::plans::check_sample_budget(args.sample_budget)?;
     let repeat = crate::plans::check_repeat(args.repeat)?;
     Ok(MeasurePlan {
         command: args.command.clone(),
@@ -222,6 +225,7 @@ pub fn plan(args: &MeasureArgs) -> anyhow::Result<MeasurePlan> {
         duration_s: seconds("--duration", args.duration, DURATION_DEFAULT_S)?,
         idle: args.idle.clone(),
         sample_hz,
+        sample_budget,
         timeout,
         repeat,
         ignore,

@@ -20,8 +20,9 @@ use crate::exec::contain;
 use crate::results::measure::MeasuredProcess;
 use crate::results::{Mem, Millis, ProcessRole, ProcessSample, TreeSample};
 use crate::sample::cow::CowBaseline;
-use crate::sample::smaps::{SampleError, sample};
+use crate::sample::smaps::{SampleError, sample, sample_counters};
 use crate::sample::stat::{Image, Stat, all_stats};
+use crate::sample::timeline::Depth;
 
 struct Tracked {
     pid: i32,
@@ -463,9 +464,22 @@ impl Tracker {
     /// make the sum wrong, so a sample during which the tree changed is
     /// taken again (a few times at most).
     pub fn sample(&mut self, t_ms: Millis) -> TreeSample {
+        self.sample_with(t_ms, Depth::WalkCow)
+    }
+
+    /// [`Self::sample`] reading each process to `depth`: at
+    /// [`Depth::Counters`] only the kernel's counters (RSS, anonymous), but
+    /// a process seen for the first time walks whatever the depth (its
+    /// `Private_Dirty` at first sight tells whether its fork was seen).
+    pub fn sample_with(&mut self, t_ms: Millis, depth: Depth) -> TreeSample {
         let mut live = self.discover(t_ms);
+        if depth == Depth::Counters {
+            // RSS and anonymous memory do not depend on who else maps a
+            // page: no second walk of the tree to make the sum consistent.
+            return self.sample_once(t_ms, &live, depth);
+        }
         for _ in 0..4 {
-            let s = self.sample_once(t_ms, &live);
+            let s = self.sample_once(t_ms, &live, depth);
             let after = self.discover(t_ms);
             let same = |p: &TreeSample| {
                 after.len() == p.processes.len()
@@ -479,17 +493,25 @@ impl Tracker {
             }
             live = after;
         }
-        self.sample_once(t_ms, &live)
+        self.sample_once(t_ms, &live, depth)
     }
 
-    fn sample_once(&mut self, t_ms: Millis, live: &[usize]) -> TreeSample {
+    fn sample_once(&mut self, t_ms: Millis, live: &[usize], depth: Depth) -> TreeSample {
         let mut processes = Vec::with_capacity(live.len());
         for &at in live {
             let p = &mut self.procs[at];
             let role = p.role;
-            let (mem, missed) = match sample(p.pid) {
+            let walk = depth != Depth::Counters || p.first_sample.is_none();
+            let read = if walk {
+                sample(p.pid)
+            } else {
+                sample_counters(p.pid)
+            };
+            let (mem, missed) = match read {
                 Ok(m) => {
-                    p.first_sample.get_or_insert((t_ms, m.private_dirty));
+                    if walk {
+                        p.first_sample.get_or_insert((t_ms, m.private_dirty));
+                    }
                     (Some(m), None)
                 }
                 Err(SampleError::Gone(_)) => {
@@ -499,6 +521,7 @@ impl Tracker {
                 Err(e) => (None, Some(e.to_string())),
             };
             let (cow, cow_missed) = match (&p.baseline, &mem) {
+                (_, Some(_)) if depth != Depth::WalkCow => (None, None),
                 (Some((b, _)), Some(_)) => match b.scan(p.pid) {
                     Ok(c) => (Some(c), None),
                     Err(e) => (None, Some(e.to_string())),

@@ -233,15 +233,20 @@ pub fn check_sample_hz(hz: f64) -> anyhow::Result<f64> {
     Ok(hz)
 }
 
+/// `--sample-budget`, a percentage of one CPU, as a share (0–1].
+pub fn check_sample_budget(percent: f64) -> anyhow::Result<f64> {
+    if !(percent.is_finite() && percent > 0.0 && percent <= 100.0) {
+        return Err(usage(format!(
+            "--sample-budget: must be a percentage of one CPU above 0 and at most 100, got {percent}"
+        )));
+    }
+    Ok(percent / 100.0)
+}
+
 /// The timeline options of `args`, checked.
 pub fn sampling(args: &WorkloadArgs) -> anyhow::Result<Sampling> {
     let hz = check_sample_hz(args.sample_hz)?;
-    let budget = args.sample_budget;
-    if !(budget.is_finite() && budget > 0.0 && budget <= 100.0) {
-        return Err(usage(format!(
-            "--sample-budget: must be a percentage of one CPU above 0 and at most 100, got {budget}"
-        )));
-    }
+    let budget = check_sample_budget(args.sample_budget)?;
     let toggle = match args.sample_toggle {
         None => None,
         Some(_) if hz == 0.0 => {
@@ -256,11 +261,7 @@ pub fn sampling(args: &WorkloadArgs) -> anyhow::Result<Sampling> {
             )));
         }
     };
-    Ok(Sampling {
-        hz,
-        budget: budget / 100.0,
-        toggle,
-    })
+    Ok(Sampling { hz, budget, toggle })
 }
 
 /// Serving threads a cell may run in all without `--force`: more is a typo

@@ -42,7 +42,7 @@ fn lock_timeline(t: &Mutex<Timeline>) -> std::sync::MutexGuard<'_, Timeline> {
 
 /// How much of a process a sample reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Depth {
+pub enum Depth {
     /// The kernel's counters (`/proc/PID/status`): RSS and anonymous.
     Counters,
     /// smaps_rollup: every figure.
