@@ -282,6 +282,10 @@ pub struct OutputArgs {
     /// Write the output here (rewritten after every cell) instead of stdout.
     #[arg(long, value_name = "PATH", help_heading = OUTPUT)]
     pub output: Option<PathBuf>,
+    /// Also write the result document (JSON, what `report` reads) here,
+    /// rewritten after every cell, whatever --format prints.
+    #[arg(long, value_name = "PATH", help_heading = OUTPUT)]
+    pub json: Option<PathBuf>,
     /// Write SVG charts (memory over time, memory given back, growth, CoW)
     /// into this directory; Markdown output links them.
     #[arg(long, value_name = "DIR", help_heading = OUTPUT)]

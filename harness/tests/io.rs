@@ -379,3 +379,56 @@ fn small_budgets_and_timeouts_are_shown_as_given() {
         r.stderr
     );
 }
+
+#[test]
+fn json_beside_the_table_holds_the_same_run() {
+    let dir = temp_dir("io-json");
+    let json = dir.join("run.json");
+    let json_s = json.display().to_string();
+    let table = |extra: &[&str]| run(&with_small(&["compare"], extra));
+    let r = table(&["--quick", "--variants", "glibc", "--json", &json_s]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("variant"),
+        "a table on stdout: {}",
+        r.stdout
+    );
+    let doc: allocbench::results::Document =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc.cells.len(), 1);
+    assert_eq!(doc.cells[0].variant, "glibc");
+
+    // measure too; and the same file for both outputs is refused.
+    let r = run(&[
+        "measure",
+        "--variants",
+        "glibc",
+        "--ready-after",
+        "0.1",
+        "--duration",
+        "0.1",
+        "--idle",
+        "0",
+        "--json",
+        &json_s,
+        "--",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("variant"), "{}", r.stdout);
+    let doc: allocbench::results::Document =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc.cells[0].workload, "measure");
+    let r = compare(&[
+        "--quick",
+        "--variants",
+        "glibc",
+        "--json",
+        &json_s,
+        "--output",
+        &json_s,
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("name the same file"), "{}", r.stderr);
+}

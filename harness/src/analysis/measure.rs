@@ -370,7 +370,7 @@ pub fn cluster_notes(rows: &[MeasureRow]) -> Vec<String> {
                 })
                 .collect();
             format!(
-                "{}: tree PSS in {} separate states, not one spread: {}; the median is none of \
+                "{}: tree PSS in {} separate states, not one spread: {}; one median hides \
                  them",
                 r.variant,
                 r.clusters.len(),

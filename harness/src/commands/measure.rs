@@ -1,6 +1,6 @@
 //! `allocbench measure`: the user's own command under each variant.
 
-use super::{emit, exit_code, prepare_output, write_plots};
+use super::{emit, exit_code, prepare_output, write_json, write_plots};
 use crate::cli::MeasureArgs;
 use crate::exec::interrupt;
 use crate::exec::runner::Sink;
@@ -19,8 +19,14 @@ pub(super) fn run(args: &MeasureArgs) -> anyhow::Result<i32> {
             .clone()
             .filter(|p| crate::write::rewritable(p)),
         previous: Vec::new(),
+        json: args
+            .output
+            .json
+            .clone()
+            .filter(|p| crate::write::rewritable(p)),
     };
     let outcome = crate::external::run(&plan, &sink)?;
+    write_json(&outcome.doc, &args.output)?;
     let mut text = sink.exporter.serialize(&outcome.doc)?;
     let plotted = write_plots(&outcome.doc, &args.output, &mut text);
     match &args.output.output {

@@ -96,9 +96,27 @@ fn prepare_output(out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
     if let Some(path) = &out.output {
         check_output(path)?;
     }
+    if let Some(path) = &out.json {
+        crate::write::check_writable(path)
+            .map_err(|e| plans::usage(format!("--json: cannot write {}: {e}", path.display())))?;
+        if out.output.as_deref() == Some(path.as_path()) {
+            return Err(plans::usage(format!(
+                "--json and --output name the same file, {}",
+                path.display()
+            )));
+        }
+    }
     if let Some(dir) = &out.plot {
         crate::plot::prepare_dir(dir)
             .map_err(|e| plans::usage(format!("--plot: cannot write in {}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// `--json`: the document, whatever `--format` writes.
+fn write_json(doc: &results::Document, out: &crate::cli::OutputArgs) -> anyhow::Result<()> {
+    if let Some(path) = &out.json {
+        write_atomic(path, &(serde_json::to_string(doc)? + "\n"))?;
     }
     Ok(())
 }
@@ -141,8 +159,10 @@ fn execute(
         exporter: output::view_exporter(view, format),
         output: output.clone().filter(|p| crate::write::rewritable(p)),
         previous,
+        json: out.json.clone().filter(|p| crate::write::rewritable(p)),
     };
     let outcome = runner::run(plans, &sink)?;
+    write_json(&outcome.doc, out)?;
     let mut text = sink.exporter.serialize(&outcome.doc)?;
     let plotted = write_plots(&outcome.doc, out, &mut text);
     match &output {

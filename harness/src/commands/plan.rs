@@ -174,6 +174,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
                 exporter: exporter(Format::Json),
                 output: None,
                 previous: Vec::new(),
+                json: None,
             };
             let outcome = runner::run(&plans, &sink)?;
             if outcome.interrupted {
@@ -355,6 +356,7 @@ fn verify(
         exporter: exporter(Format::Json),
         output: None,
         previous: Vec::new(),
+        json: None,
     };
     let outcome = runner::run(std::slice::from_ref(&plan), &sink)?;
     let cell = outcome.doc.cells.first();

@@ -24,6 +24,22 @@ pub struct Sink {
     pub output: Option<PathBuf>,
     /// Finished cells of an earlier run to keep instead of running again.
     pub previous: Vec<CellResult>,
+    /// `--json`: the result document, rewritten after every cell too
+    /// (none for a device or a stream, which get it once, at the end).
+    pub json: Option<PathBuf>,
+}
+
+impl Sink {
+    /// Rewrites the outputs that are rewritten as the run goes.
+    pub fn write(&self, doc: &Document) -> anyhow::Result<()> {
+        if let Some(path) = &self.output {
+            write_atomic(path, &self.exporter.serialize(doc)?)?;
+        }
+        if let Some(path) = &self.json {
+            write_atomic(path, &(serde_json::to_string(doc)? + "\n"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether an earlier cell is the finished result of this plan.
@@ -133,9 +149,7 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
                 doc.summary = summarize(&doc.cells);
                 doc.harness.wall_s = started.elapsed().as_secs_f64();
                 doc.harness.cpu_s = own_cpu_s();
-                if let Some(path) = &sink.output {
-                    write_atomic(path, &sink.exporter.serialize(&doc)?)?;
-                }
+                sink.write(&doc)?;
                 Ok(())
             };
         for (i, plan) in plans.iter().enumerate() {

@@ -43,7 +43,6 @@ use crate::exec::runner::{Outcome, Sink, new_document, own_cpu_s};
 use crate::results::{CellResult, PhaseSample, Status, Timeline};
 use crate::sample::stat::all_stats;
 use crate::sample::timeline::{Depth, TimelineSampler};
-use crate::write::write_atomic;
 use load::{Load, LoadOutcome};
 use proc::{peek_exit, signal_group};
 use track::{Checking, Tracker};
@@ -95,9 +94,7 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
             doc.cells.push(cell);
             doc.harness.wall_s = started.elapsed().as_secs_f64();
             doc.harness.cpu_s = own_cpu_s();
-            if let Some(path) = &sink.output {
-                write_atomic(path, &sink.exporter.serialize(&doc)?)?;
-            }
+            sink.write(&doc)?;
             break;
         }
         match (&cell.status, &cell.error) {
@@ -116,9 +113,7 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
         doc.cells.push(cell);
         doc.harness.wall_s = started.elapsed().as_secs_f64();
         doc.harness.cpu_s = own_cpu_s();
-        if let Some(path) = &sink.output {
-            write_atomic(path, &sink.exporter.serialize(&doc)?)?;
-        }
+        sink.write(&doc)?;
     }
     Ok(Outcome {
         doc,
