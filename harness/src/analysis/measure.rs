@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::choose::{WITHIN, least_within_best};
-use super::stats::clusters;
+use super::stats::{clusters, paired_ratio};
 use crate::results::measure::{MeasureMetrics, WORKLOAD};
 use crate::results::summary::{Ratio, Stat};
 use crate::results::{CellResult, Status};
@@ -213,25 +213,14 @@ pub fn summarize(cells: &[CellResult]) -> Vec<MeasureRow> {
             let Some(stat) = Stat::of(&values) else {
                 continue;
             };
-            let ratios: Vec<(u32, f64)> = values
-                .iter()
-                .filter_map(|&(rep, v)| {
-                    let b = cells.iter().find(|o| {
-                        Some(&o.variant) == base.as_ref()
-                            && o.repetition == rep
-                            && metrics(o).is_some()
-                    })?;
-                    let bv = f.get(metrics(b)?)?;
-                    (bv != 0.0).then(|| (rep, v / bv))
-                })
-                .collect();
-            let ratio = Stat::of(&ratios).filter(|_| f.has_ratio()).map(|s| Ratio {
-                baseline: base.clone().unwrap_or_default(),
-                median: s.median,
-                min: s.min,
-                max: s.max,
-                mad: s.mad,
-            });
+            let baseline = base.clone().unwrap_or_default();
+            let ratio = paired_ratio(&values, &baseline, |rep| {
+                let b = cells.iter().find(|o| {
+                    Some(&o.variant) == base.as_ref() && o.repetition == rep && metrics(o).is_some()
+                })?;
+                f.get(metrics(b)?)
+            })
+            .filter(|_| f.has_ratio());
             figures.insert(f, FigureStat { stat, ratio });
         }
         let pss: Vec<f64> = ok

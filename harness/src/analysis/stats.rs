@@ -142,6 +142,29 @@ pub fn baseline_variant(cells: &[CellResult]) -> Option<&str> {
     }
 }
 
+/// Paired ratios: each repetition's value over the baseline's value in the
+/// same repetition (`base_of`), summarized as [`Stat`] does.
+pub fn paired_ratio(
+    values: &[(u32, f64)],
+    baseline: &str,
+    base_of: impl Fn(u32) -> Option<f64>,
+) -> Option<Ratio> {
+    let ratios: Vec<(u32, f64)> = values
+        .iter()
+        .filter_map(|&(rep, v)| {
+            let bv = base_of(rep)?;
+            (bv != 0.0).then(|| (rep, v / bv))
+        })
+        .collect();
+    Stat::of(&ratios).map(|s| Ratio {
+        baseline: baseline.to_string(),
+        median: s.median,
+        min: s.min,
+        max: s.max,
+        mad: s.mad,
+    })
+}
+
 /// One row per variant × hook × write mode of each workload configuration,
 /// in the order cells first appear; ratios pair each cell with the
 /// baseline's of the same configuration, hook, write mode and repetition.
@@ -176,26 +199,14 @@ pub fn summarize(cells: &[CellResult]) -> Vec<SummaryRow> {
             let Some(stat) = Stat::of(&values) else {
                 continue;
             };
-            // Paired ratios: this repetition's value over the baseline's.
-            let ratios: Vec<(u32, f64)> = values
-                .iter()
-                .filter_map(|&(rep, v)| {
-                    let b = cells.iter().find(|o| {
-                        o.variant == base
-                            && o.repetition == rep
-                            && o.status == Status::Ok
-                            && same_group(o, c)
-                    })?;
-                    let bv = get(b.metrics.as_ref()?)?;
-                    (bv != 0.0).then(|| (rep, v / bv))
-                })
-                .collect();
-            let ratio = Stat::of(&ratios).map(|s| Ratio {
-                baseline: base.clone(),
-                median: s.median,
-                min: s.min,
-                max: s.max,
-                mad: s.mad,
+            let ratio = paired_ratio(&values, &base, |rep| {
+                let b = cells.iter().find(|o| {
+                    o.variant == base
+                        && o.repetition == rep
+                        && o.status == Status::Ok
+                        && same_group(o, c)
+                })?;
+                get(b.metrics.as_ref()?)
             });
             metrics.insert(id.key().to_string(), SummaryMetric { stat, ratio });
         }

@@ -106,14 +106,7 @@ pub fn check(expect: &Expect, pid: i32, environ: &Environ) -> Verdict {
         let maps = process
             .maps()
             .map_err(|e| format!("cannot read /proc/{pid}/maps: {e}"))?;
-        let mut mapped: Vec<PathBuf> = maps
-            .into_iter()
-            .filter_map(|m| match m.pathname {
-                MMapPath::Path(p) => Some(p),
-                _ => None,
-            })
-            .collect();
-        mapped.dedup();
+        let mapped = mapped_files(maps);
         let thp = if expect.thp_disable {
             process
                 .status()
@@ -131,6 +124,19 @@ pub fn check(expect: &Expect, pid: i32, environ: &Environ) -> Verdict {
         }
         Err(e) => Verdict::Unknown(e),
     }
+}
+
+/// The files a process maps, each once per run of mappings.
+pub fn mapped_files(maps: procfs::process::MemoryMaps) -> Vec<PathBuf> {
+    let mut mapped: Vec<PathBuf> = maps
+        .into_iter()
+        .filter_map(|m| match m.pathname {
+            MMapPath::Path(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    mapped.dedup();
+    mapped
 }
 
 /// [`check`] on what was read of the process: its mapped files, the

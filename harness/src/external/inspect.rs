@@ -14,7 +14,7 @@ use allocbench_allocators::is_allocator_env;
 use allocbench_allocators::settings::{Family, reader};
 use procfs::process::{MMapPath, Process};
 
-use super::check::Environ;
+use super::check::{Environ, mapped_files};
 use super::roles::{Node, roles};
 use crate::results::ProcessRole;
 pub use crate::results::inspect::{InspectedProcess, InspectedTree, Inspection, Variable};
@@ -91,15 +91,7 @@ fn inspect_process(
     let (mapped, heaps) = match maps {
         Ok(maps) => {
             let heaps = heap_candidates(&maps);
-            let mut mapped: Vec<PathBuf> = maps
-                .into_iter()
-                .filter_map(|m| match m.pathname {
-                    MMapPath::Path(p) => Some(p),
-                    _ => None,
-                })
-                .collect();
-            mapped.dedup();
-            (mapped, heaps)
+            (mapped_files(maps), heaps)
         }
         Err(e) => {
             errors.push(format!("/proc/{}/maps: {e}", s.pid));
