@@ -111,6 +111,21 @@ pub fn micros(us: f64) -> String {
     }
 }
 
+/// Words as a shell reads them back: each quoted where it needs to be
+/// (`--load 'wrk -t1 http://…'`), so that a printed command line can be
+/// pasted.
+pub fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            shlex::try_quote(w)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| w.clone())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

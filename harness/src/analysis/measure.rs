@@ -220,7 +220,20 @@ pub fn summarize(cells: &[CellResult]) -> Vec<MeasureRow> {
                 })?;
                 f.get(metrics(b)?)
             })
-            .filter(|_| f.has_ratio());
+            .filter(|_| f.has_ratio())
+            .map(|mut r| {
+                // The ratio of the medians, so that it agrees with the
+                // figures beside it; the paired ratios give its spread.
+                let base_values: Vec<(u32, f64)> = cells
+                    .iter()
+                    .filter(|o| Some(&o.variant) == base.as_ref())
+                    .filter_map(|o| Some((o.repetition, f.get(metrics(o)?)?)))
+                    .collect();
+                if let Some(b) = Stat::of(&base_values).filter(|b| b.median != 0.0) {
+                    r.median = stat.median / b.median;
+                }
+                r
+            });
             figures.insert(f, FigureStat { stat, ratio });
         }
         let pss: Vec<f64> = ok
@@ -263,6 +276,46 @@ pub struct Verdict {
 /// 5% of the best throughput when every variant has a throughput (the
 /// report's rule for `compare`), else the least tree PSS. None with fewer
 /// than two variants to weigh.
+/// Why the rows of `cells` give no verdict although they have figures: the
+/// run was cut short (the rows not run may hold the answer), or a load
+/// command failed (its row's memory is an unloaded server's).
+pub fn no_verdict(cells: &[CellResult]) -> Option<String> {
+    let records: Vec<(&CellResult, &crate::results::measure::MeasureRecord)> = cells
+        .iter()
+        .filter(|c| c.workload == WORKLOAD)
+        .filter_map(|c| Some((c, c.measure.as_ref()?)))
+        .collect();
+    if let Some((_, r)) = records.iter().find(|(_, r)| r.interrupted) {
+        let not_run = if r.not_run.is_empty() {
+            String::new()
+        } else {
+            format!("; not run: {}", r.not_run.join(", "))
+        };
+        return Some(format!(
+            "No verdict: the run was cut short (Ctrl-C or SIGTERM){not_run}."
+        ));
+    }
+    let ok = records
+        .iter()
+        .filter(|(c, _)| c.status == Status::Ok)
+        .count();
+    let failed: Vec<&str> = records
+        .iter()
+        .filter(|(c, r)| c.status == Status::Ok && r.load_error.is_some())
+        .map(|(c, _)| c.variant.as_str())
+        .collect();
+    (!failed.is_empty()).then(|| {
+        let mut names = failed.clone();
+        names.dedup();
+        format!(
+            "No verdict: the load command failed in {} of {ok} rows ({}): their memory is an \
+             unloaded server's.",
+            failed.len(),
+            names.join(", ")
+        )
+    })
+}
+
 pub fn verdict(rows: &[MeasureRow]) -> Option<Verdict> {
     let rows: Vec<&MeasureRow> = rows
         .iter()
@@ -395,7 +448,7 @@ mod tests {
     }
 
     #[test]
-    fn medians_and_ratios_to_the_first_variant_paired_by_repetition() {
+    fn medians_and_ratios_of_medians_to_the_first_variant() {
         let cells = vec![
             cell("jemalloc", 0, 100.0, None),
             cell("glibc", 0, 120.0, None),
@@ -407,8 +460,11 @@ mod tests {
         assert_eq!(rows[0].variant, "jemalloc");
         assert_eq!(rows[0].median(Figure::TreePss), Some(105.0 * MIB as f64));
         assert_eq!(rows[0].ratio(Figure::TreePss), Some(1.0));
-        let r = rows[1].ratio(Figure::TreePss).unwrap();
-        assert!((r - (1.2 + 1.1) / 2.0).abs() < 1e-9, "{r}");
+        // The ratio of the medians (120.5 / 105), which agrees with the
+        // figures beside it; the paired ratios (1.2, 1.1) give its spread.
+        let r = rows[1].figures[&Figure::TreePss].ratio.clone().unwrap();
+        assert!((r.median - 120.5 / 105.0).abs() < 1e-9, "{r:?}");
+        assert!((r.mad - 0.05).abs() < 1e-9, "{r:?}");
         assert_eq!(
             rows[1].figures[&Figure::TreePss]
                 .ratio

@@ -66,7 +66,7 @@ fn title(c: &CellResult) -> String {
         let command = c
             .measure
             .as_ref()
-            .map(|m| m.command.join(" "))
+            .map(|m| crate::units::shell_words(&m.command))
             .unwrap_or_default();
         return format!("{}: {command}", c.workload);
     };
@@ -150,13 +150,7 @@ impl Report {
         let mut sources = Vec::new();
         for (path, doc) in docs {
             sources.push(Source {
-                command: doc
-                    .command
-                    .iter()
-                    .skip(1)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                command: crate::units::shell_words(doc.command.get(1..).unwrap_or_default()),
                 wall_s: doc.harness.wall_s,
                 path,
             });

@@ -27,6 +27,11 @@ pub fn inspect(pids: &[i32]) -> anyhow::Result<Inspection> {
     let mut versions = VersionCache::default();
     let mut trees = Vec::new();
     for &pid in pids {
+        if pid == 2 || stats.iter().any(|s| s.pid == pid && s.ppid == 2) {
+            return Err(crate::error::usage(format!(
+                "process {pid} is a kernel thread: no allocator to inspect"
+            )));
+        }
         let Some(root) = stats.iter().find(|s| s.pid == pid && !s.zombie) else {
             return Err(crate::error::usage(format!(
                 "no process {pid} runs here{}",
@@ -53,7 +58,13 @@ fn inspect_tree(root: &Stat, stats: &[Stat], versions: &mut VersionCache) -> Ins
         let pid = order[i].0.pid;
         let mut kids: Vec<&Stat> = stats
             .iter()
-            .filter(|s| s.ppid == pid && !s.zombie && s.pid != root.pid)
+            // Not allocbench itself (inspecting the shell it runs under).
+            .filter(|s| {
+                s.ppid == pid
+                    && !s.zombie
+                    && s.pid != root.pid
+                    && s.pid != std::process::id() as i32
+            })
             .collect();
         kids.sort_by_key(|s| s.pid);
         order.extend(kids.into_iter().map(|k| (k, Some(pid))));
@@ -88,14 +99,14 @@ fn inspect_process(
 ) -> InspectedProcess {
     let mut errors = Vec::new();
     let maps = Process::new(s.pid).and_then(|p| p.maps());
-    let (mapped, heaps) = match maps {
+    let (mapped, heaps, readable) = match maps {
         Ok(maps) => {
             let heaps = heap_candidates(&maps);
-            (mapped_files(maps), heaps)
+            (mapped_files(maps), heaps, true)
         }
         Err(e) => {
             errors.push(format!("/proc/{}/maps: {e}", s.pid));
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), false)
         }
     };
     let (entries, variables_unread) = match Environ::read(s.pid) {
@@ -108,6 +119,24 @@ fn inspect_process(
         .map(|(_, v)| v.split([' ', ':']).filter(|p| !p.is_empty()).collect())
         .unwrap_or_default();
     let (family, library) = serving(&mapped, &preload);
+    if !readable {
+        // Nothing read: no allocator, version or arena count to tell.
+        return InspectedProcess {
+            pid: s.pid,
+            parent,
+            role,
+            command: s.comm.clone(),
+            allocator: "unknown".into(),
+            library: None,
+            version: None,
+            variables: Vec::new(),
+            variables_unread: Some("its memory maps could not be read".into()),
+            arenas: None,
+            pss: None,
+            uss: None,
+            errors,
+        };
+    }
     let version = match (&library, family) {
         (Some(lib), Family::Jemalloc) => versions.jemalloc(lib),
         (None, Family::Glibc) => mapped
@@ -190,6 +219,19 @@ fn problems(processes: &[InspectedProcess]) -> Vec<String> {
     let server: Vec<&InspectedProcess> = processes
         .iter()
         .filter(|p| matches!(p.role, ProcessRole::Master | ProcessRole::Worker))
+        .collect();
+    for p in server.iter().filter(|p| p.allocator == "unknown") {
+        problems.push(format!(
+            "{} {} ({}): could not be read ({}): which allocator serves it is unknown",
+            p.role.name(),
+            p.pid,
+            p.command,
+            p.errors.join("; ")
+        ));
+    }
+    let server: Vec<&InspectedProcess> = server
+        .into_iter()
+        .filter(|p| p.allocator != "unknown")
         .collect();
     for p in &server {
         if let Some(v) = p.variables.iter().find(|v| v.name == "LD_PRELOAD") {

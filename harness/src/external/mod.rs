@@ -19,6 +19,7 @@ mod plan;
 mod proc;
 mod record;
 mod roles;
+mod stop;
 mod track;
 pub mod watchdog;
 
@@ -36,15 +37,14 @@ pub use load_output::LoadFigures;
 pub use plan::{MeasurePlan, MeasureVariant, Ready, builtin_library, plan};
 pub use record::compute;
 
-use crate::exec::cell::{NOT_IN_EFFECT, StderrTail, describe_exit};
-use crate::exec::contain::{self, Targets};
+use crate::exec::cell::{StderrTail, describe_exit};
+use crate::exec::contain;
 use crate::exec::interrupt;
 use crate::exec::runner::{Outcome, Sink, new_document, own_cpu_s};
 use crate::results::{CellResult, PhaseSample, Status, Timeline};
-use crate::sample::stat::all_stats;
 use crate::sample::timeline::{Depth, TimelineSampler};
 use load::{Load, LoadOutcome};
-use proc::{peek_exit, signal_group};
+use proc::peek_exit;
 use track::{Checking, Tracker};
 use watchdog::Watchdog;
 
@@ -305,7 +305,10 @@ impl<'a> Row<'a> {
         // Before the program can write a process title over it (spawn
         // returns after the exec).
         let early_environ = std::fs::read(format!("/proc/{root}/environ")).ok();
-        log(&format!("started {} (pid {root})", plan.command.join(" ")));
+        log(&format!(
+            "started {} (pid {root})",
+            crate::units::shell_words(&plan.command)
+        ));
         Ok(Row {
             plan,
             log,
@@ -446,12 +449,17 @@ impl<'a> Row<'a> {
             }
             // Let the output reader catch the last lines.
             self.output.wait_closed(Duration::from_millis(500));
-            let last: Vec<String> = self.output.lines();
-            let last = &last[last.len().saturating_sub(5)..];
-            let output = if last.is_empty() {
-                String::new()
-            } else {
-                format!("; last output: {}", last.join(" | "))
+            // The first lines too: an interpreter prints the error first
+            // and its backtrace after.
+            let lines: Vec<String> = self.output.lines();
+            let output = match lines.len() {
+                0 => String::new(),
+                1..=6 => format!("; its output: {}", lines.join(" | ")),
+                n => format!(
+                    "; its output began: {} … and ended: {}",
+                    lines[..2].join(" | "),
+                    lines[n - 4..].join(" | ")
+                ),
             };
             return Err(format!(
                 "the command {} {stage}{output}",
@@ -556,7 +564,12 @@ impl<'a> Row<'a> {
                 self.record.load_error = outcome.error;
                 self.record.load_output_tail = outcome.tail;
                 self.load_summary = outcome.summary;
-                self.record.load_note = outcome.figures.note.clone();
+                // A failed load command's output is not a tool's summary.
+                self.record.load_note = outcome
+                    .figures
+                    .note
+                    .clone()
+                    .filter(|_| self.record.load_error.is_none());
                 self.load = outcome.figures;
             }
             None => self.wait_until(
@@ -616,86 +629,6 @@ impl<'a> Row<'a> {
         };
         tracker().set_load(None);
         Ok(outcome)
-    }
-
-    /// Stops the command: gracefully after a good run (SIGTERM to its
-    /// group and to the processes allocbench adopted, a daemon's; SIGKILL
-    /// after the grace period), at once after a failure. Whatever the
-    /// outcome, nothing of the tree is left running (what it forked during
-    /// the stop included) and the root is reaped.
-    fn stop(&mut self, outcome: Result<(), String>) -> Result<(), String> {
-        let pgid = self.root;
-        // The root is not reaped until the end, so its group id is ours.
-        let tree = |known: Vec<(i32, u64)>| Targets {
-            known,
-            adopted: true,
-            ..Targets::root(pgid)
-        };
-        let early = peek_exit(self.root);
-        if outcome.is_ok() {
-            signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + STOP_GRACE;
-            let mut termed = Vec::new();
-            loop {
-                // What left the group gets its SIGTERM too, once, as it is
-                // adopted (a daemon, or a process whose parent just ended).
-                for a in contain::adopted(&all_stats()) {
-                    if !termed.contains(&a) {
-                        // Adopted and not reaped: the pid is that process.
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(a.0),
-                            nix::sys::signal::Signal::SIGTERM,
-                        );
-                        termed.push(a);
-                    }
-                }
-                let root = peek_exit(self.root);
-                if let Some(root) = root
-                    && contain::members(&tree(Vec::new()), &all_stats()).is_empty()
-                {
-                    self.record.stop = Some(match early {
-                        Some(_) => "SIGTERM: every process of the daemon ended".into(),
-                        None => format!("SIGTERM: {}", describe_exit(root)),
-                    });
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    self.record.stop = Some(format!(
-                        "killed by SIGKILL after the {} s grace",
-                        STOP_GRACE.as_secs()
-                    ));
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        } else if let Some(s) = early {
-            self.record.stop = Some(describe_exit(s));
-        }
-        let known = self
-            .tracker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .not_gone();
-        contain::kill(&tree(known));
-        // Everything is killed: the watchdog has nothing left to do.
-        self.watchdog.end();
-        // Before the reap, after which the group id may be reused.
-        interrupt::unregister(pgid);
-        let status = contain::wait(&mut self.child).ok();
-        if self.record.stop.is_none() {
-            self.record.stop = status.map(describe_exit);
-        }
-        self.output.wait_closed(Duration::from_secs(2));
-        if outcome.is_ok()
-            && let Some(line) = self
-                .output
-                .lines()
-                .into_iter()
-                .find(|l| NOT_IN_EFFECT.iter().any(|p| l.contains(p)))
-        {
-            return Err(format!("variant is not in effect as defined: {line}"));
-        }
-        outcome
     }
 }
 

@@ -1,6 +1,6 @@
 //! Roles by the tree's structure: which process of a measured (or
 //! inspected) tree is the server's master, which are its workers, and which
-//! only launched it or run beside it.
+//! only launched it, run beside it, or are programs it runs.
 
 use std::collections::HashMap;
 
@@ -21,7 +21,8 @@ pub struct Node {
 /// has forked a child without exec (the child runs the same image), or,
 /// when none has, the end of the chain of only children from the top
 /// (`sh -c 'server; exit'`); the processes above it are launchers, those
-/// below it workers, the rest others. A process whose `stat` hides its
+/// below it workers, the rest others (and, below a master that forks,
+/// the programs it or its workers exec, with what they start). A process whose `stat` hides its
 /// addresses (zeros: one that may not be traced) counts as forked.
 pub fn roles(nodes: &[Node]) -> Vec<ProcessRole> {
     let pos: HashMap<i32, usize> = nodes.iter().enumerate().map(|(i, n)| (n.pid, i)).collect();
@@ -52,7 +53,8 @@ pub fn roles(nodes: &[Node]) -> Vec<ProcessRole> {
     for top in (0..nodes.len()).filter(|&i| parent(i).is_none()) {
         // Breadth first: the shallowest wins.
         let tree = below(top);
-        let master = tree.iter().copied().find(|&i| forks(i)).unwrap_or_else(|| {
+        let forking = tree.iter().copied().find(|&i| forks(i));
+        let master = forking.unwrap_or_else(|| {
             let mut i = top;
             while let [only] = children(i)[..] {
                 i = only;
@@ -61,6 +63,21 @@ pub fn roles(nodes: &[Node]) -> Vec<ProcessRole> {
         });
         for i in below(master) {
             out[i] = ProcessRole::Worker;
+        }
+        // Below a master that forks its workers, a process that runs
+        // another program (a helper it spawned: `sleep`, `git`, a log
+        // shipper) is not a worker, nor is what it starts.
+        if forking.is_some() {
+            for i in below(master).into_iter().skip(1) {
+                let image = nodes[i].image;
+                let exec =
+                    parent(i).is_some_and(|p| nodes[p].image != image) && image.startstack != 0;
+                if exec {
+                    for j in below(i) {
+                        out[j] = ProcessRole::Other;
+                    }
+                }
+            }
         }
         let mut up = parent(master);
         while let Some(i) = up {
@@ -103,10 +120,20 @@ mod tests {
             node(4, Some(2), 2),
         ];
         assert_eq!(roles(&wrapped), [Launcher, Master, Worker, Worker]);
-        // Exec'd directly: the root is the master; a worker's own child
-        // (exec'd or not) is a worker too.
-        let direct = [node(1, None, 1), node(2, Some(1), 1), node(3, Some(2), 9)];
-        assert_eq!(roles(&direct), [Master, Worker, Worker]);
+        // Exec'd directly: the root is the master; a worker's forked child
+        // is a worker too, a program it or the master runs is not.
+        let direct = [
+            node(1, None, 1),
+            node(2, Some(1), 1),
+            node(3, Some(2), 1),
+            node(4, Some(2), 9),
+            node(5, Some(4), 9),
+            node(6, Some(1), 8),
+        ];
+        assert_eq!(
+            roles(&direct),
+            [Master, Worker, Worker, Other, Other, Other]
+        );
         // `server | tee log` under sh: tee is beside the master.
         let piped = [
             node(1, None, 1),

@@ -83,11 +83,13 @@ pub fn render(ins: &Inspection) -> String {
                 .filter(|p| matches!(p.role, ProcessRole::Master | ProcessRole::Worker))
                 .count();
             if let Some(m) = t.processes.iter().find(|p| p.role == ProcessRole::Master) {
-                out.push_str(&format!(
-                    "The server's {n} process{} (master and workers) agree: {}.\n",
-                    if n == 1 { "" } else { "es" },
-                    m.describe()
-                ));
+                out.push_str(&match n {
+                    1 => format!("The server's one process: {}.\n", m.describe()),
+                    _ => format!(
+                        "The server's {n} processes (master and workers) agree: {}.\n",
+                        m.describe()
+                    ),
+                });
             }
         } else {
             for p in &t.problems {

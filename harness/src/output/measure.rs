@@ -3,7 +3,9 @@
 
 use super::Exporter;
 use super::markup::{Markup, Table, render};
-use crate::analysis::measure::{Figure, MeasureRow, baseline, cluster_notes, summarize, verdict};
+use crate::analysis::measure::{
+    Figure, MeasureRow, baseline, cluster_notes, no_verdict, summarize, verdict,
+};
 use crate::analysis::report::{Group, Report};
 use crate::cli::Format;
 use crate::results::measure::{MeasureMetrics, WORKLOAD};
@@ -320,8 +322,9 @@ pub fn legend(cells: &[CellResult]) -> String {
     }
     if repeated(cells) {
         out.push_str(
-            "Medians over the repetitions, ratios paired by repetition (± in the wide table: \
-             their median absolute deviation); CV: the coefficient of variation. ",
+            "Medians over the repetitions; a ratio is the variant's median over the first \
+             variant's (± in the wide table: the median absolute deviation of the ratios \
+             repetition by repetition); CV: the coefficient of variation. ",
         );
     }
     let idle = idle
@@ -373,8 +376,10 @@ impl Exporter for MeasureMarkup {
         let mut out = render(&measure_table(doc, wide), self.markup);
         out.push('\n');
         out.push_str(&legend(&doc.cells));
-        if let Some(v) = verdict(&summarize(&doc.cells)) {
-            out.push_str(&format!("\n{}\n", v.text()));
+        match (no_verdict(&doc.cells), verdict(&summarize(&doc.cells))) {
+            (Some(why), _) => out.push_str(&format!("\n{why}\n")),
+            (None, Some(v)) => out.push_str(&format!("\n{}\n", v.text())),
+            (None, None) => {}
         }
         out.push_str(&notes(&doc.cells));
         Ok(out)
@@ -463,9 +468,10 @@ pub(super) fn server_choices(report: &Report) -> Vec<(String, Vec<String>)> {
                 .map(|r| r.variant.as_str())
                 .collect();
             let mut lines = Vec::new();
-            match verdict(&rows) {
-                Some(v) => lines.push(v.text()),
-                None => lines.push(match finished.as_slice() {
+            match (no_verdict(cells), verdict(&rows)) {
+                (Some(why), _) => lines.push(why),
+                (None, Some(v)) => lines.push(v.text()),
+                (None, None) => lines.push(match finished.as_slice() {
                     [] => "No variant finished: nothing to choose from.".to_string(),
                     [one] => format!(
                         "Only {one} has figures: nothing to choose between (measure more \

@@ -33,7 +33,8 @@ pub struct InspectedProcess {
     pub role: ProcessRole,
     /// `/proc/PID/comm`.
     pub command: String,
-    /// The allocator family serving `malloc`: `glibc malloc` when no
+    /// The allocator family serving `malloc` (`unknown` when its maps
+    /// could not be read): `glibc malloc` when no
     /// allocator library is mapped (one linked statically into the program
     /// would not show).
     pub allocator: String,
