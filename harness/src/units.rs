@@ -115,12 +115,15 @@ pub fn micros(us: f64) -> String {
 /// (`--load 'wrk -t1 http://…'`), so that a printed command line can be
 /// pasted.
 pub fn shell_words(words: &[String]) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
     words
         .iter()
         .map(|w| {
-            shlex::try_quote(w)
-                .map(|q| q.into_owned())
-                .unwrap_or_else(|_| w.clone())
+            if !w.is_empty() && w.chars().all(safe) {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -128,6 +131,20 @@ pub fn shell_words(words: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shell_words_quote_only_what_a_shell_would_split() {
+        let w = |v: &[&str]| shell_words(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            w(&["--idle", "0,1,10", "a/b.json"]),
+            "--idle 0,1,10 a/b.json"
+        );
+        assert_eq!(
+            w(&["--load", "wrk -t1 http://127.0.0.1:8080/"]),
+            "--load 'wrk -t1 http://127.0.0.1:8080/'"
+        );
+        assert_eq!(w(&["it's", ""]), r"'it'\''s' ''");
+    }
+
     #[test]
     fn small_sizes_and_durations_are_not_rounded_to_zero() {
         use super::{seconds, size};
