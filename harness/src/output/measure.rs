@@ -376,10 +376,9 @@ impl Exporter for MeasureMarkup {
         let mut out = render(&measure_table(doc, wide), self.markup);
         out.push('\n');
         out.push_str(&legend(&doc.cells));
-        match (no_verdict(&doc.cells), verdict(&summarize(&doc.cells))) {
-            (Some(why), _) => out.push_str(&format!("\n{why}\n")),
-            (None, Some(v)) => out.push_str(&format!("\n{}\n", v.text())),
-            (None, None) => {}
+        if doc.cells.iter().any(|c| c.workload == WORKLOAD) {
+            let line = verdict_line(&doc.cells, &summarize(&doc.cells));
+            out.push_str(&format!("\n{line}\n"));
         }
         out.push_str(&notes(&doc.cells));
         Ok(out)
@@ -454,6 +453,30 @@ fn at(report: &Report, g: &Group, m: usize) -> String {
     }
 }
 
+/// The line under a table of measured rows: the verdict with its rule, or
+/// why there is none.
+fn verdict_line(cells: &[CellResult], rows: &[MeasureRow]) -> String {
+    if let Some(why) = no_verdict(cells) {
+        return why;
+    }
+    if let Some(v) = verdict(rows) {
+        return v.text();
+    }
+    let finished: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.ok > 0)
+        .map(|r| r.variant.as_str())
+        .collect();
+    match finished.as_slice() {
+        [] => "No variant finished: nothing to choose from.".to_string(),
+        [one] => format!(
+            "Only {one} has figures: nothing to choose between (measure more variants with \
+             --variants)."
+        ),
+        _ => "No variant has a tree PSS: nothing to choose by.".to_string(),
+    }
+}
+
 /// "What to choose for this server": for each measured command (and
 /// machine), the verdict with its rule, and the variants whose runs fell
 /// into separate states.
@@ -462,24 +485,7 @@ pub(super) fn server_choices(report: &Report) -> Vec<(String, Vec<String>)> {
     for g in report.groups.iter().filter(|g| is_measure(g)) {
         for (m, cells) in &g.runs {
             let rows = summarize(cells);
-            let finished: Vec<&str> = rows
-                .iter()
-                .filter(|r| r.ok > 0)
-                .map(|r| r.variant.as_str())
-                .collect();
-            let mut lines = Vec::new();
-            match (no_verdict(cells), verdict(&rows)) {
-                (Some(why), _) => lines.push(why),
-                (None, Some(v)) => lines.push(v.text()),
-                (None, None) => lines.push(match finished.as_slice() {
-                    [] => "No variant finished: nothing to choose from.".to_string(),
-                    [one] => format!(
-                        "Only {one} has figures: nothing to choose between (measure more \
-                         variants with --variants)."
-                    ),
-                    _ => "No variant has a tree PSS: nothing to choose by.".to_string(),
-                }),
-            }
+            let mut lines = vec![verdict_line(cells, &rows)];
             lines.extend(cluster_notes(&rows));
             out.push((at(report, g, *m), lines));
         }
