@@ -229,12 +229,7 @@ fn debians_jemalloc_as_the_preset_and_as_a_path_is_jemalloc() {
         .into_iter()
         .find(|v| v.name == "jemalloc-so")
         .unwrap();
-    let Some(so) = allocbench_allocators::library_dirs()
-        .into_iter()
-        .map(|d| d.join("libjemalloc.so.2"))
-        .find(|p| p.exists())
-    else {
-        println!("skipped: no libjemalloc.so.2 here (scripts/install-allocators installs it)");
+    let Some(so) = common::debian_jemalloc() else {
         return;
     };
     assert!(preset.availability().is_ok(), "{:?}", preset.availability());

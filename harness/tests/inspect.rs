@@ -109,12 +109,7 @@ fn glibc_arenas_are_counted_from_the_heaps() {
 
 #[test]
 fn a_preload_that_took_and_one_that_did_not() {
-    let Some(je) = allocbench_allocators::library_dirs()
-        .into_iter()
-        .map(|d| d.join("libjemalloc.so.2"))
-        .find(|p| p.exists())
-    else {
-        println!("skipped: no libjemalloc.so.2 here (scripts/install-allocators installs it)");
+    let Some(je) = common::debian_jemalloc() else {
         return;
     };
     let je = je.display().to_string();

@@ -38,7 +38,7 @@ impl Expect {
             .set
             .iter()
             .find(|(k, _)| k == "LD_PRELOAD")
-            .map(|(_, v)| std::fs::canonicalize(v).unwrap_or_else(|_| v.into()));
+            .and_then(|(_, v)| preloaded(v).into_iter().next());
         Expect {
             variant: variant.to_string(),
             launch: launch.clone(),
@@ -46,6 +46,16 @@ impl Expect {
             library,
         }
     }
+}
+
+/// The libraries an `LD_PRELOAD` value names (separated by spaces or
+/// colons, as the dynamic linker reads it), each resolved as it maps them.
+pub fn preloaded(value: &str) -> Vec<PathBuf> {
+    value
+        .split([' ', ':'])
+        .filter(|p| !p.is_empty())
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.into()))
+        .collect()
 }
 
 /// The environment a process's program started with, as far as known.
@@ -97,6 +107,18 @@ pub enum Verdict {
     NotInEffect(String),
     /// The process could not be read (gone, or not allowed).
     Unknown(String),
+}
+
+impl Verdict {
+    /// The outcome in a line: `in effect: …`, `not in effect: …` or `not
+    /// checked: …`.
+    pub fn describe(&self) -> String {
+        match self {
+            Verdict::InEffect(c) => format!("in effect: {}", c.join(", ")),
+            Verdict::NotInEffect(why) => format!("not in effect: {why}"),
+            Verdict::Unknown(why) => format!("not checked: {why}"),
+        }
+    }
 }
 
 /// Checks process `pid`, whose program started with `environ`.

@@ -14,7 +14,7 @@ use allocbench_allocators::is_allocator_env;
 use allocbench_allocators::settings::{Family, reader};
 use procfs::process::{MMapPath, Process};
 
-use super::check::{Environ, mapped_files};
+use super::check::{Environ, mapped_files, preloaded};
 use super::roles::{Node, roles};
 use crate::results::ProcessRole;
 pub use crate::results::inspect::{InspectedProcess, InspectedTree, Inspection, Variable};
@@ -113,10 +113,10 @@ fn inspect_process(
         Environ::Read(e) | Environ::Inherited(e) => (e, None),
         Environ::Unknown(why) => (Vec::new(), Some(why)),
     };
-    let preload: Vec<&str> = entries
+    let preload: Vec<PathBuf> = entries
         .iter()
         .find(|(k, _)| k == "LD_PRELOAD")
-        .map(|(_, v)| v.split([' ', ':']).filter(|p| !p.is_empty()).collect())
+        .map(|(_, v)| preloaded(v))
         .unwrap_or_default();
     let (family, library) = serving(&mapped, &preload);
     if !readable {
@@ -199,13 +199,12 @@ fn inspect_process(
 /// The allocator serving `malloc`: a preloaded allocator library that is
 /// mapped (the first named), else any allocator library mapped (linked by
 /// the program), else glibc's.
-fn serving(mapped: &[PathBuf], preload: &[&str]) -> (Family, Option<PathBuf>) {
+fn serving(mapped: &[PathBuf], preload: &[PathBuf]) -> (Family, Option<PathBuf>) {
     let family = |p: &Path| Family::of_library(&p.to_string_lossy());
-    let canonical = |p: &str| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
     preload
         .iter()
-        .map(|p| canonical(p))
         .filter(|p| mapped.contains(p))
+        .cloned()
         .chain(mapped.iter().cloned())
         .find_map(|p| family(&p).map(|f| (f, Some(p))))
         .unwrap_or((Family::Glibc, None))
@@ -235,15 +234,9 @@ fn problems(processes: &[InspectedProcess]) -> Vec<String> {
         .collect();
     for p in &server {
         if let Some(v) = p.variables.iter().find(|v| v.name == "LD_PRELOAD") {
-            let taken = v
-                .value
-                .split([' ', ':'])
-                .filter(|l| !l.is_empty())
-                .all(|l| {
-                    let l = std::fs::canonicalize(l).unwrap_or_else(|_| l.into());
-                    p.library.as_ref() == Some(&l)
-                        || Family::of_library(&l.to_string_lossy()).is_none()
-                });
+            let taken = preloaded(&v.value).iter().all(|l| {
+                p.library.as_ref() == Some(l) || Family::of_library(&l.to_string_lossy()).is_none()
+            });
             if !taken {
                 problems.push(format!(
                     "{} {} ({}): LD_PRELOAD={} did not take: {} serves malloc (a wrong path or \

@@ -426,7 +426,7 @@ impl<'a> Row<'a> {
             }
             std::thread::sleep(Duration::from_millis(60));
             let t = self.ms();
-            self.tracker().sample(t);
+            self.tracker().refresh(t);
         }
         match self.tracker().not_in_effect() {
             Some(why) => Err(why),

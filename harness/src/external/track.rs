@@ -388,6 +388,13 @@ impl Tracker {
         self.check(&live, t_ms);
     }
 
+    /// Finds the tree now and checks what is due (new processes, those
+    /// that ran another program, those found without the variant), without
+    /// reading anyone's memory.
+    pub fn refresh(&mut self, t_ms: Millis) {
+        self.discover(t_ms);
+    }
+
     /// Whether a process of the server was found without the variant
     /// only once: it is checked again before the row fails.
     pub fn unsettled(&self) -> bool {
@@ -434,9 +441,8 @@ impl Tracker {
                 " (not part of the server: not required)"
             };
             let outcome = match &p.verdict {
-                Some(Verdict::InEffect(c)) => format!("in effect: {}", c.join(", ")),
                 Some(Verdict::NotInEffect(why)) => format!("NOT in effect{part}: {why}"),
-                Some(Verdict::Unknown(why)) => format!("not checked: {why}"),
+                Some(v) => v.describe(),
                 None => continue,
             };
             let who = format!("{} {} ({})", p.role.name(), p.pid, p.command);
@@ -579,11 +585,7 @@ impl Tracker {
                 first_sample_ms: p.first_sample.map(|f| f.0),
                 private_dirty_first: p.first_sample.map(|f| f.1),
                 adopted: p.adopted,
-                check: p.verdict.as_ref().map(|v| match v {
-                    Verdict::InEffect(c) => format!("in effect: {}", c.join(", ")),
-                    Verdict::NotInEffect(why) => format!("not in effect: {why}"),
-                    Verdict::Unknown(why) => format!("not checked: {why}"),
-                }),
+                check: p.verdict.as_ref().map(Verdict::describe),
             })
             .collect()
     }

@@ -172,3 +172,16 @@ pub fn variants_file(dir: &std::path::Path, text: &str) -> String {
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
 }
+
+/// Debian's jemalloc (`libjemalloc.so.2`) where the dynamic linker finds
+/// it; `None`, saying so, where it is not installed.
+pub fn debian_jemalloc() -> Option<PathBuf> {
+    let found = allocbench_allocators::library_dirs()
+        .into_iter()
+        .map(|d| d.join("libjemalloc.so.2"))
+        .find(|p| p.exists());
+    if found.is_none() {
+        println!("skipped: no libjemalloc.so.2 here (scripts/install-allocators installs it)");
+    }
+    found
+}
