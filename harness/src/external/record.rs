@@ -260,6 +260,9 @@ mod tests {
             (Some(0.8), Some(36.7))
         );
         assert_eq!(m.load_tool.as_deref(), Some("wrk"));
+        assert_eq!(m.tree_uss_started, Some(30 * MIB));
+        assert_eq!(m.tree_uss_loaded, Some(38 * MIB));
+        assert_eq!(m.tree_uss_idle, Some(36 * MIB));
         assert_eq!(m.worker_uss_loaded_mean, Some(14 * MIB));
         assert_eq!(m.worker_uss_loaded_max, Some(18 * MIB));
         // 16 of the 20 MiB the two workers inherited are still shared.
