@@ -104,6 +104,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Render result files (JSON documents) into a report.
     Report(ReportArgs),
+    /// Join result documents of one command run as shards (`--shard K/N`)
+    /// or on several machines into one document.
+    Merge(MergeArgs),
     /// Run your own command (a preforking server) under each variant and
     /// measure its whole process tree: `allocbench measure [options] -- CMD ARGS…`
     // A negative number is a value, so its error names the flag.
@@ -301,6 +304,22 @@ pub struct ResumeArgs {
     pub resume: bool,
 }
 
+/// `--shard` and `--dry-run`: the commands whose cells can be split over
+/// machines (`compare`, `sweep`).
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Run only shard K of N (K counts from 0): N machines given the same
+    /// command line and K = 0…N−1 run every cell exactly once, each
+    /// comparison (configuration × hook × repetition, every variant) whole
+    /// on one machine. `allocbench merge` joins their documents.
+    #[arg(long, value_name = "K/N", help_heading = RUN_CONTROL)]
+    pub shard: Option<String>,
+    /// Print the cells this command (with --shard, this shard) would run,
+    /// then exit without running them.
+    #[arg(long, help_heading = RUN_CONTROL)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = after_help!(
     [
@@ -353,6 +372,8 @@ pub struct CompareArgs {
     /// from the application's.
     #[arg(long, help_heading = RUN_CONTROL)]
     pub cow_attribution: bool,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// The terminal table with every column (Markdown and CSV always have
     /// every column).
     #[arg(long, help_heading = OUTPUT)]
@@ -385,6 +406,8 @@ pub struct SweepArgs {
     /// Run every cell N times, interleaved.
     #[arg(long, value_name = "N", default_value_t = 1, help_heading = RUN_CONTROL)]
     pub repeat: u32,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -461,6 +484,29 @@ pub struct ReportArgs {
     // `--plots` was this flag's first spelling; scripts still use it.
     #[arg(long, value_name = "DIR", alias = "plots", help_heading = OUTPUT)]
     pub plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = after_help!(
+    [
+        "allocbench merge server-0.json server-1.json server-2.json --output server.json",
+        "allocbench merge big-*.json small-*.json --output all.json && allocbench report all.json",
+    ],
+    [
+        "0    merged",
+        "2    bad input: documents that differ (command, version, spec, variants), a shard missing",
+    ]
+))]
+pub struct MergeArgs {
+    /// Result documents of one command line: its shards (`--shard K/N`,
+    /// every K present), or whole runs on several machines. Machines of the
+    /// same shape (CPUs, memory, kernel, glibc, THP, allocator versions)
+    /// pool their cells as more repetitions; other shapes stay apart.
+    #[arg(required = true, value_name = "FILE.json")]
+    pub files: Vec<PathBuf>,
+    /// Write the merged document here instead of stdout.
+    #[arg(long, value_name = "PATH", help_heading = OUTPUT)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,7 @@ use clap::Parser;
 
 /// The public commands; `__worker` and `__watchdog` are hidden.
 const COMMANDS: &[&str] = &[
-    "list", "run", "compare", "sweep", "plan", "report", "measure", "inspect",
+    "list", "run", "compare", "sweep", "plan", "report", "merge", "measure", "inspect",
 ];
 
 /// `allocbench [COMMAND] --help`, 100 columns wide. clap wraps to the

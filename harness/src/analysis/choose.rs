@@ -35,7 +35,7 @@ pub(super) fn baseline(r: &SummaryRow) -> String {
 
 /// The rows of the plain configuration: no pre-fork hook, application
 /// writes as the workload makes them (the first write mode seen).
-fn plain(rows: &[SummaryRow]) -> Vec<&SummaryRow> {
+pub(super) fn plain(rows: &[SummaryRow]) -> Vec<&SummaryRow> {
     let writes = rows.first().map(|r| r.app_writes);
     rows.iter()
         .filter(|r| r.prefork == PreforkHook::None && Some(r.app_writes) == writes && r.ok > 0)
@@ -650,6 +650,7 @@ pub fn choose(report: &Report) -> Vec<Advice> {
                 });
             }
         }
+        out.extend(super::across::across_machines(report, g).filter(|a| !a.lines.is_empty()));
     }
     out
 }

@@ -2,8 +2,10 @@
 //! repetitions, the memory model fitted to a sweep, and the report's rules
 //! for what to choose.
 
+mod across;
 pub mod choose;
 pub mod measure;
+pub mod merge;
 pub mod metrics;
 pub mod questions;
 pub mod report;

@@ -33,6 +33,8 @@ pub struct Source {
     /// The allocbench command line that wrote it (without the program).
     pub command: String,
     pub wall_s: f64,
+    /// A merged document's own sources: path (host, shard, cells).
+    pub merged: Vec<String>,
 }
 
 /// Everything a report shows.
@@ -152,38 +154,71 @@ impl Report {
             sources.push(Source {
                 command: crate::units::shell_words(doc.command.get(1..).unwrap_or_default()),
                 wall_s: doc.harness.wall_s,
+                merged: doc
+                    .machines
+                    .iter()
+                    .flat_map(|m| m.sources.iter())
+                    .map(|s| {
+                        let shard = s.shard.map(|k| format!(", shard {k}")).unwrap_or_default();
+                        format!("{} ({}{shard}, {} cells)", s.path, s.hostname, s.cells)
+                    })
+                    .collect(),
                 path,
             });
-            let mkey = machine_key(&doc.environment);
-            let m = match machines.iter().position(|(k, _)| *k == mkey) {
-                Some(i) => i,
-                None => {
-                    let e = &doc.environment;
-                    machines.push((
-                        mkey,
-                        Machine {
-                            label: format!(
-                                "{} ({} CPUs, {} GiB)",
-                                e.hostname,
-                                e.cpus,
-                                e.mem_total_bytes >> 30
-                            ),
-                            environment: e.clone(),
-                        },
-                    ));
-                    machines.len() - 1
-                }
+            // The machines of this document: its own, or a merged
+            // document's shapes (each cell says which).
+            let entries: Vec<(String, String, &Environment)> = if doc.machines.is_empty() {
+                let e = &doc.environment;
+                vec![(
+                    machine_key(e),
+                    format!(
+                        "{} ({} CPUs, {} GiB)",
+                        e.hostname,
+                        e.cpus,
+                        e.mem_total_bytes >> 30
+                    ),
+                    e,
+                )]
+            } else {
+                doc.machines
+                    .iter()
+                    .map(|m| {
+                        (
+                            format!("shape|{}", m.label),
+                            m.label.clone(),
+                            &m.environment,
+                        )
+                    })
+                    .collect()
             };
-            // Versions a later document reported add to the machine's facts.
-            for (k, v) in &doc.environment.allocator_versions {
-                machines[m]
-                    .1
-                    .environment
-                    .allocator_versions
-                    .entry(k.clone())
-                    .or_insert_with(|| v.clone());
+            let mut index = Vec::new();
+            for (mkey, label, e) in entries {
+                let m = match machines.iter().position(|(k, _)| *k == mkey) {
+                    Some(i) => i,
+                    None => {
+                        machines.push((
+                            mkey,
+                            Machine {
+                                label,
+                                environment: e.clone(),
+                            },
+                        ));
+                        machines.len() - 1
+                    }
+                };
+                // Versions a later document reported add to the machine's facts.
+                for (k, v) in &e.allocator_versions {
+                    machines[m]
+                        .1
+                        .environment
+                        .allocator_versions
+                        .entry(k.clone())
+                        .or_insert_with(|| v.clone());
+                }
+                index.push(m);
             }
             for c in doc.cells {
+                let m = index[c.machine.map_or(0, |i| i as usize).min(index.len() - 1)];
                 let gkey = group_key(&c);
                 let g = match groups.iter().position(|(k, _)| *k == gkey) {
                     Some(i) => i,

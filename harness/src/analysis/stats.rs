@@ -220,6 +220,7 @@ pub fn summarize(cells: &[CellResult]) -> Vec<SummaryRow> {
             ok: ok.len(),
             failed: mine.len() - ok.len(),
             metrics,
+            machine: c.machine,
         });
     }
     rows

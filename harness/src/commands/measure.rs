@@ -24,6 +24,7 @@ pub(super) fn run(args: &MeasureArgs) -> anyhow::Result<i32> {
             .json
             .clone()
             .filter(|p| crate::write::rewritable(p)),
+        shard: None,
     };
     let outcome = crate::external::run(&plan, &sink)?;
     write_json(&outcome.doc, &args.output)?;

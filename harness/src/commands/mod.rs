@@ -3,6 +3,7 @@
 //! and `list` are a few lines each below, the others have a file.
 
 mod measure;
+mod merge;
 mod plan;
 mod report;
 
@@ -31,17 +32,21 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Run(args) => {
             let plans = plans::run_plans(&args)?;
-            let outcome = execute(&plans, &args.output, args.resume.resume, View::Run)?;
+            let outcome = execute(&plans, &args.output, args.resume.resume, View::Run, None)?;
             Ok(exit_code(&outcome))
         }
         Command::Compare(args) => {
-            let plans = plans::compare_plans(&args)?;
+            let (plans, shard) = plans::shard::apply(plans::compare_plans(&args)?, &args.shard)?;
+            if args.shard.dry_run {
+                emit(&dry_run(&plans))?;
+                return Ok(0);
+            }
             let view = if args.wide {
                 View::CompareWide
             } else {
                 View::Compare
             };
-            let outcome = execute(&plans, &args.output, args.resume.resume, view)?;
+            let outcome = execute(&plans, &args.output, args.resume.resume, view, shard)?;
             Ok(exit_code(&outcome))
         }
         Command::Sweep(args) => {
@@ -51,11 +56,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 args.repeat,
                 plans::SWEEP_THREADS,
             )?;
-            let outcome = execute(&plans, &args.output, args.resume.resume, View::Sweep)?;
+            let (plans, shard) = plans::shard::apply(plans, &args.shard)?;
+            if args.shard.dry_run {
+                emit(&dry_run(&plans))?;
+                return Ok(0);
+            }
+            let outcome = execute(&plans, &args.output, args.resume.resume, View::Sweep, shard)?;
             Ok(exit_code(&outcome))
         }
         Command::Plan(args) => plan::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Merge(args) => merge::run(&args),
         Command::Measure(args) => measure::run(&args),
         Command::Inspect(args) => {
             let ins = crate::external::inspect::inspect(&args.pids)?;
@@ -146,6 +157,7 @@ fn execute(
     out: &crate::cli::OutputArgs,
     resume: bool,
     view: View,
+    shard: Option<crate::results::shard::Shard>,
 ) -> anyhow::Result<Outcome> {
     let (format, output) = (out.format, out.output.clone());
     prepare_output(out)?;
@@ -160,6 +172,7 @@ fn execute(
         output: output.clone().filter(|p| crate::write::rewritable(p)),
         previous,
         json: out.json.clone().filter(|p| crate::write::rewritable(p)),
+        shard,
     };
     let outcome = runner::run(plans, &sink)?;
     write_json(&outcome.doc, out)?;
@@ -171,6 +184,30 @@ fn execute(
     }
     plotted?;
     Ok(outcome)
+}
+
+/// `--dry-run`: the cells a command would run, one line each.
+fn dry_run(plans: &[cell::CellPlan]) -> String {
+    let mut out = String::new();
+    for (i, p) in plans.iter().enumerate() {
+        let writes = if p.spec.static_writes_per_request == 0 {
+            ", no app writes"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "cell {}/{}: {} {} (prefork {}, repetition {}, {} processes × {} threads{writes})\n",
+            i + 1,
+            plans.len(),
+            p.workload,
+            p.variant.name,
+            p.spec.prefork,
+            p.repetition,
+            p.spec.processes,
+            p.spec.threads
+        ));
+    }
+    out
 }
 
 fn exit_code(outcome: &Outcome) -> i32 {

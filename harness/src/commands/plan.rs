@@ -153,7 +153,26 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
     let (doc, source) = match &args.from {
         Some(path) => {
             let mut docs = crate::results::load::load(std::slice::from_ref(path))?;
-            (docs.remove(0).1, Some(path.display().to_string()))
+            let doc = docs.remove(0).1;
+            if doc.machines.len() > 1 {
+                return Err(plans::usage(format!(
+                    "--from {}: a merged document of {} machine shapes ({}); a plan is for one: merge the sweeps of one shape",
+                    path.display(),
+                    doc.machines.len(),
+                    doc.machines
+                        .iter()
+                        .map(|m| m.label.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )));
+            }
+            if let Some(s) = doc.shard {
+                return Err(plans::usage(format!(
+                    "--from {}: shard {s} of a sweep holds only part of its grid; merge every shard first (allocbench merge)",
+                    path.display()
+                )));
+            }
+            (doc, Some(path.display().to_string()))
         }
         None => {
             let plans = plans::plan_sweep_plans(&args.workload, &args.variants)?;
@@ -175,6 +194,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
                 output: None,
                 previous: Vec::new(),
                 json: None,
+                shard: None,
             };
             let outcome = runner::run(&plans, &sink)?;
             if outcome.interrupted {
@@ -357,6 +377,7 @@ fn verify(
         output: None,
         previous: Vec::new(),
         json: None,
+        shard: None,
     };
     let outcome = runner::run(std::slice::from_ref(&plan), &sink)?;
     let cell = outcome.doc.cells.first();

@@ -9,6 +9,8 @@ pub(super) fn run(args: &ReportArgs) -> anyhow::Result<i32> {
         check_output(path)?;
     }
     let docs = crate::results::load::load(&args.files)?;
+    // Shards given directly are merged first, as `merge` would.
+    let docs = crate::analysis::merge::merge_shards(docs)?;
     crate::analysis::report::check_renderable(&docs)?;
     let report = crate::analysis::report::Report::build(docs);
     let plots = match &args.plot {

@@ -27,6 +27,9 @@ pub struct Sink {
     /// `--json`: the result document, rewritten after every cell too
     /// (none for a device or a stream, which get it once, at the end).
     pub json: Option<PathBuf>,
+    /// The shard of the command's cells being run (`--shard K/N`), which
+    /// the document records.
+    pub shard: Option<crate::results::shard::Shard>,
 }
 
 impl Sink {
@@ -70,6 +73,8 @@ pub fn new_document() -> Document {
         harness: Default::default(),
         fits: Vec::new(),
         unfitted: Vec::new(),
+        shard: None,
+        machines: Vec::new(),
     }
 }
 
@@ -86,6 +91,7 @@ pub(crate) fn own_cpu_s() -> f64 {
 pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let mut doc = new_document();
+    doc.shard = sink.shard;
     // The progress display lives in the harness, which never forks without
     // exec; the forking master is a separate process.
     let bar = ProgressBar::new(plans.len() as u64);

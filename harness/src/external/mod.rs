@@ -170,6 +170,7 @@ fn new_cell(v: &MeasureVariant, repetition: u32) -> CellResult {
         stderr_tail: Vec::new(),
         measure: None,
         load_summary: None,
+        machine: None,
     }
 }
 

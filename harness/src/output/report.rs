@@ -322,6 +322,8 @@ pub fn write_plots(report: &Report, dir: &Path) -> anyhow::Result<Plots> {
                 harness: Default::default(),
                 fits: Vec::new(),
                 unfitted: Vec::new(),
+                shard: None,
+                machines: Vec::new(),
             };
             let sub_dir = dir.join(crate::plot::sanitize(&name));
             lines.extend(crate::plot::write_summary_plots(&sub, &sub_dir)?);
@@ -449,6 +451,9 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
             "- `{}`: `allocbench {}`{took}\n",
             s.path, s.command
         ));
+        if !s.merged.is_empty() {
+            out.push_str(&format!("  merged from: {}\n", s.merged.join("; ")));
+        }
     }
     out
 }

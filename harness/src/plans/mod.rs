@@ -13,6 +13,7 @@ use crate::sample::environment::mem_available;
 use crate::sample::timeline::Sampling;
 
 mod resume;
+pub mod shard;
 pub use resume::previous_cells;
 
 pub use crate::error::usage;

@@ -66,41 +66,8 @@ pub fn previous_cells(
 /// How the command line of an earlier run (`was`) differs from this one
 /// (`now`), `--resume` and the program's path aside; `None` when the same.
 fn command_differs(was: &[String], now: &[String]) -> Option<String> {
-    // Each option with its values (`--requests 100`), to name them so.
-    let args = |c: &[String]| -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for a in c.iter().skip(1).filter(|a| *a != "--resume") {
-            match out.last_mut() {
-                Some(last) if last.starts_with('-') && !a.starts_with('-') => {
-                    last.push(' ');
-                    last.push_str(a);
-                }
-                _ => out.push(a.clone()),
-            }
-        }
-        out
-    };
-    let (was, now) = (args(was), args(now));
-    if was == now {
-        return None;
-    }
-    let only = |a: &[String], b: &[String]| -> String {
-        a.iter()
-            .filter(|x| !b.contains(x))
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let (gone, new) = (only(&was, &now), only(&now, &was));
-    Some(if gone.is_empty() && new.is_empty() {
-        format!("its arguments were in another order: {}", was.join(" "))
-    } else {
-        format!(
-            "it had: {}; this one has: {}",
-            if gone.is_empty() { "-" } else { &gone },
-            if new.is_empty() { "-" } else { &new }
-        )
-    })
+    crate::analysis::merge::command_differs(was, now, &["--resume"])
+        .map(|(had, has)| format!("it had: {had}; this one has: {has}"))
 }
 
 #[cfg(test)]

@@ -148,6 +148,8 @@ pub(super) fn document(cells: Vec<CellResult>) -> Document {
         harness: Default::default(),
         fits: Vec::new(),
         unfitted: Vec::new(),
+        shard: None,
+        machines: Vec::new(),
     }
 }
 

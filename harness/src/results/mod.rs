@@ -10,6 +10,7 @@ pub mod measure;
 pub mod metric;
 pub mod model;
 pub mod phase;
+pub mod shard;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -57,6 +58,24 @@ pub struct Document {
     /// The variants of a sweep the model could not be fitted for, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unfitted: Vec<model::Unfitted>,
+    /// The part of the command's cells this document holds (`--shard K/N`);
+    /// absent for a whole run and for a merged document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<shard::Shard>,
+    /// A document `allocbench merge` wrote: the machine shapes its cells
+    /// were measured on (each cell's `machine` indexes this list). Absent
+    /// otherwise: every cell ran on `environment`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machines: Vec<shard::MachineShape>,
+}
+
+impl Document {
+    /// The environment cell `c` of this document ran on.
+    pub fn environment_of(&self, c: &CellResult) -> &Environment {
+        c.machine
+            .and_then(|m| self.machines.get(m as usize))
+            .map_or(&self.environment, |m| &m.environment)
+    }
 }
 
 /// The harness process's own cost over the run (not its children's).
@@ -125,6 +144,10 @@ pub struct CellResult {
     /// `Requests/sec:` line, else the last non-empty line of its stdout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_summary: Option<String>,
+    /// In a merged document: the index of the machine shape (in the
+    /// document's `machines`) the cell ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<u32>,
 }
 
 impl CellResult {
@@ -643,5 +666,6 @@ pub(crate) fn test_cell(
         stderr_tail: Vec::new(),
         measure: None,
         load_summary: None,
+        machine: None,
     }
 }

@@ -67,6 +67,10 @@ pub struct SummaryRow {
     pub failed: usize,
     /// Metric key (see [`MetricId`]) → statistics.
     pub metrics: BTreeMap<String, SummaryMetric>,
+    /// In a merged document: the machine shape (index in its `machines`)
+    /// the row's repetitions ran on; a row never pools two shapes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<u32>,
 }
 
 impl SummaryRow {

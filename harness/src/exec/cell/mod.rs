@@ -119,6 +119,7 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
         metrics: None,
         wall_ms: 0.0,
         stderr_tail: Vec::new(),
+        machine: None,
     };
     let outcome = match launch {
         Err(e) => Err(e.to_string()),

@@ -1,0 +1,502 @@
+//! `allocbench merge`: result documents of one command line, run as shards
+//! (`--shard K/N`) or on several machines, joined into one document.
+//!
+//! Documents of different commands, allocbench versions, specs or variant
+//! definitions are refused, naming the difference; so is a partition with a
+//! shard missing. Machines are kept apart by *shape*, the facts that make
+//! their results comparable ([`same_shape`]); the cells of machines of one
+//! shape are pooled as repetitions (renumbered where two documents would
+//! collide), and each shape keeps its own summary, so a ratio never pairs
+//! cells of two shapes. `report` shows the shapes side by side.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::analysis::stats::{configuration, summarize};
+use crate::error::usage;
+use crate::results::environment::Environment;
+use crate::results::shard::{MachineShape, MergedSource, Shard};
+use crate::results::{CellResult, Document, FORMAT_VERSION};
+
+/// Options that say where a run's output goes, not what it runs: two
+/// documents of one command may differ in them.
+const OUTPUT_OPTIONS: &[&str] = &[
+    "--shard",
+    "--output",
+    "--json",
+    "--plot",
+    "--format",
+    "--resume",
+    "--dry-run",
+    "--wide",
+];
+
+/// A command line's options, each with its values (`--requests 100`), in
+/// order; `--opt=value` is spelt `--opt value`. The program is left out.
+fn option_groups(command: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in command.iter().skip(1) {
+        let a = match a.split_once('=') {
+            Some((opt, v)) if opt.starts_with("--") => format!("{opt} {v}"),
+            _ => a.clone(),
+        };
+        match out.last_mut() {
+            Some(last) if last.starts_with('-') && !a.starts_with('-') => {
+                last.push(' ');
+                last.push_str(&a);
+            }
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
+fn is_output_option(group: &str) -> bool {
+    let opt = group.split(' ').next().unwrap_or_default();
+    OUTPUT_OPTIONS.contains(&opt)
+}
+
+/// How command line `was` differs from `now`, the program's path and the
+/// options in `ignored` aside: (what only `was` has, what only `now` has),
+/// each "-" when empty; `None` when they are the same, in any order of
+/// their options.
+pub fn command_differs(
+    was: &[String],
+    now: &[String],
+    ignored: &[&str],
+) -> Option<(String, String)> {
+    let keep = |c: &[String]| -> Vec<String> {
+        option_groups(c)
+            .into_iter()
+            .filter(|g| !ignored.contains(&g.split(' ').next().unwrap_or_default()))
+            .collect()
+    };
+    let (was, now) = (keep(was), keep(now));
+    let sorted = |v: &[String]| -> Vec<String> {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    if sorted(&was) == sorted(&now) {
+        return None;
+    }
+    let only = |a: &[String], b: &[String]| -> String {
+        let s = a
+            .iter()
+            .filter(|x| !b.contains(x))
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if s.is_empty() { "-".into() } else { s }
+    };
+    Some((only(&was, &now), only(&now, &was)))
+}
+
+/// The command line without the options that only direct its output.
+fn command_of(command: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = command.first().cloned().into_iter().collect();
+    for g in option_groups(command) {
+        if !is_output_option(&g) {
+            out.extend(g.split(' ').map(String::from));
+        }
+    }
+    out
+}
+
+/// The facts of a machine that must agree for results to be pooled, each
+/// named: CPUs, memory, CPU model, kernel, glibc, THP, architecture.
+fn shape_facts(e: &Environment) -> Vec<(&'static str, String)> {
+    vec![
+        ("CPUs", e.cpus.to_string()),
+        ("CPUs online", e.cpus_online.to_string()),
+        // Identical machines differ by some MiB of reserved memory.
+        (
+            "GiB",
+            format!(
+                "{}",
+                (e.mem_total_bytes as f64 / (1u64 << 30) as f64).round()
+            ),
+        ),
+        ("CPU", e.cpu_model.clone()),
+        ("kernel", e.kernel.clone()),
+        ("glibc", e.glibc_version.clone()),
+        ("THP", e.thp_enabled.clone()),
+        ("arch", e.arch.clone()),
+    ]
+}
+
+/// Whether two machines are of one shape: the same [`shape_facts`], and no
+/// allocator both name at different versions (a version only one of them
+/// recorded, because only it ran that allocator, does not part them).
+pub fn same_shape(a: &Environment, b: &Environment) -> bool {
+    shape_facts(a) == shape_facts(b)
+        && a.allocator_versions
+            .iter()
+            .all(|(k, v)| b.allocator_versions.get(k).is_none_or(|w| w == v))
+}
+
+/// Labels for shapes: CPUs and memory, and each other fact on which some
+/// of them differ.
+fn shape_labels(envs: &[&Environment]) -> Vec<String> {
+    let facts: Vec<Vec<(&str, String)>> = envs.iter().map(|e| shape_facts(e)).collect();
+    envs.iter()
+        .zip(&facts)
+        .map(|(e, mine)| {
+            let mut parts = vec![format!(
+                "{} CPUs, {} GiB",
+                e.cpus,
+                (e.mem_total_bytes as f64 / (1u64 << 30) as f64).round()
+            )];
+            for (i, (name, value)) in mine.iter().enumerate() {
+                if *name == "CPUs" || *name == "GiB" {
+                    continue;
+                }
+                if facts.iter().any(|f| f[i].1 != *value) {
+                    parts.push(format!("{name} {value}"));
+                }
+            }
+            let versions: BTreeSet<String> = envs
+                .iter()
+                .flat_map(|o| o.allocator_versions.iter())
+                .filter(|(k, v)| e.allocator_versions.get(*k).is_some_and(|w| w != *v))
+                .map(|(k, _)| format!("{k} {}", e.allocator_versions[k]))
+                .collect();
+            parts.extend(versions);
+            parts.join(", ")
+        })
+        .collect()
+}
+
+/// Configuration, hook, write mode, variant, repetition.
+type CellKey = (String, String, bool, String, u32);
+
+/// Where a cell's comparison would collide with another document's cell of
+/// the same shape: its configuration, hook, write mode, variant and
+/// repetition.
+fn cell_key(c: &CellResult) -> CellKey {
+    (
+        configuration(c),
+        c.prefork.to_string(),
+        c.app_writes(),
+        c.variant.clone(),
+        c.repetition,
+    )
+}
+
+/// Refuses documents that cannot be merged, naming the difference.
+fn check(docs: &[(String, Document)]) -> anyhow::Result<()> {
+    let Some((first_path, first)) = docs.first() else {
+        return Err(usage("merge needs at least one result file"));
+    };
+    for (path, d) in docs {
+        if !d.machines.is_empty() {
+            return Err(usage(format!(
+                "{path} is already a merged document; merge the documents it was made from"
+            )));
+        }
+        if d.allocbench_version != first.allocbench_version {
+            return Err(usage(format!(
+                "{first_path} was written by allocbench {}, {path} by {}: merge documents of one version",
+                first.allocbench_version, d.allocbench_version
+            )));
+        }
+        if let Some((had, has)) = command_differs(&first.command, &d.command, OUTPUT_OPTIONS) {
+            return Err(usage(format!(
+                "{first_path} and {path} come from different commands ({first_path} has: {had}; {path} has: {has}): merge documents of one command line"
+            )));
+        }
+    }
+    // One definition per variant name, one spec per configuration point.
+    let mut variants: BTreeMap<&str, (&str, &CellResult)> = BTreeMap::new();
+    let mut specs: BTreeMap<String, (&str, &CellResult)> = BTreeMap::new();
+    for (path, d) in docs {
+        for c in &d.cells {
+            match variants.get(c.variant.as_str()) {
+                Some((p, o)) if o.variant_def != c.variant_def => {
+                    return Err(usage(format!(
+                        "variant {:?} is defined differently in {p} ({}) and {path} ({}): merge documents of one set of variants",
+                        c.variant,
+                        describe_variant(o),
+                        describe_variant(c)
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    variants.insert(&c.variant, (path, c));
+                }
+            }
+            let point = format!(
+                "{}|{:?}|{:?}|{:?}|{}",
+                c.workload,
+                c.spec.as_ref().map(|s| (s.processes, s.threads)),
+                c.cpus_pinned,
+                c.measure.as_ref().map(|m| &m.command),
+                c.prefork
+            );
+            match specs.get(&point) {
+                Some((p, o)) if configuration(o) != configuration(c) => {
+                    return Err(usage(format!(
+                        "the workload differs between {p} and {path}: {}; merge documents of one spec",
+                        spec_difference(o, c)
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    specs.insert(point, (path, c));
+                }
+            }
+        }
+    }
+    // A partition must be whole.
+    let counts: BTreeSet<u32> = docs
+        .iter()
+        .filter_map(|(_, d)| d.shard)
+        .map(|s| s.count)
+        .collect();
+    if counts.len() > 1 {
+        let list: Vec<String> = docs
+            .iter()
+            .filter_map(|(p, d)| d.shard.map(|s| format!("{p} is shard {s}")))
+            .collect();
+        return Err(usage(format!(
+            "the shards come from different partitions ({}): merge the shards of one N",
+            list.join(", ")
+        )));
+    }
+    if let Some(&n) = counts.iter().next() {
+        let have: BTreeSet<u32> = docs
+            .iter()
+            .filter_map(|(_, d)| d.shard)
+            .map(|s| s.index)
+            .collect();
+        let missing: Vec<String> = (0..n)
+            .filter(|k| !have.contains(k))
+            .map(|k| format!("{k}/{n}"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(usage(format!(
+                "shard {} missing (given: {}): a merge of a partition needs every shard",
+                missing.join(", "),
+                have.iter()
+                    .map(|k| format!("{k}/{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn describe_variant(c: &CellResult) -> String {
+    let v = &c.variant_def;
+    let env: Vec<String> = v.env.iter().map(|(k, x)| format!("{k}={x}")).collect();
+    let base = serde_json::to_string(&v.base).unwrap_or_default();
+    format!("base {base}, env {{{}}}", env.join(" "))
+}
+
+/// The spec fields on which two cells differ: `requests 100 against 200`.
+fn spec_difference(a: &CellResult, b: &CellResult) -> String {
+    let value = |c: &CellResult| serde_json::to_value(&c.spec).unwrap_or_default();
+    let (va, vb) = (value(a), value(b));
+    let (Some(ma), Some(mb)) = (va.as_object(), vb.as_object()) else {
+        return "one has a spec, the other none".into();
+    };
+    let diffs: Vec<String> = ma
+        .iter()
+        .filter(|(k, v)| mb.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k} {v} against {}", mb.get(k).cloned().unwrap_or_default()))
+        .collect();
+    if diffs.is_empty() {
+        "the CPU pinning".into()
+    } else {
+        diffs.join(", ")
+    }
+}
+
+/// Joins `docs` (path, document) into one document, or says why not.
+pub fn merge(docs: Vec<(String, Document)>) -> anyhow::Result<Document> {
+    check(&docs)?;
+    let mut shapes: Vec<(Environment, Vec<MergedSource>)> = Vec::new();
+    let mut keys: Vec<BTreeSet<CellKey>> = Vec::new();
+    let mut cells: Vec<CellResult> = Vec::new();
+    let mut wall_s: f64 = 0.0;
+    let mut cpu_s = 0.0;
+    let mut sweep = false;
+    let first = docs[0].1.clone();
+    for (path, doc) in docs {
+        let m = match shapes
+            .iter()
+            .position(|(e, _)| same_shape(e, &doc.environment))
+        {
+            Some(m) => m,
+            None => {
+                shapes.push((doc.environment.clone(), Vec::new()));
+                keys.push(BTreeSet::new());
+                shapes.len() - 1
+            }
+        };
+        // A second run of the same comparisons on this shape: more
+        // repetitions, numbered after those already here.
+        let collides = doc.cells.iter().any(|c| keys[m].contains(&cell_key(c)));
+        let offset = if collides {
+            keys[m].iter().map(|k| k.4).max().map_or(0, |r| r + 1)
+        } else {
+            0
+        };
+        for (k, v) in &doc.environment.allocator_versions {
+            shapes[m]
+                .0
+                .allocator_versions
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
+        shapes[m].1.push(MergedSource {
+            path,
+            hostname: doc.environment.hostname.clone(),
+            shard: doc.shard,
+            cells: doc.cells.len(),
+            repetition_offset: offset,
+            wall_s: doc.harness.wall_s,
+        });
+        wall_s = wall_s.max(doc.harness.wall_s);
+        cpu_s += doc.harness.cpu_s;
+        sweep |= !doc.fits.is_empty() || !doc.unfitted.is_empty();
+        for mut c in doc.cells {
+            c.repetition += offset;
+            c.machine = Some(m as u32);
+            keys[m].insert(cell_key(&c));
+            cells.push(c);
+        }
+    }
+    let labels = shape_labels(&shapes.iter().map(|(e, _)| e).collect::<Vec<_>>());
+    let machines: Vec<MachineShape> = shapes
+        .into_iter()
+        .zip(labels)
+        .map(|((environment, sources), label)| MachineShape {
+            label,
+            environment,
+            sources,
+        })
+        .collect();
+    let mut summary = Vec::new();
+    for m in 0..machines.len() {
+        let mine: Vec<CellResult> = cells
+            .iter()
+            .filter(|c| c.machine == Some(m as u32))
+            .cloned()
+            .collect();
+        summary.extend(summarize(&mine));
+    }
+    // A sweep's model is fitted on one machine's cells.
+    let fitted = if sweep && machines.len() == 1 {
+        crate::analysis::sweep::fit(&cells)
+    } else {
+        Default::default()
+    };
+    Ok(Document {
+        allocbench_version: first.allocbench_version,
+        format_version: FORMAT_VERSION,
+        command: command_of(&first.command),
+        environment: machines[0].environment.clone(),
+        cells,
+        summary,
+        harness: crate::results::HarnessCost { wall_s, cpu_s },
+        fits: fitted.fits,
+        unfitted: fitted.unfitted,
+        shard: None::<Shard>,
+        machines,
+    })
+}
+
+/// With `report` given shard documents directly: the shards of each
+/// command merged (as `merge` would), the other documents as they are.
+pub fn merge_shards(docs: Vec<(String, Document)>) -> anyhow::Result<Vec<(String, Document)>> {
+    let mut out: Vec<(String, Document)> = Vec::new();
+    let mut partitions: Vec<Vec<(String, Document)>> = Vec::new();
+    for (path, doc) in docs {
+        if doc.shard.is_none() {
+            out.push((path, doc));
+            continue;
+        }
+        match partitions
+            .iter_mut()
+            .find(|p| command_differs(&p[0].1.command, &doc.command, OUTPUT_OPTIONS).is_none())
+        {
+            Some(p) => p.push((path, doc)),
+            None => partitions.push(vec![(path, doc)]),
+        }
+    }
+    for p in partitions {
+        let name = p
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        out.push((name, merge(p)?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Vec<String> {
+        s.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn commands_differ_only_in_what_they_run() {
+        let a = c("/bin/allocbench compare --workload server --shard 0/3 --output s0.json");
+        let b =
+            c("allocbench compare --output=s1.json --shard=1/3 --workload server --format json");
+        assert_eq!(command_differs(&a, &b, OUTPUT_OPTIONS), None);
+        let d = c("allocbench compare --workload churn --shard 2/3");
+        assert_eq!(
+            command_differs(&a, &d, OUTPUT_OPTIONS).unwrap(),
+            ("--workload server".into(), "--workload churn".into())
+        );
+        assert_eq!(
+            command_of(&a),
+            c("/bin/allocbench compare --workload server")
+        );
+    }
+
+    #[test]
+    fn machines_of_one_shape_differ_only_outside_it() {
+        let mut a = Environment {
+            cpus: 2,
+            cpus_online: 2,
+            mem_total_bytes: 24 << 30,
+            kernel: "6.1.0".into(),
+            glibc_version: "2.36".into(),
+            thp_enabled: "madvise".into(),
+            ..Default::default()
+        };
+        a.allocator_versions
+            .insert("jemalloc (built-in)".into(), "5.3.0".into());
+        let mut b = a.clone();
+        b.hostname = "pod-1".into();
+        b.mem_total_bytes -= 50 << 20;
+        b.mem_available_bytes = 1;
+        b.allocator_versions
+            .insert("tcmalloc".into(), "2.10".into());
+        assert!(same_shape(&a, &b));
+        let mut c16 = a.clone();
+        c16.cpus = 16;
+        c16.cpus_online = 16;
+        assert!(!same_shape(&a, &c16));
+        let mut other_je = a.clone();
+        other_je
+            .allocator_versions
+            .insert("jemalloc (built-in)".into(), "5.3.1".into());
+        assert!(!same_shape(&a, &other_je));
+        let labels = shape_labels(&[&a, &c16]);
+        assert_eq!(
+            labels,
+            [
+                "2 CPUs, 24 GiB, CPUs online 2",
+                "16 CPUs, 24 GiB, CPUs online 16"
+            ]
+        );
+    }
+}
