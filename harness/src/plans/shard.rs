@@ -151,7 +151,8 @@ pub fn describe(plans: &[CellPlan], shard: Shard) -> (usize, usize, f64) {
         .iter()
         .flat_map(|c| c.iter())
         .map(|&i| work(&plans[i]))
-        .sum::<f64>();
+        // From +0.0: an empty float sum is -0.0, printed "-0%".
+        .fold(0.0, |a, b| a + b);
     (
         mine.len(),
         assigned.len(),
