@@ -379,3 +379,51 @@ fn documents_that_cannot_be_merged_are_refused_naming_the_difference() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_sweep_run_as_shards_is_fitted_when_merged_and_planned_from() {
+    let d = dir("sweep");
+    let grid = [
+        "--variants",
+        "glibc",
+        "--processes",
+        "1,2,4",
+        "--threads",
+        "1,2",
+        "--requests",
+        "400",
+        "--static-mib",
+        "4",
+        "--idle",
+        "0",
+        "--format",
+        "json",
+    ];
+    let mut files = Vec::new();
+    for k in 0..2 {
+        let out = d.join(format!("sweep{k}.json"));
+        let shard = format!("{k}/2");
+        let mut args = vec!["sweep"];
+        args.extend(grid);
+        args.extend(["--shard", &shard, "--output", out.to_str().unwrap()]);
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let doc = read(&out);
+        // Part of the grid: no model fitted to it.
+        assert!(doc.fits.is_empty() && doc.unfitted.is_empty());
+        assert!(!doc.cells.is_empty());
+        files.push(out);
+    }
+    let merged = d.join("merged.json");
+    let r = merge(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>(), &merged);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = read(&merged);
+    assert_eq!(doc.cells.len(), 6);
+    assert_eq!(doc.fits.len(), 1, "{:?}", doc.unfitted);
+    let plan = run(&["plan", "--memory", "1GiB", "--from", merged.to_str().unwrap()]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let shard_plan = run(&["plan", "--memory", "1GiB", "--from", files[0].to_str().unwrap()]);
+    assert_eq!(shard_plan.code, 2);
+    assert!(shard_plan.stderr.contains("merge every shard first"), "{}", shard_plan.stderr);
+    let _ = std::fs::remove_dir_all(&d);
+}

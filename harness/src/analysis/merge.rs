@@ -320,8 +320,8 @@ pub fn merge(docs: Vec<(String, Document)>) -> anyhow::Result<Document> {
     let mut cells: Vec<CellResult> = Vec::new();
     let mut wall_s: f64 = 0.0;
     let mut cpu_s = 0.0;
-    let mut sweep = false;
     let first = docs[0].1.clone();
+    let sweep = first.command.get(1).is_some_and(|c| c == "sweep");
     for (path, doc) in docs {
         let m = match shapes
             .iter()
@@ -359,7 +359,6 @@ pub fn merge(docs: Vec<(String, Document)>) -> anyhow::Result<Document> {
         });
         wall_s = wall_s.max(doc.harness.wall_s);
         cpu_s += doc.harness.cpu_s;
-        sweep |= !doc.fits.is_empty() || !doc.unfitted.is_empty();
         for mut c in doc.cells {
             c.repetition += offset;
             c.machine = Some(m as u32);

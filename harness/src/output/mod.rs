@@ -182,15 +182,20 @@ impl Exporter for RunDetail {
     }
 }
 
-/// `sweep`'s JSON: the document with the model fitted to its cells.
+/// `sweep`'s JSON: the document with the model fitted to its cells (not
+/// to a shard's).
 struct SweepJson;
 
 impl Exporter for SweepJson {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
         let mut doc = doc.clone();
-        let fitted = crate::analysis::sweep::fit(&doc.cells);
-        doc.fits = fitted.fits;
-        doc.unfitted = fitted.unfitted;
+        // A shard holds part of the grid: the model is fitted when the
+        // shards are merged.
+        if doc.shard.is_none() {
+            let fitted = crate::analysis::sweep::fit(&doc.cells);
+            doc.fits = fitted.fits;
+            doc.unfitted = fitted.unfitted;
+        }
         Json.serialize(&doc)
     }
 }
