@@ -2,7 +2,7 @@
 //! prefork_server.c, compiled here) with known answers: N workers, each
 //! copying exactly K pages of the master's memory; a worker killed and
 //! re-forked; commands that fail; variants not in effect; the built-in
-//! jemalloc through its preload library.
+//! jemalloc through its preload library; workers on huge pages.
 
 mod common;
 
@@ -1607,6 +1607,167 @@ fn repetitions_are_interleaved_each_a_cell_and_the_table_decides() {
     for svg in &svgs {
         assert!(!svg.contains("prefork none") && !svg.contains("drained"));
     }
+}
+
+/// Workers whose heap is on transparent huge pages (each of two maps an
+/// aligned 64 MiB region, asks for huge pages with MADV_HUGEPAGE and writes
+/// it): `tree_anon_huge_loaded` is the sum of `AnonHugePages` over the
+/// tree's `smaps_rollup`, read by the load command itself (to a 2 MiB page),
+/// and the table, its CSV and `report` show `huge` with the THP mode under
+/// it. Under `glibc-nothp` (`thp_disable`) the same workers have none.
+#[test]
+fn huge_pages_at_loaded_are_the_kernels_anon_huge_pages() {
+    let mode =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    if mode.is_empty() || mode.contains("[never]") {
+        eprintln!("skipped: transparent huge pages are off here ({mode:?})");
+        return;
+    }
+    const MIB: u64 = 1 << 20;
+    let dir = temp_dir("measure-huge");
+    let (pids, rollups, script) = (dir.join("pids"), dir.join("rollups"), dir.join("read.sh"));
+    // Each run appends `== PIDS` and those processes' smaps_rollup.
+    std::fs::write(
+        &script,
+        "pids=$(cat \"$1\")\necho \"== $pids\" >> \"$2\"\n\
+         for p in $pids; do cat /proc/$p/smaps_rollup >> \"$2\" || exit 1; done\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let (port_text, load) = (
+        port.to_string(),
+        format!(
+            "sh {} {} {}",
+            script.display(),
+            pids.display(),
+            rollups.display()
+        ),
+    );
+    let mut args = vec![
+        "measure",
+        "--variants",
+        "glibc,glibc-nothp",
+        "--ready",
+        &port_text,
+        "--load",
+        &load,
+        "--idle",
+        "0",
+        "--format",
+        "json",
+        "--",
+    ];
+    let command = server_args(port, 2, 16, 0);
+    args.extend(command.iter().map(String::as_str));
+    let r = run_with(
+        allocbench()
+            .env("PREFORK_HUGE_MIB", "64")
+            .env("PREFORK_PIDS", &pids)
+            .args(&args),
+    );
+    assert_none_left(server());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.doc();
+
+    // (pids, Σ AnonHugePages) of each run, in the order run.
+    let text = std::fs::read_to_string(&rollups).unwrap();
+    let mut runs: Vec<(BTreeSet<i32>, u64)> = Vec::new();
+    for line in text.lines() {
+        if let Some(p) = line.strip_prefix("== ") {
+            runs.push((
+                p.split_whitespace().map(|p| p.parse().unwrap()).collect(),
+                0,
+            ));
+        } else if let Some(kb) = line.strip_prefix("AnonHugePages:") {
+            let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap();
+            runs.last_mut().unwrap().1 += kb * 1024;
+        }
+    }
+    assert_eq!(runs.len(), 2, "{text}");
+    let mut huge = Vec::new();
+    for (cell, (pids, kernel)) in doc.cells.iter().zip(&runs) {
+        assert_eq!(cell.status, Status::Ok, "{:?}", cell.error);
+        // The same tree: master and two workers.
+        let sampled: BTreeSet<i32> = phase(cell, "loaded")
+            .processes
+            .iter()
+            .map(|p| p.pid)
+            .collect();
+        assert_eq!(&sampled, pids, "{}", cell.variant);
+        let m = cell.measure.as_ref().unwrap().metrics.clone().unwrap();
+        let loaded = m.tree_anon_huge_loaded.unwrap();
+        assert!(
+            loaded.abs_diff(*kernel) <= 2 * MIB,
+            "{}: {loaded} bytes on huge pages, the kernel's {kernel}",
+            cell.variant
+        );
+        assert_eq!(loaded % (2 * MIB), 0, "{}", cell.variant);
+        assert!(m.tree_anon_huge_idle.is_some());
+        huge.push(loaded);
+    }
+    assert_eq!(
+        (doc.cells[0].variant.as_str(), doc.cells[1].variant.as_str()),
+        ("glibc", "glibc-nothp")
+    );
+    // 64 aligned 2 MiB pages fit in the two regions; the kernel may give
+    // small pages for some when it finds no free huge one.
+    assert!(huge[0] >= 32 * MIB, "{} bytes on huge pages", huge[0]);
+    assert_eq!(huge[1], 0);
+
+    let shown = |format| {
+        allocbench::output::measure_exporter(format, false)
+            .serialize(&doc)
+            .unwrap()
+    };
+    let thp = format!("THP enabled [{}]", doc.environment.thp_enabled);
+    // In a terminal, in tree USS's place; Markdown has both.
+    let table = shown(allocbench::cli::Format::Table);
+    let head = table.lines().next().unwrap();
+    assert!(
+        head.contains("huge") && !head.contains("tree USS"),
+        "{table}"
+    );
+    for line in table.lines().take(4) {
+        assert!(
+            line.chars().count() <= 120,
+            "wider than 120: {line}\n{table}"
+        );
+    }
+    assert!(table.contains(&thp), "{table}");
+    // Markdown: the column holds each row's figure.
+    let md = shown(allocbench::cli::Format::Md);
+    let cells = |l: &str| -> Vec<String> { l.split('|').map(|c| c.trim().to_string()).collect() };
+    let column = cells(md.lines().next().unwrap())
+        .iter()
+        .position(|c| c == "huge")
+        .unwrap_or_else(|| panic!("no huge column:\n{md}"));
+    for (variant, bytes) in [("| glibc ", huge[0]), ("| glibc-nothp ", huge[1])] {
+        let row = md.lines().find(|l| l.starts_with(variant)).unwrap();
+        let want = format!("{:.1} MiB", bytes as f64 / MIB as f64);
+        assert_eq!(cells(row)[column], want, "{row}");
+    }
+    assert!(md.contains(&thp), "{md}");
+    assert!(
+        cells(md.lines().next().unwrap()).contains(&"tree USS".to_string()),
+        "{md}"
+    );
+    let csv = shown(allocbench::cli::Format::Csv);
+    let mut lines = csv.lines().map(|l| l.split(',').collect::<Vec<_>>());
+    let head = lines.next().unwrap();
+    let at = head
+        .iter()
+        .position(|h| *h == "tree_anon_huge_loaded")
+        .unwrap();
+    let values: Vec<String> = lines.map(|l| l[at].to_string()).collect();
+    assert_eq!(values, [huge[0].to_string(), "0".to_string()], "{csv}");
+
+    // `report` of the document: the same column and line.
+    let path = dir.join("measure.json");
+    std::fs::write(&path, &r.stdout).unwrap();
+    let rep = run(&["report", "--format", "md", &path.display().to_string()]);
+    assert_eq!(rep.code, 0, "{}", rep.stderr);
+    assert!(rep.stdout.contains(" huge |"), "{}", rep.stdout);
+    assert!(rep.stdout.contains(&thp), "{}", rep.stdout);
 }
 
 /// The texts of an SVG's `<text>` elements, trimmed.

@@ -23,6 +23,8 @@ pub enum Figure {
     TreePssAnonStarted,
     TreePssAnonLoaded,
     TreePssAnonIdle,
+    /// The tree's anonymous memory on transparent huge pages at `loaded`.
+    AnonHugeLoaded,
     WorkerUssMean,
     WorkerUssMax,
     WorkerPrivateDirty,
@@ -42,6 +44,7 @@ impl Figure {
         Figure::TreePssAnonStarted,
         Figure::TreePssAnonLoaded,
         Figure::TreePssAnonIdle,
+        Figure::AnonHugeLoaded,
         Figure::WorkerUssMean,
         Figure::WorkerUssMax,
         Figure::WorkerPrivateDirty,
@@ -61,6 +64,7 @@ impl Figure {
             Figure::TreePssAnonStarted => "PSS anon ready",
             Figure::TreePssAnonLoaded => "PSS anon loaded",
             Figure::TreePssAnonIdle => "PSS anon idle",
+            Figure::AnonHugeLoaded => "huge",
             Figure::WorkerUssMean => "worker USS mean",
             Figure::WorkerUssMax => "worker USS max",
             Figure::WorkerPrivateDirty => "worker priv loaded",
@@ -81,6 +85,7 @@ impl Figure {
             Figure::TreePssAnonStarted => "tree_pss_anon_started",
             Figure::TreePssAnonLoaded => "tree_pss_anon_loaded",
             Figure::TreePssAnonIdle => "tree_pss_anon_idle",
+            Figure::AnonHugeLoaded => "tree_anon_huge_loaded",
             Figure::WorkerUssMean => "worker_uss_loaded_mean",
             Figure::WorkerUssMax => "worker_uss_loaded_max",
             Figure::WorkerPrivateDirty => "worker_private_dirty_loaded",
@@ -94,11 +99,15 @@ impl Figure {
     }
 
     /// Whether it is shown with its ratio to the first variant: memory
-    /// and throughput.
+    /// and throughput (not huge pages, often none in the first variant).
     pub fn has_ratio(self) -> bool {
         !matches!(
             self,
-            Figure::CowEfficiency | Figure::ReturnedIdle | Figure::LatencyP50 | Figure::LatencyP99
+            Figure::AnonHugeLoaded
+                | Figure::CowEfficiency
+                | Figure::ReturnedIdle
+                | Figure::LatencyP50
+                | Figure::LatencyP99
         )
     }
 
@@ -110,6 +119,7 @@ impl Figure {
             Figure::TreePssAnonStarted => b(m.tree_pss_anon_started),
             Figure::TreePssAnonLoaded => b(m.tree_pss_anon_loaded),
             Figure::TreePssAnonIdle => b(m.tree_pss_anon_idle),
+            Figure::AnonHugeLoaded => b(m.tree_anon_huge_loaded),
             Figure::WorkerUssMean => b(m.worker_uss_loaded_mean),
             Figure::WorkerUssMax => b(m.worker_uss_loaded_max),
             Figure::WorkerPrivateDirty => b(m.worker_private_dirty_loaded),

@@ -106,6 +106,8 @@ pub fn compute(
         load_latency_p50_ms: load.p50_ms,
         load_latency_p99_ms: load.p99_ms,
         load_tool: load.tool.map(String::from),
+        tree_anon_huge_loaded: loaded_w.map(|p| p.tree.anon_huge),
+        tree_anon_huge_idle: idle_w.map(|p| p.tree.anon_huge),
     }
 }
 
@@ -181,6 +183,10 @@ mod tests {
         }
     }
 
+    fn huge(m: Mem, anon_huge: u64) -> Mem {
+        Mem { anon_huge, ..m }
+    }
+
     #[test]
     fn known_answers() {
         use ProcessRole::{Master, Worker};
@@ -199,16 +205,16 @@ mod tests {
                 vec![
                     proc_(1, Master, mem(10 * MIB, 0, 10 * MIB), None),
                     proc_(2, Worker, mem(18 * MIB, 0, 9 * MIB), Some(3 * MIB)),
-                    proc_(4, Worker, mem(10 * MIB, 0, MIB), Some(MIB)),
+                    proc_(4, Worker, huge(mem(10 * MIB, 0, MIB), 4 * MIB), Some(MIB)),
                 ],
             ),
             // 4 of the 8 MiB given back, 2 of them lazily.
             phase(
                 "idle+5s",
                 vec![
-                    proc_(1, Master, mem(10 * MIB, 0, 10 * MIB), None),
+                    proc_(1, Master, huge(mem(10 * MIB, 0, 10 * MIB), 2 * MIB), None),
                     proc_(2, Worker, mem(16 * MIB, 2 * MIB, 7 * MIB), Some(3 * MIB)),
-                    proc_(4, Worker, mem(10 * MIB, 0, MIB), Some(MIB)),
+                    proc_(4, Worker, huge(mem(10 * MIB, 0, MIB), 4 * MIB), Some(MIB)),
                 ],
             ),
         ];
@@ -267,6 +273,10 @@ mod tests {
         assert_eq!(m.worker_uss_loaded_max, Some(18 * MIB));
         // 16 of the 20 MiB the two workers inherited are still shared.
         assert_eq!(m.cow_efficiency_loaded, Some(0.8));
+        // Summed over the tree: worker 4's at loaded, and the master's too
+        // at idle.
+        assert_eq!(m.tree_anon_huge_loaded, Some(4 * MIB));
+        assert_eq!(m.tree_anon_huge_idle, Some(6 * MIB));
     }
 
     #[test]
@@ -305,6 +315,7 @@ mod tests {
         p.processes[1].missed = Some("/proc/2/smaps_rollup: permission denied".into());
         let m = compute(&[p], PhaseName::Idle(5.0), &[], &LoadFigures::default());
         assert_eq!(m.tree_pss_loaded, None);
+        assert_eq!(m.tree_anon_huge_loaded, None);
         assert_eq!(m.processes_loaded, Some(2));
     }
 }

@@ -270,7 +270,7 @@ fn cell_figure(
 
 /// The most anonymous memory on huge pages a document's variants may have
 /// for its tables to leave the `huge` column out.
-const HUGE_SHOWN_ABOVE: u64 = 1 << 20;
+pub(super) const HUGE_SHOWN_ABOVE: u64 = 1 << 20;
 
 /// Whether a finished cell of `doc` has more than 1 MiB of its tree's
 /// anonymous memory on transparent huge pages at steady.

@@ -1,5 +1,6 @@
 //! `measure` results: one row per variant of the measured command, as a
-//! table (terminal or Markdown) or CSV. JSON is the document itself.
+//! table (terminal or Markdown) or CSV (`measure_csv.rs`). JSON is the
+//! document itself.
 
 use super::Exporter;
 use super::markup::{Markup, Table, render};
@@ -8,6 +9,7 @@ use crate::analysis::measure::{
 };
 use crate::analysis::report::{Group, Report};
 use crate::cli::Format;
+use crate::results::environment::Environment;
 use crate::results::measure::{MeasureMetrics, WORKLOAD};
 use crate::results::{CellResult, Document, Status};
 
@@ -228,10 +230,34 @@ pub fn measure_table(doc: &Document, wide: bool) -> Table {
     table_of(&doc.cells, wide)
 }
 
+/// Whether a row has more than 1 MiB of the tree's anonymous memory on
+/// transparent huge pages at `loaded` (the median over its repetitions),
+/// which puts `huge` in the table, as in `compare`'s.
+fn shows_huge(rows: &[MeasureRow]) -> bool {
+    rows.iter().any(|r| {
+        r.median(F::AnonHugeLoaded)
+            .is_some_and(|h| h > super::compare::HUGE_SHOWN_ABOVE as f64)
+    })
+}
+
+/// The line under a table that shows `huge`: what it is, and the machine's
+/// transparent huge pages settings; empty otherwise.
+fn huge_note(cells: &[CellResult], env: &Environment) -> String {
+    if !shows_huge(&summarize(cells)) {
+        return String::new();
+    }
+    format!(
+        "huge: the tree's anonymous memory on transparent huge pages at the end of the load \
+         (counted in PSS); THP enabled [{}], defrag [{}].\n",
+        env.thp_enabled, env.thp_defrag
+    )
+}
+
 /// [`measure_table`] of some cells (a report's group).
 pub fn table_of(all: &[CellResult], wide: bool) -> Table {
     let repeated = repeated(all);
-    let columns: Vec<Column> = if wide {
+    let rows = summarize(all);
+    let mut columns: Vec<Column> = if wide {
         WIDE
     } else if repeated {
         NARROW_REPEATED
@@ -242,6 +268,37 @@ pub fn table_of(all: &[CellResult], wide: bool) -> Table {
     .copied()
     .filter(|c| c.shown(repeated))
     .collect();
+    if shows_huge(&rows) {
+        let huge = C::Figure(F::AnonHugeLoaded, Value);
+        let tree = |c: &Column| {
+            matches!(
+                c,
+                C::Figure(
+                    F::TreePss
+                        | F::TreeUss
+                        | F::TreePssAnonStarted
+                        | F::TreePssAnonLoaded
+                        | F::TreePssAnonIdle,
+                    _
+                )
+            )
+        };
+        match columns
+            .iter()
+            .position(|c| matches!(c, C::Figure(F::TreeUss, _)))
+        {
+            // Within 120 columns it takes tree USS's place.
+            Some(i) if !wide => columns[i] = huge,
+            // After the tree's memory figures.
+            _ => {
+                let at = columns
+                    .iter()
+                    .rposition(tree)
+                    .map_or(columns.len(), |i| i + 1);
+                columns.insert(at, huge);
+            }
+        }
+    }
     let headings: Vec<String> = std::iter::once("variant".to_string())
         .chain(columns.iter().map(|c| c.heading()))
         .collect();
@@ -251,7 +308,7 @@ pub fn table_of(all: &[CellResult], wide: bool) -> Table {
         .zip(std::iter::once(false).chain(columns.iter().map(|c| c.right())))
         .collect();
     let mut table = Table::new(&spec);
-    for row in summarize(all) {
+    for row in rows {
         let cells: Vec<&CellResult> = all
             .iter()
             .filter(|c| c.workload == WORKLOAD && c.variant == row.variant)
@@ -376,6 +433,7 @@ impl Exporter for MeasureMarkup {
         let mut out = render(&measure_table(doc, wide), self.markup);
         out.push('\n');
         out.push_str(&legend(&doc.cells));
+        out.push_str(&huge_note(&doc.cells, &doc.environment));
         if doc.cells.iter().any(|c| c.workload == WORKLOAD) {
             let line = verdict_line(&doc.cells, &summarize(&doc.cells));
             out.push_str(&format!("\n{line}\n"));
@@ -510,13 +568,14 @@ pub(super) fn report_tables(
                 render(&table, Markup::Markdown)
             };
             let legend = legend(cells);
+            let huge = huge_note(cells, &report.machines[*m].environment);
             let notes = notes(cells);
             let label = if report.machines.len() > 1 {
                 format!("On {}:", report.machines[*m].label)
             } else {
                 String::new()
             };
-            (label, text, format!("{legend}{notes}"))
+            (label, text, format!("{legend}{huge}{notes}"))
         })
         .collect()
 }
@@ -554,107 +613,6 @@ pub(super) fn report_csv_rows(report: &Report, g: &Group) -> Vec<Vec<String>> {
     rows
 }
 
-const COLUMNS: &[&str] = &[
-    "workload",
-    "variant",
-    "repetition",
-    "status",
-    "error",
-    "ld_preload",
-    "processes_started",
-    "processes_loaded",
-    "processes_idle",
-    "processes_seen",
-    "tree_pss_started",
-    "tree_pss_anon_started",
-    "tree_pss_loaded",
-    "tree_pss_anon_loaded",
-    "tree_uss_started",
-    "tree_uss_loaded",
-    "tree_uss_idle",
-    "tree_rss_loaded",
-    "tree_pss_idle",
-    "tree_pss_anon_idle",
-    "worker_private_dirty_loaded",
-    "worker_private_dirty_idle",
-    "worker_private_dirty_growth",
-    "worker_uss_loaded_mean",
-    "worker_uss_loaded_max",
-    "cow_copied_loaded",
-    "cow_shared_loaded",
-    "cow_copied_idle",
-    "cow_efficiency_loaded",
-    "returned_idle",
-    "returned_lazyfree_idle",
-    "load_status",
-    "load_error",
-    "load_summary",
-    "load_rps",
-    "load_latency_p50_ms",
-    "load_latency_p99_ms",
-    "load_tool",
-];
-
-/// CSV with raw numbers (bytes, fractions); empty where a figure is `null`.
-struct MeasureCsv;
-
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
-}
-
-impl Exporter for MeasureCsv {
-    fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
-        let rows = doc.cells.iter().map(|c| {
-            let r = c.measure.as_ref();
-            let m = r.and_then(|r| r.metrics.as_ref());
-            [
-                c.workload.clone(),
-                c.variant.clone(),
-                c.repetition.to_string(),
-                match c.status {
-                    Status::Ok => "ok".into(),
-                    Status::Failed => "failed".into(),
-                },
-                c.error.clone().unwrap_or_default(),
-                c.launch_env.get("LD_PRELOAD").cloned().unwrap_or_default(),
-                opt(m.and_then(|m| m.processes_started)),
-                opt(m.and_then(|m| m.processes_loaded)),
-                opt(m.and_then(|m| m.processes_idle)),
-                opt(m.map(|m| m.processes_seen)),
-                opt(m.and_then(|m| m.tree_pss_started)),
-                opt(m.and_then(|m| m.tree_pss_anon_started)),
-                opt(m.and_then(|m| m.tree_pss_loaded)),
-                opt(m.and_then(|m| m.tree_pss_anon_loaded)),
-                opt(m.and_then(|m| m.tree_uss_started)),
-                opt(m.and_then(|m| m.tree_uss_loaded)),
-                opt(m.and_then(|m| m.tree_uss_idle)),
-                opt(m.and_then(|m| m.tree_rss_loaded)),
-                opt(m.and_then(|m| m.tree_pss_idle)),
-                opt(m.and_then(|m| m.tree_pss_anon_idle)),
-                opt(m.and_then(|m| m.worker_private_dirty_loaded)),
-                opt(m.and_then(|m| m.worker_private_dirty_idle)),
-                opt(m.and_then(|m| m.worker_private_dirty_growth)),
-                opt(m.and_then(|m| m.worker_uss_loaded_mean)),
-                opt(m.and_then(|m| m.worker_uss_loaded_max)),
-                opt(m.and_then(|m| m.cow_copied_loaded)),
-                opt(m.and_then(|m| m.cow_shared_loaded)),
-                opt(m.and_then(|m| m.cow_copied_idle)),
-                opt(m.and_then(|m| m.cow_efficiency_loaded)),
-                opt(m.and_then(|m| m.returned_idle)),
-                opt(m.and_then(|m| m.returned_lazyfree_idle)),
-                opt(r.and_then(|r| r.load_status.clone())),
-                opt(r.and_then(|r| r.load_error.clone())),
-                c.load_summary.clone().unwrap_or_default(),
-                opt(m.and_then(|m| m.load_rps)),
-                opt(m.and_then(|m| m.load_latency_p50_ms)),
-                opt(m.and_then(|m| m.load_latency_p99_ms)),
-                opt(m.and_then(|m| m.load_tool.clone())),
-            ]
-        });
-        super::csv::text(COLUMNS, rows)
-    }
-}
-
 /// The exporter of a `measure` document in `format`.
 /// `wide`: the terminal table with every column.
 pub fn measure_exporter(format: Format, wide: bool) -> Box<dyn Exporter> {
@@ -667,7 +625,7 @@ pub fn measure_exporter(format: Format, wide: bool) -> Box<dyn Exporter> {
             markup: Markup::Markdown,
             wide: true,
         }),
-        Format::Csv => Box::new(MeasureCsv),
+        Format::Csv => Box::new(super::measure_csv::MeasureCsv),
         Format::Json => super::exporter(Format::Json),
     }
 }

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod list;
 mod markup;
 pub(crate) mod measure;
+mod measure_csv;
 pub mod report;
 pub mod run;
 pub mod sweep;

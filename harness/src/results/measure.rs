@@ -183,4 +183,11 @@ pub struct MeasureMetrics {
     /// `hey`, `ab`, `k6`, or `--load-metric`).
     #[serde(default)]
     pub load_tool: Option<String>,
+    /// The tree's `AnonHugePages` at `loaded` and at `idle`: anonymous
+    /// memory on transparent huge pages, part of the PSS figures (absent in
+    /// documents from before the figure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_anon_huge_loaded: Option<Bytes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_anon_huge_idle: Option<Bytes>,
 }

@@ -10,6 +10,11 @@
  * too). A worker names itself `srv-worker` once its pages are written.
  * With PREFORK_NODUMP set, workers make themselves non-dumpable: their
  * memory is unreadable in /proc to an unprivileged user, even their owner.
+ * With PREFORK_HUGE_MIB=N, each worker also maps an anonymous region of N
+ * MiB aligned to 2 MiB, asks for transparent huge pages on it
+ * (MADV_HUGEPAGE) and writes every page of it, before the port opens. With
+ * PREFORK_PIDS=FILE, the master writes its pid and its workers' to FILE
+ * (on one line, through a rename) before the port opens.
  * With PREFORK_DAEMON set, it first daemonises as daemon(3) does (fork,
  * the parent exits 0, setsid, fork again, the first child exits, stdio on
  * /dev/null), so the server runs outside the tree and session it started
@@ -28,6 +33,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +49,7 @@ static long page;
 static long dirty;
 static int listener;
 static pid_t master;
+static long huge_mib;
 
 static void say(const char *fmt, ...) {
     char buf[256];
@@ -61,6 +68,36 @@ static void die(const char *what) {
     _exit(1);
 }
 
+/* An aligned region of huge_mib MiB on huge pages, as far as the kernel
+ * gives them: madvise may fail (THP disabled), leaving small pages. */
+static void touch_huge(void) {
+    size_t len = (size_t)huge_mib << 20, align = (size_t)2 << 20;
+    char *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        die("mmap");
+    char *aligned = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+    (void)madvise(aligned, len, MADV_HUGEPAGE);
+    for (size_t off = 0; off < len; off += (size_t)page)
+        aligned[off] = 3;
+}
+
+/* PREFORK_PIDS: the master's pid and its workers', written to a temporary
+ * file renamed over FILE, so a reader never sees half of it. */
+static void write_pids(const char *file, const pid_t *pids, int workers) {
+    char tmp[4096], line[64 * 12 + 16];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp)
+        die("PREFORK_PIDS is too long");
+    int n = snprintf(line, sizeof line, "%d", (int)master);
+    for (int i = 0; i < workers; i++)
+        n += snprintf(line + n, sizeof line - n, " %d", (int)pids[i]);
+    n += snprintf(line + n, sizeof line - n, "\n");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, line, (size_t)n) != n || close(fd) != 0)
+        die("PREFORK_PIDS");
+    if (rename(tmp, file) != 0)
+        die("rename PREFORK_PIDS");
+}
+
 static void worker(int ready) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != master)
@@ -69,6 +106,8 @@ static void worker(int ready) {
         prctl(PR_SET_DUMPABLE, 0);
     for (long i = 0; i < dirty; i++)
         region[i * page] = 2;
+    if (huge_mib > 0)
+        touch_huge();
     /* Tells the tests (through /proc/PID/comm) that its pages are written. */
     prctl(PR_SET_NAME, "srv-worker");
     if (ready >= 0) {
@@ -153,6 +192,8 @@ int main(int argc, char **argv) {
     }
     page = sysconf(_SC_PAGESIZE);
     master = getpid();
+    if (getenv("PREFORK_HUGE_MIB"))
+        huge_mib = atol(getenv("PREFORK_HUGE_MIB"));
 
     region = mmap(NULL, preload * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (region == MAP_FAILED)
@@ -181,6 +222,8 @@ int main(int argc, char **argv) {
             die("a worker did not start");
     }
     close(ready[0]);
+    if (getenv("PREFORK_PIDS"))
+        write_pids(getenv("PREFORK_PIDS"), pids, workers);
     if (listen(listener, 128) != 0)
         die("listen");
     say("master %d listening on %d with %d workers\n", (int)master, port, workers);
