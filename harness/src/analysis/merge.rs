@@ -141,11 +141,8 @@ fn shape_labels(envs: &[&Environment]) -> Vec<String> {
     envs.iter()
         .zip(&facts)
         .map(|(e, mine)| {
-            let mut parts = vec![format!(
-                "{} CPUs, {} GiB",
-                e.cpus,
-                (e.mem_total_bytes as f64 / (1u64 << 30) as f64).round()
-            )];
+            // Memory as the report's machine facts show it (whole GiB).
+            let mut parts = vec![format!("{} CPUs, {} GiB", e.cpus, e.mem_total_bytes >> 30)];
             for (i, (name, value)) in mine.iter().enumerate() {
                 if *name == "CPUs" || *name == "GiB" {
                     continue;
