@@ -388,24 +388,33 @@ pub fn check_value(name: &str, value: &str) -> Result<(), String> {
 pub fn glibc_arena_limit<'a>(
     env: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Option<(u64, String)> {
-    let mut alias = None;
-    let mut tunable = None;
+    glibc_malloc_setting(env, "MALLOC_ARENA_MAX", "glibc.malloc.arena_max")
+}
+
+/// A number a glibc variant sets for malloc: the tunable `tunable` in
+/// `GLIBC_TUNABLES` (the last one), else its alias variable `alias`, as
+/// glibc reads them. Returns the number and the setting as written.
+pub fn glibc_malloc_setting<'a>(
+    env: impl IntoIterator<Item = (&'a str, &'a str)>,
+    alias: &str,
+    tunable: &str,
+) -> Option<(u64, String)> {
+    let mut from_alias = None;
+    let mut from_tunable = None;
     for (k, v) in env {
-        match k {
-            "MALLOC_ARENA_MAX" => alias = glibc_number(v).map(|n| (n, format!("{k}={v}"))),
-            "GLIBC_TUNABLES" => {
-                for (name, value) in tunable_pairs(v) {
-                    if name == "glibc.malloc.arena_max"
-                        && let Some(n) = glibc_number(value)
-                    {
-                        tunable = Some((n, format!("GLIBC_TUNABLES {name}={value}")));
-                    }
+        if k == alias {
+            from_alias = glibc_number(v).map(|n| (n, format!("{k}={v}")));
+        } else if k == "GLIBC_TUNABLES" {
+            for (name, value) in tunable_pairs(v) {
+                if name == tunable
+                    && let Some(n) = glibc_number(value)
+                {
+                    from_tunable = Some((n, format!("GLIBC_TUNABLES {name}={value}")));
                 }
             }
-            _ => {}
         }
     }
-    tunable.or(alias)
+    from_tunable.or(from_alias)
 }
 
 #[cfg(test)]
@@ -565,6 +574,30 @@ mod tests {
         assert_eq!(
             limit(&[("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")]),
             None
+        );
+    }
+
+    #[test]
+    fn any_malloc_setting_is_read_as_the_arena_limit_is() {
+        let test = |env: &[(&'static str, &'static str)]| {
+            glibc_malloc_setting(
+                env.iter().copied(),
+                "MALLOC_ARENA_TEST",
+                "glibc.malloc.arena_test",
+            )
+            .map(|(n, _)| n)
+        };
+        assert_eq!(test(&[("MALLOC_ARENA_MAX", "2")]), None);
+        assert_eq!(test(&[("MALLOC_ARENA_TEST", "0x10")]), Some(16));
+        assert_eq!(
+            test(&[
+                (
+                    "GLIBC_TUNABLES",
+                    "glibc.malloc.arena_max=2:glibc.malloc.arena_test=20"
+                ),
+                ("MALLOC_ARENA_TEST", "4"),
+            ]),
+            Some(20)
         );
     }
 }

@@ -111,6 +111,14 @@ pub fn micros(us: f64) -> String {
     }
 }
 
+/// A count of CPUs, perhaps fractional (a cgroup's limit), to two decimals
+/// at most: `1 CPU`, `1.5 CPUs`, `0.33 CPUs`.
+pub fn cpus(n: f64) -> String {
+    let s = format!("{n:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s} CPU{}", if s == "1" { "" } else { "s" })
+}
+
 /// Words as a shell reads them back: each quoted where it needs to be
 /// (`--load 'wrk -t1 http://…'`), so that a printed command line can be
 /// pasted.
@@ -177,5 +185,9 @@ mod tests {
         assert_eq!(rate(999.0), "999");
         assert_eq!(micros(87.31), "87.3 µs");
         assert_eq!(micros(1204.2), "1,204 µs");
+        assert_eq!(cpus(1.0), "1 CPU");
+        assert_eq!(cpus(1.5), "1.5 CPUs");
+        assert_eq!(cpus(1.0 / 3.0), "0.33 CPUs");
+        assert_eq!(cpus(64.0), "64 CPUs");
     }
 }

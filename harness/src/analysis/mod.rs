@@ -1,8 +1,9 @@
 //! What the samples mean: the metrics of a finished cell, statistics over
-//! repetitions, the memory model fitted to a sweep, and the report's rules
-//! for what to choose.
+//! repetitions, the memory model fitted to a sweep, glibc's arena limits,
+//! and the report's rules for what to choose.
 
 mod across;
+pub mod arenas;
 pub mod choose;
 pub mod measure;
 pub mod merge;

@@ -47,14 +47,31 @@ pub struct Report {
 
 fn machine_key(e: &Environment) -> String {
     format!(
-        "{}|{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}{}",
         e.hostname,
         e.kernel,
         e.cpu_model,
         e.cpus,
         e.mem_total_bytes >> 30,
-        e.glibc_version
+        e.glibc_version,
+        cgroup_limits(e)
     )
+}
+
+/// A cgroup's limits, for a machine's key and label: empty without any
+/// (or before they were recorded).
+fn cgroup_limits(e: &Environment) -> String {
+    let mut parts = Vec::new();
+    if let Some(cpus) = e.cpu_limit() {
+        parts.push(crate::units::cpus(cpus));
+    }
+    if let Some(bytes) = e.memory_limit() {
+        parts.push(crate::units::size(bytes));
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!("; cgroup: {}", parts.join(", "))
 }
 
 /// The parameters that make cells of one workload comparable: everything in
@@ -172,10 +189,11 @@ impl Report {
                 vec![(
                     machine_key(e),
                     format!(
-                        "{} ({} CPUs, {} GiB)",
+                        "{} ({} CPUs, {} GiB{})",
                         e.hostname,
                         e.cpus,
-                        e.mem_total_bytes >> 30
+                        e.mem_total_bytes >> 30,
+                        cgroup_limits(e)
                     ),
                     e,
                 )]

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::analysis::arenas;
 use crate::analysis::stats::summarize;
 use crate::exec::cell::{BusyGate, CellPlan, run_cell};
 use crate::exec::interrupt;
@@ -110,6 +111,8 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
         }
     };
     let gate = BusyGate::default();
+    // The machine a new cell's arena limits are figured for.
+    let machine = doc.environment.clone();
     let mut failed = 0;
     // Plan indices of the cells in `doc.cells`, ascending.
     let mut finished: Vec<usize> = Vec::new();
@@ -185,12 +188,14 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
             running += 1;
             let tx = done_tx.clone();
             let bar = &bar;
+            let machine = &machine;
             std::thread::Builder::new()
                 .name(format!("cell-{i}"))
                 .spawn_scoped(scope, move || {
                     let observe = |msg: &str| bar.set_message(msg.to_string());
-                    let cell = run_cell(plan, &hold, &observe);
+                    let mut cell = run_cell(plan, &hold, &observe);
                     drop(hold);
+                    arenas::record(&mut cell, machine);
                     let _ = tx.send((i, cell));
                 })?;
         }

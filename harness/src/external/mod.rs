@@ -80,6 +80,7 @@ pub fn run(plan: &MeasurePlan, sink: &Sink) -> anyhow::Result<Outcome> {
         } else {
             run_row(plan, v, rep, &log)
         };
+        crate::analysis::arenas::record(&mut cell, &doc.environment);
         if interrupt::interrupted() && cell.status == Status::Failed {
             // An interrupted row is not a result: it says what was cut
             // short, and which rows did not run.
@@ -159,6 +160,8 @@ fn new_cell(v: &MeasureVariant, repetition: u32) -> CellResult {
         repetition,
         cpus_pinned: None,
         cpus_allowed: None,
+        glibc_arena_limit: None,
+        glibc_arena_limit_cgroup: None,
         status: Status::Failed,
         error: None,
         allocator: None,

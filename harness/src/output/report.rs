@@ -192,8 +192,10 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
     table
 }
 
-fn environment_lines(m: &Machine) -> Vec<String> {
-    let e = &m.environment;
+/// Machine `i`'s facts, and what its cgroup's CPU limit means for glibc's
+/// arenas where that differs from the CPUs online.
+fn environment_lines(report: &Report, i: usize) -> Vec<String> {
+    let e = &report.machines[i].environment;
     let mut lines = vec![
         format!("kernel {} ({})", e.kernel, e.arch),
         format!("{}", e.os),
@@ -210,6 +212,19 @@ fn environment_lines(m: &Machine) -> Vec<String> {
         format!("allocbench {}", e.allocbench_version),
     ];
     lines.push(format!("allocators: {}", versions(e)));
+    // Documents from before the cgroup's limits were recorded say nothing.
+    if e.cgroup_cpu_limit.is_some() || e.cgroup_memory_limit.is_some() {
+        let cpu = e.cpu_limit().map_or("no cgroup CPU limit".into(), |c| {
+            format!("cgroup CPU limit {}", crate::units::cpus(c))
+        });
+        let memory = e
+            .memory_limit()
+            .map_or("no cgroup memory limit".into(), |b| {
+                format!("cgroup memory limit {}", crate::units::size(b))
+            });
+        lines.push(format!("{cpu}, {memory}"));
+    }
+    lines.extend(crate::analysis::arenas::machine_notes(report, i));
     lines
 }
 
@@ -378,9 +393,9 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
         }
     }
     out.push_str("## Machines\n\n");
-    for m in &report.machines {
+    for (i, m) in report.machines.iter().enumerate() {
         out.push_str(&format!("**{}**\n\n", m.label));
-        for l in environment_lines(m) {
+        for l in environment_lines(report, i) {
             out.push_str(&format!("- {l}\n"));
         }
         out.push('\n');
@@ -542,9 +557,9 @@ pub fn html(report: &Report, plots: &Plots) -> String {
         }
     }
     out.push_str("<h2>Machines</h2>\n");
-    for m in &report.machines {
+    for (i, m) in report.machines.iter().enumerate() {
         out.push_str(&format!("<h3>{}</h3>\n<ul>\n", escape(&m.label)));
-        for l in environment_lines(m) {
+        for l in environment_lines(report, i) {
             out.push_str(&format!("<li>{}</li>\n", escape(&l)));
         }
         out.push_str("</ul>\n");

@@ -115,6 +115,15 @@ pub struct CellResult {
     /// CPUs the master reported it may run on (its affinity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus_allowed: Option<u32>,
+    /// glibc cells: the most arenas glibc gives one of the cell's
+    /// processes, by the variant's setting or else the CPUs online
+    /// (`analysis::arenas`); absent for other allocators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc_arena_limit: Option<u64>,
+    /// glibc cells: the same if glibc counted the cgroup's CPU limit,
+    /// rounded up, as its CPUs; absent without a cgroup CPU limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc_arena_limit_cgroup: Option<u64>,
     pub status: Status,
     /// Why the cell failed; `null` when it did not.
     pub error: Option<String>,
@@ -637,6 +646,8 @@ pub(crate) fn test_cell(
         repetition,
         cpus_pinned: None,
         cpus_allowed: None,
+        glibc_arena_limit: None,
+        glibc_arena_limit_cgroup: None,
         status: Status::Ok,
         error: None,
         allocator: None,

@@ -1,7 +1,9 @@
 //! Facts about the machine recorded with every run: results from different
-//! kernels, glibc versions or THP settings are not comparable.
+//! kernels, glibc versions, THP settings or cgroup limits are not
+//! comparable.
 
 use crate::results::environment::Environment;
+use crate::sample::cgroup;
 
 use procfs::Current;
 
@@ -50,6 +52,11 @@ impl Environment {
             cpus_online: procfs::CpuInfo::current()
                 .map(|c| c.num_cores())
                 .unwrap_or(0),
+            cgroup_cpu_limit: cgroup::cpu_limit(&cgroup::own_place(cgroup::CPU)),
+            cgroup_memory_limit: cgroup::memory_limit(
+                &cgroup::own_place(cgroup::MEMORY),
+                procfs::page_size(),
+            ),
             cpu_model,
             mem_total_bytes: meminfo.as_ref().map(|m| m.mem_total).unwrap_or(0),
             mem_available_bytes: meminfo.as_ref().and_then(|m| m.mem_available).unwrap_or(0),

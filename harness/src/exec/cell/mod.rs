@@ -108,6 +108,8 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
         repetition: plan.repetition,
         cpus_pinned: plan.cpus,
         cpus_allowed: None,
+        glibc_arena_limit: None,
+        glibc_arena_limit_cgroup: None,
         status: Status::Failed,
         error: None,
         allocator: None,
