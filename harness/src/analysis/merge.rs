@@ -103,7 +103,8 @@ fn command_of(command: &[String]) -> Vec<String> {
 }
 
 /// The facts of a machine that must agree for results to be pooled, each
-/// named: CPUs, memory, CPU model, kernel, glibc, THP, architecture.
+/// named: CPUs, memory, CPU model, kernel, glibc, THP, architecture, and
+/// the cgroup's CPU and memory limits.
 fn shape_facts(e: &Environment) -> Vec<(&'static str, String)> {
     vec![
         ("CPUs", e.cpus.to_string()),
@@ -121,6 +122,15 @@ fn shape_facts(e: &Environment) -> Vec<(&'static str, String)> {
         ("glibc", e.glibc_version.clone()),
         ("THP", e.thp_enabled.clone()),
         ("arch", e.arch.clone()),
+        (
+            "cgroup CPU limit",
+            e.cpu_limit().map_or("none".into(), |c| c.to_string()),
+        ),
+        (
+            "cgroup memory limit",
+            e.memory_limit()
+                .map_or("none".into(), |m| format!("{} MiB", m >> 20)),
+        ),
     ]
 }
 
@@ -142,7 +152,11 @@ fn shape_labels(envs: &[&Environment]) -> Vec<String> {
         .zip(&facts)
         .map(|(e, mine)| {
             // Memory as the report's machine facts show it (whole GiB).
-            let mut parts = vec![format!("{} CPUs, {} GiB", e.cpus, e.mem_total_bytes >> 30)];
+            let mut parts = vec![format!(
+                "{}, {} GiB",
+                crate::units::cpus(e.cpus as f64),
+                e.mem_total_bytes >> 30
+            )];
             for (i, (name, value)) in mine.iter().enumerate() {
                 if *name == "CPUs" || *name == "GiB" {
                     continue;
