@@ -415,15 +415,34 @@ fn a_sweep_run_as_shards_is_fitted_when_merged_and_planned_from() {
         files.push(out);
     }
     let merged = d.join("merged.json");
-    let r = merge(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>(), &merged);
+    let r = merge(
+        &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &merged,
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = read(&merged);
     assert_eq!(doc.cells.len(), 6);
     assert_eq!(doc.fits.len(), 1, "{:?}", doc.unfitted);
-    let plan = run(&["plan", "--memory", "1GiB", "--from", merged.to_str().unwrap()]);
+    let plan = run(&[
+        "plan",
+        "--memory",
+        "1GiB",
+        "--from",
+        merged.to_str().unwrap(),
+    ]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let shard_plan = run(&["plan", "--memory", "1GiB", "--from", files[0].to_str().unwrap()]);
+    let shard_plan = run(&[
+        "plan",
+        "--memory",
+        "1GiB",
+        "--from",
+        files[0].to_str().unwrap(),
+    ]);
     assert_eq!(shard_plan.code, 2);
-    assert!(shard_plan.stderr.contains("merge every shard first"), "{}", shard_plan.stderr);
+    assert!(
+        shard_plan.stderr.contains("merge every shard first"),
+        "{}",
+        shard_plan.stderr
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
