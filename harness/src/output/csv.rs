@@ -45,7 +45,8 @@ where
     Ok(String::from_utf8(w.into_inner()?)?)
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
+/// A figure as CSV writes it: empty for `null`.
+pub(super) fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 

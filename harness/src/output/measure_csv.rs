@@ -2,6 +2,7 @@
 //! raw numbers (bytes, fractions), named as in the JSON.
 
 use super::Exporter;
+use super::csv::opt;
 use crate::results::{Document, Status};
 
 const COLUMNS: &[&str] = &[
@@ -49,10 +50,6 @@ const COLUMNS: &[&str] = &[
 
 /// CSV with raw numbers (bytes, fractions); empty where a figure is `null`.
 pub(super) struct MeasureCsv;
-
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
-}
 
 impl Exporter for MeasureCsv {
     fn serialize(&self, doc: &Document) -> anyhow::Result<String> {
