@@ -500,13 +500,19 @@ pub struct ReportArgs {
 pub struct MergeArgs {
     /// Result documents of one command line: its shards (`--shard K/N`,
     /// every K present), or whole runs on several machines. Machines of the
-    /// same shape (CPUs, memory, kernel, glibc, THP, allocator versions)
-    /// pool their cells as more repetitions; other shapes stay apart.
+    /// same shape (CPUs, memory, CPU model, kernel, glibc, THP,
+    /// architecture, cgroup limits, allocator versions) pool their cells as
+    /// more repetitions; other shapes stay apart.
     #[arg(required = true, value_name = "FILE.json")]
     pub files: Vec<PathBuf>,
     /// Write the merged document here instead of stdout.
     #[arg(long, value_name = "PATH", help_heading = OUTPUT)]
     pub output: Option<PathBuf>,
+    /// Merge what is there: runs that did not finish their cells and
+    /// partitions with a shard missing (their comparisons are then fewer
+    /// on that machine shape).
+    #[arg(long)]
+    pub partial: bool,
 }
 
 #[derive(Debug, Args)]

@@ -446,3 +446,76 @@ fn a_sweep_run_as_shards_is_fitted_when_merged_and_planned_from() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn what_is_not_whole_is_refused_unless_partial() {
+    let d = dir("whole");
+    let files: Vec<PathBuf> = (0..3).map(|k| shard(&d, k, 3)).collect();
+    let f: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let out = d.join("out.json");
+    let refused = |files: &[&Path], says: &str| {
+        let r = merge(files, &out);
+        assert_eq!(r.code, 2, "{says}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{says}: {}", r.stderr);
+    };
+    // The same document twice.
+    refused(&[f[0], f[0], f[1], f[2]], "are the same run");
+    // A shard whose run did not finish (a killed pod's file).
+    let mut cut: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f[1]).unwrap()).unwrap();
+    let planned = cut["planned_cells"].as_u64().unwrap();
+    assert_eq!(planned as usize, read(f[1]).cells.len());
+    cut["cells"].as_array_mut().unwrap().pop();
+    let cut_path = d.join("cut.json");
+    write(&cut_path, &cut);
+    refused(
+        &[f[0], &cut_path, f[2]],
+        &format!("of the {planned} cells its command planned"),
+    );
+    // A shard that ran on another machine shape leaves both shapes short.
+    let mut other: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f[2]).unwrap()).unwrap();
+    other["environment"]["cpus"] = 16.into();
+    let other_path = d.join("other.json");
+    write(&other_path, &other);
+    refused(
+        &[f[0], f[1], &other_path],
+        "shard 2/3 missing on machine shape [2 CPUs",
+    );
+    // --partial takes what is there.
+    let r = run(&[
+        "merge",
+        "--partial",
+        f[0].to_str().unwrap(),
+        f[1].to_str().unwrap(),
+        other_path.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(read(&out).machines.len(), 2);
+    // The output may not be one of the inputs.
+    let r = run(&[
+        "merge",
+        f[0].to_str().unwrap(),
+        f[1].to_str().unwrap(),
+        f[2].to_str().unwrap(),
+        "--output",
+        f[0].to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is also an input"), "{}", r.stderr);
+    assert_eq!(
+        read(f[0]).shard.map(|s| s.index),
+        Some(0),
+        "the shard is intact"
+    );
+    // A shard writes the document merge reads.
+    let r = run(&with_small(
+        &["compare", "--shard", "0/3", "--format", "table"],
+        MATRIX,
+    ));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--format json"), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -33,7 +33,8 @@ pub fn across_machines(report: &Report, g: &Group) -> Option<Advice> {
             least.push((r.variant.clone(), *m, pss));
         }
     }
-    let n = summaries.len();
+    // Machines whose rows name a least: those with finished rows.
+    let n = least.len();
     let mut winners: Vec<(&str, Vec<usize>)> = Vec::new();
     for (v, m, _) in &least {
         match winners.iter_mut().find(|(w, _)| w == v) {
@@ -42,21 +43,26 @@ pub fn across_machines(report: &Report, g: &Group) -> Option<Advice> {
         }
     }
     winners.sort_by_key(|w| std::cmp::Reverse(w.1.len()));
-    if let Some((v, ms)) = winners.first() {
+    let names = |ms: &[usize]| {
+        ms.iter()
+            .map(|&m| format!("[{}]", label(m)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some((v, ms)) = winners.first()
+        && n > 1
+    {
         let mut line = format!(
             "**{v}** has the least memory on {} of {n} machines",
             ms.len()
         );
         if ms.len() < n {
             line.push_str(&format!(
-                " ({}); elsewhere: {}",
-                ms.iter().map(|&m| label(m)).collect::<Vec<_>>().join("; "),
+                " ({}); elsewhere {}",
+                names(ms),
                 winners[1..]
                     .iter()
-                    .map(|(w, ms)| format!(
-                        "{w} on {}",
-                        ms.iter().map(|&m| label(m)).collect::<Vec<_>>().join("; ")
-                    ))
+                    .map(|(w, ms)| format!("{w} on {}", names(ms)))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -85,7 +91,7 @@ pub fn across_machines(report: &Report, g: &Group) -> Option<Advice> {
                 continue;
             };
             base = super::choose::baseline(r);
-            let at = format!("{} ({})", label(*m), times(Some(x)));
+            let at = format!("{} on [{}]", times(Some(x)), label(*m));
             if (x - 1.0).abs() >= WITHIN {
                 on.push(at);
             } else {
@@ -94,11 +100,11 @@ pub fn across_machines(report: &Report, g: &Group) -> Option<Advice> {
         }
         if !on.is_empty() && !off.is_empty() {
             lines.push(format!(
-                "{v} changes memory by {:.0}% or more against {base} on {}, not on {}. \
+                "{v}'s memory against {base} depends on the machine: {}, but {} (within {:.0}%). \
                  Rule: tree PSS ratio to {base}, per machine.",
-                WITHIN * 100.0,
-                on.join("; "),
-                off.join("; ")
+                on.join(", "),
+                off.join(", "),
+                WITHIN * 100.0
             ));
         }
     }

@@ -57,7 +57,7 @@ fn is_output_option(group: &str) -> bool {
 
 /// How command line `was` differs from `now`, the program's path and the
 /// options in `ignored` aside: (what only `was` has, what only `now` has),
-/// each "-" when empty; `None` when they are the same, in any order of
+/// each "nothing" when empty; `None` when they are the same, in any order of
 /// their options.
 pub fn command_differs(
     was: &[String],
@@ -86,7 +86,7 @@ pub fn command_differs(
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join(" ");
-        if s.is_empty() { "-".into() } else { s }
+        if s.is_empty() { "nothing".into() } else { s }
     };
     Some((only(&was, &now), only(&now, &was)))
 }
@@ -106,30 +106,43 @@ fn command_of(command: &[String]) -> Vec<String> {
 /// named: CPUs, memory, CPU model, kernel, glibc, THP, architecture, and
 /// the cgroup's CPU and memory limits.
 fn shape_facts(e: &Environment) -> Vec<(&'static str, String)> {
+    // Each value as a label shows it.
+    let cgroup = |known: bool, limit: Option<String>, what: &str| match (known, limit) {
+        (false, _) => format!("cgroup {what} limit not recorded"),
+        (true, None) => format!("no cgroup {what} limit"),
+        (true, Some(l)) => format!("cgroup {what} limit {l}"),
+    };
     vec![
-        ("CPUs", e.cpus.to_string()),
-        ("CPUs online", e.cpus_online.to_string()),
+        ("CPUs", crate::units::cpus(e.cpus as f64)),
+        ("CPUs online", format!("{} online", e.cpus_online)),
         // Identical machines differ by some MiB of reserved memory.
         (
             "GiB",
             format!(
-                "{}",
+                "{} GiB",
                 (e.mem_total_bytes as f64 / (1u64 << 30) as f64).round()
             ),
         ),
         ("CPU", e.cpu_model.clone()),
-        ("kernel", e.kernel.clone()),
-        ("glibc", e.glibc_version.clone()),
-        ("THP", e.thp_enabled.clone()),
+        ("kernel", format!("kernel {}", e.kernel)),
+        ("glibc", format!("glibc {}", e.glibc_version)),
+        ("THP", format!("THP {}", e.thp_enabled)),
         ("arch", e.arch.clone()),
         (
             "cgroup CPU limit",
-            e.cpu_limit().map_or("none".into(), |c| c.to_string()),
+            cgroup(
+                e.cgroup_cpu_limit.is_some(),
+                e.cpu_limit().map(crate::units::cpus),
+                "CPU",
+            ),
         ),
         (
             "cgroup memory limit",
-            e.memory_limit()
-                .map_or("none".into(), |m| format!("{} MiB", m >> 20)),
+            cgroup(
+                e.cgroup_memory_limit.is_some(),
+                e.memory_limit().map(crate::units::mib),
+                "memory",
+            ),
         ),
     ]
 }
@@ -162,7 +175,7 @@ fn shape_labels(envs: &[&Environment]) -> Vec<String> {
                     continue;
                 }
                 if facts.iter().any(|f| f[i].1 != *value) {
-                    parts.push(format!("{name} {value}"));
+                    parts.push(value.clone());
                 }
             }
             let versions: BTreeSet<String> = envs
@@ -273,27 +286,6 @@ fn check(docs: &[(String, Document)]) -> anyhow::Result<()> {
             list.join(", ")
         )));
     }
-    if let Some(&n) = counts.iter().next() {
-        let have: BTreeSet<u32> = docs
-            .iter()
-            .filter_map(|(_, d)| d.shard)
-            .map(|s| s.index)
-            .collect();
-        let missing: Vec<String> = (0..n)
-            .filter(|k| !have.contains(k))
-            .map(|k| format!("{k}/{n}"))
-            .collect();
-        if !missing.is_empty() {
-            return Err(usage(format!(
-                "shard {} missing (given: {}): a merge of a partition needs every shard",
-                missing.join(", "),
-                have.iter()
-                    .map(|k| format!("{k}/{n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    }
     Ok(())
 }
 
@@ -323,9 +315,96 @@ fn spec_difference(a: &CellResult, b: &CellResult) -> String {
     }
 }
 
-/// Joins `docs` (path, document) into one document, or says why not.
-pub fn merge(docs: Vec<(String, Document)>) -> anyhow::Result<Document> {
+/// Refuses, per machine shape, what would be merged as if it were whole
+/// and is not: a document given twice, a run that did not finish its cells
+/// (interrupted, or its pod killed), a partition with a shard missing or
+/// given more often than the others. `partial` lets the last two through.
+fn check_whole(
+    docs: &[(String, Document)],
+    shape_of: &[usize],
+    labels: &[String],
+    partial: bool,
+) -> anyhow::Result<()> {
+    let id = |d: &Document| {
+        (
+            d.environment.hostname.clone(),
+            d.environment.started_unix_s,
+            d.shard,
+        )
+    };
+    for (i, (p, d)) in docs.iter().enumerate() {
+        if let Some((q, _)) = docs[..i].iter().find(|(_, e)| id(e) == id(d)) {
+            return Err(usage(format!(
+                "{q} and {p} are the same run (host {}, started at {}{}): give each document once",
+                d.environment.hostname,
+                d.environment.started_unix_s,
+                d.shard.map(|s| format!(", shard {s}")).unwrap_or_default()
+            )));
+        }
+    }
+    if partial {
+        return Ok(());
+    }
+    for (p, d) in docs {
+        if let Some(planned) = d.planned_cells
+            && d.cells.len() < planned
+        {
+            return Err(usage(format!(
+                "{p} holds {} of the {planned} cells its command planned (interrupted, or killed): finish it with --resume, or merge with --partial to take what is there",
+                d.cells.len()
+            )));
+        }
+    }
+    let shapes: BTreeSet<usize> = shape_of.iter().copied().collect();
+    for shape in shapes {
+        let mut times: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
+        let mut n = None;
+        for ((p, d), _) in docs.iter().zip(shape_of).filter(|(_, m)| **m == shape) {
+            if let Some(s) = d.shard {
+                n = Some(s.count);
+                times.entry(s.index).or_default().push(p);
+            }
+        }
+        let Some(n) = n else { continue };
+        let most = times.values().map(Vec::len).max().unwrap_or(0);
+        let short: Vec<String> = (0..n)
+            .filter(|k| times.get(k).map_or(0, Vec::len) < most)
+            .map(|k| format!("{k}/{n}"))
+            .collect();
+        if !short.is_empty() {
+            let given: Vec<String> = times
+                .iter()
+                .flat_map(|(k, ps)| ps.iter().map(move |p| format!("{p} ({k}/{n})")))
+                .collect();
+            return Err(usage(format!(
+                "shard {} missing on machine shape [{}] (given there: {}): each machine shape needs whole partitions, or the comparisons it lacks are silently fewer; merge with --partial to take what is there",
+                short.join(", "),
+                labels[shape],
+                given.join("; ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Joins `docs` (path, document) into one document, or says why not;
+/// `partial` accepts unfinished runs and incomplete partitions.
+pub fn merge(docs: Vec<(String, Document)>, partial: bool) -> anyhow::Result<Document> {
     check(&docs)?;
+    let mut envs: Vec<&Environment> = Vec::new();
+    let shape_of: Vec<usize> = docs
+        .iter()
+        .map(
+            |(_, d)| match envs.iter().position(|e| same_shape(e, &d.environment)) {
+                Some(m) => m,
+                None => {
+                    envs.push(&d.environment);
+                    envs.len() - 1
+                }
+            },
+        )
+        .collect();
+    check_whole(&docs, &shape_of, &shape_labels(&envs), partial)?;
     let mut shapes: Vec<(Environment, Vec<MergedSource>)> = Vec::new();
     let mut keys: Vec<BTreeSet<CellKey>> = Vec::new();
     let mut cells: Vec<CellResult> = Vec::new();
@@ -413,6 +492,7 @@ pub fn merge(docs: Vec<(String, Document)>) -> anyhow::Result<Document> {
         fits: fitted.fits,
         unfitted: fitted.unfitted,
         shard: None::<Shard>,
+        planned_cells: None,
         machines,
     })
 }
@@ -441,7 +521,7 @@ pub fn merge_shards(docs: Vec<(String, Document)>) -> anyhow::Result<Vec<(String
             .map(|(path, _)| path.as_str())
             .collect::<Vec<_>>()
             .join(" + ");
-        out.push((name, merge(p)?));
+        out.push((name, merge(p, false)?));
     }
     Ok(out)
 }
@@ -503,10 +583,7 @@ mod tests {
         let labels = shape_labels(&[&a, &c16]);
         assert_eq!(
             labels,
-            [
-                "2 CPUs, 24 GiB, CPUs online 2",
-                "16 CPUs, 24 GiB, CPUs online 16"
-            ]
+            ["2 CPUs, 24 GiB, 2 online", "16 CPUs, 24 GiB, 16 online"]
         );
     }
 }

@@ -9,9 +9,22 @@ pub(super) fn run(args: &MergeArgs) -> anyhow::Result<i32> {
     if let Some(path) = &args.output {
         check_output(path)?;
     }
+    if let Some(out) = &args.output {
+        let same = |a: &std::path::Path| {
+            std::fs::canonicalize(a)
+                .ok()
+                .is_some_and(|a| std::fs::canonicalize(out).ok() == Some(a))
+        };
+        if let Some(f) = args.files.iter().find(|f| same(f)) {
+            return Err(crate::error::usage(format!(
+                "--output {} is also an input: the merge would replace it; write to another file",
+                f.display()
+            )));
+        }
+    }
     let docs = crate::results::load::load(&args.files)?;
     let n = docs.len();
-    let merged = crate::analysis::merge::merge(docs)?;
+    let merged = crate::analysis::merge::merge(docs, args.partial)?;
     let text = serde_json::to_string(&merged)? + "\n";
     match &args.output {
         Some(path) => write_atomic(path, &text)?,
@@ -29,9 +42,11 @@ pub(super) fn run(args: &MergeArgs) -> anyhow::Result<i32> {
             )
         })
         .collect();
+    let plural = |k: usize, what: &str| format!("{k} {what}{}", if k == 1 { "" } else { "s" });
     crate::error::note(format!(
-        "Merged {n} documents: {} cells on {} machine shape{}: {}.",
-        merged.cells.len(),
+        "Merged {}: {} on {} machine shape{}: {}.",
+        plural(n, "document"),
+        plural(merged.cells.len(), "cell"),
         shapes.len(),
         if shapes.len() == 1 { "" } else { "s" },
         shapes.join("; ")

@@ -36,7 +36,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit_code(&outcome))
         }
         Command::Compare(args) => {
-            let (plans, shard) = plans::shard::apply(plans::compare_plans(&args)?, &args.shard)?;
+            let (plans, shard) =
+                plans::shard::apply(plans::compare_plans(&args)?, &args.shard, &args.output)?;
             if args.shard.dry_run {
                 emit(&dry_run(&plans))?;
                 return Ok(0);
@@ -56,7 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 args.repeat,
                 plans::SWEEP_THREADS,
             )?;
-            let (plans, shard) = plans::shard::apply(plans, &args.shard)?;
+            let (plans, shard) = plans::shard::apply(plans, &args.shard, &args.output)?;
             if args.shard.dry_run {
                 emit(&dry_run(&plans))?;
                 return Ok(0);
@@ -186,6 +187,10 @@ fn execute(
     Ok(outcome)
 }
 
+fn plural(n: u32, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `--dry-run`: the cells a command would run, one line each.
 fn dry_run(plans: &[cell::CellPlan]) -> String {
     let mut out = String::new();
@@ -196,15 +201,15 @@ fn dry_run(plans: &[cell::CellPlan]) -> String {
             ""
         };
         out.push_str(&format!(
-            "cell {}/{}: {} {} (prefork {}, repetition {}, {} processes × {} threads{writes})\n",
+            "cell {}/{}: {} {} (prefork {}, repetition {}, {} × {}{writes})\n",
             i + 1,
             plans.len(),
             p.workload,
             p.variant.name,
             p.spec.prefork,
             p.repetition,
-            p.spec.processes,
-            p.spec.threads
+            plural(p.spec.processes, "process", "processes"),
+            plural(p.spec.threads, "thread", "threads")
         ));
     }
     out

@@ -168,7 +168,7 @@ pub(super) fn run(args: &crate::cli::PlanArgs) -> anyhow::Result<i32> {
             }
             if let Some(s) = doc.shard {
                 return Err(plans::usage(format!(
-                    "--from {}: shard {s} of a sweep holds only part of its grid; merge every shard first (allocbench merge)",
+                    "--from {}: shard {s} holds only part of its command's cells; merge every shard first (allocbench merge)",
                     path.display()
                 )));
             }

@@ -75,6 +75,7 @@ pub fn new_document() -> Document {
         fits: Vec::new(),
         unfitted: Vec::new(),
         shard: None,
+        planned_cells: None,
         machines: Vec::new(),
     }
 }
@@ -93,6 +94,7 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let mut doc = new_document();
     doc.shard = sink.shard;
+    doc.planned_cells = Some(plans.len());
     // The progress display lives in the harness, which never forks without
     // exec; the forking master is a separate process.
     let bar = ProgressBar::new(plans.len() as u64);

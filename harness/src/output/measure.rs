@@ -247,8 +247,8 @@ fn huge_note(cells: &[CellResult], env: &Environment) -> String {
         return String::new();
     }
     format!(
-        "huge: the tree's anonymous memory on transparent huge pages at the end of the load \
-         (counted in PSS); THP enabled [{}], defrag [{}].\n",
+        "huge: AnonHugePages summed over the tree at the end of the load (a huge page shared \
+         after the fork counts in each process that maps it); THP enabled [{}], defrag [{}].\n",
         env.thp_enabled, env.thp_defrag
     )
 }

@@ -64,8 +64,8 @@ impl Exporter for CompareMarkup {
         if shows_huge(doc) {
             let env = &doc.environment;
             out.push_str(&format!(
-                "huge: anonymous memory on transparent huge pages at steady (counted in PSS); \
-                 THP enabled [{}], defrag [{}].\n",
+                "huge: AnonHugePages summed over the tree at steady (a huge page shared after \
+                 the fork counts in each process that maps it); THP enabled [{}], defrag [{}].\n",
                 env.thp_enabled, env.thp_defrag
             ));
         }

@@ -205,8 +205,10 @@ fn environment_lines(report: &Report, i: usize) -> Vec<String> {
             e.thp_enabled, e.thp_defrag
         ),
         format!(
-            "{} CPUs usable ({} online), {}",
-            e.cpus, e.cpus_online, e.cpu_model
+            "{} usable ({} online), {}",
+            crate::units::cpus(e.cpus as f64),
+            e.cpus_online,
+            e.cpu_model
         ),
         format!("{} GiB memory", e.mem_total_bytes >> 30),
         format!("allocbench {}", e.allocbench_version),
@@ -338,6 +340,7 @@ pub fn write_plots(report: &Report, dir: &Path) -> anyhow::Result<Plots> {
                 fits: Vec::new(),
                 unfitted: Vec::new(),
                 shard: None,
+                planned_cells: None,
                 machines: Vec::new(),
             };
             let sub_dir = dir.join(crate::plot::sanitize(&name));
@@ -414,8 +417,8 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
          tree PSS per 1,000 requests over the second half of serving and its `verdict`; \
          `frag start`/`end` the serving processes' private memory (USS) grown since the fork \
          over the bytes they hold live, at the first and last timeline point while serving; \
-         `huge` (when a variant has more than 1 MiB of it) the tree's anonymous memory on \
-         transparent huge pages at steady; \
+         `huge` (when a variant has more than 1 MiB of it) `AnonHugePages` summed over the \
+         tree at steady (a huge page shared after the fork counts in each process that maps it); \
          `returned` the share of the tree's growth of anonymous PSS since the fork given back \
          to the OS when the workers freed their caches (drained) and after the allocator's \
          release call (trimmed).\n\n",

@@ -114,6 +114,7 @@ pub fn select(plans: Vec<CellPlan>, shard: Shard) -> Vec<CellPlan> {
 pub fn apply(
     plans: Vec<CellPlan>,
     args: &crate::cli::ShardArgs,
+    out: &crate::cli::OutputArgs,
 ) -> anyhow::Result<(Vec<CellPlan>, Option<Shard>)> {
     let Some(text) = &args.shard else {
         return Ok((plans, None));
@@ -121,6 +122,11 @@ pub fn apply(
     let shard: Shard = text
         .parse()
         .map_err(|e| crate::error::usage(format!("--shard: {e}")))?;
+    if !args.dry_run && out.format != crate::cli::Format::Json && out.json.is_none() {
+        return Err(crate::error::usage(
+            "--shard: a shard is merged from its result document: add --format json --output FILE, or --json FILE",
+        ));
+    }
     let (mine, all, share) = describe(&plans, shard);
     let total = plans.len();
     let plans = select(plans, shard);

@@ -149,6 +149,7 @@ pub(super) fn document(cells: Vec<CellResult>) -> Document {
         fits: Vec::new(),
         unfitted: Vec::new(),
         shard: None,
+        planned_cells: None,
         machines: Vec::new(),
     }
 }

@@ -212,7 +212,7 @@ registry! {
     ),
     AnonHugeSteady => def(
         "anon_huge_steady", "huge", Bytes, Neither,
-        "`AnonHugePages` summed over master and workers at `steady`: anonymous memory on transparent huge pages (2 MiB each here), part of the PSS figures. Tables show it when a variant has more than 1 MiB of it.",
+        "`AnonHugePages` summed over master and workers at `steady`: anonymous memory on transparent huge pages (2 MiB each here). The kernel gives no proportional figure, so a huge page the workers share with the master counts once in each process that maps it, and the sum can exceed the tree's PSS. Tables show it when a variant has more than 1 MiB of it.",
         |m| m.anon_huge_steady.map(|v| v as f64),
     ),
     ThroughputRps => def(

@@ -58,6 +58,10 @@ pub struct Document {
     /// The variants of a sweep the model could not be fitted for, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unfitted: Vec<model::Unfitted>,
+    /// The cells the command planned (its shard's, with `--shard`): fewer
+    /// in `cells` means the run did not finish (interrupted, or killed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_cells: Option<usize>,
     /// The part of the command's cells this document holds (`--shard K/N`);
     /// absent for a whole run and for a merged document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
