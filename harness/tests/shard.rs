@@ -460,6 +460,11 @@ fn what_is_not_whole_is_refused_unless_partial() {
     };
     // The same document twice.
     refused(&[f[0], f[0], f[1], f[2]], "are the same run");
+    // Shards of two partitions of one shape.
+    let half = d.join("half");
+    std::fs::create_dir_all(&half).unwrap();
+    let h0 = shard(&half, 0, 2);
+    refused(&[f[0], f[1], f[2], &h0], "come from different partitions");
     // A shard whose run did not finish (a killed pod's file).
     let mut cut: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(f[1]).unwrap()).unwrap();

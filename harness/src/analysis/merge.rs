@@ -270,22 +270,6 @@ fn check(docs: &[(String, Document)]) -> anyhow::Result<()> {
             }
         }
     }
-    // A partition must be whole.
-    let counts: BTreeSet<u32> = docs
-        .iter()
-        .filter_map(|(_, d)| d.shard)
-        .map(|s| s.count)
-        .collect();
-    if counts.len() > 1 {
-        let list: Vec<String> = docs
-            .iter()
-            .filter_map(|(p, d)| d.shard.map(|s| format!("{p} is shard {s}")))
-            .collect();
-        return Err(usage(format!(
-            "the shards come from different partitions ({}): merge the shards of one N",
-            list.join(", ")
-        )));
-    }
     Ok(())
 }
 
@@ -339,6 +323,29 @@ fn check_whole(
                 d.environment.hostname,
                 d.environment.started_unix_s,
                 d.shard.map(|s| format!(", shard {s}")).unwrap_or_default()
+            )));
+        }
+    }
+    // One partition per shape: shards of another N would hold the same
+    // comparisons again, cut otherwise.
+    for shape in shape_of.iter().copied().collect::<BTreeSet<usize>>() {
+        let here: Vec<String> = docs
+            .iter()
+            .zip(shape_of)
+            .filter(|(_, m)| **m == shape)
+            .filter_map(|((p, d), _)| d.shard.map(|s| format!("{p} is shard {s}")))
+            .collect();
+        let counts: BTreeSet<u32> = docs
+            .iter()
+            .zip(shape_of)
+            .filter(|(_, m)| **m == shape)
+            .filter_map(|((_, d), _)| d.shard.map(|s| s.count))
+            .collect();
+        if counts.len() > 1 {
+            return Err(usage(format!(
+                "the shards of machine shape [{}] come from different partitions ({}): merge the shards of one N",
+                labels[shape],
+                here.join(", ")
             )));
         }
     }
