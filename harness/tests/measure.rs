@@ -441,7 +441,9 @@ fn a_killed_worker_is_replaced_and_the_replacement_found() {
     let series = |pid: i32| cell.timeline.processes.iter().find(|s| s.pid == pid);
     if let (Some(a), Some(b)) = (series(victim), series(replacement)) {
         assert_eq!(a.mem.pss.last(), Some(&None));
-        assert!(b.mem.pss.last().unwrap().is_some());
+        // Walked points have PSS; the last point may be one the sampling
+        // budget left at counters (RSS only), or one after the stop.
+        assert!(b.mem.pss.iter().any(Option::is_some));
     }
 }
 
