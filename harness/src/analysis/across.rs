@@ -22,21 +22,21 @@ pub fn across_machines(report: &Report, g: &Group) -> Option<Advice> {
         .collect();
     let mut lines = Vec::new();
     // The least memory, machine by machine.
-    let mut least: Vec<(String, usize, f64)> = Vec::new();
+    let mut least: Vec<(String, usize)> = Vec::new();
     for (m, rows) in &summaries {
         let rows = plain(rows);
-        if let Some((pss, r)) = rows
+        if let Some((_, r)) = rows
             .iter()
             .filter_map(|r| Some((median(r, MetricId::TreePssAnonSteady)?, *r)))
             .min_by(|a, b| a.0.total_cmp(&b.0))
         {
-            least.push((r.variant.clone(), *m, pss));
+            least.push((r.variant.clone(), *m));
         }
     }
     // Machines whose rows name a least: those with finished rows.
     let n = least.len();
     let mut winners: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (v, m, _) in &least {
+    for (v, m) in &least {
         match winners.iter_mut().find(|(w, _)| w == v) {
             Some((_, ms)) => ms.push(*m),
             None => winners.push((v, vec![*m])),

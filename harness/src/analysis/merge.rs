@@ -412,25 +412,18 @@ pub fn merge(docs: Vec<(String, Document)>, partial: bool) -> anyhow::Result<Doc
         )
         .collect();
     check_whole(&docs, &shape_of, &shape_labels(&envs), partial)?;
-    let mut shapes: Vec<(Environment, Vec<MergedSource>)> = Vec::new();
-    let mut keys: Vec<BTreeSet<CellKey>> = Vec::new();
+    let mut shapes: Vec<(Environment, Vec<MergedSource>)> =
+        envs.into_iter().map(|e| (e.clone(), Vec::new())).collect();
+    let mut keys: Vec<BTreeSet<CellKey>> = vec![BTreeSet::new(); shapes.len()];
     let mut cells: Vec<CellResult> = Vec::new();
     let mut wall_s: f64 = 0.0;
     let mut cpu_s = 0.0;
-    let first = docs[0].1.clone();
-    let sweep = first.command.get(1).is_some_and(|c| c == "sweep");
-    for (path, doc) in docs {
-        let m = match shapes
-            .iter()
-            .position(|(e, _)| same_shape(e, &doc.environment))
-        {
-            Some(m) => m,
-            None => {
-                shapes.push((doc.environment.clone(), Vec::new()));
-                keys.push(BTreeSet::new());
-                shapes.len() - 1
-            }
-        };
+    let (version, command) = (
+        docs[0].1.allocbench_version.clone(),
+        docs[0].1.command.clone(),
+    );
+    let sweep = command.get(1).is_some_and(|c| c == "sweep");
+    for ((path, doc), &m) in docs.into_iter().zip(&shape_of) {
         // A second run of the same comparisons on this shape: more
         // repetitions, numbered after those already here.
         let collides = doc.cells.iter().any(|c| keys[m].contains(&cell_key(c)));
@@ -489,9 +482,9 @@ pub fn merge(docs: Vec<(String, Document)>, partial: bool) -> anyhow::Result<Doc
         Default::default()
     };
     Ok(Document {
-        allocbench_version: first.allocbench_version,
+        allocbench_version: version,
         format_version: FORMAT_VERSION,
-        command: command_of(&first.command),
+        command: command_of(&command),
         environment: machines[0].environment.clone(),
         cells,
         summary,

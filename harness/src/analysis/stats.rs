@@ -112,18 +112,26 @@ fn app_writes(c: &CellResult) -> bool {
 /// are rows of one configuration), the CPU pinning, and for `measure` cells
 /// the command line. Cells of a sweep's grid points differ in it.
 pub fn configuration(c: &CellResult) -> String {
-    let mut spec = c.spec.clone();
-    if let Some(spec) = &mut spec {
-        spec.prefork = Default::default();
-        spec.static_writes_per_request = 0;
-    }
     let command = c.measure.as_ref().map(|m| m.command.join(" "));
+    configuration_key(&c.workload, c.spec.as_ref(), c.cpus_pinned, command)
+}
+
+/// [`configuration`] of a cell's parts, for a cell still to run too (its
+/// plan: `plans::shard` keeps a configuration's cells on one machine).
+pub fn configuration_key(
+    workload: &str,
+    spec: Option<&allocbench_workloads::WorkloadSpec>,
+    cpus_pinned: Option<usize>,
+    command: Option<String>,
+) -> String {
+    let spec = spec.map(|s| allocbench_workloads::WorkloadSpec {
+        prefork: Default::default(),
+        static_writes_per_request: 0,
+        ..s.clone()
+    });
     format!(
-        "{}|{}|{:?}|{:?}",
-        c.workload,
+        "{workload}|{}|{cpus_pinned:?}|{command:?}",
         serde_json::to_string(&spec).unwrap_or_default(),
-        c.cpus_pinned,
-        command
     )
 }
 

@@ -18,18 +18,9 @@ use crate::results::shard::Shard;
 /// spec but for the hook and the application's writes, and the pinning),
 /// its hook and its repetition. The same on every machine.
 fn unit_key(p: &CellPlan) -> String {
-    let mut spec = p.spec.clone();
-    let hook = spec.prefork;
-    spec.prefork = Default::default();
-    spec.static_writes_per_request = 0;
-    format!(
-        "{}|{}|{:?}|{}|{}",
-        p.workload,
-        serde_json::to_string(&spec).unwrap_or_default(),
-        p.cpus,
-        hook,
-        p.repetition
-    )
+    let configuration =
+        crate::analysis::stats::configuration_key(&p.workload, Some(&p.spec), p.cpus, None);
+    format!("{configuration}|{}|{}", p.spec.prefork, p.repetition)
 }
 
 /// A cell's estimated work, in arbitrary units: the objects its serving
@@ -97,16 +88,56 @@ fn assign(plans: &[CellPlan], count: u32) -> Vec<(Vec<usize>, u32)> {
         .collect()
 }
 
-/// The cells of `plans` that shard `shard` runs, in plan order.
-pub fn select(plans: Vec<CellPlan>, shard: Shard) -> Vec<CellPlan> {
-    let mut mine: Vec<usize> = assign(&plans, shard.count)
+/// What shard `shard` holds of `plans`.
+struct Part {
+    /// Its cells' indices, in plan order.
+    cells: Vec<usize>,
+    /// Its comparisons, of all comparisons.
+    units: usize,
+    of: usize,
+    /// Its share of the estimated work.
+    share: f64,
+}
+
+fn part(plans: &[CellPlan], shard: Shard) -> Part {
+    let assigned = assign(plans, shard.count);
+    let of = assigned.len();
+    let mine: Vec<Vec<usize>> = assigned
         .into_iter()
         .filter(|(_, s)| *s == shard.index)
-        .flat_map(|(cells, _)| cells)
+        .map(|(c, _)| c)
         .collect();
-    mine.sort_unstable();
-    let mut plans: Vec<Option<CellPlan>> = plans.into_iter().map(Some).collect();
-    mine.into_iter().filter_map(|i| plans[i].take()).collect()
+    let mut cells: Vec<usize> = mine.iter().flatten().copied().collect();
+    cells.sort_unstable();
+    let total: f64 = plans.iter().map(work).sum();
+    // From +0.0: an empty float sum is -0.0, printed "-0%".
+    let share = cells
+        .iter()
+        .map(|&i| work(&plans[i]))
+        .fold(0.0, |a, b| a + b);
+    Part {
+        cells,
+        units: mine.len(),
+        of,
+        share: if total > 0.0 { share / total } else { 0.0 },
+    }
+}
+
+/// The cells of `plans` whose indices are `mine` (ascending).
+fn take(plans: Vec<CellPlan>, mine: &[usize]) -> Vec<CellPlan> {
+    plans
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| mine.binary_search(i).is_ok())
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// The cells of `plans` that shard `shard` runs, in plan order.
+#[cfg(test)]
+fn select(plans: Vec<CellPlan>, shard: Shard) -> Vec<CellPlan> {
+    let mine = part(&plans, shard).cells;
+    take(plans, &mine)
 }
 
 /// `--shard K/N` applied to a command's cells: the cells of that shard
@@ -127,13 +158,15 @@ pub fn apply(
             "--shard: a shard is merged from its result document: add --format json --output FILE, or --json FILE",
         ));
     }
-    let (mine, all, share) = describe(&plans, shard);
     let total = plans.len();
-    let plans = select(plans, shard);
+    let p = part(&plans, shard);
+    let plans = take(plans, &p.cells);
     crate::error::note(format!(
-        "Shard {shard}: {mine} of {all} comparisons, {} of {total} cells, {:.0}% of the estimated work{}.",
+        "Shard {shard}: {} of {} comparisons, {} of {total} cells, {:.0}% of the estimated work{}.",
+        p.units,
+        p.of,
         plans.len(),
-        share * 100.0,
+        p.share * 100.0,
         if plans.is_empty() {
             " (nothing to run: more shards than comparisons; the document records the empty shard for merge)"
         } else {
@@ -141,29 +174,6 @@ pub fn apply(
         }
     ));
     Ok((plans, Some(shard)))
-}
-
-/// What shard `shard` holds of `plans`: (its comparisons, all comparisons,
-/// its share of the estimated work).
-pub fn describe(plans: &[CellPlan], shard: Shard) -> (usize, usize, f64) {
-    let assigned = assign(plans, shard.count);
-    let total: f64 = plans.iter().map(work).sum();
-    let mine: Vec<&Vec<usize>> = assigned
-        .iter()
-        .filter(|(_, s)| *s == shard.index)
-        .map(|(c, _)| c)
-        .collect();
-    let share = mine
-        .iter()
-        .flat_map(|c| c.iter())
-        .map(|&i| work(&plans[i]))
-        // From +0.0: an empty float sum is -0.0, printed "-0%".
-        .fold(0.0, |a, b| a + b);
-    (
-        mine.len(),
-        assigned.len(),
-        if total > 0.0 { share / total } else { 0.0 },
-    )
 }
 
 #[cfg(test)]
@@ -251,9 +261,9 @@ mod tests {
     fn larger_grid_points_are_spread_first() {
         // processes 1 and 4: the 4-process points weigh four times as much.
         let plans = sweep("--quick --processes 1,4 --threads 1 --repeat 2");
-        let (mine, all, share) = describe(&plans, Shard { index: 0, count: 2 });
-        assert_eq!(all, 4);
-        assert_eq!(mine, 2);
-        assert!((share - 0.5).abs() < 0.05, "{share}");
+        let p = part(&plans, Shard { index: 0, count: 2 });
+        assert_eq!(p.of, 4);
+        assert_eq!(p.units, 2);
+        assert!((p.share - 0.5).abs() < 0.05, "{}", p.share);
     }
 }
