@@ -335,6 +335,12 @@ pub struct RunArgs {
     /// Pre-fork hook: none, trim, warmup or freeze [default: the workload's].
     #[arg(long, value_name = "HOOK", help_heading = VARIANTS)]
     pub prefork: Option<String>,
+    /// Worker lifecycle: none, requests=N[±J] (replace a worker after N
+    /// requests), memory=SIZE[@INTERVAL] (replace one whose USS passes
+    /// SIZE), refork=N[,N2…][/U] (after N requests a worker becomes the mold
+    /// the others are re-forked from) [default: none].
+    #[arg(long, value_name = "POLICY", help_heading = VARIANTS)]
+    pub lifecycle: Option<String>,
     #[command(flatten)]
     pub workload: WorkloadArgs,
     #[command(flatten)]
@@ -361,6 +367,11 @@ pub struct CompareArgs {
     /// freeze): one row per variant and hook [default: the workload's].
     #[arg(long, value_name = "HOOK,…", value_delimiter = ',', help_heading = VARIANTS)]
     pub prefork: Vec<String>,
+    /// Worker lifecycles to compare, comma-separated: none, requests=N[±J],
+    /// memory=SIZE[@INTERVAL], refork=N[,N2…][/U] (the numbers after
+    /// refork= stay with it): one row per variant and policy [default: none].
+    #[arg(long, value_name = "POLICY,…", help_heading = VARIANTS)]
+    pub lifecycle: Vec<String>,
     #[command(flatten)]
     pub workload: WorkloadArgs,
     /// Run every cell N times, interleaved across variants (A B C A B C), and

@@ -146,8 +146,16 @@ pub enum Event {
         pid: i32,
         /// Master or worker.
         role: Role,
-        /// Worker index 0..P (0 for the master).
+        /// Worker index 0..P (0 for the master): the worker's slot.
         index: u32,
+        /// The worker's generation in its slot: 0 for the workers the master
+        /// forks at start, then one more for each replacement.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        generation: u32,
+        /// The process that forked this one (a replacement's: the master or
+        /// the mold).
+        #[serde(default, skip_serializing_if = "is_zero_i32")]
+        parent: i32,
     },
     /// The process reached a phase boundary and waits for [`CONTINUE`].
     Phase {
@@ -177,11 +185,34 @@ pub enum Event {
         #[serde(default)]
         live_bytes: u64,
     },
+    /// A worker stopped serving before its slot's requests ran out: it exits
+    /// (or, as the mold, forks the next workers) and its slot's next
+    /// generation serves the rest.
+    Retired {
+        /// Requests this process served.
+        requests: u64,
+        /// Its request latencies, as at `steady`.
+        latency_ns: Vec<(u64, u64)>,
+        /// Checksum of the bytes it read back.
+        checksum: u64,
+        /// `quota` (served its `requests=N`), `asked` (told to by SIGQUIT:
+        /// over the memory limit, or replaced by a mold) or `mold` (became
+        /// the mold).
+        reason: String,
+    },
     /// The process cannot go on; it exits after sending this.
     Error {
         /// What went wrong, for the user.
         message: String,
     },
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
 }
 
 /// One process's connection to the harness.
@@ -193,6 +224,18 @@ pub struct Channel {
 impl Channel {
     /// Connects to the harness's abstract socket `name` and says hello.
     pub fn connect(name: &str, role: Role, index: u32) -> std::io::Result<Channel> {
+        Channel::connect_as(name, role, index, 0, 0)
+    }
+
+    /// As [`Channel::connect`], for generation `generation` of a worker
+    /// forked by `parent`.
+    pub fn connect_as(
+        name: &str,
+        role: Role,
+        index: u32,
+        generation: u32,
+        parent: i32,
+    ) -> std::io::Result<Channel> {
         let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
         let stream = UnixStream::connect_addr(&addr)?;
         let mut ch = Channel {
@@ -206,6 +249,8 @@ impl Channel {
             pid: std::process::id() as i32,
             role,
             index,
+            generation,
+            parent,
         })?;
         Ok(ch)
     }
@@ -318,7 +363,9 @@ mod tests {
             Event::Hello {
                 pid: 5,
                 role: Role::Worker,
-                index: 1
+                index: 1,
+                generation: 0,
+                parent: 0,
             }
         );
     }

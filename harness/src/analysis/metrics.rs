@@ -152,8 +152,12 @@ pub fn compute(
         merge_latency(&mut histogram, r.latency_ns.as_deref().unwrap_or(&[]));
     }
     let us = |q: f64| histogram.value_at_quantile(q) as f64 / 1e3;
+    let (tree_pss_anon_mean, tree_pss_anon_peak) = serving_pss_anon(timeline);
 
     Ok(Metrics {
+        restarts: timeline.restarts.len() as u32,
+        tree_pss_anon_mean,
+        tree_pss_anon_peak,
         tree_pss_steady: steady.tree.pss,
         tree_pss_anon_steady: steady.tree.pss_anon,
         tree_uss_steady: steady.tree.uss,
@@ -245,6 +249,33 @@ pub fn fragmentation_over_requests(t: &Timeline, base: i64, forks: bool) -> Vec<
     (0..FRAGMENTATION_POINTS)
         .map(|k| points[k * (n - 1) / (FRAGMENTATION_POINTS - 1)])
         .collect()
+}
+
+/// Tree anonymous PSS over the serving phase, from the timeline's walked
+/// points: the mean over time (trapezoids between points; one point is its
+/// own mean) and the largest point. `None` without a walked point.
+pub fn serving_pss_anon(t: &Timeline) -> (Option<u64>, Option<u64>) {
+    let points: Vec<(f64, f64)> = (0..t.len())
+        .filter(|&i| t.phase[i] == "steady")
+        .filter_map(|i| t.tree.pss_anon[i].map(|y| (t.t_ms[i], y as f64)))
+        .collect();
+    let peak = points.iter().map(|p| p.1).fold(None, |m: Option<f64>, y| {
+        Some(m.map_or(y, |m| m.max(y)))
+    });
+    let span = match (points.first(), points.last()) {
+        (Some(a), Some(b)) => b.0 - a.0,
+        _ => return (None, None),
+    };
+    let mean = if span > 0.0 {
+        points
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum::<f64>()
+            / span
+    } else {
+        points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64
+    };
+    (Some(mean.round() as u64), peak.map(|p| p as u64))
 }
 
 /// Growth of tree anonymous PSS over requests in the second half of the

@@ -376,34 +376,7 @@ pub fn plan(fits: &[Fit], budget: f64, cpus: u32) -> Vec<Candidate> {
     out
 }
 
-/// Parses a memory size: `2GiB`, `512MiB`, `1.5G`, `2048M`, `64k`, or bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (examples: 2GiB, 512MiB, 1.5G)"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" | "kib" => 1024.0,
-        "m" | "mb" | "mib" => 1024.0 * 1024.0,
-        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "{s:?}: unknown unit {other:?} (use B, KiB, MiB, GiB or TiB)"
-            ));
-        }
-    };
-    let bytes = value * mult;
-    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 2f64.powi(63)) {
-        return Err(format!("{s:?} is not a usable size"));
-    }
-    Ok(bytes as u64)
-}
+pub use allocbench_workloads::parse_size;
 
 #[cfg(test)]
 mod tests {
@@ -635,18 +608,5 @@ mod tests {
             .find(|c| c.processes == 2 && c.threads == 2)
             .unwrap();
         assert_eq!((measured.throughput_rps, measured.measured), (1900.0, true));
-    }
-
-    #[test]
-    fn sizes_parse_with_units_and_refuse_nonsense() {
-        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
-        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
-        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
-        assert_eq!(parse_size("2048M").unwrap(), 2 << 30);
-        assert_eq!(parse_size("64k").unwrap(), 64 << 10);
-        assert_eq!(parse_size("1000").unwrap(), 1000);
-        for bad in ["", "GiB", "2XB", "-1G", "0", "1e999G", "two gigs"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
     }
 }

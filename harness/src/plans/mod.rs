@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use allocbench_allocators::{Catalog, Variant};
 use allocbench_workloads::fault::{FAULT_ENV, Fault};
-use allocbench_workloads::{PreforkHook, SpecError, WorkloadSpec, workload};
+use allocbench_workloads::{Lifecycle, PreforkHook, SpecError, WorkloadSpec, workload};
 
 use crate::cli::{CompareArgs, RunArgs, WorkloadArgs};
 use crate::exec::cell::CellPlan;
@@ -351,17 +351,50 @@ fn hooks(list: &[String], default: PreforkHook) -> anyhow::Result<Vec<PreforkHoo
     Ok(out)
 }
 
+/// The policies of `--lifecycle` (each flag a comma-separated list, the
+/// numbers after `refork=` kept with it), each checked against `spec`; `none`
+/// when none is given.
+fn lifecycles(lists: &[String], spec: &WorkloadSpec) -> anyhow::Result<Vec<Lifecycle>> {
+    let mut out = Vec::new();
+    for item in lists.iter().flat_map(|l| Lifecycle::split_list(l)) {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err(usage(
+                "--lifecycle: the list has an empty item (two commas together, or one at an end)",
+            ));
+        }
+        let l: Lifecycle = item.parse().map_err(usage)?;
+        if out.contains(&l) {
+            return Err(usage(format!("--lifecycle: {l} is listed twice")));
+        }
+        WorkloadSpec {
+            lifecycle: l.clone(),
+            ..spec.clone()
+        }
+        .validate()
+        .map_err(usage)?;
+        out.push(l);
+    }
+    if out.is_empty() {
+        out.push(spec.lifecycle.clone());
+    }
+    Ok(out)
+}
+
 /// How the cells of a run are laid out.
 #[derive(Debug, Clone, Copy)]
-pub struct Layout {
+pub struct Layout<'a> {
+    /// The lifecycle policies to compare (one cell of each per variant).
+    pub lifecycles: &'a [Lifecycle],
     pub repeat: u32,
     /// Each variant also without application writes into static objects.
     pub cow_attribution: bool,
 }
 
-impl Default for Layout {
+impl Default for Layout<'_> {
     fn default() -> Self {
         Layout {
+            lifecycles: &[],
             repeat: 1,
             cow_attribution: false,
         }
@@ -377,8 +410,17 @@ pub fn plans(
     layout: Layout,
 ) -> Vec<CellPlan> {
     let mut out = Vec::new();
+    let default = [w.spec.lifecycle.clone()];
+    let lifecycles = if layout.lifecycles.is_empty() {
+        &default[..]
+    } else {
+        layout.lifecycles
+    };
     for repetition in 0..layout.repeat {
-        for &hook in hooks {
+        for (&hook, lifecycle) in hooks
+            .iter()
+            .flat_map(|h| lifecycles.iter().map(move |l| (h, l)))
+        {
             for v in variants {
                 let writes: &[bool] = if layout.cow_attribution {
                     &[true, false]
@@ -388,6 +430,7 @@ pub fn plans(
                 for &app_writes in writes {
                     let mut spec = WorkloadSpec {
                         prefork: hook,
+                        lifecycle: lifecycle.clone(),
                         ..w.spec.clone()
                     };
                     if !app_writes {
@@ -436,7 +479,17 @@ pub fn run_plans(args: &RunArgs) -> anyhow::Result<Vec<CellPlan>> {
         ));
     }
     let hooks = hooks(args.prefork.as_slice(), w.spec.prefork)?;
-    check_faults(plans(&w, &variants, &hooks, Layout::default()))
+    if args.lifecycle.as_deref().is_some_and(|l| Lifecycle::split_list(l).len() > 1) {
+        return Err(usage(
+            "--lifecycle takes one policy with run; use compare for several",
+        ));
+    }
+    let lifecycles = lifecycles(args.lifecycle.as_slice(), &w.spec)?;
+    let layout = Layout {
+        lifecycles: &lifecycles,
+        ..Layout::default()
+    };
+    check_faults(plans(&w, &variants, &hooks, layout))
 }
 
 pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
@@ -463,7 +516,9 @@ pub fn compare_plans(args: &CompareArgs) -> anyhow::Result<Vec<CellPlan>> {
             "--cow-attribution: this workload makes no application writes to compare against",
         ));
     }
+    let lifecycles = lifecycles(&args.lifecycle, &w.spec)?;
     let layout = Layout {
+        lifecycles: &lifecycles,
         repeat: args.repeat,
         cow_attribution: args.cow_attribution,
     };

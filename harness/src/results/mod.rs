@@ -247,6 +247,9 @@ pub enum ProcessRole {
     Other,
     /// `measure` only: matched by `--ignore-process`.
     Ignored,
+    /// A worker that became the mold under `--lifecycle refork=…`: it serves
+    /// no more and forks the workers that replace the others.
+    Mold,
 }
 
 impl ProcessRole {
@@ -257,6 +260,7 @@ impl ProcessRole {
             ProcessRole::Launcher => "launcher",
             ProcessRole::Other => "other",
             ProcessRole::Ignored => "ignored",
+            ProcessRole::Mold => "mold",
         }
     }
 }
@@ -428,6 +432,17 @@ pub struct Metrics {
     /// Whether THP was disabled for the process tree (`PR_SET_THP_DISABLE`).
     #[serde(default)]
     pub thp_disabled: Option<bool>,
+    /// Workers that stopped serving before their slot's requests ran out
+    /// (`--lifecycle`; 0 without a policy or in documents from before).
+    #[serde(default)]
+    pub restarts: u32,
+    /// Tree `Pss_Anon` averaged over the serving phase's time (the
+    /// timeline's walked points, trapezoids between them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_pss_anon_mean: Option<Bytes>,
+    /// The largest tree `Pss_Anon` of the serving phase's walked points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_pss_anon_peak: Option<Bytes>,
 }
 
 /// Whether tree memory still grows in the second half of serving.
@@ -541,6 +556,28 @@ pub struct Timeline {
     /// timer sampled and those in which it did not, in time order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub toggle: Vec<ToggleWindow>,
+    /// Under `--lifecycle`: each worker that stopped serving before its
+    /// slot's requests ran out, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<Restart>,
+}
+
+/// One worker replaced under a lifecycle policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Restart {
+    /// When the harness heard the worker retire (ms since the cell began).
+    pub t_ms: Millis,
+    /// The worker's slot (its index).
+    pub index: u32,
+    /// The worker that retired.
+    pub pid: i32,
+    /// Its generation in the slot (0: forked by the master at start).
+    pub generation: u32,
+    /// `quota` (served its `requests=N`), `asked` (SIGQUIT: over the memory
+    /// limit, or replaced by a mold) or `mold` (became the mold).
+    pub reason: String,
+    /// Requests it served.
+    pub requests: u64,
 }
 
 /// One window of `--sample-toggle`: the timer sampled in it or stayed still,
@@ -597,7 +634,11 @@ impl Timeline {
         self.walked.push(walked);
         self.tree.push(Some(tree), walked);
         for p in procs {
-            if !self.processes.iter().any(|s| s.pid == p.pid) {
+            // A worker that becomes the mold keeps its series under its
+            // last role.
+            if let Some(s) = self.processes.iter_mut().find(|s| s.pid == p.pid) {
+                s.role = p.role;
+            } else {
                 let mut mem = MemSeries::default();
                 for _ in 0..n {
                     mem.push(None, false);

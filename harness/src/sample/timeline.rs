@@ -16,8 +16,11 @@ use crate::sample::smaps::sample;
 #[derive(Debug, Clone, Default)]
 pub struct TreeState {
     pub master: i32,
-    /// (pid, index) of every worker that said hello.
+    /// (pid, index) of every worker that said hello and has not ended.
     pub workers: Vec<(i32, u32)>,
+    /// (pid, index) of the molds (`--lifecycle refork=…`) that have not
+    /// ended.
+    pub molds: Vec<(i32, u32)>,
     /// The master's inheritable memory at the fork, once forked.
     pub cow: Option<Arc<CowBaseline>>,
     /// The phase the cell is in (`steady` while serving, `idle`, …).
@@ -107,6 +110,15 @@ fn sample_tree_with(state: &TreeState, t_ms: f64, depth: Depth) -> TreeSample {
             ProcessRole::Worker,
             Some(index),
             state.cow.as_deref(),
+            depth,
+        ));
+    }
+    for &(pid, index) in &state.molds {
+        processes.push(sample_process(
+            pid,
+            ProcessRole::Mold,
+            Some(index),
+            None,
             depth,
         ));
     }

@@ -8,17 +8,18 @@
 //! checksum, so the compiler cannot drop the writes and pages are touched.
 
 mod heap;
+mod lifecycle;
 mod serve;
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use allocbench_allocators as allocators;
-use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
 use crate::fault::Fault;
 use crate::protocol::{Channel, Event, Phase, PhaseReport, Role};
-use crate::spec::{PreforkHook, WorkloadSpec};
+use crate::spec::{Lifecycle, PreforkHook, WorkloadSpec};
 // For the benchmark helpers (`crate::bench`).
 #[cfg(feature = "testing")]
 pub use heap::Global;
@@ -27,8 +28,9 @@ pub(crate) use serve::ThreadState;
 
 use heap::{Block, Mix};
 pub(crate) use heap::{Rng, StaticHeap};
+use lifecycle::{Board, Ended, Forker};
 pub(crate) use serve::latency_histogram;
-use serve::with_pool;
+use serve::{Served, Start, with_pool};
 
 /// Runs a whole cell's process tree from the master's side. Called in the
 /// process the harness spawned; returns only in the master.
@@ -81,41 +83,56 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
     let release_call = apply_hook(spec, &mut rng)?;
     if spec.processes == 0 {
         // One process, no fork: the master serves with its own threads.
-        return serve_phases(chan(&mut ch), spec, &heap, Role::Master, 0, &fault);
+        let ctx = Ctx {
+            spec,
+            socket,
+            heap: &heap,
+            fault: &fault,
+            board: None,
+        };
+        return match serve_phases(chan(&mut ch), &ctx, Role::Master, 0, 0, Start::default(), None)? {
+            Outcome::Mold(_) => Err("the master cannot become a mold".into()),
+            Outcome::Done => Ok(()),
+        };
     }
     ensure_single_threaded()?;
-    let master = getpid();
-    let mut workers = Vec::new();
-    for index in 0..spec.processes {
-        // SAFETY: the master is single-threaded (checked above), so the
-        // child may allocate and run freely after fork.
-        match unsafe { fork() } {
-            Ok(ForkResult::Child) => {
-                // Close the child's copy of the master's connection (the
-                // master's own stays open).
-                drop(ch.take());
-                let code = match run_worker(spec, socket, &heap, index, master, &fault) {
-                    Ok(()) => 0,
-                    Err(e) => {
-                        eprintln!("allocbench worker {index}: {e}");
-                        3
-                    }
-                };
-                // SAFETY: _exit skips the master's atexit handlers and stdio
-                // buffers, which belong to the master.
-                unsafe { libc::_exit(code) };
-            }
-            Ok(ForkResult::Parent { child }) => workers.push(child.as_raw()),
-            Err(e) => return Err(format!("fork: {e}")),
+    let board = Board::new(spec.processes as usize)?;
+    if matches!(spec.lifecycle, Lifecycle::Refork { .. }) {
+        // Workers and molds whose mold exits are the master's to reap.
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+            return Err(format!(
+                "prctl(PR_SET_CHILD_SUBREAPER): {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
+    let ctx = Ctx {
+        spec,
+        socket,
+        heap: &heap,
+        fault: &fault,
+        board: Some(&board),
+    };
+    let mut spawner = Spawner {
+        ctx: &ctx,
+        ch: &mut ch,
+        quotas: Some(Rng::new(spec.seed, QUOTA_STREAM)),
+        reforks: 0,
+        caches: Vec::new(),
+    };
+    let mut workers = Vec::new();
+    for index in 0..spec.processes {
+        workers.push(spawner.fork_worker(index, 0)?);
+    }
     // The master does not wait at `forked`: from here on it only reaps its
-    // workers, so that it can report a worker that dies at any point.
-    chan(&mut ch)
+    // workers (and replaces them, under a lifecycle policy), so that it can
+    // report a worker that dies at any point.
+    chan(spawner.ch)
         .send(&Event::Phase {
             phase: Phase::Forked,
             report: Box::new(PhaseReport {
-                workers: Some(workers.clone()),
+                workers: Some(workers),
                 release_call,
                 ..Default::default()
             }),
@@ -123,28 +140,94 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
         .map_err(|e| io("forked", e))?;
 
     // Like a preforking server's master: wait for the workers, report each.
-    let mut remaining = workers.len();
-    while remaining > 0 {
-        let (pid, status, success) = match waitpid(None::<Pid>, None) {
-            Ok(WaitStatus::Exited(pid, code)) => {
-                (pid, format!("exited with status {code}"), code == 0)
-            }
-            Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, format!("killed by {sig}"), false),
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(format!("waitpid: {e}")),
-        };
-        remaining -= 1;
-        let index = workers.iter().position(|&w| w == pid.as_raw()).unwrap_or(0) as u32;
-        let _ = chan(&mut ch).send(&Event::ChildExit {
-            pid: pid.as_raw(),
-            index,
-            status,
-            success,
-        });
-    }
+    lifecycle::master_loop(spec, &board, &mut spawner)?;
     drop(heap);
     Ok(())
+}
+
+/// The random stream the master draws `requests=N±J` quotas from.
+const QUOTA_STREAM: u64 = 900_000_001;
+
+/// What every process of the cell shares: the spec, the harness's socket,
+/// the master's static heap and the lifecycle board (none without workers).
+struct Ctx<'a> {
+    spec: &'a WorkloadSpec,
+    socket: &'a str,
+    heap: &'a StaticHeap,
+    fault: &'a Fault,
+    board: Option<&'a Board>,
+}
+
+/// Forks workers: the master's, or a mold's (which hands its caches down).
+struct Spawner<'a, 'c> {
+    ctx: &'c Ctx<'a>,
+    /// The forker's own connection, closed in each child.
+    ch: &'c mut Option<Channel>,
+    /// The master's draws of `requests=N±J` quotas (none in a mold).
+    quotas: Option<Rng>,
+    /// Refork points claimed when this forker began forking: its workers may
+    /// claim the next.
+    reforks: u32,
+    /// Each serving thread's cache, handed to the workers (a mold's).
+    caches: Vec<Vec<Block>>,
+}
+
+impl Forker for Spawner<'_, '_> {
+    fn fork_worker(&mut self, slot: u32, generation: u32) -> Result<i32, String> {
+        let quota = self
+            .quotas
+            .as_mut()
+            .and_then(|r| lifecycle::draw_quota(self.ctx.spec, r));
+        let parent = getpid();
+        // SAFETY: the forker is single-threaded (the master checks before
+        // its first fork, a mold after its threads ended), so the child may
+        // allocate and run freely after fork.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                // Close the child's copy of the forker's connection (the
+                // forker's own stays open).
+                drop(self.ch.take());
+                let board = self.ctx.board.expect("a forker has a board");
+                let s = board.slot(slot);
+                let start = Start {
+                    caches: std::mem::take(&mut self.caches),
+                    before: s.served.load(Ordering::Acquire),
+                    queued_since: (generation > 0)
+                        .then(|| lifecycle::instant_of(s.retired_ns.load(Ordering::Acquire))),
+                };
+                let worker = Worker {
+                    slot,
+                    generation,
+                    parent,
+                    quota,
+                    refork: lifecycle::refork_point(self.ctx.spec, self.reforks),
+                };
+                let code = match run_worker(self.ctx, &worker, start) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("allocbench worker {slot}: {e}");
+                        3
+                    }
+                };
+                // SAFETY: _exit skips the forker's atexit handlers and stdio
+                // buffers, which belong to the forker.
+                unsafe { libc::_exit(code) };
+            }
+            Ok(ForkResult::Parent { child }) => Ok(child.as_raw()),
+            Err(e) => Err(format!("fork: {e}")),
+        }
+    }
+
+    fn report(&mut self, ended: &Ended, slot: u32) {
+        if let Some(ch) = self.ch.as_mut() {
+            let _ = ch.send(&Event::ChildExit {
+                pid: ended.pid,
+                index: slot,
+                status: ended.status.clone(),
+                success: ended.success,
+            });
+        }
+    }
 }
 
 fn chan(ch: &mut Option<Channel>) -> &mut Channel {
@@ -191,35 +274,124 @@ fn ensure_single_threaded() -> Result<(), String> {
     Ok(())
 }
 
+/// How a serving process ended its serving.
+enum Outcome {
+    /// It went through the phases to the end of the cell, or retired.
+    Done,
+    /// It became the mold, with its threads' caches to hand down.
+    Mold(Vec<Vec<Block>>),
+}
+
+/// A worker generation: its slot, who forked it, and what its policy lets it
+/// serve.
+struct Worker {
+    slot: u32,
+    generation: u32,
+    parent: Pid,
+    /// Requests it serves before retiring (`requests=N±J`).
+    quota: Option<u64>,
+    /// The refork point it may claim (index, requests).
+    refork: Option<(u32, u64)>,
+}
+
 /// Serves this process's requests and goes through the phases after them:
 /// steady, drained, trimmed. Runs in each worker, or in the master when it
-/// does not fork.
+/// does not fork. A worker whose policy retires it before its slot's
+/// requests run out reports what it served and returns instead; one that
+/// claims a refork returns its caches to become the mold.
 fn serve_phases(
     ch: &mut Channel,
-    spec: &WorkloadSpec,
-    heap: &StaticHeap,
+    ctx: &Ctx,
     role: Role,
     index: u32,
-    fault: &Fault,
-) -> Result<(), String> {
+    generation: u32,
+    start: Start,
+    worker: Option<&Worker>,
+) -> Result<Outcome, String> {
+    let (spec, fault) = (ctx.spec, ctx.fault);
     let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
     // Distinct random streams for every thread of every process.
-    let stream = 1 + u64::from(index) * 1_000_003 + u64::from(role == Role::Master) * 500_000;
-    with_pool(spec, heap, stream, |pool| {
+    let stream = 1
+        + u64::from(index) * 1_000_003
+        + u64::from(role == Role::Master) * 500_000
+        + u64::from(generation) * 7_919;
+    let slot = ctx.board.map(|b| b.slot(index));
+    if let Some(s) = slot {
+        let _ = s.started_ns.compare_exchange(
+            0,
+            lifecycle::monotonic_ns(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+    let left = spec.requests - start.before;
+    with_pool(spec, ctx.heap, stream, start, |pool| {
         let start = Instant::now();
-        let served = pool.serve(&mut |requests, live_bytes| {
-            ch.send(&Event::Progress {
-                requests,
-                live_bytes,
+        let mut served = Served::empty();
+        let retire = loop {
+            let quota = lifecycle::next_quota(
+                spec,
+                left - served.requests,
+                served.requests,
+                worker.and_then(|w| w.quota),
+                worker.and_then(|w| w.refork).map(|(_, n)| n),
+            );
+            let now = pool.serve(quota, &mut |requests, live_bytes| {
+                ch.send(&Event::Progress {
+                    requests: served.requests + requests,
+                    live_bytes,
+                })
+                .map_err(|e| io("progress", e))
+            })?;
+            served.add(&now);
+            if served.requests == left {
+                break None;
+            }
+            if lifecycle::retiring() {
+                break Some("asked");
+            }
+            match worker.and_then(|w| w.refork) {
+                Some((point, n)) if served.requests >= n => {
+                    let board = ctx.board.expect("a worker has a board");
+                    if board.claim_refork(point) {
+                        break Some("mold");
+                    }
+                    // Another worker is the mold: serve on until replaced.
+                }
+                Some(_) => {}
+                None => break Some("quota"),
+            }
+        };
+        if let Some(reason) = retire {
+            let slot = slot.expect("only a worker retires");
+            let caches = if reason == "mold" {
+                Some(pool.surrender()?)
+            } else {
+                None
+            };
+            ch.send(&Event::Retired {
+                requests: served.requests,
+                latency_ns: pairs(&served.histogram),
+                checksum: served.checksum,
+                reason: reason.into(),
             })
-            .map_err(|e| io("progress", e))
-        })?;
-        let serve_ns = start.elapsed().as_nanos() as u64;
-        let latency = served
-            .histogram
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .collect();
+            .map_err(|e| io("retired", e))?;
+            slot.served.fetch_add(served.requests, Ordering::AcqRel);
+            slot.retired_ns
+                .store(lifecycle::monotonic_ns(), Ordering::Release);
+            slot.state.store(lifecycle::RETIRED, Ordering::Release);
+            return Ok(caches.map_or(Outcome::Done, Outcome::Mold));
+        }
+        if let Some(s) = slot {
+            s.state.store(lifecycle::DONE, Ordering::Release);
+        }
+        // A replaced slot's serving time runs from its first generation's
+        // start, restarts included.
+        let serve_ns = match slot {
+            Some(s) => lifecycle::monotonic_ns().saturating_sub(s.started_ns.load(Ordering::Acquire)),
+            None => start.elapsed().as_nanos() as u64,
+        };
+        let latency = pairs(&served.histogram);
         // The driver's own allocations are gone before the process is
         // measured at steady.
         drop(served.histogram);
@@ -269,33 +441,85 @@ fn serve_phases(
                 ..Default::default()
             },
         )
-        .map_err(|e| io("trimmed", e))
+        .map_err(|e| io("trimmed", e))?;
+        Ok(Outcome::Done)
     })
 }
 
-fn run_worker(
-    spec: &WorkloadSpec,
-    socket: &str,
-    heap: &StaticHeap,
-    index: u32,
-    master: Pid,
-    fault: &Fault,
-) -> Result<(), String> {
-    // Die with the master, as the master dies with the harness.
+/// A latency histogram as (value, count) pairs.
+fn pairs(h: &hdrhistogram::Histogram<u64>) -> Vec<(u64, u64)> {
+    h.iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .collect()
+}
+
+fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
+    // Die with the forker, as the master dies with the harness.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
-    if getppid() != master {
-        return Err("the master exited before this worker started".into());
+    if getppid() != w.parent {
+        return Err("the process that forked this worker exited before it started".into());
     }
+    let board = ctx.board.expect("a worker has a board");
+    let slot = board.slot(w.slot);
+    if ctx.spec.lifecycle.restarts() {
+        lifecycle::install_retire_handler()?;
+    }
+    // The pid first: nobody acts on a slot until it is SERVING.
+    slot.pid.store(getpid().as_raw(), Ordering::Release);
+    slot.generation.store(w.generation, Ordering::Release);
+    slot.state.store(lifecycle::SERVING, Ordering::Release);
     let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
-    let mut ch = Channel::connect(socket, Role::Worker, index).map_err(|e| io("connect", e))?;
+    let mut ch = Channel::connect_as(
+        ctx.socket,
+        Role::Worker,
+        w.slot,
+        w.generation,
+        w.parent.as_raw(),
+    )
+    .map_err(|e| io("connect", e))?;
     if std::env::var_os(allocators::WORKER_BACKGROUND_THREAD_ENV).is_some() {
         allocators::set_background_thread(true)?;
     }
-    fault.at(Role::Worker, index, Phase::Forked);
-    ch.phase(Phase::Forked, PhaseReport::default())
-        .map_err(|e| io("forked", e))?;
-    serve_phases(&mut ch, spec, heap, Role::Worker, index, fault)
+    if w.generation == 0 {
+        // Only the first generation waits at `forked`: a replacement starts
+        // serving at once.
+        ctx.fault.at(Role::Worker, w.slot, Phase::Forked);
+        ch.phase(Phase::Forked, PhaseReport::default())
+            .map_err(|e| io("forked", e))?;
+    }
+    match serve_phases(&mut ch, ctx, Role::Worker, w.slot, w.generation, start, Some(w))? {
+        Outcome::Done => Ok(()),
+        Outcome::Mold(caches) => become_mold(ctx, w, ch, caches),
+    }
+}
+
+/// A worker that claimed a refork: with its serving threads ended and their
+/// caches kept, it forks every slot's next generation from itself.
+fn become_mold(ctx: &Ctx, w: &Worker, ch: Channel, caches: Vec<Vec<Block>>) -> Result<(), String> {
+    // A mold outlives the process that forked it (an older mold that
+    // exits when its workers are replaced); the master adopts it.
+    nix::sys::prctl::set_pdeathsig(None).map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+    // The serving threads were joined; give the kernel a moment to drop
+    // their tasks before the fork check.
+    let mut tries = 0;
+    while let Err(e) = ensure_single_threaded() {
+        tries += 1;
+        if tries > 100 {
+            return Err(format!("the mold cannot fork: {e}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let board = ctx.board.expect("a mold has a board");
+    let mut ch = Some(ch);
+    let mut spawner = Spawner {
+        ctx,
+        ch: &mut ch,
+        quotas: None,
+        reforks: board.reforks(),
+        caches,
+    };
+    lifecycle::mold_loop(ctx.spec, board, w.slot, &mut spawner)
 }
 
 /// How long a hanging fault sleeps: longer than any phase timeout.

@@ -30,7 +30,7 @@ pub(crate) struct Served {
 }
 
 impl Served {
-    fn empty() -> Served {
+    pub(crate) fn empty() -> Served {
         Served {
             requests: 0,
             histogram: latency_histogram(),
@@ -39,7 +39,7 @@ impl Served {
         }
     }
 
-    fn add(&mut self, o: &Served) {
+    pub(crate) fn add(&mut self, o: &Served) {
         self.requests += o.requests;
         self.live_bytes += o.live_bytes;
         self.checksum = self.checksum.wrapping_add(o.checksum);
@@ -97,6 +97,14 @@ pub(crate) struct ThreadState<'a, A: GlobalAlloc + Copy + Default = Global> {
     cache: Vec<Block<A>>,
     cache_bytes: u64,
     in_flight: Vec<Block<A>>,
+    /// Requests this thread's slot served before this process (earlier
+    /// generations), so the size schedule goes on where they left it.
+    before: u64,
+    /// The thread's share of the slot's requests (the schedule's length).
+    of: u64,
+    /// When the first request arrived, if it waited for this process to
+    /// start (a replaced worker's): its latency counts from then.
+    queued_since: Option<Instant>,
 }
 
 impl<'a, A: GlobalAlloc + Copy + Default> ThreadState<'a, A> {
@@ -115,22 +123,55 @@ impl<'a, A: GlobalAlloc + Copy + Default> ThreadState<'a, A> {
             cache: Vec::with_capacity((spec.cache_objects as usize).min(1 << 16)),
             cache_bytes: 0,
             in_flight: Vec::with_capacity(spec.objects_per_request as usize),
+            before: 0,
+            of: 0,
+            queued_since: None,
         }
     }
 
+    /// Takes over `cache` (a mold's, inherited across fork) and goes on
+    /// after `before` of `of` requests, the first of them queued since
+    /// `queued_since`.
+    pub(crate) fn resume(
+        &mut self,
+        cache: Vec<Block<A>>,
+        before: u64,
+        of: u64,
+        queued_since: Option<Instant>,
+    ) {
+        self.cache_bytes = cache.iter().map(|b| b.size() as u64).sum();
+        self.cache = cache;
+        self.before = before;
+        self.of = of;
+        self.queued_since = queued_since;
+    }
+
+    /// Gives up the cache (for a mold to hand down).
+    pub(crate) fn take_cache(&mut self) -> Vec<Block<A>> {
+        self.cache_bytes = 0;
+        std::mem::take(&mut self.cache)
+    }
+
     /// Serves `requests` requests, calling `progress` with the count served
-    /// and the cache's live bytes after each.
+    /// and the cache's live bytes after each; stops early, after the request
+    /// in flight, when the process is asked to retire
+    /// ([`super::lifecycle::retiring`]).
     pub(crate) fn serve(&mut self, requests: u64, progress: &mut dyn FnMut(u64, u64)) -> Served {
         let mut histogram = latency_histogram();
         let mut checksum = 0u64;
+        let of = self.of.max(self.before + requests);
+        let mut served = 0;
         for r in 0..requests {
-            let t0 = Instant::now();
+            if super::lifecycle::retiring() {
+                break;
+            }
+            let t0 = self.queued_since.take().unwrap_or_else(Instant::now);
             let work = {
                 let _gvl = self
                     .gvl
                     .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
                 let started = Instant::now();
-                checksum = checksum.wrapping_add(self.request(r, requests));
+                checksum = checksum.wrapping_add(self.request(self.before + r, of));
                 started.elapsed()
             };
             let wait = self.spec.io_wait_share;
@@ -140,10 +181,12 @@ impl<'a, A: GlobalAlloc + Copy + Default> ThreadState<'a, A> {
                 std::thread::sleep(work.mul_f64(wait / (1.0 - wait)));
             }
             histogram.saturating_record(t0.elapsed().as_nanos().max(1) as u64);
-            progress(r + 1, self.cache_bytes);
+            served = r + 1;
+            progress(served, self.cache_bytes);
         }
+        self.before += served;
         Served {
-            requests,
+            requests: served,
             histogram,
             live_bytes: self.cache_bytes,
             checksum,
@@ -223,18 +266,39 @@ struct Count {
 }
 
 enum Command {
+    Serve(u64),
     Drain,
     Trim,
     Trickle,
+    /// Hand the cache over and end the thread (a mold forks without threads).
+    Surrender,
 }
 
 enum Reply {
     Served(Box<Served>),
+    Cache(Vec<Block>),
     Done,
 }
 
 /// How often a serving process reports its progress.
 pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(20);
+
+/// Where a serving process starts: fresh (the first generation of a worker),
+/// or where an earlier generation of its slot left off.
+#[derive(Default)]
+pub(crate) struct Start {
+    /// Each thread's cache, inherited from a mold (empty: start empty).
+    pub caches: Vec<Vec<Block>>,
+    /// Requests the slot served before this process.
+    pub before: u64,
+    /// When the slot's next request began to wait (a replaced worker's).
+    pub queued_since: Option<Instant>,
+}
+
+/// The share of `n` requests thread `t` of `threads` serves.
+fn share(n: u64, threads: u64, t: u64) -> u64 {
+    n / threads + u64::from(t < n % threads)
+}
 
 /// Runs `body` with a pool of the spec's threads serving this process's
 /// requests. `body` gets the pool to drive: serve, drain, trim.
@@ -242,16 +306,27 @@ pub(crate) fn with_pool<R>(
     spec: &WorkloadSpec,
     heap: &StaticHeap,
     stream: u64,
+    mut start: Start,
     body: impl FnOnce(&mut Pool<'_>) -> R,
 ) -> R {
     let gvl = spec.gvl.then(|| Mutex::new(()));
     let threads = u64::from(spec.threads);
-    let share = |t: u64| spec.requests / threads + u64::from(t < spec.requests % threads);
-    let rng = |t: u64| Rng::new(spec.seed, stream + t);
+    let state = |t: u64, cache: Option<Vec<Block>>| {
+        let mut s: ThreadState<'_> =
+            ThreadState::new(spec, heap, gvl.as_ref(), Rng::new(spec.seed, stream + t));
+        s.resume(
+            cache.unwrap_or_default(),
+            share(start.before, threads, t),
+            share(spec.requests, threads, t),
+            start.queued_since,
+        );
+        s
+    };
+    let mut caches = std::mem::take(&mut start.caches).into_iter();
     if threads == 1 {
         let mut pool = Pool(PoolKind::Inline {
-            state: Box::new(ThreadState::new(spec, heap, gvl.as_ref(), rng(0))),
-            requests: spec.requests,
+            state: Box::new(state(0, caches.next())),
+            served: 0,
         });
         return body(&mut pool);
     }
@@ -263,25 +338,39 @@ pub(crate) fn with_pool<R>(
                 let (tx, rx) = mpsc::channel::<Command>();
                 let reply = reply_tx.clone();
                 let count = &counts[t as usize];
-                let mut state: ThreadState<'_> = ThreadState::new(spec, heap, gvl.as_ref(), rng(t));
-                let requests = share(t);
+                let mut state = state(t, caches.next());
                 std::thread::Builder::new()
                     .name(format!("serve-{t}"))
                     .spawn_scoped(scope, move || {
-                        let served = state.serve(requests, &mut |n, live| {
-                            count.requests.store(n, Ordering::Relaxed);
-                            count.live_bytes.store(live, Ordering::Relaxed);
-                        });
-                        let _ = reply.send(Reply::Served(Box::new(served)));
+                        let mut total = 0;
                         while let Ok(cmd) = rx.recv() {
-                            match cmd {
-                                Command::Drain => state.drain(),
-                                Command::Trim => allocators::release_thread(),
+                            let answer = match cmd {
+                                Command::Serve(n) => {
+                                    let served = state.serve(n, &mut |n, live| {
+                                        count.requests.store(total + n, Ordering::Relaxed);
+                                        count.live_bytes.store(live, Ordering::Relaxed);
+                                    });
+                                    total += served.requests;
+                                    Reply::Served(Box::new(served))
+                                }
+                                Command::Drain => {
+                                    state.drain();
+                                    Reply::Done
+                                }
+                                Command::Trim => {
+                                    allocators::release_thread();
+                                    Reply::Done
+                                }
                                 Command::Trickle => {
                                     std::hint::black_box(state.trickle());
+                                    Reply::Done
                                 }
-                            }
-                            let _ = reply.send(Reply::Done);
+                                Command::Surrender => {
+                                    let _ = reply.send(Reply::Cache(state.take_cache()));
+                                    return;
+                                }
+                            };
+                            let _ = reply.send(answer);
                         }
                     })
                     .expect("spawn a serving thread");
@@ -306,7 +395,8 @@ enum PoolKind<'a> {
     /// One thread: the calling thread serves.
     Inline {
         state: Box<ThreadState<'a>>,
-        requests: u64,
+        /// Requests served by this process so far.
+        served: u64,
     },
     Threads {
         commands: Vec<mpsc::Sender<Command>>,
@@ -317,25 +407,31 @@ enum PoolKind<'a> {
     },
 }
 
+const ENDED: &str = "a serving thread ended early";
+
 impl Pool<'_> {
-    /// Serves every request, calling `progress` with the requests served so
-    /// far and the caches' live bytes about every [`PROGRESS_EVERY`];
-    /// returns the totals.
+    /// Serves `requests` requests (fewer when the process is asked to
+    /// retire), calling `progress` with the requests this pool has served
+    /// and the caches' live bytes about every [`PROGRESS_EVERY`]; returns the
+    /// totals of this call.
     pub(crate) fn serve(
         &mut self,
+        requests: u64,
         progress: &mut dyn FnMut(u64, u64) -> Result<(), String>,
     ) -> Result<Served, String> {
         match &mut self.0 {
-            PoolKind::Inline { state, requests } => {
+            PoolKind::Inline { state, served } => {
                 let mut last = Instant::now();
                 let mut failed = None;
-                let served = state.serve(*requests, &mut |n, live| {
+                let base = *served;
+                let now = state.serve(requests, &mut |n, live| {
                     if failed.is_none() && last.elapsed() >= PROGRESS_EVERY {
                         last = Instant::now();
-                        failed = progress(n, live).err();
+                        failed = progress(base + n, live).err();
                     }
                 });
-                failed.map_or(Ok(served), Err)
+                *served += now.requests;
+                failed.map_or(Ok(now), Err)
             }
             PoolKind::Threads {
                 commands,
@@ -343,6 +439,11 @@ impl Pool<'_> {
                 counts,
                 ..
             } => {
+                let threads = commands.len() as u64;
+                for (t, c) in commands.iter().enumerate() {
+                    c.send(Command::Serve(share(requests, threads, t as u64)))
+                        .map_err(|_| ENDED.to_string())?;
+                }
                 let mut total = Served::empty();
                 let mut done = 0;
                 while done < commands.len() {
@@ -351,16 +452,14 @@ impl Pool<'_> {
                             done += 1;
                             total.add(&s);
                         }
-                        Ok(Reply::Done) => {}
+                        Ok(_) => {}
                         Err(mpsc::RecvTimeoutError::Timeout) => {
                             let sum = |f: fn(&Count) -> &AtomicU64| {
                                 counts.iter().map(|c| f(c).load(Ordering::Relaxed)).sum()
                             };
                             progress(sum(|c| &c.requests), sum(|c| &c.live_bytes))?;
                         }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => {
-                            return Err("a serving thread ended early".into());
-                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ENDED.into()),
                     }
                 }
                 Ok(total)
@@ -376,6 +475,7 @@ impl Pool<'_> {
                 Command::Trickle => {
                     std::hint::black_box(state.trickle());
                 }
+                Command::Serve(_) | Command::Surrender => {}
             },
             PoolKind::Threads {
                 commands, replies, ..
@@ -408,10 +508,10 @@ impl Pool<'_> {
                 *next = to + 1;
                 commands[to]
                     .send(Command::Trickle)
-                    .map_err(|_| "a serving thread ended early".to_string())?;
+                    .map_err(|_| ENDED.to_string())?;
                 match replies.recv() {
                     Ok(_) => Ok(()),
-                    Err(_) => Err("a serving thread ended early".into()),
+                    Err(_) => Err(ENDED.into()),
                 }
             }
         }
@@ -425,6 +525,34 @@ impl Pool<'_> {
     /// Every thread hands its cached free memory back to the shared heap.
     pub(crate) fn trim_threads(&mut self) {
         self.broadcast(|| Command::Trim);
+    }
+
+    /// Ends the serving threads and returns their caches, in thread order,
+    /// for a mold to hand to the workers it forks.
+    pub(crate) fn surrender(&mut self) -> Result<Vec<Vec<Block>>, String> {
+        match &mut self.0 {
+            PoolKind::Inline { state, .. } => Ok(vec![state.take_cache()]),
+            PoolKind::Threads {
+                commands, replies, ..
+            } => {
+                for c in commands.iter() {
+                    c.send(Command::Surrender).map_err(|_| ENDED.to_string())?;
+                }
+                // Replies come in any order; a cache is a cache, but keep
+                // them in thread order for reproducibility: collect and let
+                // each thread's cache go to the same thread in the child.
+                let mut caches = Vec::with_capacity(commands.len());
+                while caches.len() < commands.len() {
+                    match replies.recv() {
+                        Ok(Reply::Cache(c)) => caches.push(c),
+                        Ok(_) => {}
+                        Err(_) => return Err(ENDED.into()),
+                    }
+                }
+                commands.clear();
+                Ok(caches)
+            }
+        }
     }
 }
 
@@ -493,8 +621,8 @@ mod tests {
                 ..small_spec()
             };
             let heap = StaticHeap::preload(&spec, &mut Rng::new(1, 0));
-            let served = with_pool(&spec, &heap, 1, |pool| {
-                let s = pool.serve(&mut |_, _| Ok(())).unwrap();
+            let served = with_pool(&spec, &heap, 1, Start::default(), |pool| {
+                let s = pool.serve(100, &mut |_, _| Ok(())).unwrap();
                 pool.drain();
                 pool.trim_threads();
                 s

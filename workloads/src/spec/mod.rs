@@ -6,9 +6,11 @@
 //! TOML spec file; checking a spec is `validate`, the named workloads
 //! `presets`.
 
+mod lifecycle;
 mod presets;
 mod validate;
 
+pub use lifecycle::{DEFAULT_MEMORY_CHECK, Lifecycle, parse_size};
 pub use presets::{Workload, workload, workloads};
 
 use std::fmt;
@@ -194,6 +196,14 @@ pub struct WorkloadSpec {
     /// left out of the JSON, as in documents from before the key).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub idle_trickle_rps: f64,
+    /// How the master replaces workers while they serve (`none`: never;
+    /// left out of the JSON then, as in documents from before the key).
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub lifecycle: Lifecycle,
+}
+
+fn is_none(l: &Lifecycle) -> bool {
+    *l == Lifecycle::None
 }
 
 fn is_zero(v: &f64) -> bool {

@@ -34,6 +34,7 @@ impl WorkloadSpec {
             gvl: false,
             io_wait_share: 0.0,
             idle_trickle_rps: 0.0,
+            lifecycle: super::Lifecycle::None,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::{
-    MAX_IDLE_TRICKLE_RPS, MAX_OBJECT_SIZE, MAX_PROCESSES, MAX_THREADS, SizeBand, SpecError,
+    Lifecycle, MAX_IDLE_TRICKLE_RPS, MAX_OBJECT_SIZE, MAX_PROCESSES, MAX_THREADS, SizeBand, SpecError,
     WorkloadSpec,
 };
 
@@ -144,6 +144,45 @@ impl WorkloadSpec {
                 min: "0".into(),
                 max: MAX_IDLE_TRICKLE_RPS.to_string(),
             });
+        }
+        self.validate_lifecycle()
+    }
+
+    /// A policy must have workers to replace and must replace one before
+    /// the requests run out.
+    fn validate_lifecycle(&self) -> Result<(), SpecError> {
+        let bad = |problem: String| {
+            Err(SpecError::Invalid {
+                field: format!("lifecycle {}", self.lifecycle),
+                problem,
+            })
+        };
+        if self.lifecycle.restarts() && self.processes == 0 {
+            return bad("replaces workers, and this workload forks none (processes = 0)".into());
+        }
+        let first = match &self.lifecycle {
+            Lifecycle::Requests { every, jitter } => Some(every - jitter),
+            Lifecycle::Refork {
+                after,
+                max_unavailable,
+            } => {
+                if *max_unavailable > self.processes {
+                    return bad(format!(
+                        "replaces {max_unavailable} workers at once, and there are {}",
+                        self.processes
+                    ));
+                }
+                after.first().copied()
+            }
+            _ => None,
+        };
+        if let Some(n) = first
+            && n >= self.requests
+        {
+            return bad(format!(
+                "never acts: each worker serves {} requests, fewer than {n}",
+                self.requests
+            ));
         }
         Ok(())
     }

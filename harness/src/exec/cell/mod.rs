@@ -58,10 +58,25 @@ struct Proc {
     pid: i32,
     role: Role,
     index: u32,
+    generation: u32,
     writer: UnixStream,
     reached: Option<Phase>,
     closed_at: Option<Instant>,
     exit: Option<(String, bool)>,
+    /// When the exit report came (a worker that exits while serving must
+    /// have retired first; its `Retired` may arrive just after).
+    exit_at: Option<Instant>,
+    /// Why it stopped serving early (`--lifecycle`), if it did.
+    retired: Option<String>,
+}
+
+/// What a slot's retired generations served, added to its last
+/// generation's report at the end.
+#[derive(Default)]
+struct SlotServed {
+    requests: u64,
+    latency_ns: Vec<(u64, u64)>,
+    checksum: u64,
 }
 
 struct CellRun<'a> {
@@ -85,6 +100,10 @@ struct CellRun<'a> {
     master_status: Option<ExitStatus>,
     /// Why there is no CoW baseline, when the master's pagemap was unreadable.
     cow_missed: Option<String>,
+    /// Per slot: what its retired generations served.
+    retired: HashMap<u32, SlotServed>,
+    /// The workers that retired, in the order heard.
+    restarts: Vec<crate::results::Restart>,
 }
 
 /// Runs one cell to its end. Never panics on a fault of the cell's
@@ -142,6 +161,8 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
                 if let Some(t) = run.timeline.take() {
                     result.timeline = t.finish();
                 }
+                result.timeline.restarts = std::mem::take(&mut run.restarts);
+                run.fold_retired();
                 match outcome {
                     Ok(()) => {
                         metrics::compute(&result.phases, &result.timeline, &run.reports, &plan.spec)
@@ -262,6 +283,8 @@ impl<'a> CellRun<'a> {
             stderr,
             master_status: None,
             cow_missed: None,
+            retired: HashMap::new(),
+            restarts: Vec::new(),
         })
     }
 
@@ -334,17 +357,16 @@ impl<'a> CellRun<'a> {
         self.record(Phase::Trimmed.into());
         self.continue_all(Phase::Trimmed);
 
-        // Exit: every worker ends with status 0, then the master.
+        // Exit: every worker (and mold) ends with status 0, then the master.
         self.set_now("exit");
         let deadline = Instant::now() + self.plan.phase_timeout;
         loop {
             self.pump(deadline)?;
-            let exited = self
+            let running = self
                 .procs
                 .values()
-                .filter(|p| p.role == Role::Worker && p.exit.is_some())
-                .count();
-            if exited == workers as usize && self.master_status.is_some() {
+                .any(|p| p.role == Role::Worker && p.exit.is_none());
+            if !running && self.master_status.is_some() {
                 break;
             }
         }
@@ -450,7 +472,13 @@ impl<'a> CellRun<'a> {
 
     fn handle_event(&mut self, conn: usize, event: Event) -> Result<(), String> {
         match event {
-            Event::Hello { pid, role, index } => {
+            Event::Hello {
+                pid,
+                role,
+                index,
+                generation,
+                parent: _,
+            } => {
                 let writer = self
                     .pending
                     .remove(&conn)
@@ -464,12 +492,57 @@ impl<'a> CellRun<'a> {
                         pid,
                         role,
                         index,
+                        generation,
                         writer,
                         reached: None,
                         closed_at: None,
                         exit: None,
+                        exit_at: None,
+                        retired: None,
                     },
                 );
+            }
+            Event::Retired {
+                requests,
+                latency_ns,
+                checksum,
+                reason,
+            } => {
+                let t_ms = self.t0.elapsed().as_secs_f64() * 1e3;
+                let p = self
+                    .procs
+                    .get_mut(&conn)
+                    .ok_or("a retired event before hello")?;
+                if p.role != Role::Worker || !self.plan.spec.lifecycle.restarts() {
+                    return Err(format!(
+                        "{} retired without a lifecycle policy",
+                        self.who(conn)
+                    ));
+                }
+                p.retired = Some(reason.clone());
+                let (pid, index, generation) = (p.pid, p.index, p.generation);
+                let slot = self.retired.entry(index).or_default();
+                slot.requests += requests;
+                slot.latency_ns.extend(latency_ns);
+                slot.checksum = slot.checksum.wrapping_add(checksum);
+                let base = slot.requests;
+                let mut tree = self.lock_tree();
+                if let Some(r) = tree.requests.get_mut(index as usize) {
+                    *r = (*r).max(base);
+                }
+                if reason == "mold" {
+                    tree.workers.retain(|&(w, _)| w != pid);
+                    tree.molds.push((pid, index));
+                }
+                drop(tree);
+                self.restarts.push(crate::results::Restart {
+                    t_ms,
+                    index,
+                    pid,
+                    generation,
+                    reason,
+                    requests,
+                });
             }
             Event::Phase { phase, report } => {
                 let p = self
@@ -478,10 +551,11 @@ impl<'a> CellRun<'a> {
                     .ok_or("a phase event before hello")?;
                 p.reached = Some(phase);
                 let (role, index) = (p.role, p.index);
+                let base = self.retired.get(&index).map_or(0, |s| s.requests);
                 if let Some(n) = report.requests
                     && let Some(r) = self.lock_tree().requests.get_mut(index as usize)
                 {
-                    *r = n;
+                    *r = base + n;
                 }
                 self.reports.insert((role, index, phase), *report);
             }
@@ -494,26 +568,35 @@ impl<'a> CellRun<'a> {
                 let known = match self.procs.values_mut().find(|p| p.pid == pid) {
                     Some(p) => {
                         p.exit = Some((status.clone(), success));
+                        p.exit_at = Some(Instant::now());
                         true
                     }
                     None => false,
                 };
-                if self.now != "exit" || !success {
+                {
+                    let mut tree = self.lock_tree();
+                    tree.workers.retain(|&(w, _)| w != pid);
+                    tree.molds.retain(|&(w, _)| w != pid);
+                }
+                if !success {
                     return Err(format!("worker {pid} {status} in phase {}", self.now));
                 }
                 if !known {
                     return Err(format!("worker {pid} {status} before it connected"));
                 }
+                // A worker that ends while serving must have retired; its
+                // `Retired` may still be on its way (check_processes).
             }
             Event::Progress {
                 requests,
                 live_bytes,
             } => {
                 if let Some(p) = self.procs.get(&conn) {
+                    let base = self.retired.get(&p.index).map_or(0, |s| s.requests);
                     let index = p.index as usize;
                     let mut tree = self.lock_tree();
                     if index < tree.requests.len() {
-                        tree.requests[index] = requests;
+                        tree.requests[index] = base + requests;
                         tree.live_bytes[index] = live_bytes;
                     }
                 }
@@ -554,8 +637,34 @@ impl<'a> CellRun<'a> {
                     p.pid, self.now
                 ));
             }
+            if p.role == Role::Worker
+                && p.retired.is_none()
+                && self.now != "exit"
+                && p.exit_at.is_some_and(|t| t.elapsed() > GRACE)
+            {
+                let (status, _) = p.exit.as_ref().expect("exit_at comes with exit");
+                return Err(format!(
+                    "worker {} {status} in phase {} before it served its requests",
+                    p.pid, self.now
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// Adds what each slot's retired generations served to the report of
+    /// its last generation at `steady`, so that the cell's requests,
+    /// latencies and checksum count every generation.
+    fn fold_retired(&mut self) {
+        for (index, slot) in std::mem::take(&mut self.retired) {
+            if let Some(r) = self.reports.get_mut(&(Role::Worker, index, Phase::Steady)) {
+                r.requests = Some(r.requests.unwrap_or(0) + slot.requests);
+                r.checksum = Some(r.checksum.unwrap_or(0).wrapping_add(slot.checksum));
+                r.latency_ns
+                    .get_or_insert_with(Vec::new)
+                    .extend(slot.latency_ns);
+            }
+        }
     }
 
     fn lock_tree(&self) -> std::sync::MutexGuard<'_, TreeState> {

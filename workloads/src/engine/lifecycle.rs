@@ -1,0 +1,430 @@
+//! Worker lifecycle: how workers are replaced while they serve.
+//!
+//! Every serving process has a slot (its worker index); a slot's
+//! generations serve its requests in turn. The master, the workers and the
+//! molds share a [`Board`] (one shared anonymous mapping, made before the
+//! first fork) that holds each slot's state, so that whoever forks a
+//! replacement knows where the slot's requests stand.
+//!
+//! - `requests=N±J`: a worker serves its quota (drawn by the master before
+//!   the fork), then retires; the master forks the next generation.
+//! - `memory=SIZE`: the master reads each serving worker's USS every check
+//!   interval and sends SIGQUIT to one over the limit; the worker finishes the
+//!   request in flight and retires; the master forks the next generation.
+//! - `refork=N…`: a worker that has served N requests claims the refork,
+//!   stops serving and becomes the mold; the mold asks each other worker to
+//!   retire (at most U at a time) and forks every slot's next generation
+//!   from itself, handing down its warmed caches. The mold reaps its own
+//!   children; the master is the subreaper of the rest.
+
+use std::collections::HashMap;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::heap::Rng;
+use crate::spec::{Lifecycle, WorkloadSpec};
+
+static RETIRING: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process was asked to retire (SIGQUIT): serving threads stop
+/// after the request in flight.
+pub(crate) fn retiring() -> bool {
+    RETIRING.load(Ordering::Relaxed)
+}
+
+extern "C" fn on_quit(_: libc::c_int) {
+    RETIRING.store(true, Ordering::Relaxed);
+}
+
+/// Makes SIGQUIT a graceful stop in this worker, as Unicorn's and
+/// gunicorn's workers take it.
+pub(crate) fn install_retire_handler() -> Result<(), String> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_quit),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is
+    // async-signal-safe.
+    unsafe { signal::sigaction(Signal::SIGQUIT, &action) }
+        .map(|_| ())
+        .map_err(|e| format!("sigaction(SIGQUIT): {e}"))
+}
+
+/// A slot's worker is serving.
+pub(crate) const SERVING: u32 = 0;
+/// A slot's worker was asked to retire and has not yet.
+pub(crate) const ASKED: u32 = 1;
+/// A slot's worker retired; its next generation is due.
+pub(crate) const RETIRED: u32 = 2;
+/// A slot's worker served the slot's last request: nothing to replace.
+pub(crate) const DONE: u32 = 3;
+
+/// One slot's state on the board.
+#[repr(C)]
+pub(crate) struct Slot {
+    /// The slot's current worker.
+    pub pid: AtomicI32,
+    /// The current worker's generation (0: forked by the master at start).
+    pub generation: AtomicU32,
+    /// [`SERVING`], [`ASKED`], [`RETIRED`] or [`DONE`].
+    pub state: AtomicU32,
+    /// Requests the slot's retired generations served.
+    pub served: AtomicU64,
+    /// When the slot began serving (CLOCK_MONOTONIC, ns; 0: not yet).
+    pub started_ns: AtomicU64,
+    /// When the slot's last generation retired (CLOCK_MONOTONIC, ns).
+    pub retired_ns: AtomicU64,
+}
+
+#[repr(C)]
+struct Header {
+    /// The current mold (0: none yet).
+    mold: AtomicI32,
+    /// Refork points claimed so far.
+    reforks: AtomicU32,
+}
+
+/// The slots' states, in memory shared by every process of the cell.
+pub(crate) struct Board {
+    base: NonNull<u8>,
+    len: usize,
+    slots: usize,
+}
+
+impl Board {
+    /// Maps a board for `slots` slots (before the first fork).
+    pub(crate) fn new(slots: usize) -> Result<Board, String> {
+        let len = size_of::<Header>() + slots * size_of::<Slot>();
+        // SAFETY: a fresh anonymous mapping, no address hint; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!(
+                "mmap of the lifecycle board: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // Zeroed pages are valid atomics: every slot SERVING, nothing served.
+        Ok(Board {
+            base: NonNull::new(p.cast()).expect("mmap returned a mapping"),
+            len,
+            slots,
+        })
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the mapping starts with a Header, page-aligned, zeroed or
+        // written only through atomics, and lives as long as `self`.
+        unsafe { &*self.base.as_ptr().cast::<Header>() }
+    }
+
+    /// Slot `i`'s state.
+    pub(crate) fn slot(&self, i: u32) -> &Slot {
+        assert!((i as usize) < self.slots, "slot {i} of {}", self.slots);
+        // SAFETY: in bounds (checked above); Slot is 8-aligned and follows
+        // the 8-byte header; accessed only through atomics.
+        unsafe {
+            &*self
+                .base
+                .as_ptr()
+                .add(size_of::<Header>())
+                .cast::<Slot>()
+                .add(i as usize)
+        }
+    }
+
+    /// The slot whose current worker is `pid`.
+    fn slot_of(&self, pid: i32) -> Option<u32> {
+        (0..self.slots as u32).find(|&i| self.slot(i).pid.load(Ordering::Acquire) == pid)
+    }
+
+    /// Claims refork point `point` for this process: true for the first
+    /// worker to claim it, false when another did.
+    pub(crate) fn claim_refork(&self, point: u32) -> bool {
+        let h = self.header();
+        if h.reforks
+            .compare_exchange(point, point + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        h.mold.store(std::process::id() as i32, Ordering::Release);
+        true
+    }
+
+    /// Refork points claimed so far.
+    pub(crate) fn reforks(&self) -> u32 {
+        self.header().reforks.load(Ordering::Acquire)
+    }
+
+    fn mold(&self) -> i32 {
+        self.header().mold.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Board {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock `Instant` reads, comparable across the
+/// cell's processes.
+pub(crate) fn monotonic_ns() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always there");
+    t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+}
+
+/// The `Instant` of a CLOCK_MONOTONIC time in ns.
+pub(crate) fn instant_of(ns: u64) -> Instant {
+    let now = monotonic_ns();
+    Instant::now()
+        .checked_sub(Duration::from_nanos(now.saturating_sub(ns)))
+        .unwrap_or_else(Instant::now)
+}
+
+/// What a worker serves before it retires, from the policy and the requests
+/// its slot has left; `quota` is the master's draw for `requests=N±J`, and
+/// `refork_point` the refork this worker may claim.
+pub(crate) fn next_quota(
+    spec: &WorkloadSpec,
+    left: u64,
+    served_here: u64,
+    quota: Option<u64>,
+    refork_point: Option<u64>,
+) -> u64 {
+    match (&spec.lifecycle, quota, refork_point) {
+        (Lifecycle::Requests { .. }, Some(q), _) => q.saturating_sub(served_here).min(left),
+        (Lifecycle::Refork { .. }, _, Some(n)) if served_here < n => (n - served_here).min(left),
+        _ => left,
+    }
+}
+
+/// Draws the requests a worker serves under `requests=N±J`.
+pub(crate) fn draw_quota(spec: &WorkloadSpec, rng: &mut Rng) -> Option<u64> {
+    match spec.lifecycle {
+        Lifecycle::Requests { every, jitter } => {
+            Some(every - jitter + rng.below(2 * jitter as usize + 1) as u64)
+        }
+        _ => None,
+    }
+}
+
+/// The refork point a worker forked by the `forker_reforks`-th mold (0: by
+/// the master) may claim, as an index and a request count.
+pub(crate) fn refork_point(spec: &WorkloadSpec, forker_reforks: u32) -> Option<(u32, u64)> {
+    match &spec.lifecycle {
+        Lifecycle::Refork { after, .. } => after
+            .get(forker_reforks as usize)
+            .map(|&n| (forker_reforks, n)),
+        _ => None,
+    }
+}
+
+/// A worker's USS: `Private_Clean + Private_Dirty` of its smaps_rollup.
+fn uss(pid: i32) -> Option<u64> {
+    let rollup = procfs::process::Process::new(pid)
+        .and_then(|p| p.smaps_rollup())
+        .ok()?;
+    let map = &rollup.memory_map_rollup.0.first()?.extension.map;
+    Some(map.get("Private_Clean")? + map.get("Private_Dirty")?)
+}
+
+/// A child that ended, as the harness hears of it.
+pub(crate) struct Ended {
+    pub pid: i32,
+    pub status: String,
+    pub success: bool,
+}
+
+/// Reaps one ended child, waiting for one if `block`; `Err(())` when there
+/// is no child left at all.
+pub(crate) fn reap(block: bool) -> Result<Option<Ended>, ()> {
+    let flags = (!block).then_some(WaitPidFlag::WNOHANG);
+    loop {
+        return match waitpid(None::<Pid>, flags) {
+            Ok(WaitStatus::Exited(pid, code)) => Ok(Some(Ended {
+                pid: pid.as_raw(),
+                status: format!("exited with status {code}"),
+                success: code == 0,
+            })),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => Ok(Some(Ended {
+                pid: pid.as_raw(),
+                status: format!("killed by {sig}"),
+                success: false,
+            })),
+            Ok(WaitStatus::StillAlive) => Ok(None),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => Err(()),
+        };
+    }
+}
+
+/// How often the master and a mold look for ended children and due work.
+pub(crate) const POLL: Duration = Duration::from_millis(2);
+
+/// What a forker (the master or a mold) needs to fork a slot's next
+/// generation: the fork itself is the caller's, as it holds what the child
+/// must drop.
+pub(crate) trait Forker {
+    /// Forks generation `generation` of `slot`; returns the child's pid.
+    fn fork_worker(&mut self, slot: u32, generation: u32) -> Result<i32, String>;
+    /// Tells the harness a child ended.
+    fn report(&mut self, ended: &Ended, slot: u32);
+}
+
+/// The master's loop under a policy: reaps every child (its own, and molds
+/// and workers that lost their parent, as the subreaper), reports each,
+/// forks the next generation of a slot whose worker retired (`requests`,
+/// `memory`), and asks workers over the memory limit to retire. Returns
+/// when no child is left.
+pub(crate) fn master_loop(
+    spec: &WorkloadSpec,
+    board: &Board,
+    forker: &mut dyn Forker,
+) -> Result<(), String> {
+    let replaces = matches!(
+        spec.lifecycle,
+        Lifecycle::Requests { .. } | Lifecycle::Memory { .. }
+    );
+    // Without a policy the master only waits, as before there were any.
+    let block = !spec.lifecycle.restarts();
+    let mut next_check = Instant::now();
+    loop {
+        match reap(block) {
+            Ok(Some(ended)) => {
+                let slot = board.slot_of(ended.pid);
+                forker.report(&ended, slot.unwrap_or(0));
+                if let Some(slot) = slot
+                    && replaces
+                    && ended.success
+                    && board.slot(slot).state.load(Ordering::Acquire) == RETIRED
+                {
+                    let generation = board.slot(slot).generation.load(Ordering::Acquire) + 1;
+                    forker.fork_worker(slot, generation)?;
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(()) => return Ok(()),
+        }
+        if let Lifecycle::Memory { limit, check } = spec.lifecycle
+            && Instant::now() >= next_check
+        {
+            next_check = Instant::now() + check;
+            for i in 0..board.slots as u32 {
+                let slot = board.slot(i);
+                let pid = slot.pid.load(Ordering::Acquire);
+                if pid > 0
+                    && slot.state.load(Ordering::Acquire) == SERVING
+                    && uss(pid).is_some_and(|u| u > limit)
+                    && slot
+                        .state
+                        .compare_exchange(SERVING, ASKED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                {
+                    let _ = signal::kill(Pid::from_raw(pid), Signal::SIGQUIT);
+                }
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A mold's loop: forks its own slot's next generation, then replaces every
+/// other slot's worker (asking at most `max_unavailable` to retire at once,
+/// forking each replacement as soon as the old worker retired), reaping and
+/// reporting its own children. Returns when its children are gone, or only
+/// the next mold is left of them.
+pub(crate) fn mold_loop(
+    spec: &WorkloadSpec,
+    board: &Board,
+    own_slot: u32,
+    forker: &mut dyn Forker,
+) -> Result<(), String> {
+    let Lifecycle::Refork {
+        max_unavailable, ..
+    } = spec.lifecycle
+    else {
+        return Err("a mold without a refork policy".into());
+    };
+    let me = std::process::id() as i32;
+    let mut children: HashMap<i32, u32> = HashMap::new();
+    let fork = |forker: &mut dyn Forker, slot: u32, children: &mut HashMap<i32, u32>| {
+        let generation = board.slot(slot).generation.load(Ordering::Acquire) + 1;
+        forker
+            .fork_worker(slot, generation)
+            .map(|pid| children.insert(pid, slot))
+    };
+    fork(forker, own_slot, &mut children)?;
+    let mut queue: Vec<u32> = (0..board.slots as u32).filter(|&s| s != own_slot).collect();
+    queue.reverse();
+    let mut replacing: Vec<u32> = Vec::new();
+    loop {
+        while let Ok(Some(ended)) = reap(false) {
+            let slot = children.remove(&ended.pid).unwrap_or(0);
+            forker.report(&ended, slot);
+        }
+        let mut i = 0;
+        while i < replacing.len() {
+            let slot = replacing[i];
+            match board.slot(slot).state.load(Ordering::Acquire) {
+                RETIRED => {
+                    replacing.swap_remove(i);
+                    fork(forker, slot, &mut children)?;
+                }
+                DONE => {
+                    replacing.swap_remove(i);
+                }
+                _ => i += 1,
+            }
+        }
+        let next_mold = board.mold();
+        if next_mold != me {
+            // A worker of this mold's became the next mold: it replaces
+            // the workers from here.
+            queue.clear();
+        }
+        while replacing.len() < max_unavailable as usize
+            && let Some(slot) = queue.pop()
+        {
+            let s = board.slot(slot);
+            let pid = s.pid.load(Ordering::Acquire);
+            match s.state.compare_exchange(SERVING, ASKED, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    let _ = signal::kill(Pid::from_raw(pid), Signal::SIGQUIT);
+                    replacing.push(slot);
+                }
+                Err(DONE) => {}
+                Err(_) => {
+                    // Being replaced by the mold before: ask its successor
+                    // later.
+                    queue.insert(0, slot);
+                    break;
+                }
+            }
+        }
+        let others = children.keys().filter(|&&pid| pid != next_mold).count();
+        if queue.is_empty() && replacing.is_empty() && others == 0 && (next_mold != me || children.is_empty())
+        {
+            return Ok(());
+        }
+        std::thread::sleep(POLL);
+    }
+}
