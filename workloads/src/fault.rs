@@ -1,7 +1,8 @@
 //! Fault injection for the harness's own tests: `ALLOCBENCH_FAULT=KIND@PHASE[#WORKER]`
 //! makes a process of the cell fail in the period that ends at boundary PHASE
 //! (`started`/`preloaded` in the master; `forked`/`steady`/`drained`/`trimmed`
-//! in worker WORKER, default 0). KIND is `segv`, `abort`, `double-free`,
+//! in worker WORKER, default 0), or with PHASE `retired` as worker WORKER
+//! retires under a lifecycle policy (before it tells the harness). KIND is `segv`, `abort`, `double-free`,
 //! `kill`, `hang` or `exit`. The faults are real: a real signal, a real
 //! hang, a real double free that libc malloc's own check aborts.
 //!
@@ -54,14 +55,32 @@ impl Kind {
     }
 }
 
+/// Where a fault fires: at a phase boundary, or as a worker retires.
 #[cfg(feature = "testing")]
-fn is_master_phase(phase: Phase) -> bool {
-    matches!(phase, Phase::Started | Phase::Preloaded)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Point {
+    At(Phase),
+    Retired,
+}
+
+#[cfg(feature = "testing")]
+impl Point {
+    fn name(self) -> &'static str {
+        match self {
+            Point::At(p) => p.name(),
+            Point::Retired => "retired",
+        }
+    }
+}
+
+#[cfg(feature = "testing")]
+fn is_master_phase(point: Point) -> bool {
+    matches!(point, Point::At(Phase::Started | Phase::Preloaded))
 }
 
 /// A fault to inject, or none (always none without the `testing` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Fault(#[cfg(feature = "testing")] Option<(Kind, Phase, u32)>);
+pub struct Fault(#[cfg(feature = "testing")] Option<(Kind, Point, u32)>);
 
 impl Fault {
     /// Reads a fault from `KIND@PHASE[#WORKER]`, as [`FAULT_ENV`] holds it;
@@ -92,7 +111,10 @@ impl Fault {
             Some((p, i)) => (p, Some(i.parse().map_err(|_| bad())?)),
             None => (rest, None),
         };
-        let phase = Phase::from_name(phase).ok_or_else(bad)?;
+        let phase = match phase {
+            "retired" => Point::Retired,
+            p => Point::At(Phase::from_name(p).ok_or_else(bad)?),
+        };
         // The master has no worker index: a given one would be ignored.
         if index.is_some() && is_master_phase(phase) {
             return Err(format!(
@@ -125,13 +147,21 @@ impl Fault {
     /// Triggers the fault if it is due for this process at this boundary.
     pub fn at(&self, role: Role, index: u32, phase: Phase) {
         #[cfg(feature = "testing")]
-        self.trigger(role, index, phase);
+        self.trigger(role, index, Point::At(phase));
         #[cfg(not(feature = "testing"))]
         let _ = (role, index, phase);
     }
 
+    /// Triggers the fault if it is due for worker `index` as it retires.
+    pub fn at_retire(&self, index: u32) {
+        #[cfg(feature = "testing")]
+        self.trigger(Role::Worker, index, Point::Retired);
+        #[cfg(not(feature = "testing"))]
+        let _ = index;
+    }
+
     #[cfg(feature = "testing")]
-    fn trigger(&self, role: Role, index: u32, phase: Phase) {
+    fn trigger(&self, role: Role, index: u32, phase: Point) {
         let Some((kind, at, who)) = self.0 else {
             return;
         };
@@ -196,11 +226,19 @@ mod tests {
     fn parses_kind_phase_and_worker() {
         assert_eq!(
             Fault::parse("segv@steady#1").unwrap(),
-            Fault(Some((Kind::Segv, Phase::Steady, 1)))
+            Fault(Some((Kind::Segv, Point::At(Phase::Steady), 1)))
         );
         assert_eq!(
             Fault::parse("hang@preloaded").unwrap(),
-            Fault(Some((Kind::Hang, Phase::Preloaded, 0)))
+            Fault(Some((Kind::Hang, Point::At(Phase::Preloaded), 0)))
+        );
+        assert_eq!(
+            Fault::parse("kill@retired#1").unwrap(),
+            Fault(Some((Kind::Kill, Point::Retired, 1)))
+        );
+        assert_eq!(
+            Fault::parse("kill@retired#1").unwrap().to_string(),
+            "kill@retired#1"
         );
         assert!(Fault::parse("boom@steady").is_err());
         assert!(Fault::parse("segv@nowhere").is_err());

@@ -259,9 +259,10 @@ pub fn serving_pss_anon(t: &Timeline) -> (Option<u64>, Option<u64>) {
         .filter(|&i| t.phase[i] == "steady")
         .filter_map(|i| t.tree.pss_anon[i].map(|y| (t.t_ms[i], y as f64)))
         .collect();
-    let peak = points.iter().map(|p| p.1).fold(None, |m: Option<f64>, y| {
-        Some(m.map_or(y, |m| m.max(y)))
-    });
+    let peak = points
+        .iter()
+        .map(|p| p.1)
+        .fold(None, |m: Option<f64>, y| Some(m.map_or(y, |m| m.max(y))));
     let span = match (points.first(), points.last()) {
         (Some(a), Some(b)) => b.0 - a.0,
         _ => return (None, None),

@@ -479,7 +479,11 @@ pub fn run_plans(args: &RunArgs) -> anyhow::Result<Vec<CellPlan>> {
         ));
     }
     let hooks = hooks(args.prefork.as_slice(), w.spec.prefork)?;
-    if args.lifecycle.as_deref().is_some_and(|l| Lifecycle::split_list(l).len() > 1) {
+    if args
+        .lifecycle
+        .as_deref()
+        .is_some_and(|l| Lifecycle::split_list(l).len() > 1)
+    {
         return Err(usage(
             "--lifecycle takes one policy with run; use compare for several",
         ));

@@ -58,4 +58,14 @@ pub struct CowSample {
     /// ranges that the master did not have at the fork, and present pages of
     /// writable private mappings outside them (new arenas, thread stacks).
     pub cow_new: Bytes,
+    /// Of `cow_new`, the bytes of pages mapped by another process too: pages
+    /// the worker did not inherit from the master, shared with the process it
+    /// was forked from (a mold, under `--lifecycle refork=…`) or with its
+    /// siblings. 0 for a worker forked by the master (absent then in JSON).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cow_new_shared: Bytes,
+}
+
+fn is_zero(v: &Bytes) -> bool {
+    *v == 0
 }

@@ -214,6 +214,7 @@ impl CowBaseline {
         let mut pagemap = Pagemap::open(worker)?;
         let mut s = CowSample::default();
         let mut new_pages = 0u64;
+        let mut new_shared_pages = 0u64;
         for r in &self.ranges {
             let c = s.cow_by_mapping.entry(r.kind).or_default();
             // Runs are whole words of the bitmap: CHUNK is a multiple of 64.
@@ -225,6 +226,8 @@ impl CowBaseline {
                     let was_present = r.present[word];
                     word += 1;
                     new_pages += u64::from((present & !was_present).count_ones());
+                    new_shared_pages +=
+                        u64::from((present & !was_present & !exclusive).count_ones());
                     let inherited = present & was_present;
                     c.copied_pages += u64::from((inherited & exclusive).count_ones());
                     c.shared_pages += u64::from((inherited & !exclusive).count_ones());
@@ -235,7 +238,11 @@ impl CowBaseline {
         for (start, end, _) in maps {
             for (a, b) in self.outside(start, end) {
                 pagemap.read(a, b, ps, |entries| {
-                    new_pages += entries.iter().filter(|&&e| e >> PRESENT_BIT == 1).count() as u64;
+                    for &e in entries {
+                        let present = e >> PRESENT_BIT & 1 == 1;
+                        new_pages += u64::from(present);
+                        new_shared_pages += u64::from(present && e >> EXCLUSIVE_BIT & 1 == 0);
+                    }
                 })?;
             }
         }
@@ -248,6 +255,7 @@ impl CowBaseline {
         s.cow_copied = s.cow_copied_pages * ps;
         s.cow_shared = s.cow_shared_pages * ps;
         s.cow_new = new_pages * ps;
+        s.cow_new_shared = new_shared_pages * ps;
         Ok(s)
     }
 

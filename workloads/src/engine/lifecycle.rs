@@ -406,7 +406,10 @@ pub(crate) fn mold_loop(
         {
             let s = board.slot(slot);
             let pid = s.pid.load(Ordering::Acquire);
-            match s.state.compare_exchange(SERVING, ASKED, Ordering::AcqRel, Ordering::Acquire) {
+            match s
+                .state
+                .compare_exchange(SERVING, ASKED, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => {
                     let _ = signal::kill(Pid::from_raw(pid), Signal::SIGQUIT);
                     replacing.push(slot);
@@ -421,7 +424,10 @@ pub(crate) fn mold_loop(
             }
         }
         let others = children.keys().filter(|&&pid| pid != next_mold).count();
-        if queue.is_empty() && replacing.is_empty() && others == 0 && (next_mold != me || children.is_empty())
+        if queue.is_empty()
+            && replacing.is_empty()
+            && others == 0
+            && (next_mold != me || children.is_empty())
         {
             return Ok(());
         }

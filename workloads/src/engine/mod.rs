@@ -90,7 +90,15 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
             fault: &fault,
             board: None,
         };
-        return match serve_phases(chan(&mut ch), &ctx, Role::Master, 0, 0, Start::default(), None)? {
+        return match serve_phases(
+            chan(&mut ch),
+            &ctx,
+            Role::Master,
+            0,
+            0,
+            Start::default(),
+            None,
+        )? {
             Outcome::Mold(_) => Err("the master cannot become a mold".into()),
             Outcome::Done => Ok(()),
         };
@@ -364,6 +372,7 @@ fn serve_phases(
         };
         if let Some(reason) = retire {
             let slot = slot.expect("only a worker retires");
+            fault.at_retire(index);
             let caches = if reason == "mold" {
                 Some(pool.surrender()?)
             } else {
@@ -388,7 +397,9 @@ fn serve_phases(
         // A replaced slot's serving time runs from its first generation's
         // start, restarts included.
         let serve_ns = match slot {
-            Some(s) => lifecycle::monotonic_ns().saturating_sub(s.started_ns.load(Ordering::Acquire)),
+            Some(s) => {
+                lifecycle::monotonic_ns().saturating_sub(s.started_ns.load(Ordering::Acquire))
+            }
             None => start.elapsed().as_nanos() as u64,
         };
         let latency = pairs(&served.histogram);
@@ -488,7 +499,15 @@ fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
         ch.phase(Phase::Forked, PhaseReport::default())
             .map_err(|e| io("forked", e))?;
     }
-    match serve_phases(&mut ch, ctx, Role::Worker, w.slot, w.generation, start, Some(w))? {
+    match serve_phases(
+        &mut ch,
+        ctx,
+        Role::Worker,
+        w.slot,
+        w.generation,
+        start,
+        Some(w),
+    )? {
         Outcome::Done => Ok(()),
         Outcome::Mold(caches) => become_mold(ctx, w, ch, caches),
     }

@@ -299,7 +299,9 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
         ));
     };
     match num.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v * scale < 1e6 => Ok(Duration::from_secs_f64(v * scale)),
+        Ok(v) if v.is_finite() && v > 0.0 && v * scale < 1e6 => {
+            Ok(Duration::from_secs_f64(v * scale))
+        }
         _ => Err(format!("{s:?} is not an interval (examples: 250ms, 1s)")),
     }
 }
@@ -365,7 +367,12 @@ mod tests {
     fn a_list_keeps_refork_points_together() {
         assert_eq!(
             Lifecycle::split_list("none,refork=50,100,1000,requests=400±40,memory=64MiB"),
-            ["none", "refork=50,100,1000", "requests=400±40", "memory=64MiB"]
+            [
+                "none",
+                "refork=50,100,1000",
+                "requests=400±40",
+                "memory=64MiB"
+            ]
         );
         assert_eq!(Lifecycle::split_list("none,,x"), ["none", "", "x"]);
     }

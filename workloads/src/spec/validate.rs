@@ -4,8 +4,8 @@
 use std::fmt;
 
 use super::{
-    Lifecycle, MAX_IDLE_TRICKLE_RPS, MAX_OBJECT_SIZE, MAX_PROCESSES, MAX_THREADS, SizeBand, SpecError,
-    WorkloadSpec,
+    Lifecycle, MAX_IDLE_TRICKLE_RPS, MAX_OBJECT_SIZE, MAX_PROCESSES, MAX_THREADS, SizeBand,
+    SpecError, WorkloadSpec,
 };
 
 fn range<T: PartialOrd + fmt::Display>(
