@@ -34,11 +34,22 @@ pub(super) fn baseline(r: &SummaryRow) -> String {
 }
 
 /// The rows of the plain configuration: no pre-fork hook, application
-/// writes as the workload makes them (the first write mode seen).
+/// writes as the workload makes them (the first write mode seen), no
+/// lifecycle policy (or the first one seen when every row has one).
 pub(super) fn plain(rows: &[SummaryRow]) -> Vec<&SummaryRow> {
     let writes = rows.first().map(|r| r.app_writes);
+    let lifecycle = rows
+        .iter()
+        .map(|r| &r.lifecycle)
+        .find(|l| l.is_none())
+        .or(rows.first().map(|r| &r.lifecycle));
     rows.iter()
-        .filter(|r| r.prefork == PreforkHook::None && Some(r.app_writes) == writes && r.ok > 0)
+        .filter(|r| {
+            r.prefork == PreforkHook::None
+                && Some(r.app_writes) == writes
+                && Some(&r.lifecycle) == lifecycle
+                && r.ok > 0
+        })
         .collect()
 }
 
@@ -237,7 +248,7 @@ fn hooks_before_fork(rows: &[SummaryRow]) -> Vec<String> {
     let mut unmoved = Vec::new();
     for none in rows
         .iter()
-        .filter(|r| r.prefork == PreforkHook::None && r.ok > 0)
+        .filter(|r| r.prefork == PreforkHook::None && r.lifecycle.is_none() && r.ok > 0)
     {
         let Some(a) = median(none, MetricId::CowCopied) else {
             continue;
@@ -246,6 +257,7 @@ fn hooks_before_fork(rows: &[SummaryRow]) -> Vec<String> {
             .iter()
             .filter(|r| {
                 r.prefork != PreforkHook::None
+                    && r.lifecycle.is_none()
                     && r.variant == none.variant
                     && r.app_writes == none.app_writes
                     && r.ok > 0
@@ -312,7 +324,10 @@ pub(super) fn idle_return(cells: &[CellResult], variant: &str) -> Option<(String
     let mut values: Vec<f64> = cells
         .iter()
         .filter(|c| {
-            c.variant == variant && c.status == Status::Ok && c.prefork == PreforkHook::None
+            c.variant == variant
+                && c.status == Status::Ok
+                && c.prefork == PreforkHook::None
+                && c.lifecycle.is_none()
         })
         .filter_map(|c| {
             let m = c.metrics.as_ref()?;
@@ -616,15 +631,18 @@ pub fn choose(report: &Report) -> Vec<Advice> {
         for (m, cells) in &g.runs {
             let summary = report.summary(g, *m);
             let rows = plain(&summary);
-            if rows.len() < 2 {
+            let lifecycle = super::lifecycle::advice(&summary);
+            if rows.len() < 2 && lifecycle.is_empty() {
                 continue;
             }
-            let mut lines = Vec::new();
+            let mut lines = lifecycle;
             let table = match g.workload.as_str() {
+                _ if rows.len() < 2 => Vec::new(),
                 "cow" => questions::cow(&rows),
                 _ => questions::serving(&rows, cells),
             };
             match g.workload.as_str() {
+                _ if rows.len() < 2 => {}
                 "cow" => {
                     lines.extend(hooks_before_fork(&summary));
                     lines.extend(sharing(&rows));

@@ -190,7 +190,7 @@ fn shape_labels(envs: &[&Environment]) -> Vec<String> {
         .collect()
 }
 
-/// Configuration, hook, write mode, variant, repetition.
+/// Configuration, hook and lifecycle, write mode, variant, repetition.
 type CellKey = (String, String, bool, String, u32);
 
 /// Where a cell's comparison would collide with another document's cell of
@@ -199,7 +199,7 @@ type CellKey = (String, String, bool, String, u32);
 fn cell_key(c: &CellResult) -> CellKey {
     (
         configuration(c),
-        c.prefork.to_string(),
+        crate::results::arm(c.prefork, &c.lifecycle),
         c.app_writes(),
         c.variant.clone(),
         c.repetition,

@@ -176,6 +176,7 @@ pub fn compute(
         cow_copied: cow_sum(|c| c.cow_copied),
         cow_shared: cow_sum(|c| c.cow_shared),
         cow_new: cow_sum(|c| c.cow_new),
+        cow_new_shared: cow_sum(|c| c.cow_new_shared),
         fragmentation: (live_bytes_steady > 0)
             .then(|| private_growth as f64 / live_bytes_steady as f64),
         fragmentation_over_requests: fragmentation_over_requests(timeline, base.uss_net(), forks),

@@ -5,6 +5,7 @@
 mod across;
 pub mod arenas;
 pub mod choose;
+mod lifecycle;
 pub mod measure;
 pub mod merge;
 pub mod metrics;

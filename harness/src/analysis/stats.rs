@@ -126,6 +126,7 @@ pub fn configuration_key(
 ) -> String {
     let spec = spec.map(|s| allocbench_workloads::WorkloadSpec {
         prefork: Default::default(),
+        lifecycle: Default::default(),
         static_writes_per_request: 0,
         ..s.clone()
     });
@@ -136,9 +137,12 @@ pub fn configuration_key(
 }
 
 /// The group a cell belongs to for ratios: same workload configuration,
-/// hook and write mode (and repetition, for pairing).
+/// hook, lifecycle and write mode (and repetition, for pairing).
 fn same_group(a: &CellResult, b: &CellResult) -> bool {
-    a.prefork == b.prefork && app_writes(a) == app_writes(b) && configuration(a) == configuration(b)
+    a.prefork == b.prefork
+        && a.lifecycle == b.lifecycle
+        && app_writes(a) == app_writes(b)
+        && configuration(a) == configuration(b)
 }
 
 /// The baseline variant: `glibc` when it ran, else the first variant.
@@ -224,6 +228,7 @@ pub fn summarize(cells: &[CellResult]) -> Vec<SummaryRow> {
             threads: c.spec.as_ref().map(|s| s.threads),
             variant: c.variant.clone(),
             prefork: c.prefork,
+            lifecycle: c.lifecycle.clone(),
             app_writes: app_writes(c),
             ok: ok.len(),
             failed: mine.len() - ok.len(),

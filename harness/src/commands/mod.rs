@@ -201,12 +201,12 @@ fn dry_run(plans: &[cell::CellPlan]) -> String {
             ""
         };
         out.push_str(&format!(
-            "cell {}/{}: {} {} (prefork {}, repetition {}, {} × {}{writes})\n",
+            "cell {}/{}: {} {} ({}, repetition {}, {} × {}{writes})\n",
             i + 1,
             plans.len(),
             p.workload,
             p.variant.name,
-            p.spec.prefork,
+            crate::results::arm(p.spec.prefork, &p.spec.lifecycle),
             p.repetition,
             plural(p.spec.processes, "process", "processes"),
             plural(p.spec.threads, "thread", "threads")

@@ -130,8 +130,10 @@ pub fn run(plans: &[CellPlan], sink: &Sink) -> anyhow::Result<Outcome> {
                     return Ok(());
                 }
                 let label = format!(
-                    "{} (prefork {}, repetition {})",
-                    cell.variant, cell.prefork, cell.repetition
+                    "{} ({}, repetition {})",
+                    cell.variant,
+                    crate::results::arm(cell.prefork, &cell.lifecycle),
+                    cell.repetition
                 );
                 match (&cell.status, &cell.error) {
                     (Status::Ok, _) => log(format!(

@@ -157,6 +157,7 @@ fn new_cell(v: &MeasureVariant, repetition: u32) -> CellResult {
         launch_env: v.launch.set.iter().cloned().collect::<BTreeMap<_, _>>(),
         prefork: allocbench_workloads::PreforkHook::None,
         prefork_call: None,
+        lifecycle: allocbench_workloads::Lifecycle::None,
         repetition,
         cpus_pinned: None,
         cpus_allowed: None,

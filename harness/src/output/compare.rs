@@ -4,7 +4,7 @@
 //! a row per variant with medians, ratios with their spread, and the
 //! coefficient of variation.
 
-use allocbench_workloads::PreforkHook;
+use allocbench_workloads::{Lifecycle, PreforkHook};
 use std::collections::BTreeSet;
 
 use super::markup::Table;
@@ -37,6 +37,7 @@ fn partner<'a>(
             c.variant == variant
                 && c.workload == cell.workload
                 && c.prefork == cell.prefork
+                && c.lifecycle == cell.lifecycle
                 && c.repetition == cell.repetition
                 && app_writes(c) == writes
                 && c.status == Status::Ok
@@ -52,8 +53,10 @@ pub fn failures(doc: &Document) -> Vec<(String, String)> {
         .map(|c| {
             (
                 format!(
-                    "{} (prefork {}, repetition {})",
-                    c.variant, c.prefork, c.repetition
+                    "{} ({}, repetition {})",
+                    c.variant,
+                    crate::results::arm(c.prefork, &c.lifecycle),
+                    c.repetition
                 ),
                 c.error.clone().unwrap_or_else(|| "failed".into()),
             )
@@ -100,6 +103,7 @@ fn allocator_short(c: &CellResult) -> String {
 /// Which optional columns a document needs.
 struct Shape {
     hooks: bool,
+    lifecycles: bool,
     writes: bool,
 }
 
@@ -108,17 +112,27 @@ fn shape(doc: &Document) -> Shape {
     let writes: BTreeSet<bool> = doc.cells.iter().map(app_writes).collect();
     Shape {
         hooks: hooks.len() > 1,
+        lifecycles: doc.cells.iter().any(|c| !c.lifecycle.is_none()),
         writes: writes.len() > 1,
     }
 }
 
 impl Shape {
-    /// A row's first cells: the variant, and the hook and write mode when
-    /// they vary.
-    fn row(&self, variant: &str, prefork: PreforkHook, writes: bool) -> Vec<String> {
+    /// A row's first cells: the variant, and the hook, lifecycle and write
+    /// mode when they vary (the lifecycle when any is not `none`).
+    fn row(
+        &self,
+        variant: &str,
+        prefork: PreforkHook,
+        lifecycle: &Lifecycle,
+        writes: bool,
+    ) -> Vec<String> {
         let mut row = vec![variant.to_string()];
         if self.hooks {
             row.push(prefork.to_string());
+        }
+        if self.lifecycles {
+            row.push(lifecycle.to_string());
         }
         if self.writes {
             row.push(if writes { "yes" } else { "no" }.into());
@@ -133,6 +147,9 @@ fn table(shape: &Shape, extra: Vec<(String, bool)>) -> Table {
     let mut columns = vec![("variant".to_string(), false)];
     if shape.hooks {
         columns.push(("prefork".into(), false));
+    }
+    if shape.lifecycles {
+        columns.push(("lifecycle".into(), false));
     }
     if shape.writes {
         columns.push(("app writes".into(), false));
@@ -194,6 +211,18 @@ const CELL_COLUMNS: &[Column] = &[
     Column::Metric(MetricId::TreePssAnonSteady, false),
     Column::RatioTo(MetricId::TreePssAnonSteady),
     Column::CowCopied,
+    Column::Metric(MetricId::ThroughputRps, false),
+    Column::Metric(MetricId::LatencyP99Us, false),
+];
+
+/// The one-run table of a document with lifecycle policies: the memory
+/// paid over the serving phase, the restarts and what they cost.
+const LIFECYCLE_CELL_COLUMNS: &[Column] = &[
+    Column::AllocatorShort,
+    Column::Metric(MetricId::TreePssAnonMean, false),
+    Column::RatioTo(MetricId::TreePssAnonMean),
+    Column::Metric(MetricId::TreePssAnonPeak, false),
+    Column::Metric(MetricId::Restarts, false),
     Column::Metric(MetricId::ThroughputRps, false),
     Column::Metric(MetricId::LatencyP99Us, false),
 ];
@@ -304,7 +333,9 @@ fn with_huge<C: Copy>(columns: &[C], huge: bool, is_memory: fn(&C) -> bool, colu
 pub fn compare_table(doc: &Document, wide: bool) -> Table {
     let shape = shape(doc);
     let cell_columns = with_huge(
-        if wide {
+        if shape.lifecycles && !wide {
+            LIFECYCLE_CELL_COLUMNS
+        } else if wide {
             WIDE_CELL_COLUMNS
         } else {
             CELL_COLUMNS
@@ -335,7 +366,7 @@ pub fn compare_table(doc: &Document, wide: bool) -> Table {
     let columns = table.headers.len();
     let base_name = base.unwrap_or_default();
     for c in &doc.cells {
-        let mut row = shape.row(&c.variant, c.prefork, app_writes(c));
+        let mut row = shape.row(&c.variant, c.prefork, &c.lifecycle, app_writes(c));
         match (&c.status, &c.metrics) {
             (Status::Ok, Some(m)) => {
                 let b = partner(doc, c, &base_name, app_writes(c));
@@ -474,6 +505,17 @@ const SUMMARY_COLUMNS: &[SummaryColumn] = &[
     S::Median(M::LatencyP99Us, false),
 ];
 
+/// The table over repetitions of a document with lifecycle policies.
+const LIFECYCLE_SUMMARY_COLUMNS: &[SummaryColumn] = &[
+    S::Runs,
+    S::Median(M::TreePssAnonMean, false),
+    S::RatioTo(M::TreePssAnonMean),
+    S::Median(M::TreePssAnonPeak, false),
+    S::Median(M::Restarts, false),
+    S::Median(M::ThroughputRps, false),
+    S::Median(M::LatencyP99Us, false),
+];
+
 /// The table over repetitions with every column (`--wide`, Markdown).
 const WIDE_SUMMARY_COLUMNS: &[SummaryColumn] = &[
     S::Runs,
@@ -495,7 +537,9 @@ const WIDE_SUMMARY_COLUMNS: &[SummaryColumn] = &[
 pub fn summary_table(doc: &Document, wide: bool) -> Table {
     let shape = shape(doc);
     let summary_columns = with_huge(
-        if wide {
+        if shape.lifecycles && !wide {
+            LIFECYCLE_SUMMARY_COLUMNS
+        } else if wide {
             WIDE_SUMMARY_COLUMNS
         } else {
             SUMMARY_COLUMNS
@@ -521,7 +565,7 @@ pub fn summary_table(doc: &Document, wide: bool) -> Table {
         .collect();
     let mut table = table(&shape, figures);
     for r in &doc.summary {
-        let mut row = shape.row(&r.variant, r.prefork, r.app_writes);
+        let mut row = shape.row(&r.variant, r.prefork, &r.lifecycle, r.app_writes);
         row.extend(summary_columns.iter().map(|c| c.text(r)));
         table.push(row);
     }
@@ -550,9 +594,9 @@ pub fn outlier_notes(summary: &[SummaryRow]) -> Vec<String> {
             if !m.stat.outliers.is_empty() {
                 let reps: Vec<String> = m.stat.outliers.iter().map(|x| x.to_string()).collect();
                 out.push(format!(
-                    "{} (prefork {}): {name} of repetition {} is an outlier",
+                    "{} ({}): {name} of repetition {} is an outlier",
                     r.variant,
-                    r.prefork,
+                    crate::results::arm(r.prefork, &r.lifecycle),
                     reps.join(", ")
                 ));
             }

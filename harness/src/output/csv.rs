@@ -12,6 +12,7 @@ const ID_COLUMNS: &[&str] = &[
     "workload",
     "variant",
     "prefork",
+    "lifecycle",
     "repetition",
     "status",
     "error",
@@ -59,6 +60,7 @@ impl Exporter for Csv {
                 c.workload.clone(),
                 c.variant.clone(),
                 c.prefork.to_string(),
+                c.lifecycle.to_string(),
                 c.repetition.to_string(),
                 match c.status {
                     Status::Ok => "ok".into(),

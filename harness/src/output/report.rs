@@ -2,7 +2,7 @@
 //! as Markdown, HTML or CSV, with its tables, the "What to choose" rules'
 //! lines and links to the charts.
 
-use allocbench_workloads::PreforkHook;
+use allocbench_workloads::{Lifecycle, PreforkHook};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -50,6 +50,17 @@ const RPS: Column = (MetricId::ThroughputRps, true);
 const P99: Column = (MetricId::LatencyP99Us, true);
 
 /// What a workload's table shows: the figures its question is about.
+/// A group with lifecycle policies: the memory paid over serving, the
+/// restarts and what they cost.
+const LIFECYCLE: &[Column] = &[
+    (MetricId::TreePssAnonMean, true),
+    (MetricId::TreePssAnonPeak, false),
+    (MetricId::TreePssAnonSteady, false),
+    (MetricId::Restarts, false),
+    RPS,
+    P99,
+];
+
 fn columns(workload: &str) -> &'static [Column] {
     match workload {
         "cow" => &[
@@ -94,7 +105,16 @@ fn columns(workload: &str) -> &'static [Column] {
 /// The columns of `g`'s table: its workload's, and `huge` after the memory
 /// figure when a variant has more than 1 MiB on huge pages.
 fn group_columns(g: &Group) -> Vec<Column> {
-    let mut out = columns(&g.workload).to_vec();
+    let lifecycles = g
+        .runs
+        .iter()
+        .flat_map(|(_, cells)| cells)
+        .any(|c| !c.lifecycle.is_none());
+    let mut out = if lifecycles {
+        LIFECYCLE.to_vec()
+    } else {
+        columns(&g.workload).to_vec()
+    };
     let huge = g.runs.iter().flat_map(|(_, cells)| cells).any(|c| {
         c.metrics
             .as_ref()
@@ -130,9 +150,13 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
         .collect::<std::collections::BTreeSet<_>>()
         .len()
         > 1;
+    let lifecycles = summaries.values().flatten().any(|r| !r.lifecycle.is_none());
     let mut headers: Vec<String> = vec!["variant".into()];
     if hooks {
         headers.push("prefork".into());
+    }
+    if lifecycles {
+        headers.push("lifecycle".into());
     }
     if writes {
         headers.push("app writes".into());
@@ -149,8 +173,15 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
             headers.push(format!("{}{suffix}", id.label()));
         }
     }
-    let key = |r: &SummaryRow| (r.variant.clone(), r.prefork, r.app_writes);
-    let mut rows: Vec<(String, PreforkHook, bool)> = Vec::new();
+    let key = |r: &SummaryRow| {
+        (
+            r.variant.clone(),
+            r.prefork,
+            r.lifecycle.clone(),
+            r.app_writes,
+        )
+    };
+    let mut rows: Vec<(String, PreforkHook, Lifecycle, bool)> = Vec::new();
     for r in summaries.values().flatten() {
         if !rows.contains(&key(r)) {
             rows.push(key(r));
@@ -161,10 +192,13 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
         headers,
         rows: Vec::new(),
     };
-    for (variant, prefork, app) in rows {
+    for (variant, prefork, lifecycle, app) in rows {
         let mut row = vec![variant.clone()];
         if hooks {
             row.push(prefork.to_string());
+        }
+        if lifecycles {
+            row.push(lifecycle.to_string());
         }
         if writes {
             row.push(if app { "yes" } else { "no" }.into());
@@ -172,7 +206,7 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
         for m in &machines {
             match summaries[m]
                 .iter()
-                .find(|r| key(r) == (variant.clone(), prefork, app))
+                .find(|r| key(r) == (variant.clone(), prefork, lifecycle.clone(), app))
             {
                 Some(r) => {
                     row.push(if r.failed > 0 {
@@ -301,9 +335,9 @@ fn failed_cells(g: &Group) -> Vec<String> {
         .filter(|c| c.status == Status::Failed)
         .map(|c| {
             format!(
-                "{} (prefork {}, repetition {}): {}",
+                "{} ({}, repetition {}): {}",
                 c.variant,
-                c.prefork,
+                crate::results::arm(c.prefork, &c.lifecycle),
                 c.repetition,
                 c.error.as_deref().unwrap_or("failed")
             )
@@ -616,6 +650,7 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
         "group",
         "variant",
         "prefork",
+        "lifecycle",
         "app_writes",
         "metric",
         "n",
@@ -645,6 +680,7 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
                         g.title.clone(),
                         r.variant.clone(),
                         r.prefork.to_string(),
+                        r.lifecycle.to_string(),
                         r.app_writes.to_string(),
                         name.clone(),
                         s.stat.n.to_string(),

@@ -102,8 +102,10 @@ const FIGURES: &[Line] = &[
 
 pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
     let mut out = format!(
-        "workload {} · variant {} · prefork {}",
-        cell.workload, cell.variant, cell.prefork,
+        "workload {} · variant {} · {}",
+        cell.workload,
+        cell.variant,
+        crate::results::arm(cell.prefork, &cell.lifecycle).replacen(", ", " · ", 1),
     );
     if let Some(spec) = &cell.spec {
         out.push_str(&format!(

@@ -65,13 +65,14 @@ pub fn sanitize(name: &str) -> String {
 
 /// The charts `write_plots` writes for `doc`, grouped, with their file names.
 pub fn chart_groups(doc: &Document) -> Vec<PlotGroup> {
-    let mut keys: Vec<(&str, &str, bool, u32)> = Vec::new();
+    let mut keys: Vec<(&str, &str, bool, u32, &allocbench_workloads::Lifecycle)> = Vec::new();
     for c in &doc.cells {
         let k = (
             c.workload.as_str(),
             c.prefork.name(),
             c.app_writes(),
             c.repetition,
+            &c.lifecycle,
         );
         if !keys.contains(&k) {
             keys.push(k);
@@ -81,7 +82,7 @@ pub fn chart_groups(doc: &Document) -> Vec<PlotGroup> {
     // charts of their own: a variant is one line per chart.
     let both_modes = keys.iter().any(|k| k.2) && keys.iter().any(|k| !k.2);
     let mut groups = Vec::new();
-    for (workload, prefork, app_writes, repetition) in keys {
+    for (workload, prefork, app_writes, repetition, lifecycle) in keys {
         let cells: Vec<usize> = (0..doc.cells.len())
             .filter(|&i| {
                 let c = &doc.cells[i];
@@ -89,6 +90,7 @@ pub fn chart_groups(doc: &Document) -> Vec<PlotGroup> {
                     && c.prefork.name() == prefork
                     && c.app_writes() == app_writes
                     && c.repetition == repetition
+                    && &c.lifecycle == lifecycle
                     && c.status == Status::Ok
             })
             .collect();
@@ -110,6 +112,10 @@ pub fn chart_groups(doc: &Document) -> Vec<PlotGroup> {
                 format!("{workload}, prefork {prefork}"),
             ),
         };
+        if !lifecycle.is_none() {
+            prefix.push_str(&format!("-{}", sanitize(&lifecycle.to_string())));
+            title.push_str(&format!(", lifecycle {lifecycle}"));
+        }
         if both_modes && !app_writes {
             prefix.push_str("-no-app-writes");
             title.push_str(", no application writes");

@@ -170,6 +170,21 @@ registry! {
         "`Pss_Anon` summed over master and workers at `steady`: the RAM the tree's anonymous memory costs, shared pages divided among their sharers.",
         |m| Some(m.tree_pss_anon_steady as f64),
     ),
+    TreePssAnonMean => def(
+        "tree_pss_anon_mean", "PSS anon mean", Bytes, Lower,
+        "`Pss_Anon` summed over the tree (master, workers, molds) and averaged over the serving phase's time: trapezoids between the timeline's walked points from the fork to `steady`. The RAM a server pays for on average, restarts included.",
+        |m| m.tree_pss_anon_mean.map(|v| v as f64),
+    ),
+    TreePssAnonPeak => def(
+        "tree_pss_anon_peak", "PSS anon peak", Bytes, Lower,
+        "The largest tree `Pss_Anon` of the serving phase's walked timeline points (a peak between two points is not seen).",
+        |m| m.tree_pss_anon_peak.map(|v| v as f64),
+    ),
+    Restarts => def(
+        "restarts", "restarts", Count, Neither,
+        "Workers that stopped serving before their slot's requests ran out under `--lifecycle` (retired on their quota, asked to by the memory check or a mold, or became the mold); 0 without a policy.",
+        |m| Some(f64::from(m.restarts)),
+    ),
     TreeUssSteady => def(
         "tree_uss_steady", "USS steady", Bytes, Lower,
         "`Private_Clean + Private_Dirty` summed over master and workers at `steady`: the memory that only one process maps.",
@@ -235,6 +250,11 @@ registry! {
         "99.9th percentile of the time of one request.",
         |m| Some(m.latency_p999_us),
     ),
+    CowNewShared => only(def(
+        "cow_new_shared", "shared new", Bytes, Higher,
+        "Sum over workers at `steady` of the bytes of pages they did not inherit from the master at the fork that another process maps too (pagemap: present and not `PM_MMAP_EXCLUSIVE`): under `--lifecycle refork=…`, the mold's warmed memory its workers share; about 0 for workers the master forks.",
+        |m| m.cow_new_shared.map(|v| v as f64),
+    ), false, true),
     CowCopied => only(def(
         "cow_copied", "CoW copied", Bytes, Lower,
         "Sum over workers at `steady` of the bytes of pages of the master's writable private mappings that were present in the master at the fork and are now present and exclusively mapped in the worker (`/proc/PID/pagemap`, `PM_MMAP_EXCLUSIVE`): copied since the fork, exact to the page.",

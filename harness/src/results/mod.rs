@@ -16,7 +16,7 @@ pub mod summary;
 use std::collections::BTreeMap;
 
 use allocbench_allocators::{AllocatorIdentity, Variant};
-use allocbench_workloads::{PreforkHook, WorkloadSpec};
+use allocbench_workloads::{Lifecycle, PreforkHook, WorkloadSpec};
 use serde::{Deserialize, Serialize};
 
 use cow::CowSample;
@@ -98,7 +98,17 @@ pub enum Status {
     Failed,
 }
 
-/// One variant × workload × pre-fork hook × repetition.
+/// How a cell's server ran besides its variant, for messages: `prefork
+/// none`, or `prefork none, lifecycle requests=400` under a policy.
+pub fn arm(prefork: PreforkHook, lifecycle: &Lifecycle) -> String {
+    if lifecycle.is_none() {
+        format!("prefork {prefork}")
+    } else {
+        format!("prefork {prefork}, lifecycle {lifecycle}")
+    }
+}
+
+/// One variant × workload × pre-fork hook × lifecycle × repetition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellResult {
     pub workload: String,
@@ -111,6 +121,10 @@ pub struct CellResult {
     /// The release call the master made before forking (`trim` hook).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefork_call: Option<String>,
+    /// How the master replaced workers while they served (`--lifecycle`, in
+    /// its normalised spelling; `none` in documents from before).
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
     pub repetition: u32,
     /// CPUs the cell's processes were pinned to (`--cpus`); absent when not
     /// pinned (they could use `environment.cpus`).
@@ -388,6 +402,9 @@ pub struct Metrics {
     pub cow_shared: Option<Bytes>,
     /// Sum over workers at steady of their own new memory (see `cow_new`).
     pub cow_new: Option<Bytes>,
+    /// Of `cow_new`, what another process maps too (see `cow_new_shared`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cow_new_shared: Option<Bytes>,
     /// Growth of the serving processes' USS less `LazyFree` from fork to
     /// steady (their private memory: new pages and copies of inherited
     /// ones), divided by the bytes their caches hold live at steady.
@@ -688,6 +705,7 @@ pub(crate) fn test_cell(
         launch_env: BTreeMap::new(),
         prefork: PreforkHook::None,
         prefork_call: None,
+        lifecycle: Lifecycle::None,
         repetition,
         cpus_pinned: None,
         cpus_allowed: None,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use allocbench_workloads::PreforkHook;
+use allocbench_workloads::{Lifecycle, PreforkHook};
 use serde::{Deserialize, Serialize};
 
 use super::metric::MetricId;
@@ -60,6 +60,9 @@ pub struct SummaryRow {
     pub threads: Option<u32>,
     pub variant: String,
     pub prefork: PreforkHook,
+    /// The lifecycle policy (absent for `none`).
+    #[serde(default, skip_serializing_if = "Lifecycle::is_none")]
+    pub lifecycle: Lifecycle,
     /// Whether requests wrote into the master's static objects.
     pub app_writes: bool,
     /// Repetitions that finished.

@@ -68,6 +68,11 @@ impl Lifecycle {
         *self != Lifecycle::None
     }
 
+    /// `none`: workers are never replaced.
+    pub fn is_none(&self) -> bool {
+        *self == Lifecycle::None
+    }
+
     /// The policy's kind: `none`, `requests`, `memory` or `refork`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -198,12 +198,8 @@ pub struct WorkloadSpec {
     pub idle_trickle_rps: f64,
     /// How the master replaces workers while they serve (`none`: never;
     /// left out of the JSON then, as in documents from before the key).
-    #[serde(default, skip_serializing_if = "is_none")]
+    #[serde(default, skip_serializing_if = "Lifecycle::is_none")]
     pub lifecycle: Lifecycle,
-}
-
-fn is_none(l: &Lifecycle) -> bool {
-    *l == Lifecycle::None
 }
 
 fn is_zero(v: &f64) -> bool {

@@ -124,6 +124,7 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
         launch_env,
         prefork: plan.spec.prefork,
         prefork_call: None,
+        lifecycle: plan.spec.lifecycle.clone(),
         repetition: plan.repetition,
         cpus_pinned: plan.cpus,
         cpus_allowed: None,
