@@ -187,8 +187,14 @@ pub fn group_table(report: &Report, g: &Group) -> Table {
             rows.push(key(r));
         }
     }
+    // The row's labels (variant, hook, lifecycle, write mode) to the left.
+    let labels = 1 + usize::from(hooks) + usize::from(lifecycles) + usize::from(writes);
     let mut table = Table {
-        right: headers.iter().enumerate().map(|(i, _)| i > 0).collect(),
+        right: headers
+            .iter()
+            .enumerate()
+            .map(|(i, _)| i >= labels)
+            .collect(),
         headers,
         rows: Vec::new(),
     };

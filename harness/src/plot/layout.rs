@@ -113,6 +113,10 @@ pub(super) fn draw_marker(
             area.draw(&Circle::new((x, y), 4, c.stroke_width(2)))?
         }
         Marker::Trimmed => area.draw(&Cross::new((x, y), 5, c.stroke_width(2)))?,
+        Marker::Restart => area.draw(&PathElement::new(
+            vec![(x, y - 6), (x, y + 6)],
+            c.stroke_width(2),
+        ))?,
     }
     Ok(())
 }

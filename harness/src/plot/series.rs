@@ -23,6 +23,9 @@ pub(super) enum Marker {
     Drained,
     Idle,
     Trimmed,
+    /// A worker replaced under `--lifecycle` (it retired, or became the
+    /// mold).
+    Restart,
 }
 
 impl Marker {
@@ -47,8 +50,23 @@ impl Marker {
             Marker::Drained => "drained",
             Marker::Idle => "idle+… sample",
             Marker::Trimmed => "trimmed",
+            Marker::Restart => "worker replaced",
         }
     }
+}
+
+/// A marker on the line at each worker restart (`--lifecycle`), at the
+/// value of the last point before it.
+pub(super) fn restart_markers(cell: &CellResult, line: &Series) -> Vec<(f64, f64, Marker)> {
+    cell.timeline
+        .restarts
+        .iter()
+        .filter_map(|r| {
+            let x = r.t_ms / 1e3;
+            let y = line.iter().rev().find(|p| p.0 <= x)?.1?;
+            Some((x, y, Marker::Restart))
+        })
+        .collect()
 }
 
 /// The idle offset in seconds of a phase named `idle+<seconds>s`.

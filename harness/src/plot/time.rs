@@ -109,6 +109,7 @@ fn time_chart(
         Marker::Drained,
         Marker::Idle,
         Marker::Trimmed,
+        Marker::Restart,
     ]
     .into_iter()
     .filter(|m| lines.iter().any(|l| l.markers.iter().any(|x| x.2 == *m)))
@@ -252,11 +253,17 @@ pub(super) fn over_time(
     let lines: Vec<TimeLine> = cells
         .iter()
         .filter(|c| (what.shown)(c))
-        .map(|c| TimeLine {
+        .map(|c| {
+            let points = time_series(c, what.at_point);
+            let mut markers = phase_markers(c, what.at_phase);
+            markers.extend(restart_markers(c, &points));
+            (c, points, markers)
+        })
+        .map(|(c, points, markers)| TimeLine {
             name: c.variant.clone(),
             colour: colour_of(colours, &c.variant),
-            points: time_series(c, what.at_point),
-            markers: phase_markers(c, what.at_phase),
+            points,
+            markers,
             drained: idle_start(c),
             idle_offsets: c
                 .phases
