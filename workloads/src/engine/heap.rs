@@ -155,6 +155,47 @@ impl<A: GlobalAlloc + Copy + Default> Block<A> {
     }
 }
 
+/// The marker of a lazily initialized object once it is: the preload fills
+/// small objects with 0xa5, so the marker reads 0xa5a5… until then.
+const INITIALIZED: u64 = 1;
+
+impl<A: GlobalAlloc + Copy + Default> Block<A> {
+    /// The marker word after the touch counter (objects are at least 16
+    /// bytes and 8-aligned).
+    fn marker(&self) -> &AtomicU64 {
+        // SAFETY: bytes 8..16 are inside the allocation, 8-aligned, and only
+        // ever accessed through this atomic view while shared.
+        unsafe { AtomicU64::from_ptr(self.ptr.as_ptr().add(8).cast()) }
+    }
+
+    #[cfg(test)]
+    fn initialized(&self) -> bool {
+        self.marker().load(Ordering::Acquire) == INITIALIZED
+    }
+
+    /// Writes the object whole the first time (one thread wins), then only
+    /// reads the marker. Returns whether this call initialized it.
+    pub(crate) fn init_once(&self) -> bool {
+        let marker = self.marker();
+        let fresh = marker.load(Ordering::Acquire);
+        if fresh == INITIALIZED || fresh == 0 {
+            return false;
+        }
+        if marker
+            .compare_exchange(fresh, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        // SAFETY: this thread won the marker (0 = being written); nobody
+        // else reads or writes the body meanwhile (they only read the
+        // marker). The write skips the two header words.
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(16), 0x3d, self.size - 16) };
+        marker.store(INITIALIZED, Ordering::Release);
+        true
+    }
+}
+
 impl<A: GlobalAlloc + Copy + Default> Drop for Block<A> {
     fn drop(&mut self) {
         let layout = Layout::from_size_align(self.size, ALIGN).expect("valid when allocated");
@@ -169,6 +210,8 @@ pub(crate) struct StaticHeap {
     blocks: Vec<Block>,
     /// Indices of the objects requests write to.
     hot: Vec<u32>,
+    /// Indices of the objects initialized on first use.
+    lazy: Vec<u32>,
     pub(crate) live_bytes: u64,
     pub(crate) allocated_objects: u64,
     pub(crate) freed_objects: u64,
@@ -214,14 +257,20 @@ impl StaticHeap {
             keep
         });
         let freed_objects = allocated_objects - blocks.len() as u64;
-        let hot = (large_count..blocks.len())
-            .filter(|_| rng.unit() < spec.static_hot_share)
-            .map(|i| i as u32)
-            .collect();
+        let mut hot = Vec::new();
+        let mut lazy = Vec::new();
+        for i in large_count..blocks.len() {
+            if rng.unit() < spec.static_hot_share {
+                hot.push(i as u32);
+            } else if spec.static_lazy_share > 0.0 && rng.unit() < spec.static_lazy_share {
+                lazy.push(i as u32);
+            }
+        }
         let live_bytes = blocks.iter().map(|b| b.size as u64).sum();
         StaticHeap {
             blocks,
             hot,
+            lazy,
             live_bytes,
             allocated_objects,
             freed_objects,
@@ -233,6 +282,33 @@ impl StaticHeap {
         if !self.hot.is_empty() {
             self.blocks[self.hot[rng.below(self.hot.len())] as usize].touch();
         }
+    }
+
+    /// Uses one lazily initialized object, if there are any: writes it whole
+    /// the first time in this process (or in the process it was forked
+    /// from after that one initialized it), reads its marker after that.
+    /// Returns whether this use initialized it.
+    pub(crate) fn use_lazy(&self, rng: &mut Rng) -> bool {
+        if self.lazy.is_empty() {
+            return false;
+        }
+        // Skewed: a few objects are used all the time and many rarely (the
+        // density of x = u³ falls as x^(-2/3)), so a worker keeps meeting
+        // objects it has not initialized yet long after it started.
+        let u = rng.unit();
+        let i = ((u * u * u) * self.lazy.len() as f64) as usize;
+        self.blocks[self.lazy[i.min(self.lazy.len() - 1)] as usize].init_once()
+    }
+
+    /// Objects initialized on first use, and how many of them are.
+    #[cfg(test)]
+    fn lazy_initialized(&self) -> (usize, usize) {
+        let done = self
+            .lazy
+            .iter()
+            .filter(|&&i| self.blocks[i as usize].initialized())
+            .count();
+        (self.lazy.len(), done)
     }
 }
 
@@ -297,6 +373,32 @@ mod tests {
             &mut Rng::new(1, 0),
         );
         assert_eq!(frozen.freed_objects, 0);
+    }
+
+    #[test]
+    fn lazy_objects_are_written_once_then_only_read() {
+        let spec = WorkloadSpec {
+            static_mib: 1,
+            static_lazy_share: 0.5,
+            ..WorkloadSpec::server()
+        };
+        let heap = StaticHeap::preload(&spec, &mut Rng::new(1, 0));
+        let (n, done) = heap.lazy_initialized();
+        assert!(n > 100, "{n}");
+        assert_eq!(done, 0);
+        let mut rng = Rng::new(2, 0);
+        let firsts = (0..n * 2).filter(|_| heap.use_lazy(&mut rng)).count();
+        // Each object is initialized exactly once, by its first use; the
+        // uses are skewed, so two per object leave some of them untouched.
+        let (_, done) = heap.lazy_initialized();
+        assert_eq!(firsts, done);
+        assert!(done > n / 2 && done < n * 95 / 100, "{done} of {n}");
+        let firsts = (0..n * 2000).filter(|_| heap.use_lazy(&mut rng)).count();
+        assert_eq!(heap.lazy_initialized().1, done + firsts);
+        assert_eq!(heap.lazy_initialized().1, n, "enough uses reach every one");
+        assert!(!heap.use_lazy(&mut rng));
+        let none = StaticHeap::preload(&WorkloadSpec::server(), &mut Rng::new(1, 0));
+        assert_eq!(none.lazy_initialized().0, 0);
     }
 
     #[test]

@@ -206,6 +206,9 @@ impl<'a, A: GlobalAlloc + Copy + Default> ThreadState<'a, A> {
         for _ in 0..spec.static_writes_per_request {
             self.heap.touch_random(&mut self.rng);
         }
+        for _ in 0..spec.lazy_uses_per_request {
+            self.heap.use_lazy(&mut self.rng);
+        }
         let mut checksum = 0u64;
         let cap = spec.cache_objects as usize;
         let mut in_flight = std::mem::take(&mut self.in_flight);

@@ -156,6 +156,16 @@ pub struct WorkloadSpec {
     pub static_hot_share: f64,
     /// Writes each request makes into hot static objects.
     pub static_writes_per_request: u32,
+    /// Share of the surviving small static objects (not hot) that are
+    /// initialized lazily: the first request in a process to use one writes
+    /// it whole, later uses only read its marker, as an interpreter fills an
+    /// inline cache or loads a constant on first use (0–1; 0: none, and
+    /// left out of the JSON).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub static_lazy_share: f64,
+    /// Lazily initialized static objects each request uses.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub lazy_uses_per_request: u32,
     /// What the master does to its heap just before forking.
     pub prefork: PreforkHook,
     /// Seed of every random choice; the same seed gives the same run.
@@ -204,6 +214,10 @@ pub struct WorkloadSpec {
 
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
 }
 
 /// Largest `idle_trickle_rps` accepted: a trickle, not a load.

@@ -18,6 +18,8 @@ impl WorkloadSpec {
             static_free_share: 0.25,
             static_hot_share: 0.02,
             static_writes_per_request: 8,
+            static_lazy_share: 0.0,
+            lazy_uses_per_request: 0,
             prefork: PreforkHook::None,
             seed: 1,
             objects_per_request: 40,
@@ -121,6 +123,29 @@ pub fn workloads() -> Vec<Workload> {
         cache_bytes: 4 << 20,
         ..churn.clone()
     };
+    // Unicorn- or gunicorn-like: single-threaded workers whose heap grows
+    // with the churn mix, over a large preload of which a share is
+    // initialized on first use in each worker. What worker restarts and
+    // reforks act on.
+    let lifecycle = WorkloadSpec {
+        processes: 4,
+        threads: 1,
+        requests: 120_000,
+        static_mib: 64,
+        // A compacted heap: no holes for the workers' allocations to
+        // write into, so what they copy is what they initialize or write.
+        static_free_share: 0.0,
+        static_hot_share: 0.005,
+        static_lazy_share: 0.1,
+        lazy_uses_per_request: 2,
+        ..churn.clone()
+    };
+    let lifecycle_quick = WorkloadSpec {
+        requests: 30_000,
+        static_mib: 32,
+        cache_bytes: 4 << 20,
+        ..lifecycle.clone()
+    };
     vec![
         Workload {
             name: "server",
@@ -152,6 +177,15 @@ pub fn workloads() -> Vec<Workload> {
                           climbs where fragmentation wins, though live bytes stay flat",
             spec: churn,
             quick: churn_quick,
+        },
+        Workload {
+            name: "lifecycle",
+            description: "single-threaded workers whose heap grows with the churn mix, over a preload \
+                          of which 10% of the small objects are initialized on first use in each \
+                          worker, a few often and many rarely (inline caches, lazily loaded constants): what --lifecycle restarts \
+                          and reforks act on",
+            spec: lifecycle,
+            quick: lifecycle_quick,
         },
     ]
 }

@@ -81,6 +81,13 @@ impl WorkloadSpec {
             0,
             1_000_000,
         )?;
+        share("static_lazy_share", self.static_lazy_share)?;
+        range(
+            "lazy_uses_per_request",
+            self.lazy_uses_per_request,
+            0,
+            1_000_000,
+        )?;
         range(
             "objects_per_request",
             self.objects_per_request,
