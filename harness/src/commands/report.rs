@@ -22,7 +22,7 @@ pub(super) fn run(args: &ReportArgs) -> anyhow::Result<i32> {
             crate::output::report::markdown(&report, &plots, args.output.as_deref())
         }
         ReportFormat::Html => crate::output::report::html(&report, &plots),
-        ReportFormat::Csv => crate::output::report::csv(&report)?,
+        ReportFormat::Csv => crate::output::report_csv::csv(&report)?,
     };
     match &args.output {
         Some(path) => write_atomic(path, &text)?,

@@ -107,6 +107,7 @@ mod tests {
         assert_eq!(r.headers().unwrap().len(), header().len());
         let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 2);
-        assert_eq!(&rows[1][5], "worker 1 died: signal 9, \"Killed\"");
+        let error = header().iter().position(|h| *h == "error").unwrap();
+        assert_eq!(&rows[1][error], "worker 1 died: signal 9, \"Killed\"");
     }
 }

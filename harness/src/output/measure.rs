@@ -598,6 +598,7 @@ pub(super) fn report_csv_rows(report: &Report, g: &Group) -> Vec<Vec<String>> {
                     r.variant.clone(),
                     String::new(),
                     String::new(),
+                    String::new(),
                     f.key().to_string(),
                     s.stat.n.to_string(),
                     s.stat.median.to_string(),

@@ -10,6 +10,7 @@ mod markup;
 pub(crate) mod measure;
 mod measure_csv;
 pub mod report;
+pub mod report_csv;
 pub mod run;
 pub mod sweep;
 

@@ -6,6 +6,7 @@
 
 mod channel;
 mod gate;
+mod restarts;
 mod stderr;
 mod verify;
 
@@ -33,6 +34,7 @@ use crate::sample::timeline::{
 };
 use channel::{Acceptor, Incoming};
 pub use gate::{BusyGate, Hold};
+use restarts::Restarts;
 pub(crate) use stderr::StderrTail;
 pub(crate) use verify::NOT_IN_EFFECT;
 pub use verify::{describe_exit, verify_allocator, verify_arenas, verify_thp};
@@ -70,15 +72,6 @@ struct Proc {
     retired: Option<String>,
 }
 
-/// What a slot's retired generations served, added to its last
-/// generation's report at the end.
-#[derive(Default)]
-struct SlotServed {
-    requests: u64,
-    latency_ns: Vec<(u64, u64)>,
-    checksum: u64,
-}
-
 struct CellRun<'a> {
     plan: &'a CellPlan,
     observe: &'a dyn Fn(&str),
@@ -100,10 +93,8 @@ struct CellRun<'a> {
     master_status: Option<ExitStatus>,
     /// Why there is no CoW baseline, when the master's pagemap was unreadable.
     cow_missed: Option<String>,
-    /// Per slot: what its retired generations served.
-    retired: HashMap<u32, SlotServed>,
-    /// The workers that retired, in the order heard.
-    restarts: Vec<crate::results::Restart>,
+    /// What the workers that retired served, and when they did.
+    restarts: Restarts,
 }
 
 /// Runs one cell to its end. Never panics on a fault of the cell's
@@ -162,8 +153,7 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
                 if let Some(t) = run.timeline.take() {
                     result.timeline = t.finish();
                 }
-                result.timeline.restarts = std::mem::take(&mut run.restarts);
-                run.fold_retired();
+                result.timeline.restarts = run.restarts.fold(&mut run.reports);
                 match outcome {
                     Ok(()) => {
                         metrics::compute(&result.phases, &result.timeline, &run.reports, &plan.spec)
@@ -284,8 +274,7 @@ impl<'a> CellRun<'a> {
             stderr,
             master_status: None,
             cow_missed: None,
-            retired: HashMap::new(),
-            restarts: Vec::new(),
+            restarts: Restarts::default(),
         })
     }
 
@@ -508,43 +497,7 @@ impl<'a> CellRun<'a> {
                 latency_ns,
                 checksum,
                 reason,
-            } => {
-                let t_ms = self.t0.elapsed().as_secs_f64() * 1e3;
-                let p = self
-                    .procs
-                    .get_mut(&conn)
-                    .ok_or("a retired event before hello")?;
-                if p.role != Role::Worker || !self.plan.spec.lifecycle.restarts() {
-                    return Err(format!(
-                        "{} retired without a lifecycle policy",
-                        self.who(conn)
-                    ));
-                }
-                p.retired = Some(reason.clone());
-                let (pid, index, generation) = (p.pid, p.index, p.generation);
-                let slot = self.retired.entry(index).or_default();
-                slot.requests += requests;
-                slot.latency_ns.extend(latency_ns);
-                slot.checksum = slot.checksum.wrapping_add(checksum);
-                let base = slot.requests;
-                let mut tree = self.lock_tree();
-                if let Some(r) = tree.requests.get_mut(index as usize) {
-                    *r = (*r).max(base);
-                }
-                if reason == "mold" {
-                    tree.workers.retain(|&(w, _)| w != pid);
-                    tree.molds.push((pid, index));
-                }
-                drop(tree);
-                self.restarts.push(crate::results::Restart {
-                    t_ms,
-                    index,
-                    pid,
-                    generation,
-                    reason,
-                    requests,
-                });
-            }
+            } => self.on_retired(conn, requests, latency_ns, checksum, reason)?,
             Event::Phase { phase, report } => {
                 let p = self
                     .procs
@@ -552,7 +505,7 @@ impl<'a> CellRun<'a> {
                     .ok_or("a phase event before hello")?;
                 p.reached = Some(phase);
                 let (role, index) = (p.role, p.index);
-                let base = self.retired.get(&index).map_or(0, |s| s.requests);
+                let base = self.restarts.base(index);
                 if let Some(n) = report.requests
                     && let Some(r) = self.lock_tree().requests.get_mut(index as usize)
                 {
@@ -593,7 +546,7 @@ impl<'a> CellRun<'a> {
                 live_bytes,
             } => {
                 if let Some(p) = self.procs.get(&conn) {
-                    let base = self.retired.get(&p.index).map_or(0, |s| s.requests);
+                    let base = self.restarts.base(p.index);
                     let index = p.index as usize;
                     let mut tree = self.lock_tree();
                     if index < tree.requests.len() {
@@ -651,21 +604,6 @@ impl<'a> CellRun<'a> {
             }
         }
         Ok(())
-    }
-
-    /// Adds what each slot's retired generations served to the report of
-    /// its last generation at `steady`, so that the cell's requests,
-    /// latencies and checksum count every generation.
-    fn fold_retired(&mut self) {
-        for (index, slot) in std::mem::take(&mut self.retired) {
-            if let Some(r) = self.reports.get_mut(&(Role::Worker, index, Phase::Steady)) {
-                r.requests = Some(r.requests.unwrap_or(0) + slot.requests);
-                r.checksum = Some(r.checksum.unwrap_or(0).wrapping_add(slot.checksum));
-                r.latency_ns
-                    .get_or_insert_with(Vec::new)
-                    .extend(slot.latency_ns);
-            }
-        }
     }
 
     fn lock_tree(&self) -> std::sync::MutexGuard<'_, TreeState> {

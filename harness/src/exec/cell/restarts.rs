@@ -1,0 +1,117 @@
+//! The workers a cell's lifecycle policy replaced: what each served, added
+//! to its slot's last generation at the end, and when each retired.
+
+use std::collections::HashMap;
+
+use allocbench_workloads::{Phase, PhaseReport, Role};
+
+use super::CellRun;
+use crate::results::Restart;
+
+/// What a slot's retired generations served, added to its last
+/// generation's report at the end.
+#[derive(Default)]
+struct SlotServed {
+    requests: u64,
+    latency_ns: Vec<(u64, u64)>,
+    checksum: u64,
+}
+
+/// The retired workers of a cell, by slot and in the order heard.
+#[derive(Default)]
+pub(super) struct Restarts {
+    slots: HashMap<u32, SlotServed>,
+    list: Vec<Restart>,
+}
+
+impl Restarts {
+    /// Requests the retired generations of slot `index` served.
+    pub(super) fn base(&self, index: u32) -> u64 {
+        self.slots.get(&index).map_or(0, |s| s.requests)
+    }
+
+    /// Records a worker that retired; returns its slot's requests so far.
+    pub(super) fn retired(
+        &mut self,
+        restart: Restart,
+        latency_ns: Vec<(u64, u64)>,
+        checksum: u64,
+    ) -> u64 {
+        let slot = self.slots.entry(restart.index).or_default();
+        slot.requests += restart.requests;
+        slot.latency_ns.extend(latency_ns);
+        slot.checksum = slot.checksum.wrapping_add(checksum);
+        let base = slot.requests;
+        self.list.push(restart);
+        base
+    }
+
+    /// Adds what each slot's retired generations served to the report of
+    /// its last generation at `steady`, so that the cell's requests,
+    /// latencies and checksum count every generation; returns the restarts
+    /// for the timeline.
+    pub(super) fn fold(
+        &mut self,
+        reports: &mut HashMap<(Role, u32, Phase), PhaseReport>,
+    ) -> Vec<Restart> {
+        for (index, slot) in std::mem::take(&mut self.slots) {
+            if let Some(r) = reports.get_mut(&(Role::Worker, index, Phase::Steady)) {
+                r.requests = Some(r.requests.unwrap_or(0) + slot.requests);
+                r.checksum = Some(r.checksum.unwrap_or(0).wrapping_add(slot.checksum));
+                r.latency_ns
+                    .get_or_insert_with(Vec::new)
+                    .extend(slot.latency_ns);
+            }
+        }
+        std::mem::take(&mut self.list)
+    }
+}
+
+impl CellRun<'_> {
+    /// A worker of connection `conn` stopped serving before its slot's
+    /// requests ran out: record what it served, and move a new mold from the
+    /// workers to the molds the sampler reads.
+    pub(super) fn on_retired(
+        &mut self,
+        conn: usize,
+        requests: u64,
+        latency_ns: Vec<(u64, u64)>,
+        checksum: u64,
+        reason: String,
+    ) -> Result<(), String> {
+        let t_ms = self.t0.elapsed().as_secs_f64() * 1e3;
+        let policy = self.plan.spec.lifecycle.restarts();
+        let who = self.who(conn);
+        let p = self
+            .procs
+            .get_mut(&conn)
+            .ok_or("a retired event before hello")?;
+        if p.role != Role::Worker || !policy {
+            return Err(format!("{who} retired without a lifecycle policy"));
+        }
+        p.retired = Some(reason.clone());
+        let (pid, index, generation) = (p.pid, p.index, p.generation);
+        let mold = reason == "mold";
+        let base = self.restarts.retired(
+            Restart {
+                t_ms,
+                index,
+                pid,
+                generation,
+                reason,
+                requests,
+            },
+            latency_ns,
+            checksum,
+        );
+        let mut tree = self.lock_tree();
+        if let Some(r) = tree.requests.get_mut(index as usize) {
+            *r = (*r).max(base);
+        }
+        if mold {
+            tree.workers.retain(|&(w, _)| w != pid);
+            tree.molds.push((pid, index));
+        }
+        Ok(())
+    }
+}
