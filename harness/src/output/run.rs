@@ -51,6 +51,20 @@ fn in_phase_order(cell: &CellResult, map: &std::collections::BTreeMap<String, f6
     }
 }
 
+/// `7 (quota 6, mold 1)`: the restarts under a lifecycle policy, by reason.
+fn restarts(cell: &CellResult) -> String {
+    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in &cell.timeline.restarts {
+        *by.entry(r.reason.as_str()).or_default() += 1;
+    }
+    let n = cell.timeline.restarts.len();
+    if by.is_empty() {
+        return n.to_string();
+    }
+    let parts: Vec<String> = by.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!("{n} ({})", parts.join(", "))
+}
+
 /// A line of the figures under a cell.
 enum Line {
     /// Metrics of the registry, joined by ` / `, under a label that says
@@ -173,9 +187,12 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
     {
         let mut t = Table::new(&mem_columns("process at steady"));
         for p in &steady.processes {
-            let who = match p.index {
-                Some(i) => format!("worker {i} ({})", p.pid),
-                None => format!("master ({})", p.pid),
+            let who = match (p.role, p.index) {
+                (crate::results::ProcessRole::Mold, Some(i)) => {
+                    format!("mold, was worker {i} ({})", p.pid)
+                }
+                (_, Some(i)) => format!("worker {i} ({})", p.pid),
+                (_, None) => format!("master ({})", p.pid),
             };
             let mut row = vec![who];
             match &p.mem {
@@ -220,6 +237,17 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
                         ),
                     ],
                 });
+            }
+            if !cell.lifecycle.is_none() {
+                t.push(vec![
+                    "tree PSS anon mean / peak over serving".into(),
+                    format!(
+                        "{} / {}",
+                        MetricId::TreePssAnonMean.show(m),
+                        MetricId::TreePssAnonPeak.show(m)
+                    ),
+                ]);
+                t.push(vec!["workers replaced".into(), restarts(cell)]);
             }
             out.push_str(&render(&t, markup));
         }
