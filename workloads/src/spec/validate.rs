@@ -187,7 +187,7 @@ impl WorkloadSpec {
             && n >= self.requests
         {
             return bad(format!(
-                "never acts: each worker serves {} requests, fewer than {n}",
+                "never acts: each worker serves {} requests, and it acts after {n}",
                 self.requests
             ));
         }

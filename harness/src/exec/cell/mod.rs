@@ -474,8 +474,9 @@ impl<'a> CellRun<'a> {
                     .remove(&conn)
                     .ok_or("a hello on an unknown connection")?;
                 if role == Role::Worker {
-                    self.lock_tree().workers.push((pid, index));
+                    self.on_worker_hello(pid, index, generation);
                 }
+                let early = self.restarts.early_exit(pid);
                 self.procs.insert(
                     conn,
                     Proc {
@@ -486,8 +487,8 @@ impl<'a> CellRun<'a> {
                         writer,
                         reached: None,
                         closed_at: None,
-                        exit: None,
-                        exit_at: None,
+                        exit_at: early.as_ref().map(|_| Instant::now()),
+                        exit: early,
                         retired: None,
                     },
                 );
@@ -518,29 +519,7 @@ impl<'a> CellRun<'a> {
                 index: _,
                 status,
                 success,
-            } => {
-                let known = match self.procs.values_mut().find(|p| p.pid == pid) {
-                    Some(p) => {
-                        p.exit = Some((status.clone(), success));
-                        p.exit_at = Some(Instant::now());
-                        true
-                    }
-                    None => false,
-                };
-                {
-                    let mut tree = self.lock_tree();
-                    tree.workers.retain(|&(w, _)| w != pid);
-                    tree.molds.retain(|&(w, _)| w != pid);
-                }
-                if !success {
-                    return Err(format!("worker {pid} {status} in phase {}", self.now));
-                }
-                if !known {
-                    return Err(format!("worker {pid} {status} before it connected"));
-                }
-                // A worker that ends while serving must have retired; its
-                // `Retired` may still be on its way (check_processes).
-            }
+            } => self.on_child_exit(pid, status, success)?,
             Event::Progress {
                 requests,
                 live_bytes,
@@ -603,7 +582,7 @@ impl<'a> CellRun<'a> {
                 ));
             }
         }
-        Ok(())
+        self.restarts.check_early_exits(GRACE)
     }
 
     fn lock_tree(&self) -> std::sync::MutexGuard<'_, TreeState> {
@@ -629,7 +608,7 @@ impl<'a> CellRun<'a> {
             }
             s
         };
-        let s = match &self.timeline {
+        let mut s = match &self.timeline {
             Some(t) => t.add(|timeline| {
                 let s = take();
                 push_point(timeline, &state, &s, true);
@@ -637,6 +616,7 @@ impl<'a> CellRun<'a> {
             }),
             None => take(),
         };
+        self.drop_leaving(&mut s);
         self.phases.push(s.named(name));
     }
 

@@ -1,12 +1,14 @@
 //! The workers a cell's lifecycle policy replaced: what each served, added
 //! to its slot's last generation at the end, and when each retired.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use allocbench_workloads::{Phase, PhaseReport, Role};
 
 use super::CellRun;
 use crate::results::Restart;
+use crate::results::TreeSample;
 
 /// What a slot's retired generations served, added to its last
 /// generation's report at the end.
@@ -22,9 +24,29 @@ struct SlotServed {
 pub(super) struct Restarts {
     slots: HashMap<u32, SlotServed>,
     list: Vec<Restart>,
+    /// Exit reports (pid, status, when) of workers whose `hello` has not
+    /// been handled yet: events on different connections are not ordered,
+    /// and a worker that lives a few milliseconds can be reaped and
+    /// reported by the master before its own connection is read.
+    early: Vec<(i32, String, Instant)>,
 }
 
 impl Restarts {
+    /// The exit status reported for `pid` before its `hello`, if any.
+    pub(super) fn early_exit(&mut self, pid: i32) -> Option<(String, bool)> {
+        let i = self.early.iter().position(|e| e.0 == pid)?;
+        Some((self.early.swap_remove(i).1, true))
+    }
+
+    /// Fails on an exit reported for a pid that never said hello within
+    /// `grace`.
+    pub(super) fn check_early_exits(&self, grace: Duration) -> Result<(), String> {
+        match self.early.iter().find(|e| e.2.elapsed() > grace) {
+            Some((pid, status, _)) => Err(format!("worker {pid} {status} before it connected")),
+            None => Ok(()),
+        }
+    }
+
     /// Requests the retired generations of slot `index` served.
     pub(super) fn base(&self, index: u32) -> u64 {
         self.slots.get(&index).map_or(0, |s| s.requests)
@@ -113,5 +135,65 @@ impl CellRun<'_> {
             tree.molds.push((pid, index));
         }
         Ok(())
+    }
+}
+
+impl CellRun<'_> {
+    /// The master (or a mold) reaped `pid`: it leaves the tree the sampler
+    /// reads. A failure fails the cell at once; an exit while serving must
+    /// come with a `retired` (checked after a grace, as it may arrive
+    /// later), and one of a pid not yet connected is held for its `hello`.
+    pub(super) fn on_child_exit(
+        &mut self,
+        pid: i32,
+        status: String,
+        success: bool,
+    ) -> Result<(), String> {
+        {
+            let mut tree = self.lock_tree();
+            tree.workers.retain(|&(w, _)| w != pid);
+            tree.molds.retain(|&(w, _)| w != pid);
+        }
+        if !success {
+            return Err(format!("worker {pid} {status} in phase {}", self.now));
+        }
+        match self.procs.values_mut().find(|p| p.pid == pid) {
+            Some(p) => {
+                p.exit = Some((status, success));
+                p.exit_at = Some(Instant::now());
+            }
+            None => self.restarts.early.push((pid, status, Instant::now())),
+        }
+        Ok(())
+    }
+
+    /// A worker said hello: the sampler reads it from now on, and no longer
+    /// an earlier generation of its slot, which has retired (its exit report
+    /// may come later, from another connection).
+    pub(super) fn on_worker_hello(&mut self, pid: i32, index: u32, generation: u32) {
+        let older: HashSet<i32> = self
+            .procs
+            .values()
+            .filter(|p| p.role == Role::Worker && p.index == index && p.generation < generation)
+            .filter(|p| p.retired.as_deref().is_some_and(|r| r != "mold"))
+            .map(|p| p.pid)
+            .collect();
+        let mut tree = self.lock_tree();
+        tree.workers.retain(|(w, _)| !older.contains(w));
+        tree.workers.push((pid, index));
+    }
+
+    /// Drops from a phase sample the processes it missed because they had
+    /// retired and were exiting: a worker leaving, or a mold whose
+    /// workers were all replaced.
+    pub(super) fn drop_leaving(&self, s: &mut TreeSample) {
+        let retired: HashSet<i32> = self
+            .procs
+            .values()
+            .filter(|p| p.retired.is_some())
+            .map(|p| p.pid)
+            .collect();
+        s.processes
+            .retain(|p| p.missed.is_none() || !retired.contains(&p.pid));
     }
 }
