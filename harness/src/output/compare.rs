@@ -344,8 +344,8 @@ pub fn compare_table(doc: &Document, wide: bool) -> Table {
         |c| {
             matches!(
                 c,
-                Column::Metric(MetricId::TreePssAnonSteady, _)
-                    | Column::RatioTo(MetricId::TreePssAnonSteady)
+                Column::Metric(MetricId::TreePssAnonSteady | MetricId::TreePssAnonMean, _)
+                    | Column::RatioTo(MetricId::TreePssAnonSteady | MetricId::TreePssAnonMean)
             )
         },
         Column::Metric(MetricId::AnonHugeSteady, false),
@@ -550,8 +550,8 @@ pub fn summary_table(doc: &Document, wide: bool) -> Table {
             // to the column before it.
             matches!(
                 c,
-                S::Median(M::TreePssAnonSteady, _)
-                    | S::RatioTo(M::TreePssAnonSteady)
+                S::Median(M::TreePssAnonSteady | M::TreePssAnonMean, _)
+                    | S::RatioTo(M::TreePssAnonSteady | M::TreePssAnonMean)
                     | S::Cv(M::TreePssAnonSteady)
             )
         },

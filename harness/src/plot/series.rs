@@ -85,6 +85,9 @@ pub(super) fn phase_t(cell: &CellResult, name: Phase) -> Option<f64> {
 /// A cell's series over time from its timeline (which holds the exact
 /// samples at the phase boundaries too), (seconds since the cell started,
 /// value), up to `trimmed` (after it the processes exit and leave the tree).
+/// A point that read only the kernel's counters has no value of a figure
+/// that needs a walk (PSS, USS): it is left out, so that the line joins the
+/// walked points around it; a gap stays where a walked point has no value.
 pub(super) fn time_series(
     cell: &CellResult,
     at_point: impl Fn(&Timeline, usize) -> Option<f64>,
@@ -93,7 +96,9 @@ pub(super) fn time_series(
     let end = phase_t(cell, Phase::Trimmed);
     (0..t.len())
         .filter(|&i| t.phase[i] != "exit")
-        .map(|i| (t.t_ms[i] / 1e3, at_point(t, i)))
+        .map(|i| (i, t.t_ms[i] / 1e3, at_point(t, i)))
+        .filter(|&(i, _, v)| v.is_some() || t.walked.get(i).copied().unwrap_or(true))
+        .map(|(_, x, v)| (x, v))
         .filter(|(x, _)| end.is_none_or(|e| *x <= e))
         .collect()
 }
@@ -271,6 +276,33 @@ mod tests {
             (3.0, Some(3.0)),
         ]);
         assert_eq!(r, vec![vec![(0.0, 1.0)], vec![(2.0, 2.0), (3.0, 3.0)]]);
+    }
+
+    #[test]
+    fn a_point_that_did_not_walk_is_left_out_and_a_walked_gap_stays() {
+        let mut c = crate::plot::fixtures::cell("glibc", 1);
+        let t = &mut c.timeline;
+        *t = Default::default();
+        for (i, (pss, walked)) in [
+            (Some(10u64), true),
+            (None, false),
+            (Some(12), true),
+            (None, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            t.t_ms.push(i as f64 * 100.0);
+            t.phase.push("steady".into());
+            t.requests.push(i as u64);
+            t.walked.push(walked);
+            t.tree.pss_anon.push(pss.map(|v| v << 20));
+        }
+        let s = time_series(&c, tree_pss_at_point);
+        assert_eq!(s, vec![(0.0, Some(10.0)), (0.2, Some(12.0)), (0.3, None)]);
+        // A document from before the walk budget walked every point.
+        c.timeline.walked.clear();
+        assert_eq!(time_series(&c, tree_pss_at_point).len(), 4);
     }
 
     #[test]

@@ -171,12 +171,12 @@ registry! {
         |m| Some(m.tree_pss_anon_steady as f64),
     ),
     TreePssAnonMean => def(
-        "tree_pss_anon_mean", "PSS anon mean", Bytes, Lower,
+        "tree_pss_anon_mean", "PSS mean", Bytes, Lower,
         "`Pss_Anon` summed over the tree (master, workers, molds) and averaged over the serving phase's time: trapezoids between the timeline's walked points from the fork to `steady`. The RAM a server pays for on average, restarts included.",
         |m| m.tree_pss_anon_mean.map(|v| v as f64),
     ),
     TreePssAnonPeak => def(
-        "tree_pss_anon_peak", "PSS anon peak", Bytes, Lower,
+        "tree_pss_anon_peak", "PSS peak", Bytes, Lower,
         "The largest tree `Pss_Anon` of the serving phase's walked timeline points (a peak between two points is not seen).",
         |m| m.tree_pss_anon_peak.map(|v| v as f64),
     ),

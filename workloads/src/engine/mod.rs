@@ -367,7 +367,10 @@ fn serve_phases(
                     // Another worker is the mold: serve on until replaced.
                 }
                 Some(_) => {}
-                None => break Some("quota"),
+                // `requests=N`: the quota is served.
+                None if worker.and_then(|w| w.quota).is_some() => break Some("quota"),
+                // Nothing ends this worker early: serve on.
+                None => {}
             }
         };
         if let Some(reason) = retire {
