@@ -276,8 +276,42 @@ pub(crate) fn reap(block: bool) -> Result<Option<Ended>, ()> {
     }
 }
 
-/// How often the master and a mold look for ended children and due work.
-pub(crate) const POLL: Duration = Duration::from_millis(2);
+/// Blocks SIGCHLD in this (single-threaded) process, so that it stays
+/// pending until [`wait_child`] takes it; the workers forked after inherit
+/// the mask, which a mold relies on. A master that polled instead would wake
+/// hundreds of times a second and steal time slices from its workers.
+pub(crate) fn block_sigchld() -> Result<(), String> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    set.thread_block()
+        .map_err(|e| format!("blocking SIGCHLD: {e}"))
+}
+
+/// Sleeps until a SIGCHLD is pending (a child ended, or a worker asked to
+/// retire by a mold did) or `timeout` passed; takes the signal.
+fn wait_child(timeout: Duration) {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: a valid signal set and timespec; no siginfo is asked for.
+    unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+}
+
+/// Tells the current mold, if any, that a worker it asked has retired (the
+/// worker is not the mold's child: no SIGCHLD would reach it).
+pub(crate) fn tell_mold(board: &Board) {
+    let mold = board.mold();
+    if mold > 0 {
+        let _ = signal::kill(Pid::from_raw(mold), Signal::SIGCHLD);
+    }
+}
+
+/// The longest a master or mold sleeps between looks at the board, in case
+/// a wake-up went to another process.
+const TICK: Duration = Duration::from_millis(100);
 
 /// What a forker (the master or a mold) needs to fork a slot's next
 /// generation: the fork itself is the caller's, as it holds what the child
@@ -324,26 +358,35 @@ pub(crate) fn master_loop(
             Ok(None) => {}
             Err(()) => return Ok(()),
         }
-        if let Lifecycle::Memory { limit, check } = spec.lifecycle
-            && Instant::now() >= next_check
-        {
-            next_check = Instant::now() + check;
-            for i in 0..board.slots as u32 {
-                let slot = board.slot(i);
-                let pid = slot.pid.load(Ordering::Acquire);
-                if pid > 0
-                    && slot.state.load(Ordering::Acquire) == SERVING
-                    && uss(pid).is_some_and(|u| u > limit)
-                    && slot
-                        .state
-                        .compare_exchange(SERVING, ASKED, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-                {
-                    let _ = signal::kill(Pid::from_raw(pid), Signal::SIGQUIT);
-                }
+        let mut wait = TICK;
+        if let Lifecycle::Memory { limit, check } = spec.lifecycle {
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + check;
+                ask_over(board, limit);
             }
+            wait = next_check
+                .saturating_duration_since(Instant::now())
+                .min(TICK);
         }
-        std::thread::sleep(POLL);
+        wait_child(wait);
+    }
+}
+
+/// Asks every serving worker whose USS is over `limit` to retire.
+fn ask_over(board: &Board, limit: u64) {
+    for i in 0..board.slots as u32 {
+        let slot = board.slot(i);
+        let pid = slot.pid.load(Ordering::Acquire);
+        if pid > 0
+            && slot.state.load(Ordering::Acquire) == SERVING
+            && uss(pid).is_some_and(|u| u > limit)
+            && slot
+                .state
+                .compare_exchange(SERVING, ASKED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            let _ = signal::kill(Pid::from_raw(pid), Signal::SIGQUIT);
+        }
     }
 }
 
@@ -431,6 +474,6 @@ pub(crate) fn mold_loop(
         {
             return Ok(());
         }
-        std::thread::sleep(POLL);
+        wait_child(TICK);
     }
 }

@@ -105,6 +105,9 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
     }
     ensure_single_threaded()?;
     let board = Board::new(spec.processes as usize)?;
+    if spec.lifecycle.restarts() {
+        lifecycle::block_sigchld()?;
+    }
     if matches!(spec.lifecycle, Lifecycle::Refork { .. }) {
         // Workers and molds whose mold exits are the master's to reap.
         // SAFETY: prctl with integer arguments only.
@@ -392,6 +395,9 @@ fn serve_phases(
             slot.retired_ns
                 .store(lifecycle::monotonic_ns(), Ordering::Release);
             slot.state.store(lifecycle::RETIRED, Ordering::Release);
+            if reason == "asked" {
+                lifecycle::tell_mold(ctx.board.expect("a worker has a board"));
+            }
             return Ok(caches.map_or(Outcome::Done, Outcome::Mold));
         }
         if let Some(s) = slot {
