@@ -892,3 +892,70 @@ fn compare_keeps_a_reforks_points_together_in_its_list() {
     assert_eq!(sampled, [molds[1].pid]);
     assert!(doc.cells[1].timeline.restarts.is_empty());
 }
+
+#[test]
+fn quotas_are_the_same_in_every_run_of_a_seed() {
+    // Drawn from the seed, the slot and the generation: not from one stream
+    // in the order the workers happen to retire.
+    let quotas = |c: &CellResult| -> BTreeMap<(u32, u32), u64> {
+        c.timeline
+            .restarts
+            .iter()
+            .map(|r| ((r.index, r.generation), r.requests))
+            .collect()
+    };
+    let a = cell(&["--lifecycle", "requests=300±50"]);
+    let b = cell(&["--lifecycle", "requests=300±50"]);
+    assert_eq!(quotas(&a), quotas(&b));
+    let other = cell(&["--lifecycle", "requests=300±50", "--seed", "2"]);
+    assert_ne!(quotas(&a), quotas(&other));
+}
+
+#[test]
+fn many_reforks_in_a_row_do_not_fail_the_cell() {
+    // Each mold exits once its workers are replaced; the next one, its
+    // child, must not die with it.
+    let points = vec!["50"; 20].join(",");
+    let policy = format!("refork={points}");
+    let c = cell(&["--requests", "3000", "--lifecycle", &policy]);
+    check_common(&c, 2, 3000);
+    let molds = c
+        .timeline
+        .restarts
+        .iter()
+        .filter(|r| r.reason == "mold")
+        .count();
+    assert_eq!(molds, 20);
+}
+
+#[test]
+fn a_killed_allocbench_leaves_no_mold_nor_worker_behind() {
+    // Molds stop dying with the mold that forked them; once adopted by the
+    // master they die with it again, and their workers with them.
+    let mut child = common::allocbench()
+        .args(args(
+            &["run", "--variant", "glibc", "--format", "json"],
+            &["--requests", "400000", "--lifecycle", "refork=500,1000"],
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Wait for the second mold's workers: more workers than slots have run.
+    while common::workers_of(pid).len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before it was killed"
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    child.wait().unwrap();
+    common::assert_no_workers_left(pid);
+}

@@ -61,6 +61,13 @@ pub(super) fn advice(rows: &[SummaryRow]) -> Vec<String> {
         let parts: Vec<String> = policies
             .iter()
             .map(|a| {
+                if median(a.row, MetricId::Restarts) == Some(0.0) {
+                    return format!(
+                        "{} never acted ({}; the difference is the runs' own)",
+                        a.row.lifecycle,
+                        mib(a.mean as u64)
+                    );
+                }
                 format!(
                     "{} {} ({}{:.0}%; {} restarts, req/s {}, p99 {})",
                     a.row.lifecycle,
@@ -84,6 +91,7 @@ pub(super) fn advice(rows: &[SummaryRow]) -> Vec<String> {
         ));
         let best = policies
             .into_iter()
+            .filter(|a| median(a.row, MetricId::Restarts) != Some(0.0))
             .max_by(|a, b| a.saving().total_cmp(&b.saving()));
         bests.push((none.variant.as_str(), base, best));
     }
@@ -123,7 +131,7 @@ pub(super) fn advice(rows: &[SummaryRow]) -> Vec<String> {
             )
         } else {
             format!(
-                "glibc with {} ({}) needs less memory than any other allocator without restarts (least: {v}, {}): \
+                "glibc with {} ({}) needs less memory than any other variant without restarts (least: {v}, {}): \
                  here restarts save more than the allocator",
                 g.row.lifecycle,
                 mib(g.mean as u64),

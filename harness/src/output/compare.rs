@@ -215,8 +215,9 @@ const CELL_COLUMNS: &[Column] = &[
     Column::Metric(MetricId::LatencyP99Us, false),
 ];
 
-/// The one-run table of a document with lifecycle policies: the memory
-/// paid over the serving phase, the restarts and what they cost.
+/// The one-run table of a document with lifecycle policies, in every
+/// format: the memory paid over the serving phase, the restarts and what
+/// they cost.
 const LIFECYCLE_CELL_COLUMNS: &[Column] = &[
     Column::AllocatorShort,
     Column::Metric(MetricId::TreePssAnonMean, false),
@@ -333,7 +334,7 @@ fn with_huge<C: Copy>(columns: &[C], huge: bool, is_memory: fn(&C) -> bool, colu
 pub fn compare_table(doc: &Document, wide: bool) -> Table {
     let shape = shape(doc);
     let cell_columns = with_huge(
-        if shape.lifecycles && !wide {
+        if shape.lifecycles {
             LIFECYCLE_CELL_COLUMNS
         } else if wide {
             WIDE_CELL_COLUMNS
@@ -537,7 +538,7 @@ const WIDE_SUMMARY_COLUMNS: &[SummaryColumn] = &[
 pub fn summary_table(doc: &Document, wide: bool) -> Table {
     let shape = shape(doc);
     let summary_columns = with_huge(
-        if shape.lifecycles && !wide {
+        if shape.lifecycles {
             LIFECYCLE_SUMMARY_COLUMNS
         } else if wide {
             WIDE_SUMMARY_COLUMNS

@@ -122,8 +122,13 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
         crate::results::arm(cell.prefork, &cell.lifecycle).replacen(", ", " · ", 1),
     );
     if let Some(spec) = &cell.spec {
+        let per = if spec.lifecycle.restarts() {
+            "worker slot"
+        } else {
+            "worker"
+        };
         out.push_str(&format!(
-            " · {} workers × {} threads · {} requests per worker · {} MiB static",
+            " · {} workers × {} threads · {} requests per {per} · {} MiB static",
             spec.processes, spec.threads, spec.requests, spec.static_mib
         ));
     }

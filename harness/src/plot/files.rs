@@ -82,6 +82,7 @@ pub fn chart_groups(doc: &Document) -> Vec<PlotGroup> {
     // charts of their own: a variant is one line per chart.
     let both_modes = keys.iter().any(|k| k.2) && keys.iter().any(|k| !k.2);
     let mut groups = Vec::new();
+    let mut prefixes: Vec<String> = Vec::new();
     for (workload, prefork, app_writes, repetition, lifecycle) in keys {
         let cells: Vec<usize> = (0..doc.cells.len())
             .filter(|&i| {
@@ -124,6 +125,15 @@ pub fn chart_groups(doc: &Document) -> Vec<PlotGroup> {
             prefix.push_str(&format!("-r{repetition}"));
             title.push_str(&format!(", repetition {repetition}"));
         }
+        // Two groups may map to the same characters (`refork=1000/2` and
+        // `refork=1000,2`): number the later ones.
+        let base = prefix.clone();
+        let mut n = 2;
+        while prefixes.contains(&prefix) {
+            prefix = format!("{base}-{n}");
+            n += 1;
+        }
+        prefixes.push(prefix.clone());
         let of = |i: &usize| &doc.cells[*i];
         let timed = cells.iter().any(|i| !of(i).timeline.is_empty());
         let mut plots = Vec::new();
@@ -349,6 +359,35 @@ mod tests {
         assert_eq!(
             groups[3].plots[0].file,
             "server-none-no-app-writes-tree-pss.svg"
+        );
+    }
+
+    #[test]
+    fn lifecycles_that_sanitize_alike_get_their_own_files() {
+        let with = |l: &str| {
+            let mut c = cell("glibc", 1);
+            c.lifecycle = l.parse().unwrap();
+            c
+        };
+        let groups = chart_groups(&document(vec![
+            with("refork=1000/2"),
+            with("refork=1000,2"),
+        ]));
+        let titles: Vec<&str> = groups.iter().map(|g| g.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "server, prefork none, lifecycle refork=1000/2",
+                "server, prefork none, lifecycle refork=1000,2"
+            ]
+        );
+        assert_eq!(
+            groups[0].plots[0].file,
+            "server-none-refork_1000_2-tree-pss.svg"
+        );
+        assert_eq!(
+            groups[1].plots[0].file,
+            "server-none-refork_1000_2-2-tree-pss.svg"
         );
     }
 

@@ -55,15 +55,24 @@ impl Marker {
     }
 }
 
-/// A marker on the line at each worker restart (`--lifecycle`), at the
-/// value of the last point before it.
+/// A marker on the line at each worker restart (`--lifecycle`), where the
+/// line is drawn at that moment (between the points around it).
 pub(super) fn restart_markers(cell: &CellResult, line: &Series) -> Vec<(f64, f64, Marker)> {
+    let points: Vec<(f64, f64)> = line.iter().filter_map(|&(x, y)| Some((x, y?))).collect();
     cell.timeline
         .restarts
         .iter()
         .filter_map(|r| {
             let x = r.t_ms / 1e3;
-            let y = line.iter().rev().find(|p| p.0 <= x)?.1?;
+            let after = points.iter().position(|p| p.0 >= x);
+            let y = match after {
+                Some(0) => points[0].1,
+                Some(i) => {
+                    let ((x0, y0), (x1, y1)) = (points[i - 1], points[i]);
+                    y0 + (y1 - y0) * (x - x0) / (x1 - x0).max(f64::MIN_POSITIVE)
+                }
+                None => points.last()?.1,
+            };
             Some((x, y, Marker::Restart))
         })
         .collect()

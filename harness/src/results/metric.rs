@@ -252,7 +252,7 @@ registry! {
     ),
     CowNewShared => only(def(
         "cow_new_shared", "shared new", Bytes, Higher,
-        "Sum over workers at `steady` of the bytes of pages they did not inherit from the master at the fork that another process maps too (pagemap: present and not `PM_MMAP_EXCLUSIVE`): under `--lifecycle refork=…`, the mold's warmed memory its workers share; about 0 for workers the master forks.",
+        "Sum over workers at `steady` of the bytes of pages the master did not have at the fork that another process maps too (pagemap: present and not `PM_MMAP_EXCLUSIVE`): under `--lifecycle refork=…`, the mold's own new pages its workers still share (a page of the master's that the mold copied and handed down counts in `cow_shared` instead); about 0 for workers the master forks.",
         |m| m.cow_new_shared.map(|v| v as f64),
     ), false, true),
     CowCopied => only(def(

@@ -147,8 +147,9 @@ pub struct CellResult {
     pub spec: Option<WorkloadSpec>,
     /// Phase samples in the order they were taken.
     pub phases: Vec<PhaseSample>,
-    /// Samples on a timer between the phase boundaries.
-    #[serde(default, skip_serializing_if = "Timeline::is_empty")]
+    /// Samples on a timer between the phase boundaries (and the workers a
+    /// lifecycle policy replaced, kept with `--sample-hz 0` too).
+    #[serde(default, skip_serializing_if = "Timeline::is_unused")]
     pub timeline: Timeline,
     /// Derived figures; present when the cell finished.
     pub metrics: Option<Metrics>,

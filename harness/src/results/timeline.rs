@@ -126,6 +126,11 @@ impl Timeline {
         self.t_ms.is_empty()
     }
 
+    /// No point and no restart: nothing to write.
+    pub fn is_unused(&self) -> bool {
+        self.is_empty() && self.restarts.is_empty()
+    }
+
     pub fn len(&self) -> usize {
         self.t_ms.len()
     }

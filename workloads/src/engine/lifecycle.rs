@@ -37,6 +37,12 @@ pub(crate) fn retiring() -> bool {
     RETIRING.load(Ordering::Relaxed)
 }
 
+/// Stops the serving threads after the request in flight, as a retirement
+/// does: the process cannot go on (its connection to the harness failed).
+pub(crate) fn stop_serving() {
+    RETIRING.store(true, Ordering::Relaxed);
+}
+
 extern "C" fn on_quit(_: libc::c_int) {
     RETIRING.store(true, Ordering::Relaxed);
 }
@@ -84,11 +90,16 @@ pub(crate) struct Slot {
 
 #[repr(C)]
 struct Header {
+    /// The master, whom a mold's death signal is tied to once it is adopted.
+    master: AtomicI32,
     /// The current mold (0: none yet).
     mold: AtomicI32,
     /// Refork points claimed so far.
     reforks: AtomicU32,
 }
+
+/// Where the slots start in the board: after the header, aligned.
+const SLOTS_AT: usize = size_of::<Header>().next_multiple_of(align_of::<Slot>());
 
 /// The slots' states, in memory shared by every process of the cell.
 pub(crate) struct Board {
@@ -100,7 +111,7 @@ pub(crate) struct Board {
 impl Board {
     /// Maps a board for `slots` slots (before the first fork).
     pub(crate) fn new(slots: usize) -> Result<Board, String> {
-        let len = size_of::<Header>() + slots * size_of::<Slot>();
+        let len = SLOTS_AT + slots * size_of::<Slot>();
         // SAFETY: a fresh anonymous mapping, no address hint; checked below.
         let p = unsafe {
             libc::mmap(
@@ -119,11 +130,16 @@ impl Board {
             ));
         }
         // Zeroed pages are valid atomics: every slot SERVING, nothing served.
-        Ok(Board {
+        let board = Board {
             base: NonNull::new(p.cast()).expect("mmap returned a mapping"),
             len,
             slots,
-        })
+        };
+        board
+            .header()
+            .master
+            .store(std::process::id() as i32, Ordering::Release);
+        Ok(board)
     }
 
     fn header(&self) -> &Header {
@@ -135,13 +151,13 @@ impl Board {
     /// Slot `i`'s state.
     pub(crate) fn slot(&self, i: u32) -> &Slot {
         assert!((i as usize) < self.slots, "slot {i} of {}", self.slots);
-        // SAFETY: in bounds (checked above); Slot is 8-aligned and follows
-        // the 8-byte header; accessed only through atomics.
+        // SAFETY: in bounds (checked above); the slots start at SLOTS_AT,
+        // aligned for Slot; accessed only through atomics.
         unsafe {
             &*self
                 .base
                 .as_ptr()
-                .add(size_of::<Header>())
+                .add(SLOTS_AT)
                 .cast::<Slot>()
                 .add(i as usize)
         }
@@ -153,17 +169,27 @@ impl Board {
     }
 
     /// Claims refork point `point` for this process: true for the first
-    /// worker to claim it, false when another did.
+    /// worker to claim it, false when another did. The claimer becomes the
+    /// mold in the others' eyes only at [`Board::publish_mold`].
     pub(crate) fn claim_refork(&self, point: u32) -> bool {
-        let h = self.header();
-        if h.reforks
+        self.header()
+            .reforks
             .compare_exchange(point, point + 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return false;
-        }
-        h.mold.store(std::process::id() as i32, Ordering::Release);
-        true
+            .is_ok()
+    }
+
+    /// Makes this process the mold the others see: the older mold stops
+    /// replacing workers and may exit once only this one is left of its
+    /// children, so this comes after the new mold stopped dying with it.
+    pub(crate) fn publish_mold(&self) {
+        self.header()
+            .mold
+            .store(std::process::id() as i32, Ordering::Release);
+    }
+
+    /// The master's pid (set before the first fork).
+    fn master(&self) -> i32 {
+        self.header().master.load(Ordering::Acquire)
     }
 
     /// Refork points claimed so far.
@@ -216,15 +242,23 @@ pub(crate) fn next_quota(
     }
 }
 
-/// Draws the requests a worker serves under `requests=N±J`.
-pub(crate) fn draw_quota(spec: &WorkloadSpec, rng: &mut Rng) -> Option<u64> {
+/// The requests generation `generation` of `slot` serves under
+/// `requests=N±J`: drawn from the seed, the slot and the generation, so that
+/// a run and every variant of a comparison get the same quotas whatever
+/// order the workers retire in.
+pub(crate) fn draw_quota(spec: &WorkloadSpec, slot: u32, generation: u32) -> Option<u64> {
     match spec.lifecycle {
         Lifecycle::Requests { every, jitter } => {
+            let stream = QUOTA_STREAM + (u64::from(slot) << 32) + u64::from(generation);
+            let mut rng = Rng::new(spec.seed, stream);
             Some(every - jitter + rng.below(2 * jitter as usize + 1) as u64)
         }
         _ => None,
     }
 }
+
+/// The random streams the `requests=N±J` quotas are drawn from.
+const QUOTA_STREAM: u64 = 900_000_001;
 
 /// The refork point a worker forked by the `forker_reforks`-th mold (0: by
 /// the master) may claim, as an index and a request count.
@@ -372,22 +406,36 @@ pub(crate) fn master_loop(
     }
 }
 
-/// Asks every serving worker whose USS is over `limit` to retire.
+/// Asks the serving worker with the largest USS over `limit`, if any, to
+/// retire: one per check, as puma_worker_killer does.
 fn ask_over(board: &Board, limit: u64) {
-    for i in 0..board.slots as u32 {
-        let slot = board.slot(i);
-        let pid = slot.pid.load(Ordering::Acquire);
-        if pid > 0
-            && slot.state.load(Ordering::Acquire) == SERVING
-            && uss(pid).is_some_and(|u| u > limit)
-            && slot
-                .state
-                .compare_exchange(SERVING, ASKED, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            let _ = signal::kill(Pid::from_raw(pid), Signal::SIGQUIT);
-        }
+    let largest = (0..board.slots as u32)
+        .filter(|&i| board.slot(i).state.load(Ordering::Acquire) == SERVING)
+        .filter_map(|i| {
+            let pid = board.slot(i).pid.load(Ordering::Acquire);
+            Some((uss(pid)?, i))
+        })
+        .filter(|&(u, _)| u > limit)
+        .max();
+    if let Some((_, i)) = largest {
+        ask(board.slot(i));
     }
+}
+
+/// Asks a serving slot's worker to retire: marks it, then signals the pid
+/// the slot holds (published before SERVING), so that a worker that has
+/// just replaced another is never confused with it.
+fn ask(slot: &Slot) -> bool {
+    if slot
+        .state
+        .compare_exchange(SERVING, ASKED, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return false;
+    }
+    let pid = slot.pid.load(Ordering::Acquire);
+    let _ = signal::kill(Pid::from_raw(pid), Signal::SIGQUIT);
+    true
 }
 
 /// A mold's loop: forks its own slot's next generation, then replaces every
@@ -408,6 +456,8 @@ pub(crate) fn mold_loop(
         return Err("a mold without a refork policy".into());
     };
     let me = std::process::id() as i32;
+    let forked_by = nix::unistd::getppid().as_raw();
+    let mut adopted = false;
     let mut children: HashMap<i32, u32> = HashMap::new();
     let fork = |forker: &mut dyn Forker, slot: u32, children: &mut HashMap<i32, u32>| {
         let generation = board.slot(slot).generation.load(Ordering::Acquire) + 1;
@@ -438,6 +488,22 @@ pub(crate) fn mold_loop(
                 _ => i += 1,
             }
         }
+        let parent = nix::unistd::getppid().as_raw();
+        if parent != forked_by && parent != board.master() {
+            // Orphaned with the master gone (allocbench was killed): end
+            // with it, and the workers with this mold.
+            return Err("the master exited".into());
+        }
+        if !adopted && parent == board.master() {
+            // Forked by the master, or adopted by it when the older mold
+            // exited: die with the master again, as a worker does.
+            adopted = true;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+                .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+            if nix::unistd::getppid().as_raw() != board.master() {
+                return Err("the master exited".into());
+            }
+        }
         let next_mold = board.mold();
         if next_mold != me {
             // A worker of this mold's became the next mold: it replaces
@@ -448,22 +514,14 @@ pub(crate) fn mold_loop(
             && let Some(slot) = queue.pop()
         {
             let s = board.slot(slot);
-            let pid = s.pid.load(Ordering::Acquire);
-            match s
-                .state
-                .compare_exchange(SERVING, ASKED, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    let _ = signal::kill(Pid::from_raw(pid), Signal::SIGQUIT);
-                    replacing.push(slot);
-                }
-                Err(DONE) => {}
-                Err(_) => {
-                    // Being replaced by the mold before: ask its successor
-                    // later.
-                    queue.insert(0, slot);
-                    break;
-                }
+            if ask(s) {
+                replacing.push(slot);
+                continue;
+            }
+            if s.state.load(Ordering::Acquire) != DONE {
+                // Being replaced by the mold before: ask its successor later.
+                queue.insert(0, slot);
+                break;
             }
         }
         let others = children.keys().filter(|&&pid| pid != next_mold).count();

@@ -128,7 +128,7 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
     let mut spawner = Spawner {
         ctx: &ctx,
         ch: &mut ch,
-        quotas: Some(Rng::new(spec.seed, QUOTA_STREAM)),
+        quotas: true,
         reforks: 0,
         caches: Vec::new(),
     };
@@ -156,9 +156,6 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The random stream the master draws `requests=N±J` quotas from.
-const QUOTA_STREAM: u64 = 900_000_001;
-
 /// What every process of the cell shares: the spec, the harness's socket,
 /// the master's static heap and the lifecycle board (none without workers).
 struct Ctx<'a> {
@@ -174,8 +171,8 @@ struct Spawner<'a, 'c> {
     ctx: &'c Ctx<'a>,
     /// The forker's own connection, closed in each child.
     ch: &'c mut Option<Channel>,
-    /// The master's draws of `requests=N±J` quotas (none in a mold).
-    quotas: Option<Rng>,
+    /// Whether the workers get `requests=N±J` quotas (the master's do).
+    quotas: bool,
     /// Refork points claimed when this forker began forking: its workers may
     /// claim the next.
     reforks: u32,
@@ -187,8 +184,8 @@ impl Forker for Spawner<'_, '_> {
     fn fork_worker(&mut self, slot: u32, generation: u32) -> Result<i32, String> {
         let quota = self
             .quotas
-            .as_mut()
-            .and_then(|r| lifecycle::draw_quota(self.ctx.spec, r));
+            .then(|| lifecycle::draw_quota(self.ctx.spec, slot, generation))
+            .flatten();
         let parent = getpid();
         // SAFETY: the forker is single-threaded (the master checks before
         // its first fork, a mold after its threads ended), so the child may
@@ -365,6 +362,11 @@ fn serve_phases(
                 Some((point, n)) if served.requests >= n => {
                     let board = ctx.board.expect("a worker has a board");
                     if board.claim_refork(point) {
+                        // Die no more with the forker: an older mold exits
+                        // once its workers are replaced.
+                        nix::sys::prctl::set_pdeathsig(None)
+                            .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+                        board.publish_mold();
                         break Some("mold");
                     }
                     // Another worker is the mold: serve on until replaced.
@@ -525,9 +527,9 @@ fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
 /// A worker that claimed a refork: with its serving threads ended and their
 /// caches kept, it forks every slot's next generation from itself.
 fn become_mold(ctx: &Ctx, w: &Worker, ch: Channel, caches: Vec<Vec<Block>>) -> Result<(), String> {
-    // A mold outlives the process that forked it (an older mold that
-    // exits when its workers are replaced); the master adopts it.
-    nix::sys::prctl::set_pdeathsig(None).map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+    // It stopped dying with its forker when it claimed the refork (an older
+    // mold exits once its workers are replaced and the master adopts it);
+    // `mold_loop` ties it to the master again.
     // The serving threads were joined; give the kernel a moment to drop
     // their tasks before the fork check.
     let mut tries = 0;
@@ -543,7 +545,7 @@ fn become_mold(ctx: &Ctx, w: &Worker, ch: Channel, caches: Vec<Vec<Block>>) -> R
     let mut spawner = Spawner {
         ctx,
         ch: &mut ch,
-        quotas: None,
+        quotas: false,
         reforks: board.reforks(),
         caches,
     };

@@ -431,6 +431,10 @@ impl Pool<'_> {
                     if failed.is_none() && last.elapsed() >= PROGRESS_EVERY {
                         last = Instant::now();
                         failed = progress(base + n, live).err();
+                        if failed.is_some() {
+                            // The harness is gone: serve no more.
+                            super::lifecycle::stop_serving();
+                        }
                     }
                 });
                 *served += now.requests;
@@ -460,7 +464,12 @@ impl Pool<'_> {
                             let sum = |f: fn(&Count) -> &AtomicU64| {
                                 counts.iter().map(|c| f(c).load(Ordering::Relaxed)).sum()
                             };
-                            progress(sum(|c| &c.requests), sum(|c| &c.live_bytes))?;
+                            if let Err(e) = progress(sum(|c| &c.requests), sum(|c| &c.live_bytes)) {
+                                // The harness is gone: the threads serve no
+                                // more, and the pool ends with them.
+                                super::lifecycle::stop_serving();
+                                return Err(e);
+                            }
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ENDED.into()),
                     }
