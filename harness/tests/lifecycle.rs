@@ -876,8 +876,9 @@ fn compare_keeps_a_reforks_points_together_in_its_list() {
     assert_eq!(molds.len(), 2, "{:?}", doc.cells[0].timeline.restarts);
     assert_eq!((molds[0].generation, molds[0].requests), (0, 50));
     assert_eq!((molds[1].generation, molds[1].requests), (1, 100));
-    // The first mold exits once the second has replaced its workers: the
-    // second is the one mold at steady.
+    // The second mold is sampled at steady; the first too when one of its
+    // workers served its last request before the second reached it (a
+    // finished worker is not replaced), which depends on timing.
     let steady = doc.cells[0]
         .phases
         .iter()
@@ -889,7 +890,11 @@ fn compare_keeps_a_reforks_points_together_in_its_list() {
         .filter(|p| p.role == ProcessRole::Mold)
         .map(|p| p.pid)
         .collect();
-    assert_eq!(sampled, [molds[1].pid]);
+    assert!(sampled.contains(&molds[1].pid), "{sampled:?}");
+    assert!(
+        sampled.iter().all(|p| molds.iter().any(|m| m.pid == *p)),
+        "{sampled:?}"
+    );
     assert!(doc.cells[1].timeline.restarts.is_empty());
 }
 
