@@ -106,6 +106,13 @@ fn check_common(c: &CellResult, processes: u64, requests: u64) {
     // The harness's own count as the workers reported progress, each slot
     // from its retired generations' total on.
     assert_eq!(steady.requests, processes * requests, "requests at steady");
+    // And never more on the way: a worker that serves on after another
+    // claimed the refork counts each request once.
+    let most = c.timeline.requests.iter().max().copied().unwrap_or(0);
+    assert!(
+        most <= processes * requests,
+        "{most} requests on the timeline"
+    );
     for p in serving {
         assert!(
             !pids.contains(&p.pid),

@@ -344,9 +344,10 @@ fn serve_phases(
                 worker.and_then(|w| w.quota),
                 worker.and_then(|w| w.refork).map(|(_, n)| n),
             );
+            // The pool counts the requests this process served, over its calls.
             let now = pool.serve(quota, &mut |requests, live_bytes| {
                 ch.send(&Event::Progress {
-                    requests: served.requests + requests,
+                    requests,
                     live_bytes,
                 })
                 .map_err(|e| io("progress", e))
