@@ -38,14 +38,7 @@ const SIZES: &[&str] = &[
 
 /// `head`, then [`SIZES`] less the flags `extra` sets itself, then `extra`.
 fn args<'a>(head: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
-    let mut out = head.to_vec();
-    for pair in SIZES.chunks(2) {
-        if !extra.contains(&pair[0]) {
-            out.extend_from_slice(pair);
-        }
-    }
-    out.extend_from_slice(extra);
-    out
+    common::with_sizes(SIZES, head, extra)
 }
 
 /// One glibc cell of `run --format json` with `extra`; it must succeed.

@@ -24,8 +24,8 @@ mod spec;
 pub use engine::run_master;
 pub use protocol::{Event, Phase, PhaseReport, Role};
 pub use spec::{
-    DEFAULT_MEMORY_CHECK, Lifecycle, MAX_PROCESSES, MAX_THREADS, MixPhase, PreforkHook, SizeBand,
-    SpecError, Workload, WorkloadSpec, parse_size, workload, workloads,
+    Lifecycle, MAX_PROCESSES, MAX_THREADS, MixPhase, PreforkHook, SizeBand, SpecError, Workload,
+    WorkloadSpec, parse_size, workload, workloads,
 };
 
 /// Merges a latency histogram sent as (value, count) pairs into `into`.

@@ -319,6 +319,42 @@ pub fn growth(t: &Timeline) -> Option<(f64, GrowthVerdict)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mean_over_serving_weighs_time_and_the_peak_is_the_largest_walked_point() {
+        // Serving points at 0, 1 and 3 s holding 100, 300 and 300 MiB, one
+        // counter-only point (no PSS) between, and points outside serving.
+        // Trapezoids: (100+300)/2 × 1 + 300 × 2 = 800 MiB·s over 3 s.
+        const MIB: u64 = 1 << 20;
+        let mut t = Timeline::default();
+        for (ms, phase, pss) in [
+            (0.0, "forked", Some(999)),
+            (0.0, "steady", Some(100)),
+            (500.0, "steady", None),
+            (1000.0, "steady", Some(300)),
+            (3000.0, "steady", Some(300)),
+            (3500.0, "idle", Some(5)),
+        ] {
+            t.t_ms.push(ms);
+            t.phase.push(phase.into());
+            t.tree.pss_anon.push(pss.map(|v: u64| v * MIB));
+        }
+        let (mean, peak) = serving_pss_anon(&t);
+        assert_eq!(mean, Some(800 * MIB / 3 + 1));
+        assert_eq!(peak, Some(300 * MIB));
+        // One point is its own mean; none is no figure.
+        let one = Timeline {
+            t_ms: vec![0.0],
+            phase: vec!["steady".into()],
+            tree: crate::results::MemSeries {
+                pss_anon: vec![Some(7 * MIB)],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(serving_pss_anon(&one), (Some(7 * MIB), Some(7 * MIB)));
+        assert_eq!(serving_pss_anon(&Timeline::default()), (None, None));
+    }
     use crate::results::{Mem, ProcessRole, ProcessSample};
 
     fn phase(name: &str, master: Mem, workers: &[Mem]) -> PhaseSample {

@@ -122,7 +122,7 @@ pub fn render_cell(cell: &CellResult, markup: Markup) -> String {
         crate::results::arm(cell.prefork, &cell.lifecycle).replacen(", ", " · ", 1),
     );
     if let Some(spec) = &cell.spec {
-        let per = if spec.lifecycle.restarts() {
+        let per = if !spec.lifecycle.is_none() {
             "worker slot"
         } else {
             "worker"

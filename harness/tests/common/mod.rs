@@ -68,8 +68,14 @@ pub fn run_with(cmd: &mut Command) -> Run {
 
 /// The small sizes, less the flags `extra` sets itself, then `extra`.
 pub fn with_small<'a>(head: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    with_sizes(SMALL, head, extra)
+}
+
+/// `head`, the flag-value pairs of `sizes` whose flag `extra` does not set,
+/// then `extra`.
+pub fn with_sizes<'a>(sizes: &[&'a str], head: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = head.to_vec();
-    for pair in SMALL.chunks(2) {
+    for pair in sizes.chunks(2) {
         if !extra.contains(&pair[0]) {
             args.extend_from_slice(pair);
         }

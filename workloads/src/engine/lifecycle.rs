@@ -372,7 +372,7 @@ pub(crate) fn master_loop(
         Lifecycle::Requests { .. } | Lifecycle::Memory { .. }
     );
     // Without a policy the master only waits, as before there were any.
-    let block = !spec.lifecycle.restarts();
+    let block = spec.lifecycle.is_none();
     let mut next_check = Instant::now();
     loop {
         match reap(block) {

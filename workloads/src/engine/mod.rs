@@ -105,7 +105,7 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
     }
     ensure_single_threaded()?;
     let board = Board::new(spec.processes as usize)?;
-    if spec.lifecycle.restarts() {
+    if !spec.lifecycle.is_none() {
         lifecycle::block_sigchld()?;
     }
     if matches!(spec.lifecycle, Lifecycle::Refork { .. }) {
@@ -485,7 +485,7 @@ fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
     }
     let board = ctx.board.expect("a worker has a board");
     let slot = board.slot(w.slot);
-    if ctx.spec.lifecycle.restarts() {
+    if !ctx.spec.lifecycle.is_none() {
         lifecycle::install_retire_handler()?;
     }
     // The pid first: nobody acts on a slot until it is SERVING.

@@ -63,11 +63,6 @@ impl Lifecycle {
     pub const ALL_FORMS: &'static str =
         "none, requests=N[±J], memory=SIZE[@INTERVAL], refork=N[,N2…][/U]";
 
-    /// Whether workers are replaced at all.
-    pub fn restarts(&self) -> bool {
-        *self != Lifecycle::None
-    }
-
     /// `none`: workers are never replaced.
     pub fn is_none(&self) -> bool {
         *self == Lifecycle::None

@@ -10,7 +10,7 @@ mod lifecycle;
 mod presets;
 mod validate;
 
-pub use lifecycle::{DEFAULT_MEMORY_CHECK, Lifecycle, parse_size};
+pub use lifecycle::{Lifecycle, parse_size};
 pub use presets::{Workload, workload, workloads};
 
 use std::fmt;

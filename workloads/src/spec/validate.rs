@@ -164,7 +164,7 @@ impl WorkloadSpec {
                 problem,
             })
         };
-        if self.lifecycle.restarts() && self.processes == 0 {
+        if !self.lifecycle.is_none() && self.processes == 0 {
             return bad("replaces workers, and this workload forks none (processes = 0)".into());
         }
         let first = match &self.lifecycle {

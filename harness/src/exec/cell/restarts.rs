@@ -102,7 +102,7 @@ impl CellRun<'_> {
         reason: String,
     ) -> Result<(), String> {
         let t_ms = self.t0.elapsed().as_secs_f64() * 1e3;
-        let policy = self.plan.spec.lifecycle.restarts();
+        let policy = !self.plan.spec.lifecycle.is_none();
         let who = self.who(conn);
         let p = self
             .procs
