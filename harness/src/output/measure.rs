@@ -7,7 +7,6 @@ use super::markup::{Markup, Table, render};
 use crate::analysis::measure::{
     Figure, MeasureRow, baseline, cluster_notes, no_verdict, summarize, verdict,
 };
-use crate::analysis::report::{Group, Report};
 use crate::cli::Format;
 use crate::results::environment::Environment;
 use crate::results::measure::{MeasureMetrics, WORKLOAD};
@@ -242,7 +241,7 @@ fn shows_huge(rows: &[MeasureRow]) -> bool {
 
 /// The line under a table that shows `huge`: what it is, and the machine's
 /// transparent huge pages settings; empty otherwise.
-fn huge_note(cells: &[CellResult], env: &Environment) -> String {
+pub(super) fn huge_note(cells: &[CellResult], env: &Environment) -> String {
     if !shows_huge(&summarize(cells)) {
         return String::new();
     }
@@ -495,25 +494,9 @@ pub fn notes(cells: &[CellResult]) -> String {
     out
 }
 
-// `report` on measure documents: the verdicts, the tables and the CSV rows.
-
-/// Whether a report's group is a measured command's.
-pub(super) fn is_measure(g: &Group) -> bool {
-    g.workload == WORKLOAD
-}
-
-/// The group's title, with the machine when there are several.
-fn at(report: &Report, g: &Group, m: usize) -> String {
-    if report.machines.len() > 1 {
-        format!("{} on {}", g.title, report.machines[m].label)
-    } else {
-        g.title.clone()
-    }
-}
-
 /// The line under a table of measured rows: the verdict with its rule, or
 /// why there is none.
-fn verdict_line(cells: &[CellResult], rows: &[MeasureRow]) -> String {
+pub(super) fn verdict_line(cells: &[CellResult], rows: &[MeasureRow]) -> String {
     if let Some(why) = no_verdict(cells) {
         return why;
     }
@@ -533,85 +516,6 @@ fn verdict_line(cells: &[CellResult], rows: &[MeasureRow]) -> String {
         ),
         _ => "No variant has a tree PSS: nothing to choose by.".to_string(),
     }
-}
-
-/// "What to choose for this server": for each measured command (and
-/// machine), the verdict with its rule, and the variants whose runs fell
-/// into separate states.
-pub(super) fn server_choices(report: &Report) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for g in report.groups.iter().filter(|g| is_measure(g)) {
-        for (m, cells) in &g.runs {
-            let rows = summarize(cells);
-            let mut lines = vec![verdict_line(cells, &rows)];
-            lines.extend(cluster_notes(&rows));
-            out.push((at(report, g, *m), lines));
-        }
-    }
-    out
-}
-
-/// A measured command's tables (one per machine), with their legends and
-/// notes: (machine label, table as Markdown or as HTML, notes).
-pub(super) fn report_tables(
-    report: &Report,
-    g: &Group,
-    html: bool,
-) -> Vec<(String, String, String)> {
-    g.runs
-        .iter()
-        .map(|(m, cells)| {
-            let table = table_of(cells, true);
-            let text = if html {
-                super::report::html_table(&table)
-            } else {
-                render(&table, Markup::Markdown)
-            };
-            let legend = legend(cells);
-            let huge = huge_note(cells, &report.machines[*m].environment);
-            let notes = notes(cells);
-            let label = if report.machines.len() > 1 {
-                format!("On {}:", report.machines[*m].label)
-            } else {
-                String::new()
-            };
-            (label, text, format!("{legend}{huge}{notes}"))
-        })
-        .collect()
-}
-
-/// A measured command's figures over repetitions as the report's CSV rows
-/// (the columns of `report --format csv`).
-pub(super) fn report_csv_rows(report: &Report, g: &Group) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    for (m, cells) in &g.runs {
-        for r in summarize(cells) {
-            for (f, s) in &r.figures {
-                let (rm, rd) = s
-                    .ratio
-                    .as_ref()
-                    .map(|x| (x.median.to_string(), x.mad.to_string()))
-                    .unwrap_or_default();
-                rows.push(vec![
-                    report.machines[*m].label.clone(),
-                    g.title.clone(),
-                    r.variant.clone(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    f.key().to_string(),
-                    s.stat.n.to_string(),
-                    s.stat.median.to_string(),
-                    s.stat.min.to_string(),
-                    s.stat.max.to_string(),
-                    s.stat.mad.to_string(),
-                    rm,
-                    rd,
-                ]);
-            }
-        }
-    }
-    rows
 }
 
 /// The exporter of a `measure` document in `format`.

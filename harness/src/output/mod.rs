@@ -9,6 +9,7 @@ pub mod list;
 mod markup;
 pub(crate) mod measure;
 mod measure_csv;
+mod measure_report;
 pub mod report;
 pub mod report_csv;
 pub mod run;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::analysis::choose;
 use crate::analysis::questions::Answer;
 use crate::analysis::report::{Group, Machine, Report};
-use crate::output::measure;
+use crate::output::measure_report;
 use crate::output::{Markup, Table, render};
 use crate::results::environment::Environment;
 use crate::results::metric::MetricId;
@@ -420,7 +420,7 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
             out.push('\n');
         }
     }
-    let servers = measure::server_choices(report);
+    let servers = measure_report::server_choices(report);
     if !servers.is_empty() {
         out.push_str("## What to choose for this server\n\n");
         out.push_str(
@@ -447,7 +447,7 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
     out.push_str(&render(&variants_table(report), Markup::Markdown));
     out.push('\n');
     out.push_str("## Tables\n\n");
-    if report.groups.iter().any(|g| !measure::is_measure(g)) {
+    if report.groups.iter().any(|g| !measure_report::is_measure(g)) {
         out.push_str(
             "Medians over the repetitions; in brackets the ratio to glibc (or to the \
          first variant when glibc did not run), paired by repetition, ± the median absolute \
@@ -466,8 +466,8 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
     }
     for g in &report.groups {
         out.push_str(&format!("### {}\n\n", g.title));
-        if measure::is_measure(g) {
-            for (label, table, notes) in measure::report_tables(report, g, false) {
+        if measure_report::is_measure(g) {
+            for (label, table, notes) in measure_report::report_tables(report, g, false) {
                 if !label.is_empty() {
                     out.push_str(&format!("{label}\n\n"));
                 }
@@ -488,7 +488,7 @@ pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String
             }
         }
         let failed = failed_cells(g);
-        if !failed.is_empty() && !measure::is_measure(g) {
+        if !failed.is_empty() && !measure_report::is_measure(g) {
             out.push_str("\nFailed cells:\n\n");
             for f in failed {
                 out.push_str(&format!("- {f}\n"));
@@ -588,7 +588,7 @@ pub fn html(report: &Report, plots: &Plots) -> String {
             out.push_str("</ul>\n");
         }
     }
-    let servers = measure::server_choices(report);
+    let servers = measure_report::server_choices(report);
     if !servers.is_empty() {
         out.push_str("<h2>What to choose for this server</h2>\n");
         for (at, lines) in &servers {
@@ -611,8 +611,8 @@ pub fn html(report: &Report, plots: &Plots) -> String {
     out.push_str(&html_table(&variants_table(report)));
     for g in &report.groups {
         out.push_str(&format!("<h2>{}</h2>\n", escape(&g.title)));
-        if measure::is_measure(g) {
-            for (label, table, notes) in measure::report_tables(report, g, true) {
+        if measure_report::is_measure(g) {
+            for (label, table, notes) in measure_report::report_tables(report, g, true) {
                 if !label.is_empty() {
                     out.push_str(&format!("<p>{}</p>\n", escape(&label)));
                 }
@@ -636,7 +636,7 @@ pub fn html(report: &Report, plots: &Plots) -> String {
             }
         }
         let failed = failed_cells(g);
-        if !failed.is_empty() && !measure::is_measure(g) {
+        if !failed.is_empty() && !measure_report::is_measure(g) {
             out.push_str("<p>Failed cells:</p>\n<ul>\n");
             for f in failed {
                 out.push_str(&format!("<li>{}</li>\n", escape(&f)));

@@ -1,6 +1,6 @@
 //! `report --format csv`: the summary rows, raw numbers.
 
-use super::measure;
+use super::measure_report;
 use crate::analysis::report::Report;
 
 /// The report's summary rows as CSV: one line per machine, group, row and
@@ -24,8 +24,8 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
     ];
     let mut rows = Vec::new();
     for g in &report.groups {
-        if measure::is_measure(g) {
-            rows.extend(measure::report_csv_rows(report, g));
+        if measure_report::is_measure(g) {
+            rows.extend(measure_report::report_csv_rows(report, g));
             continue;
         }
         for (m, _) in &g.runs {
