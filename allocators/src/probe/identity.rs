@@ -12,6 +12,11 @@ use super::{
 
 /// What a process reports about the allocator that serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct AllocatorIdentity {
     /// `glibc`, `jemalloc`, `mimalloc`, `snmalloc`, `tcmalloc`, or `unknown` for a library
     /// that defines `malloc` but none of the symbols we know.

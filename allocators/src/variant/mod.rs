@@ -27,6 +27,11 @@ pub use presets::presets;
 
 /// Which allocator a variant runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Base {
     /// glibc malloc, tuned through its environment.
@@ -54,6 +59,11 @@ pub enum Base {
 
 /// A named allocator configuration: a base allocator plus environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Variant {
     /// What the user calls it on the command line and in reports.
     pub name: String,

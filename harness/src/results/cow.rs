@@ -9,6 +9,7 @@ use super::Bytes;
 
 /// What kind of memory a mapping is, for `cow_by_mapping`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MappingKind {
     /// The brk heap.
@@ -34,6 +35,7 @@ impl MappingKind {
 
 /// Pages of one mapping kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct CowCount {
     /// Inherited pages now exclusive to the worker: copied since the fork.
     pub copied_pages: u64,
@@ -45,6 +47,7 @@ pub struct CowCount {
 
 /// One worker's copy-on-write state at one sample.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct CowSample {
     /// Bytes of inherited pages copied since the fork.
     pub cow_copied: Bytes,

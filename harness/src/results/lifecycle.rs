@@ -18,6 +18,7 @@ pub fn arm(prefork: PreforkHook, lifecycle: &Lifecycle) -> String {
 
 /// One worker replaced under a lifecycle policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Restart {
     /// When the harness heard the worker retire (ms since the cell began).
     pub t_ms: Millis,

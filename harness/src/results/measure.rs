@@ -10,6 +10,7 @@ pub const WORKLOAD: &str = "measure";
 
 /// The `measure` part of a cell.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct MeasureRecord {
     /// The command as given after `--`.
     pub command: Vec<String>,
@@ -65,6 +66,7 @@ impl MeasureRecord {
 
 /// One process of the measured tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct MeasuredProcess {
     pub pid: i32,
     /// The parent when first seen; absent for the root.
@@ -115,6 +117,7 @@ pub const FORK_SEEN_PRIVATE_DIRTY: Bytes = 64 * 4096;
 /// period). A figure that does not apply or cannot be computed is `null`,
 /// never 0; a phase whose sample missed a live process has no tree figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct MeasureMetrics {
     pub processes_started: Option<u32>,
     pub processes_loaded: Option<u32>,

@@ -11,6 +11,8 @@ pub mod measure;
 pub mod metric;
 pub mod model;
 pub mod phase;
+#[cfg(test)]
+mod schema;
 pub mod shard;
 pub mod summary;
 mod timeline;
@@ -43,6 +45,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// A whole run: its environment and one entry per cell.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Document {
     pub allocbench_version: String,
     pub format_version: u32,
@@ -89,6 +92,7 @@ impl Document {
 
 /// The harness process's own cost over the run (not its children's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct HarnessCost {
     /// Wall time of the whole run, in seconds.
     pub wall_s: f64,
@@ -97,6 +101,7 @@ pub struct HarnessCost {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -105,6 +110,7 @@ pub enum Status {
 
 /// One variant × workload × pre-fork hook × lifecycle × repetition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct CellResult {
     pub workload: String,
     pub variant: String,
@@ -185,6 +191,7 @@ impl CellResult {
 
 /// `/proc/PID/smaps_rollup` of one process, or a sum of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Mem {
     pub pss: Bytes,
     pub pss_anon: Bytes,
@@ -242,6 +249,7 @@ impl Mem {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ProcessRole {
     /// The synthetic workload's master; under `measure`, the process that
@@ -277,6 +285,7 @@ impl ProcessRole {
 
 /// One process at one sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct ProcessSample {
     pub pid: i32,
     pub role: ProcessRole,
@@ -326,6 +335,7 @@ impl TreeSample {
 
 /// Every process of the tree at one phase boundary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct PhaseSample {
     /// Requests the workers had served when the sample was taken.
     #[serde(default)]
@@ -369,6 +379,7 @@ impl PhaseSample {
 /// `docs/metrics.md`). Absent values could not be computed (for example a
 /// zero denominator), never zero stand-ins.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Metrics {
     pub tree_pss_steady: Bytes,
     pub tree_pss_anon_steady: Bytes,
@@ -460,6 +471,7 @@ pub struct Metrics {
 
 /// Whether tree memory still grows in the second half of serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum GrowthVerdict {
     /// The slope adds at most 2% of the mean (or under 1 MiB) over the

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One cell of a sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct FitPoint {
     pub processes: u32,
     pub threads: u32,
@@ -19,6 +20,7 @@ pub struct FitPoint {
 
 /// The model fitted for one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Fit {
     pub variant: String,
     /// `a`: bytes shared once across the tree.
@@ -40,6 +42,7 @@ pub struct Fit {
 
 /// A variant of a sweep the model could not be fitted for, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Unfitted {
     pub variant: String,
     pub reason: String,

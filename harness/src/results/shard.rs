@@ -8,6 +8,7 @@ use super::environment::Environment;
 
 /// Part `index` of `count` of a command's cells (`--shard K/N`, K from 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Shard {
     pub index: u32,
     pub count: u32,
@@ -44,6 +45,7 @@ impl std::str::FromStr for Shard {
 /// One machine shape of a merged document: machines alike in the facts
 /// that make results comparable, whose cells are pooled as repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct MachineShape {
     /// What the shape is, for people: CPUs, memory, kernel, glibc, THP.
     pub label: String,
@@ -57,6 +59,7 @@ pub struct MachineShape {
 
 /// A document a merged document was made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct MergedSource {
     /// The file as given to `merge`.
     pub path: String,

@@ -11,6 +11,7 @@ use super::metric::MetricId;
 
 /// A metric over the repetitions of one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Stat {
     /// Repetitions with a value.
     pub n: usize,
@@ -29,6 +30,7 @@ pub struct Stat {
 
 /// A variant's metric relative to the baseline's, per repetition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Ratio {
     pub baseline: String,
     pub median: f64,
@@ -39,6 +41,7 @@ pub struct Ratio {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct SummaryMetric {
     #[serde(flatten)]
     pub stat: Stat,
@@ -50,6 +53,7 @@ pub struct SummaryMetric {
 /// One variant (and hook, and write mode) of one workload configuration
 /// (a sweep's grid point) over its repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct SummaryRow {
     pub workload: String,
     /// Worker processes and threads of the configuration (absent for

@@ -7,6 +7,7 @@ use super::{Bytes, Mem, Millis, ProcessRole, ProcessSample, Restart};
 /// A memory series: one value per timeline point, `null` where the process
 /// did not exist yet or its sample was missed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct MemSeries {
     pub pss: Vec<Option<Bytes>>,
     pub pss_anon: Vec<Option<Bytes>>,
@@ -42,6 +43,7 @@ impl MemSeries {
 
 /// One process's series on the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct ProcessSeries {
     pub pid: i32,
     pub role: ProcessRole,
@@ -56,6 +58,7 @@ pub struct ProcessSeries {
 /// The tree sampled on a timer, column by column (compact in JSON, and what
 /// plots need).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Timeline {
     /// The sampling rate asked for.
     pub sample_hz: f64,
@@ -97,6 +100,7 @@ pub struct Timeline {
 /// One window of `--sample-toggle`: the timer sampled in it or stayed still,
 /// and the workers served `requests` meanwhile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct ToggleWindow {
     pub start_ms: Millis,
     pub end_ms: Millis,

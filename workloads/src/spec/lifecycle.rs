@@ -247,6 +247,29 @@ impl From<Lifecycle> for String {
     }
 }
 
+/// In JSON the string `Display` writes: the normalised spelling, whose
+/// numbers are those `from_str` accepts (N, sizes and intervals above 0).
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Lifecycle {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Lifecycle".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "How the master replaced workers while they served, \
+                            normalised: `none`, `requests=N[±J]`, \
+                            `memory=SIZE[@INTERVAL]` (SIZE in the largest binary \
+                            unit that divides it), `refork=N[,N2…][/U]`.",
+            "type": "string",
+            "pattern": "^(none\
+                         |requests=[1-9][0-9]*(±[1-9][0-9]*)?\
+                         |memory=[1-9][0-9]*(TiB|GiB|MiB|KiB|B)(@[1-9][0-9]*(s|ms))?\
+                         |refork=[1-9][0-9]*(,[1-9][0-9]*)*(/[1-9][0-9]*)?)$"
+        })
+    }
+}
+
 /// Parses a memory size: `2GiB`, `512MiB`, `1.5G`, `2048M`, `64k`, or bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();

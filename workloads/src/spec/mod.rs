@@ -22,6 +22,7 @@ use thiserror::Error;
 /// A band of allocation sizes, drawn log-uniformly between `min` and `max`
 /// bytes (small sizes are more common, as in real programs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SizeBand {
     /// Smallest size drawn, in bytes.
@@ -56,6 +57,7 @@ impl SizeBand {
 /// One stretch of a thread's requests with its own size mix (the `churn`
 /// workload shifts from small objects to large and back).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MixPhase {
     /// Relative length of this stretch (shares are normalised).
@@ -69,6 +71,7 @@ pub struct MixPhase {
 /// Read from its name only: serde's other spellings of an enum (`{ trim = {} }`)
 /// are not a hook name, and its errors for them ("unit variant") are unclear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(!try_from))]
 #[serde(rename_all = "lowercase", try_from = "String")]
 pub enum PreforkHook {
     /// Nothing: fork the heap as preloading left it.
@@ -131,6 +134,7 @@ impl TryFrom<String> for PreforkHook {
 /// Everything that decides what a workload does. Sizes in bytes unless the
 /// name says otherwise; `requests` is per worker process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
     /// Worker processes the master forks (P). 0: no fork, the master serves
