@@ -9,7 +9,7 @@ use crate::results::metric::MetricId;
 use crate::results::summary::SummaryRow;
 use crate::results::{CellResult, Status};
 use crate::units::{mib, pct, per_1k, rate};
-use allocbench_workloads::PreforkHook;
+use allocbench_workloads::{Focus, PreforkHook};
 
 /// How close to the best throughput a variant must be to count as "as fast".
 pub(crate) const WITHIN: f64 = 0.05;
@@ -636,18 +636,18 @@ pub fn choose(report: &Report) -> Vec<Advice> {
                 continue;
             }
             let mut lines = lifecycle;
-            let table = match g.workload.as_str() {
+            let table = match g.focus() {
                 _ if rows.len() < 2 => Vec::new(),
-                "cow" => questions::cow(&rows),
-                _ => questions::serving(&rows, cells),
+                Focus::CopyOnWrite => questions::cow(&rows),
+                Focus::Serving | Focus::Threads | Focus::Growth => questions::serving(&rows, cells),
             };
-            match g.workload.as_str() {
+            match g.focus() {
                 _ if rows.len() < 2 => {}
-                "cow" => {
+                Focus::CopyOnWrite => {
                     lines.extend(hooks_before_fork(&summary));
                     lines.extend(sharing(&rows));
                 }
-                _ => {
+                Focus::Serving | Focus::Threads | Focus::Growth => {
                     lines.extend(leanest_fast(&rows));
                     lines.extend(leanest(&rows));
                     lines.extend(jemalloc_vs_arena2(&rows));

@@ -230,7 +230,7 @@ pub fn fragmentation_over_requests(t: &Timeline, base: i64, forks: bool) -> Vec<
         .filter(|p| (p.role == crate::results::ProcessRole::Worker) == forks)
         .collect();
     let points: Vec<(u64, f64)> = (0..t.len())
-        .filter(|&i| t.phase[i] == "steady")
+        .filter(|&i| t.phase[i] == Phase::Steady)
         .filter_map(|i| {
             let live = *t.live_bytes.get(i)?;
             let mut net = 0i64;
@@ -257,7 +257,7 @@ pub fn fragmentation_over_requests(t: &Timeline, base: i64, forks: bool) -> Vec<
 /// own mean) and the largest point. `None` without a walked point.
 pub fn serving_pss_anon(t: &Timeline) -> (Option<u64>, Option<u64>) {
     let points: Vec<(f64, f64)> = (0..t.len())
-        .filter(|&i| t.phase[i] == "steady")
+        .filter(|&i| t.phase[i] == Phase::Steady)
         .filter_map(|i| t.tree.pss_anon[i].map(|y| (t.t_ms[i], y as f64)))
         .collect();
     let peak = points
@@ -288,7 +288,7 @@ pub fn serving_pss_anon(t: &Timeline) -> (Option<u64>, Option<u64>) {
 pub fn growth(t: &Timeline) -> Option<(f64, GrowthVerdict)> {
     let last = t.requests.iter().copied().max()?;
     let points: Vec<(f64, f64)> = (0..t.len())
-        .filter(|&i| t.phase[i] == "steady" && t.requests[i] * 2 >= last && t.requests[i] > 0)
+        .filter(|&i| t.phase[i] == Phase::Steady && t.requests[i] * 2 >= last && t.requests[i] > 0)
         .filter_map(|i| t.tree.pss_anon[i].map(|y| (t.requests[i] as f64, y as f64)))
         .collect();
     if points.len() < 3 {
@@ -336,7 +336,7 @@ mod tests {
             (3500.0, "idle", Some(5)),
         ] {
             t.t_ms.push(ms);
-            t.phase.push(phase.into());
+            t.phase.push(phase.parse().unwrap());
             t.tree.pss_anon.push(pss.map(|v: u64| v * MIB));
         }
         let (mean, peak) = serving_pss_anon(&t);
@@ -345,7 +345,7 @@ mod tests {
         // One point is its own mean; none is no figure.
         let one = Timeline {
             t_ms: vec![0.0],
-            phase: vec!["steady".into()],
+            phase: vec![Phase::Steady.into()],
             tree: crate::results::MemSeries {
                 pss_anon: vec![Some(7 * MIB)],
                 ..Default::default()
@@ -559,7 +559,7 @@ mod growth_tests {
                 pss_anon,
                 ..Mem::default()
             };
-            t.push(0.0, "steady", requests, &m, &[], true);
+            t.push(0.0, Phase::Steady.into(), requests, &m, &[], true);
         }
         t
     }
@@ -622,18 +622,18 @@ mod growth_tests {
         // 8 MiB, then 8 MiB with 16 MiB more resident (1 MiB of it lazy-free,
         // not counted), then 4 MiB live with resident unchanged.
         for (phase, requests, uss, lazy, live) in [
-            ("forked", 0, 10, 0, 0),
-            ("steady", 100, 18, 0, 8),
-            ("steady", 200, 26, 1, 8),
-            ("steady", 300, 26, 1, 4),
-            ("drained", 300, 10, 0, 0),
+            (Phase::Forked, 0, 10, 0, 0),
+            (Phase::Steady, 100, 18, 0, 8),
+            (Phase::Steady, 200, 26, 1, 8),
+            (Phase::Steady, 300, 26, 1, 4),
+            (Phase::Drained, 300, 10, 0, 0),
         ] {
             let procs = [
                 master.clone(),
                 worker(1, uss * MIB, lazy * MIB),
                 worker(2, uss * MIB, lazy * MIB),
             ];
-            t.push(0.0, phase, requests, &Mem::default(), &procs, true);
+            t.push(0.0, phase.into(), requests, &Mem::default(), &procs, true);
             t.live_bytes.push(live * 2 * MIB);
         }
         let f = fragmentation_over_requests(&t, (20 * MIB) as i64, true);
@@ -643,7 +643,7 @@ mod growth_tests {
         for r in 0..100u64 {
             long.push(
                 0.0,
-                "steady",
+                Phase::Steady.into(),
                 r,
                 &Mem::default(),
                 &[worker(1, 2 * MIB, 0)],

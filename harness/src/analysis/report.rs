@@ -9,6 +9,7 @@ use crate::results::environment::Environment;
 use crate::results::summary::SummaryRow;
 use crate::results::{CellResult, Document, Status};
 use crate::units::{pct, rate};
+use allocbench_workloads::Focus;
 
 /// A machine results came from, by the facts that make results comparable.
 #[derive(Debug, Clone)]
@@ -24,6 +25,23 @@ pub struct Group {
     pub title: String,
     /// (machine index, the cells of this configuration there).
     pub runs: Vec<(usize, Vec<CellResult>)>,
+}
+
+impl Group {
+    /// What its table and advice are about: its workload preset's focus, or
+    /// a server's for a workload that is no preset (a document records only
+    /// the name).
+    pub fn focus(&self) -> Focus {
+        focus(&self.workload)
+    }
+}
+
+/// The focus of the workload named `workload` ([`Group::focus`]).
+pub fn focus(workload: &str) -> Focus {
+    allocbench_workloads::workloads()
+        .into_iter()
+        .find(|w| w.name == workload)
+        .map_or(Focus::Serving, |w| w.focus)
 }
 
 /// A result file and how it was made.
@@ -273,5 +291,28 @@ impl Report {
             .find(|(m, _)| *m == machine)
             .map(|(_, cells)| summarize(cells))
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workload_that_is_no_preset_is_a_servers() {
+        assert_eq!(focus("cow"), Focus::CopyOnWrite);
+        assert_eq!(focus("threaded"), Focus::Threads);
+        assert_eq!(focus("churn"), Focus::Growth);
+        assert_eq!(focus("server"), Focus::Serving);
+        for other in [
+            "my-spec",
+            "measure",
+            "threaded-gvl",
+            "server-trickle",
+            "COW",
+            "",
+        ] {
+            assert_eq!(focus(other), Focus::Serving, "{other}");
+        }
     }
 }

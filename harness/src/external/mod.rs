@@ -41,7 +41,7 @@ use crate::exec::cell::{StderrTail, describe_exit};
 use crate::exec::contain;
 use crate::exec::interrupt;
 use crate::exec::runner::{Outcome, Sink, new_document, own_cpu_s};
-use crate::results::{CellResult, PhaseSample, Status, Timeline};
+use crate::results::{CellResult, PhaseSample, Status, Timeline, TimelinePhase};
 use crate::sample::timeline::{Depth, TimelineSampler};
 use load::{Load, LoadOutcome};
 use proc::peek_exit;
@@ -136,7 +136,7 @@ struct Row<'a> {
     /// dies.
     watchdog: Arc<Watchdog>,
     /// What the command is doing now, for the timeline.
-    now: Arc<Mutex<&'static str>>,
+    now: Arc<Mutex<TimelinePhase>>,
     /// The tree on a timer, and every phase sample.
     timeline: Option<TimelineSampler>,
     phases: Vec<PhaseSample>,
@@ -329,7 +329,7 @@ impl<'a> Row<'a> {
                 }),
             )),
             watchdog,
-            now: Arc::new(Mutex::new("starting")),
+            now: Arc::new(Mutex::new(TimelinePhase::Starting)),
             timeline: None,
             phases: Vec::new(),
             record: new_record(plan),
@@ -390,7 +390,7 @@ impl<'a> Row<'a> {
         self.t0.elapsed().as_secs_f64() * 1e3
     }
 
-    fn set_now(&self, now: &'static str) {
+    fn set_now(&self, now: TimelinePhase) {
         *self.now.lock().unwrap_or_else(|p| p.into_inner()) = now;
     }
 
@@ -560,7 +560,7 @@ impl<'a> Row<'a> {
         let checks = self.tracker().check_summary();
         self.record.checks = checks;
 
-        self.set_now("loading");
+        self.set_now(TimelinePhase::Loading);
         match &plan.load {
             Some(words) => {
                 (self.log)(&format!("load: {}", words.join(" ")));
@@ -586,7 +586,7 @@ impl<'a> Row<'a> {
         self.sample(PhaseName::Loaded);
         self.settle_checks()?;
 
-        self.set_now("idle");
+        self.set_now(TimelinePhase::Idle);
         let loaded_at = Instant::now();
         for &offset in &plan.idle {
             self.wait_until(loaded_at + Duration::from_secs_f64(offset), "while idle")?;

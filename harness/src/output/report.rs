@@ -2,7 +2,7 @@
 //! as Markdown, HTML or CSV, with its tables, the "What to choose" rules'
 //! lines and links to the charts.
 
-use allocbench_workloads::{Lifecycle, PreforkHook};
+use allocbench_workloads::{Focus, Lifecycle, PreforkHook};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -49,7 +49,6 @@ const ARENAS: Column = (MetricId::Arenas, false);
 const RPS: Column = (MetricId::ThroughputRps, true);
 const P99: Column = (MetricId::LatencyP99Us, true);
 
-/// What a workload's table shows: the figures its question is about.
 /// A group with lifecycle policies: the memory paid over serving, the
 /// restarts and what they cost.
 const LIFECYCLE: &[Column] = &[
@@ -61,15 +60,17 @@ const LIFECYCLE: &[Column] = &[
     P99,
 ];
 
-fn columns(workload: &str) -> &'static [Column] {
-    match workload {
-        "cow" => &[
+/// What a workload's table shows: the figures its question, its [`Focus`],
+/// is about.
+fn columns(focus: Focus) -> &'static [Column] {
+    match focus {
+        Focus::CopyOnWrite => &[
             PSS_STEADY,
             COW_COPIED,
             (MetricId::CowEfficiency, false),
             RPS,
         ],
-        "threaded" => &[
+        Focus::Threads => &[
             PSS_STEADY,
             PSS_TRIMMED,
             ARENAS,
@@ -78,7 +79,7 @@ fn columns(workload: &str) -> &'static [Column] {
             RPS,
             P99,
         ],
-        "churn" => &[
+        Focus::Growth => &[
             PSS_STEADY,
             (MetricId::GrowthBytesPer1kRequests, false),
             (MetricId::Growing, false),
@@ -89,7 +90,7 @@ fn columns(workload: &str) -> &'static [Column] {
             RPS,
             P99,
         ],
-        _ => &[
+        Focus::Serving => &[
             PSS_STEADY,
             PSS_TRIMMED,
             COW_COPIED,
@@ -113,7 +114,7 @@ fn group_columns(g: &Group) -> Vec<Column> {
     let mut out = if lifecycles {
         LIFECYCLE.to_vec()
     } else {
-        columns(&g.workload).to_vec()
+        columns(g.focus()).to_vec()
     };
     let huge = g.runs.iter().flat_map(|(_, cells)| cells).any(|c| {
         c.metrics
@@ -646,4 +647,54 @@ pub fn html(report: &Report, plots: &Plots) -> String {
     }
     out.push_str("</body></html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::report::Machine;
+    use crate::results::{CellResult, Mem, Metrics, test_cell};
+
+    /// The metrics of the table of a group of `workload`'s cells.
+    fn table_of(workload: &str) -> String {
+        let cell = |v| CellResult {
+            workload: workload.into(),
+            ..test_cell(v, 2, 2, 0, Mem::default(), Metrics::default())
+        };
+        let g = Group {
+            workload: workload.into(),
+            title: workload.into(),
+            runs: vec![(0, vec![cell("glibc"), cell("jemalloc")])],
+        };
+        let (label, environment) = ("m".into(), Environment::default());
+        let report = Report {
+            sources: Vec::new(),
+            machines: vec![Machine { label, environment }],
+            groups: vec![g.clone()],
+        };
+        let columns = group_columns(&g);
+        let labels = columns.iter().map(|(id, _)| id.label());
+        let headers: Vec<&str> = ["variant", "runs"].into_iter().chain(labels).collect();
+        assert_eq!(group_table(&report, &g).headers, headers);
+        let keys: Vec<&str> = columns.iter().map(|(id, _)| id.key()).collect();
+        keys.join(" ")
+    }
+
+    #[test]
+    fn each_focus_has_its_columns_and_a_workload_no_preset_a_servers() {
+        let serving = "tree_pss_anon_steady tree_pss_anon_trimmed cow_copied arenas \
+                       returned_drained returned_trimmed throughput_rps latency_p99_us";
+        for workload in ["server", "lifecycle", "my-spec", "measure"] {
+            assert_eq!(table_of(workload), serving, "{workload}");
+        }
+        let cow = "tree_pss_anon_steady cow_copied cow_efficiency throughput_rps";
+        assert_eq!(table_of("cow"), cow);
+        let threads = "tree_pss_anon_steady tree_pss_anon_trimmed arenas returned_drained \
+                       returned_trimmed throughput_rps latency_p99_us";
+        assert_eq!(table_of("threaded"), threads);
+        let growth = "tree_pss_anon_steady growth_bytes_per_1k_requests growing \
+                      fragmentation_start fragmentation_end returned_drained returned_trimmed \
+                      throughput_rps latency_p99_us";
+        assert_eq!(table_of("churn"), growth);
+    }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::results::cow::CowSample;
 use crate::results::{
     CellResult, Document, Mem, Metrics, PhaseSample, ProcessRole, ProcessSample, Timeline,
+    TimelinePhase,
 };
 use allocbench_workloads::WorkloadSpec;
 
@@ -87,9 +88,9 @@ pub(super) fn cell(variant: &str, scale: u64) -> CellResult {
         let t = k as f64 * 100.0;
         let next = bounds.iter().find(|b| b.1 >= t);
         let phase = match next {
-            Some(b) if b.0.starts_with("idle") => "idle",
-            Some(b) => b.0,
-            None => "exit",
+            Some(b) if b.0.starts_with("idle") => TimelinePhase::Idle,
+            Some(b) => b.0.parse().unwrap(),
+            None => TimelinePhase::Exit,
         };
         let serving = (t - 60.0).clamp(0.0, 940.0) / 940.0;
         let requests = (serving * 4000.0) as u64;

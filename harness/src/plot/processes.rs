@@ -6,12 +6,13 @@ use plotters::prelude::*;
 use super::layout::*;
 use super::series::*;
 use super::style::*;
-use crate::results::{CellResult, ProcessRole};
+use crate::results::{CellResult, ProcessRole, TimelinePhase};
 
 pub(super) fn processes(group: &str, cell: &CellResult) -> anyhow::Result<String> {
     let t = &cell.timeline;
     let end = phase_t(cell, Phase::Trimmed);
-    let keep = |i: usize| t.phase[i] != "exit" && end.is_none_or(|e| t.t_ms[i] / 1e3 <= e);
+    let keep =
+        |i: usize| t.phase[i] != TimelinePhase::Exit && end.is_none_or(|e| t.t_ms[i] / 1e3 <= e);
     let mut lines: Vec<(String, RGBColor, Series)> = Vec::new();
     let mut procs: Vec<_> = t.processes.iter().collect();
     procs.sort_by_key(|p| (p.role == ProcessRole::Worker, p.index));

@@ -4,7 +4,7 @@
 use allocbench_workloads::Phase;
 
 use crate::results::phase::PhaseName;
-use crate::results::{CellResult, PhaseSample, ProcessRole, Timeline};
+use crate::results::{CellResult, PhaseSample, ProcessRole, Timeline, TimelinePhase};
 
 /// Bytes in a MiB: the charts draw MiB.
 pub(super) const MIB: f64 = (1u64 << 20) as f64;
@@ -104,7 +104,7 @@ pub(super) fn time_series(
     let t = &cell.timeline;
     let end = phase_t(cell, Phase::Trimmed);
     (0..t.len())
-        .filter(|&i| t.phase[i] != "exit")
+        .filter(|&i| t.phase[i] != TimelinePhase::Exit)
         .map(|i| (i, t.t_ms[i] / 1e3, at_point(t, i)))
         .filter(|&(i, _, v)| v.is_some() || t.walked.get(i).copied().unwrap_or(true))
         .map(|(_, x, v)| (x, v))
@@ -194,7 +194,7 @@ pub(super) fn has_worker_series(t: &Timeline) -> bool {
 
 /// Indices of the timeline points taken while serving.
 fn steady_indices(t: &Timeline) -> impl Iterator<Item = usize> + '_ {
-    (0..t.len()).filter(|&i| t.phase.get(i).is_some_and(|p| p == "steady"))
+    (0..t.len()).filter(|&i| t.phase.get(i).is_some_and(|p| *p == Phase::Steady))
 }
 
 /// (requests, tree anonymous PSS in MiB) while serving.
@@ -212,7 +212,7 @@ pub(super) fn growth_points(cell: &CellResult) -> Vec<(f64, f64)> {
     if steady_indices(t).next().is_none() {
         return Vec::new();
     }
-    let forked = t.phase.iter().rposition(|p| p == "forked");
+    let forked = t.phase.iter().rposition(|p| *p == Phase::Forked);
     let mut points: Vec<(f64, f64, f64)> = forked
         .into_iter()
         .chain(steady_indices(t))
@@ -302,7 +302,7 @@ mod tests {
         .enumerate()
         {
             t.t_ms.push(i as f64 * 100.0);
-            t.phase.push("steady".into());
+            t.phase.push(Phase::Steady.into());
             t.requests.push(i as u64);
             t.walked.push(walked);
             t.tree.pss_anon.push(pss.map(|v| v << 20));

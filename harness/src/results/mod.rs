@@ -18,7 +18,7 @@ pub mod summary;
 mod timeline;
 
 pub use lifecycle::{Restart, arm};
-pub use timeline::{MemSeries, ProcessSeries, Timeline, ToggleWindow};
+pub use timeline::{MemSeries, ProcessSeries, Timeline, TimelinePhase, ToggleWindow};
 
 use std::collections::BTreeMap;
 

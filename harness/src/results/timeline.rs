@@ -1,8 +1,140 @@
 //! The timeline: the tree sampled on a timer, column by column.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use allocbench_workloads::Phase;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Bytes, Mem, Millis, ProcessRole, ProcessSample, Restart};
+
+/// What a cell (or `measure`'s command) was doing at a timeline point. In
+/// JSON a string: `started`, `steady`, `idle`, `exit`, `loading`, ….
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimelinePhase {
+    /// On the way to a boundary of the workload, named by it: `steady`
+    /// while the workers serve, `drained` while they free their caches, ….
+    Workload(Phase),
+    /// The idle window after `drained` (`measure`: after the load).
+    Idle,
+    /// After `trimmed`: the processes exit and leave the tree.
+    Exit,
+    /// `measure`: the command is starting, before its load.
+    Starting,
+    /// `measure`: the load command (or `--duration`) is running.
+    Loading,
+}
+
+impl TimelinePhase {
+    /// Every phase a timeline point can be in.
+    pub const ALL: [TimelinePhase; 10] = [
+        TimelinePhase::Workload(Phase::Started),
+        TimelinePhase::Workload(Phase::Preloaded),
+        TimelinePhase::Workload(Phase::Forked),
+        TimelinePhase::Workload(Phase::Steady),
+        TimelinePhase::Workload(Phase::Drained),
+        TimelinePhase::Workload(Phase::Trimmed),
+        TimelinePhase::Idle,
+        TimelinePhase::Exit,
+        TimelinePhase::Starting,
+        TimelinePhase::Loading,
+    ];
+
+    /// The phase's name in JSON and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelinePhase::Workload(p) => p.name(),
+            TimelinePhase::Idle => "idle",
+            TimelinePhase::Exit => "exit",
+            TimelinePhase::Starting => "starting",
+            TimelinePhase::Loading => "loading",
+        }
+    }
+}
+
+/// A cell starts at `started`.
+impl Default for TimelinePhase {
+    fn default() -> TimelinePhase {
+        TimelinePhase::Workload(Phase::Started)
+    }
+}
+
+impl From<Phase> for TimelinePhase {
+    fn from(p: Phase) -> TimelinePhase {
+        TimelinePhase::Workload(p)
+    }
+}
+
+impl PartialEq<Phase> for TimelinePhase {
+    fn eq(&self, p: &Phase) -> bool {
+        *self == TimelinePhase::Workload(*p)
+    }
+}
+
+/// A point's phase named as in the JSON (`t.phase[i] == "steady"`).
+impl PartialEq<str> for TimelinePhase {
+    fn eq(&self, name: &str) -> bool {
+        self.as_str() == name
+    }
+}
+
+impl PartialEq<&str> for TimelinePhase {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
+impl fmt::Display for TimelinePhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A timeline phase name that is none of [`TimelinePhase::ALL`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown timeline phase {name:?} (expected one of {})", valid_names())]
+pub struct UnknownTimelinePhase {
+    pub name: String,
+}
+
+fn valid_names() -> String {
+    let names: Vec<&str> = TimelinePhase::ALL.iter().map(|p| p.as_str()).collect();
+    names.join(", ")
+}
+
+impl FromStr for TimelinePhase {
+    type Err = UnknownTimelinePhase;
+    fn from_str(s: &str) -> Result<TimelinePhase, UnknownTimelinePhase> {
+        TimelinePhase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownTimelinePhase { name: s.into() })
+    }
+}
+
+impl Serialize for TimelinePhase {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for TimelinePhase {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TimelinePhase, D::Error> {
+        // A visitor, not a `String`: a timeline has a phase per point, and
+        // reading one needs no allocation.
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = TimelinePhase;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a timeline phase name")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<TimelinePhase, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Name)
+    }
+}
 
 /// A memory series: one value per timeline point, `null` where the process
 /// did not exist yet or its sample was missed.
@@ -64,7 +196,7 @@ pub struct Timeline {
     pub sample_hz: f64,
     pub t_ms: Vec<Millis>,
     /// The phase the cell was in at each point (`steady` while serving).
-    pub phase: Vec<String>,
+    pub phase: Vec<TimelinePhase>,
     /// Requests the workers had served at each point.
     pub requests: Vec<u64>,
     /// Bytes the serving processes' caches held live at each point (as of
@@ -144,7 +276,7 @@ impl Timeline {
     pub fn push(
         &mut self,
         t_ms: Millis,
-        phase: &str,
+        phase: TimelinePhase,
         requests: u64,
         tree: &Mem,
         procs: &[ProcessSample],
@@ -152,7 +284,7 @@ impl Timeline {
     ) {
         let n = self.t_ms.len();
         self.t_ms.push(t_ms);
-        self.phase.push(phase.to_string());
+        self.phase.push(phase);
         self.requests.push(requests);
         self.walked.push(walked);
         self.tree.push(Some(tree), walked);
@@ -181,5 +313,66 @@ impl Timeline {
             s.cow_copied
                 .push(p.and_then(|p| p.cow.as_ref()).map(|c| c.cow_copied));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_read_back_as_written() {
+        let names = [
+            "started",
+            "preloaded",
+            "forked",
+            "steady",
+            "drained",
+            "trimmed",
+            "idle",
+            "exit",
+            "starting",
+            "loading",
+        ];
+        assert_eq!(names.len(), TimelinePhase::ALL.len());
+        for (name, phase) in names.into_iter().zip(TimelinePhase::ALL) {
+            assert_eq!(phase.as_str(), name);
+            assert_eq!(phase.to_string(), name);
+            assert_eq!(name.parse::<TimelinePhase>(), Ok(phase));
+            let json = serde_json::to_string(&phase).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<TimelinePhase>(&json).unwrap(), phase);
+            assert!(phase == name);
+        }
+        assert_eq!(
+            TimelinePhase::from(Phase::Steady),
+            TimelinePhase::Workload(Phase::Steady)
+        );
+        assert_eq!(TimelinePhase::Workload(Phase::Steady), Phase::Steady);
+        assert_ne!(TimelinePhase::Idle, Phase::Steady);
+        assert_eq!(TimelinePhase::default(), Phase::Started);
+    }
+
+    #[test]
+    fn unknown_phases_are_refused() {
+        for bad in ["", "Steady", "idle+1s", "loaded", "serving", " idle"] {
+            let e = bad.parse::<TimelinePhase>().unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{bad:?}")) && e.contains("steady"),
+                "{e}"
+            );
+            let mut t = Timeline::default();
+            t.t_ms.push(0.0);
+            t.phase.push(TimelinePhase::Idle);
+            let json = serde_json::to_string(&t)
+                .unwrap()
+                .replace("\"idle\"", &format!("{bad:?}"));
+            let e = serde_json::from_str::<Timeline>(&json)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("unknown timeline phase"), "{e}");
+        }
+        // Not a string at all.
+        assert!(serde_json::from_str::<TimelinePhase>("3").is_err());
     }
 }

@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::results::{Mem, ProcessRole, ProcessSample, Timeline, ToggleWindow, TreeSample};
+use crate::results::{
+    Mem, ProcessRole, ProcessSample, Timeline, TimelinePhase, ToggleWindow, TreeSample,
+};
 use crate::sample::cow::CowBaseline;
 use crate::sample::smaps::sample;
+use allocbench_workloads::Phase;
 
 /// What is known of a cell's tree right now.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +27,7 @@ pub struct TreeState {
     /// The master's inheritable memory at the fork, once forked.
     pub cow: Option<Arc<CowBaseline>>,
     /// The phase the cell is in (`steady` while serving, `idle`, …).
-    pub phase: &'static str,
+    pub phase: TimelinePhase,
     /// Requests each serving process reported having served.
     pub requests: Vec<u64>,
     /// Requests the serving processes serve in all (0: unknown).
@@ -219,7 +222,7 @@ impl Toggle {
     /// Whether the timer samples at this tick, closing and opening windows
     /// as the tick crosses their ends.
     fn tick(&mut self, timeline: &mut Timeline, state: &TreeState, t_ms: f64) -> bool {
-        if state.phase != "steady" {
+        if state.phase != Phase::Steady {
             self.open = None;
             return true;
         }
@@ -275,7 +278,7 @@ impl TimelineSampler {
         });
         let sampler = TimelineSampler::start_with(t0, sampling.hz, move |timeline, t_ms| {
             let state = lock(&tree);
-            if state.phase == "idle" {
+            if state.phase == TimelinePhase::Idle {
                 let now = Instant::now();
                 if now < idle_due {
                     return;
@@ -293,7 +296,7 @@ impl TimelineSampler {
             let began = Instant::now();
             let served: u64 = state.requests.iter().sum();
             let total = state.requests_total;
-            let for_growth = state.phase == "steady"
+            let for_growth = state.phase == Phase::Steady
                 && total > 0
                 && served * 2 >= total
                 && served >= walked_at_requests + total / (2 * GROWTH_WALKS);

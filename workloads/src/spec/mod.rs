@@ -11,7 +11,7 @@ mod presets;
 mod validate;
 
 pub use lifecycle::{Lifecycle, parse_size};
-pub use presets::{Workload, workload, workloads};
+pub use presets::{Focus, Workload, workload, workloads};
 
 use std::fmt;
 use std::str::FromStr;

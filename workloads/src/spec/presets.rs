@@ -1,5 +1,5 @@
-//! The named workloads (`server`, `cow`, `threaded`, `churn`) with their
-//! default and `--quick` specs.
+//! The named workloads (`server`, `cow`, `threaded`, `churn`, `lifecycle`)
+//! with their focus and their default and `--quick` specs.
 
 use super::{MixPhase, PreforkHook, SizeBand, SpecError, WorkloadSpec};
 
@@ -41,6 +41,30 @@ impl WorkloadSpec {
     }
 }
 
+/// The question a workload's comparison answers. `allocbench report`
+/// shows a workload's results in a table of the figures its focus needs,
+/// and derives its "What to choose" advice by the rules of that focus; a
+/// result document records only the workload's name, so a workload that is
+/// no preset (a spec file's) is reported as [`Focus::Serving`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Focus {
+    /// A preforking server's memory, and its cost in throughput and latency:
+    /// every memory figure (steady, after the release call, copied after
+    /// fork, arenas, returned while idle), and the advice on the leanest
+    /// allocator, its settings and how it gives memory back.
+    Serving,
+    /// Copy-on-write sharing after fork: the pages the workers copy of the
+    /// master's and how much stays shared, and the advice on the pre-fork
+    /// hooks.
+    CopyOnWrite,
+    /// One process of many threads, where arenas matter: the arenas and the
+    /// memory returned, with the serving advice.
+    Threads,
+    /// Growth over requests: the slope, whether it levels off and the
+    /// fragmentation at the start and the end, with the serving advice.
+    Growth,
+}
+
 /// A named workload: its description and its default and `--quick` specs.
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -48,6 +72,9 @@ pub struct Workload {
     pub name: &'static str,
     /// One line for `allocbench list` saying what it models.
     pub description: &'static str,
+    /// What its comparison is about: the columns of its `report` table and
+    /// the rules of its "What to choose" advice.
+    pub focus: Focus,
     /// The spec a run uses by default.
     pub spec: WorkloadSpec,
     /// The smaller spec `--quick` uses.
@@ -152,6 +179,7 @@ pub fn workloads() -> Vec<Workload> {
             description: "preforking server: the master preloads static memory with holes, forks \
                           P workers of T threads serving requests that allocate, write and free a \
                           mixed-size load, keep a bounded cache and write into shared static objects",
+            focus: Focus::Serving,
             spec: server,
             quick,
         },
@@ -160,6 +188,7 @@ pub fn workloads() -> Vec<Workload> {
             description: "copy-on-write: the master preloads small objects and frees half of them \
                           (holes), forks single-threaded workers that allocate and free small and \
                           >= 1 KiB objects but touch nothing of the master's",
+            focus: Focus::CopyOnWrite,
             spec: cow,
             quick: cow_quick,
         },
@@ -167,6 +196,7 @@ pub fn workloads() -> Vec<Workload> {
             name: "threaded",
             description: "one process, T threads serving requests (Puma in threaded mode, Sidekiq): \
                           where per-thread arenas matter; --gvl adds a global interpreter lock",
+            focus: Focus::Threads,
             spec: threaded,
             quick: threaded_quick,
         },
@@ -175,6 +205,7 @@ pub fn workloads() -> Vec<Workload> {
             description: "a long-running worker whose request mix shifts from small objects to large \
                           and back while a byte-limited cache of long-lived objects rotates: RSS \
                           climbs where fragmentation wins, though live bytes stay flat",
+            focus: Focus::Growth,
             spec: churn,
             quick: churn_quick,
         },
@@ -184,6 +215,7 @@ pub fn workloads() -> Vec<Workload> {
                           of which 10% of the small objects are initialized on first use in each \
                           worker, a few often and many rarely (inline caches, lazily loaded constants): what --lifecycle restarts \
                           and reforks act on",
+            focus: Focus::Serving,
             spec: lifecycle,
             quick: lifecycle_quick,
         },
@@ -211,6 +243,24 @@ mod tests {
             w.spec.validate().unwrap();
             w.quick.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn every_preset_has_its_focus() {
+        let focus: Vec<(&str, Focus)> = workloads().iter().map(|w| (w.name, w.focus)).collect();
+        assert_eq!(
+            focus,
+            [
+                ("server", Focus::Serving),
+                ("cow", Focus::CopyOnWrite),
+                ("threaded", Focus::Threads),
+                ("churn", Focus::Growth),
+                // Its policies' table is chosen by the cells' `--lifecycle`,
+                // not by the workload; without policies it is a server's.
+                ("lifecycle", Focus::Serving),
+            ]
+        );
+        assert_eq!(workload("cow").unwrap().focus, Focus::CopyOnWrite);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use allocbench_workloads::{Event, Phase, PhaseReport, Role, WorkloadSpec};
 use crate::analysis::metrics;
 use crate::exec::contain::{self, Targets};
 use crate::exec::interrupt;
-use crate::results::{CellResult, PhaseSample, Status};
+use crate::results::{CellResult, PhaseSample, Status, TimelinePhase};
 use crate::sample::cow::CowBaseline;
 use crate::sample::timeline::{
     Sampling, SharedTree, TimelineSampler, TreeState, push_point, sample_tree,
@@ -88,7 +88,7 @@ struct CellRun<'a> {
     reports: HashMap<(Role, u32, Phase), PhaseReport>,
     phases: Vec<PhaseSample>,
     /// What the cell is doing now, for messages ("steady", "idle", …).
-    now: &'static str,
+    now: TimelinePhase,
     stderr: StderrTail,
     master_status: Option<ExitStatus>,
     /// Why there is no CoW baseline, when the master's pagemap was unreadable.
@@ -247,7 +247,7 @@ impl<'a> CellRun<'a> {
         let t0 = Instant::now();
         let tree: SharedTree = Arc::new(Mutex::new(TreeState {
             master: master_pid,
-            phase: "started",
+            phase: Phase::Started.into(),
             requests: vec![0; plan.spec.serving_processes() as usize],
             requests_total: plan.spec.requests * plan.spec.serving_processes() as u64,
             live_bytes: vec![0; plan.spec.serving_processes() as usize],
@@ -270,7 +270,7 @@ impl<'a> CellRun<'a> {
             pending: HashMap::new(),
             reports: HashMap::new(),
             phases: Vec::new(),
-            now: "started",
+            now: Phase::Started.into(),
             stderr,
             master_status: None,
             cow_missed: None,
@@ -333,7 +333,7 @@ impl<'a> CellRun<'a> {
         // next cell may keep the CPUs busy meanwhile. The trim and exit that
         // follow are brief and need no exclusive CPUs, so the gate is not
         // taken again (a hung next cell must not hold this one's result).
-        self.set_now("idle");
+        self.set_now(TimelinePhase::Idle);
         self.gate.release();
         let drained_at = Instant::now();
         for &offset in &self.plan.idle {
@@ -348,7 +348,7 @@ impl<'a> CellRun<'a> {
         self.continue_all(Phase::Trimmed);
 
         // Exit: every worker (and mold) ends with status 0, then the master.
-        self.set_now("exit");
+        self.set_now(TimelinePhase::Exit);
         let deadline = Instant::now() + self.plan.phase_timeout;
         loop {
             self.pump(deadline)?;
@@ -374,7 +374,7 @@ impl<'a> CellRun<'a> {
     /// Waits until the master (if `master`) and `workers` workers have all
     /// reached `phase`.
     fn barrier(&mut self, phase: Phase, master: bool, workers: u32) -> Result<(), String> {
-        self.set_now(phase.name());
+        self.set_now(phase.into());
         (self.observe)(&format!("{}: {}", self.plan.variant.name, phase.name()));
         let deadline = Instant::now() + self.plan.phase_timeout;
         loop {
@@ -549,7 +549,7 @@ impl<'a> CellRun<'a> {
         {
             contain::reaped(self.master_pid);
             self.master_status = Some(status);
-            if self.now != "exit" {
+            if self.now != TimelinePhase::Exit {
                 return Err(format!(
                     "master {} {} in phase {}",
                     self.master_pid,
@@ -572,7 +572,7 @@ impl<'a> CellRun<'a> {
             }
             if p.role == Role::Worker
                 && p.retired.is_none()
-                && self.now != "exit"
+                && self.now != TimelinePhase::Exit
                 && p.exit_at.is_some_and(|t| t.elapsed() > GRACE)
             {
                 let (status, _) = p.exit.as_ref().expect("exit_at comes with exit");
@@ -590,7 +590,7 @@ impl<'a> CellRun<'a> {
     }
 
     /// Says what the cell is doing now, for messages and the timeline.
-    fn set_now(&mut self, now: &'static str) {
+    fn set_now(&mut self, now: TimelinePhase) {
         self.now = now;
         self.lock_tree().phase = now;
     }
