@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::cow::MappingKind;
 use super::metric::MetricId;
 use super::phase::PhaseName;
+use super::timeline::TimelinePhase;
 use super::{Document, FORMAT_VERSION};
 
 /// A phase sample's name is the string `Display` writes.
@@ -30,6 +31,24 @@ impl JsonSchema for PhaseName {
             "type": "string",
             "pattern": "^(started|preloaded|forked|steady|drained|trimmed|loaded\
                         |idle\\+[0-9]+(\\.[0-9]+)?s)$"
+        })
+    }
+}
+
+/// A timeline point's phase is one of the names `TimelinePhase` writes.
+impl JsonSchema for TimelinePhase {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TimelinePhase".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = TimelinePhase::ALL.iter().map(|p| p.as_str()).collect();
+        json_schema!({
+            "description": "What the cell (or the measured command) was doing at the point: \
+                            on the way to a workload boundary (named by it), `idle`, \
+                            `exit`, or `measure`'s `starting` and `loading`.",
+            "type": "string",
+            "enum": names
         })
     }
 }
