@@ -46,6 +46,7 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
     }
     let identity = allocators::probe();
     if let Err(e) = allocators::selection() {
+        let e = e.to_string();
         let _ = chan(&mut ch).send(&Event::Error { message: e.clone() });
         return Err(e);
     }
@@ -245,7 +246,9 @@ fn chan(ch: &mut Option<Channel>) -> &mut Channel {
 fn apply_hook(spec: &WorkloadSpec, rng: &mut Rng) -> Result<Option<String>, String> {
     match spec.prefork {
         PreforkHook::None | PreforkHook::Freeze => Ok(None),
-        PreforkHook::Trim => allocators::release().map(|c| Some(c.to_string())),
+        PreforkHook::Trim => allocators::release()
+            .map(|c| Some(c.to_string()))
+            .map_err(|e| e.to_string()),
         PreforkHook::Warmup => {
             // A burst of 100 requests' worth of objects, all live at once,
             // then freed.
@@ -454,7 +457,7 @@ fn serve_phases(
         };
 
         pool.trim_threads();
-        let release_call = allocators::release()?;
+        let release_call = allocators::release().map_err(|e| e.to_string())?;
         fault.at(role, index, Phase::Trimmed);
         ch.phase(
             Phase::Trimmed,
@@ -502,7 +505,7 @@ fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
     )
     .map_err(|e| io("connect", e))?;
     if std::env::var_os(allocators::WORKER_BACKGROUND_THREAD_ENV).is_some() {
-        allocators::set_background_thread(true)?;
+        allocators::set_background_thread(true).map_err(|e| e.to_string())?;
     }
     if w.generation == 0 {
         // Only the first generation waits at `forked`: a replacement starts
