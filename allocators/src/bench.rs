@@ -37,6 +37,30 @@ pub enum BenchAllocator {
     Mimalloc,
 }
 
+/// Why an entry's memory is not from the allocator it names
+/// ([`BenchAllocator::owner_check`]).
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum OwnerError {
+    /// The `system` entry, but the probe finds a built-in allocator behind
+    /// libc `malloc`.
+    #[error(
+        "libc malloc is not this process's allocator: the probe reports the built-in {name} (is {} set?)",
+        crate::SELECT_ENV
+    )]
+    Builtin {
+        /// The allocator the probe names.
+        name: String,
+    },
+    /// The allocators' claims on a block of the entry's.
+    #[error("the {} entry's memory is not from {}: {claims:?}", entry.name(), entry.label())]
+    NotOwned {
+        /// The entry checked.
+        entry: BenchAllocator,
+        /// Who claimed its block.
+        claims: Claims,
+    },
+}
+
 /// Who claims a fresh allocation made through an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claims {
@@ -222,7 +246,7 @@ impl BenchAllocator {
     /// neither built-in, and the allocator [`probe`] finds behind libc
     /// `malloc` (glibc: its counters grow; a preloaded allocator: it says
     /// it owns the block).
-    pub fn owner_check(self) -> Result<(), String> {
+    pub fn owner_check(self) -> Result<(), OwnerError> {
         let claims = self.claims();
         let owned = match self {
             BenchAllocator::Jemalloc => claims.builtin_jemalloc && !claims.builtin_mimalloc,
@@ -230,12 +254,7 @@ impl BenchAllocator {
             BenchAllocator::System => {
                 let id = probe();
                 if id.builtin {
-                    return Err(format!(
-                        "libc malloc is not this process's allocator: the probe reports the \
-                         built-in {} (is {} set?)",
-                        id.name,
-                        crate::SELECT_ENV
-                    ));
+                    return Err(OwnerError::Builtin { name: id.name });
                 }
                 let neither = !claims.builtin_jemalloc && !claims.builtin_mimalloc;
                 neither
@@ -250,11 +269,10 @@ impl BenchAllocator {
         if owned {
             Ok(())
         } else {
-            Err(format!(
-                "the {} entry's memory is not from {}: {claims:?}",
-                self.name(),
-                self.label()
-            ))
+            Err(OwnerError::NotOwned {
+                entry: self,
+                claims,
+            })
         }
     }
 }

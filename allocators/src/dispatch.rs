@@ -99,17 +99,26 @@ fn choose() -> u8 {
     }
 }
 
+/// A value of [`SELECT_ENV`] that names no allocator.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+#[error(
+    "{SELECT_ENV} has an unknown value {value:?} (valid: system, jemalloc, mimalloc, snmalloc)"
+)]
+pub struct SelectionError {
+    /// The variable's value as set.
+    pub value: std::ffi::OsString,
+}
+
 /// The allocator this process's allocations go to, or an error naming the
 /// bad value of [`SELECT_ENV`].
-pub fn selection() -> Result<Selection, String> {
+pub fn selection() -> Result<Selection, SelectionError> {
     match choice() {
         JEMALLOC => Ok(Selection::Jemalloc),
         MIMALLOC => Ok(Selection::Mimalloc),
         SNMALLOC => Ok(Selection::Snmalloc),
-        INVALID => Err(format!(
-            "{SELECT_ENV} has an unknown value {:?} (valid: system, jemalloc, mimalloc, snmalloc)",
-            std::env::var_os(SELECT_ENV).unwrap_or_default()
-        )),
+        INVALID => Err(SelectionError {
+            value: std::env::var_os(SELECT_ENV).unwrap_or_default(),
+        }),
         _ => Ok(Selection::System),
     }
 }

@@ -16,6 +16,32 @@ const DF_1_PIE: u64 = 0x0800_0000;
 /// few hundred bytes).
 const MAX_READ: u64 = 1 << 20;
 
+/// What is damaged in an ELF file, worded to follow "a damaged ELF file: ".
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ElfDamage {
+    /// Its size could not be read.
+    #[error("cannot read its size: {0}")]
+    Size(#[source] std::io::Error),
+    /// A part whose offset and length reach past the end of the file.
+    #[error("its {0} lies outside the file")]
+    Outside(&'static str),
+    /// A part that could not be read.
+    #[error("cannot read its {what}: {error}")]
+    Unreadable {
+        /// The part.
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// A file header shorter than its class's.
+    #[error("its file header is cut short")]
+    ShortHeader,
+    /// Program headers smaller than their class's.
+    #[error("its program headers are {0} bytes each")]
+    SmallProgramHeaders(u16),
+}
+
 /// An open ELF file whose identification bytes were checked: the class
 /// (32 or 64-bit) and byte order its fields are read in.
 pub(crate) struct Elf<'a> {
@@ -71,27 +97,23 @@ impl Elf<'_> {
     }
 
     /// `len` bytes at `offset`, which must lie inside the file.
-    fn read(&self, offset: u64, len: u64, what: &str) -> Result<Vec<u8>, String> {
-        let size = self
-            .file
-            .metadata()
-            .map_err(|e| format!("cannot read its size: {e}"))?
-            .len();
+    fn read(&self, offset: u64, len: u64, what: &'static str) -> Result<Vec<u8>, ElfDamage> {
+        let size = self.file.metadata().map_err(ElfDamage::Size)?.len();
         if len > MAX_READ || offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(format!("its {what} lies outside the file"));
+            return Err(ElfDamage::Outside(what));
         }
         let mut buf = vec![0u8; len as usize];
         self.file
             .read_exact_at(&mut buf, offset)
-            .map_err(|e| format!("cannot read its {what}: {e}"))?;
+            .map_err(|error| ElfDamage::Unreadable { what, error })?;
         Ok(buf)
     }
 
-    fn segments(&self) -> Result<Vec<Segment>, String> {
+    fn segments(&self) -> Result<Vec<Segment>, ElfDamage> {
         let h = self.header;
         let need = if self.class64 { 64 } else { 52 };
         if h.len() < need {
-            return Err("its file header is cut short".into());
+            return Err(ElfDamage::ShortHeader);
         }
         let (phoff, phentsize, phnum) = if self.class64 {
             (self.u64(h, 32), self.u16(h, 54), self.u16(h, 56))
@@ -103,7 +125,7 @@ impl Elf<'_> {
             return Ok(Vec::new());
         }
         if usize::from(phentsize) < entry {
-            return Err(format!("its program headers are {phentsize} bytes each"));
+            return Err(ElfDamage::SmallProgramHeaders(phentsize));
         }
         let table = self.read(
             phoff,
@@ -130,7 +152,7 @@ impl Elf<'_> {
     /// Whether the dynamic section says this is a position-independent
     /// executable (`DF_1_PIE` in `DT_FLAGS_1`). A shared library has no such
     /// flag; ld.so refuses to preload a PIE. Errors say what is damaged.
-    pub fn is_pie(&self) -> Result<bool, String> {
+    pub fn is_pie(&self) -> Result<bool, ElfDamage> {
         let Some(dynamic) = self.segments()?.into_iter().find(|s| s.kind == PT_DYNAMIC) else {
             return Ok(false);
         };

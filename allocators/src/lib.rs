@@ -26,11 +26,11 @@ mod probe;
 pub mod settings;
 mod variant;
 
-pub use dispatch::{DispatchAlloc, SELECT_ENV, Selection, selection};
+pub use dispatch::{DispatchAlloc, SELECT_ENV, Selection, SelectionError, selection};
 pub use probe::{
-    AllocatorIdentity, SNMALLOC_NO_RELEASE, SNMALLOC_VERSION, SNMALLOC_VERSION_SYMBOL, arena_count,
-    background_thread, count_heaps, glibc_arena_count, glibc_version, mimalloc_version_string,
-    probe, release, release_thread, set_background_thread,
+    AllocatorIdentity, ReleaseError, SNMALLOC_NO_RELEASE, SNMALLOC_VERSION,
+    SNMALLOC_VERSION_SYMBOL, arena_count, background_thread, count_heaps, glibc_arena_count,
+    glibc_version, mimalloc_version_string, probe, release, release_thread, set_background_thread,
 };
 pub use variant::{
     Base, Catalog, FAULT_ENV, Launch, LibraryProblem, THP_DISABLE_ENV, Variant, VariantError,

@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use thiserror::Error;
+
 /// An allocator family: who reads which variables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -128,8 +130,52 @@ pub fn glibc_number(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-const GLIBC_NUMBER: &str =
-    "a non-negative integer (decimal without leading zeros, or hexadecimal with 0x)";
+/// What a malformed value of a known variable should have been: the error
+/// of [`check_value`], worded to follow "expected".
+#[derive(Debug, Error, PartialEq, Eq, Clone)]
+pub enum Expected {
+    /// A glibc malloc number (`MALLOC_ARENA_MAX` and the like).
+    #[error("a non-negative integer (decimal without leading zeros, or hexadecimal with 0x)")]
+    GlibcNumber,
+    /// A `GLIBC_TUNABLES` item that is not `name=value`.
+    #[error("name=value pairs separated by ':' (e.g. glibc.malloc.arena_max=2), not {pair:?}")]
+    TunablePair {
+        /// The item as written.
+        pair: String,
+    },
+    /// A tunable this glibc does not know.
+    #[error("tunables this glibc knows (ld.so --list-tunables); it has no {name}")]
+    UnknownTunable {
+        /// The tunable's name.
+        name: String,
+    },
+    /// A `glibc.malloc` tunable whose value is no glibc number.
+    #[error("{} for {name}, not {value:?}", Expected::GlibcNumber)]
+    TunableNumber {
+        /// The tunable's name.
+        name: String,
+        /// Its value as written.
+        value: String,
+    },
+    /// A `MALLOC_CONF` item that is not `key:value`.
+    #[error("key:value pairs separated by ',' (e.g. narenas:2,dirty_decay_ms:0), not {pair:?}")]
+    ConfPair {
+        /// The item as written.
+        pair: String,
+    },
+    /// `TCMALLOC_RELEASE_RATE`.
+    #[error("a non-negative number (e.g. 10)")]
+    ReleaseRate,
+    /// A boolean mimalloc option.
+    #[error("1, 0, true, false, on, off, yes or no")]
+    MiBool,
+    /// A numeric mimalloc option.
+    #[error("an integer")]
+    MiNumber,
+    /// A mimalloc option read as a size.
+    #[error("a size: a number of bytes, or of KiB, MiB, GiB or TiB (e.g. 64MiB)")]
+    MiSize,
+}
 
 /// The `name=value` pairs of a `GLIBC_TUNABLES` value (a pair without `=`
 /// has an empty value).
@@ -168,25 +214,24 @@ pub fn known_tunables() -> Option<&'static BTreeSet<String>> {
         .as_ref()
 }
 
-fn check_tunables(value: &str) -> Result<(), String> {
+fn check_tunables(value: &str) -> Result<(), Expected> {
     if value.is_empty() {
         return Ok(());
     }
     for pair in value.split(':') {
         let Some((name, v)) = pair.split_once('=').filter(|(n, _)| !n.is_empty()) else {
-            return Err(format!(
-                "name=value pairs separated by ':' (e.g. glibc.malloc.arena_max=2), not {pair:?}"
-            ));
+            return Err(Expected::TunablePair { pair: pair.into() });
         };
         if let Some(known) = known_tunables()
             && !known.contains(name)
         {
-            return Err(format!(
-                "tunables this glibc knows (ld.so --list-tunables); it has no {name}"
-            ));
+            return Err(Expected::UnknownTunable { name: name.into() });
         }
         if name.starts_with(GLIBC_MALLOC_TUNABLE) && glibc_number(v).is_none() {
-            return Err(format!("{GLIBC_NUMBER} for {name}, not {v:?}"));
+            return Err(Expected::TunableNumber {
+                name: name.into(),
+                value: v.into(),
+            });
         }
     }
     Ok(())
@@ -194,7 +239,7 @@ fn check_tunables(value: &str) -> Result<(), String> {
 
 /// `key:value` pairs separated by `,`, keys of letters, digits and `_`, as
 /// jemalloc's option parser reads them.
-fn check_malloc_conf(value: &str) -> Result<(), String> {
+fn check_malloc_conf(value: &str) -> Result<(), Expected> {
     if value.is_empty() {
         return Ok(());
     }
@@ -205,9 +250,7 @@ fn check_malloc_conf(value: &str) -> Result<(), String> {
                 && !v.is_empty()
         });
         if !ok {
-            return Err(format!(
-                "key:value pairs separated by ',' (e.g. narenas:2,dirty_decay_ms:0), not {pair:?}"
-            ));
+            return Err(Expected::ConfPair { pair: pair.into() });
         }
     }
     Ok(())
@@ -309,7 +352,7 @@ fn is_integer(s: &str) -> bool {
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && s.parse::<i64>().is_ok()
 }
 
-fn check_mimalloc(option: &str, value: &str) -> Result<(), String> {
+fn check_mimalloc(option: &str, value: &str) -> Result<(), Expected> {
     let upper = value.to_ascii_uppercase();
     match mimalloc_option(option) {
         // Unknown (another version's): mimalloc ignores it.
@@ -319,14 +362,14 @@ fn check_mimalloc(option: &str, value: &str) -> Result<(), String> {
             if words.contains(&upper.as_str()) {
                 Ok(())
             } else {
-                Err("1, 0, true, false, on, off, yes or no".into())
+                Err(Expected::MiBool)
             }
         }
         Some(MiKind::Number) => {
             if is_integer(value) {
                 Ok(())
             } else {
-                Err("an integer".into())
+                Err(Expected::MiNumber)
             }
         }
         Some(MiKind::Size) => {
@@ -343,7 +386,7 @@ fn check_mimalloc(option: &str, value: &str) -> Result<(), String> {
             if !digits.is_empty() && digits.parse::<u64>().is_ok() && unit_ok {
                 Ok(())
             } else {
-                Err("a size: a number of bytes, or of KiB, MiB, GiB or TiB (e.g. 64MiB)".into())
+                Err(Expected::MiSize)
             }
         }
     }
@@ -351,12 +394,10 @@ fn check_mimalloc(option: &str, value: &str) -> Result<(), String> {
 
 /// Checks the value of a variable whose format is known; the error says
 /// what was expected. Unknown variables pass.
-pub fn check_value(name: &str, value: &str) -> Result<(), String> {
+pub fn check_value(name: &str, value: &str) -> Result<(), Expected> {
     let upper = name.to_ascii_uppercase();
     if GLIBC_NUMERIC.contains(&name) {
-        glibc_number(value)
-            .map(|_| ())
-            .ok_or_else(|| GLIBC_NUMBER.to_string())
+        glibc_number(value).map(|_| ()).ok_or(Expected::GlibcNumber)
     } else if name == "GLIBC_TUNABLES" {
         check_tunables(value)
     } else if name == "MALLOC_CONF" {
@@ -372,7 +413,7 @@ pub fn check_value(name: &str, value: &str) -> Result<(), String> {
         if ok {
             Ok(())
         } else {
-            Err("a non-negative number (e.g. 10)".into())
+            Err(Expected::ReleaseRate)
         }
     } else if let Some(option) = upper.strip_prefix("MIMALLOC_") {
         check_mimalloc(&option.to_ascii_lowercase(), value)
@@ -539,7 +580,7 @@ mod tests {
         ];
         for (k, v, expected) in bad {
             let e = check_value(k, v).expect_err(&format!("{k}={v}"));
-            assert!(e.contains(expected), "{k}={v}: {e}");
+            assert!(e.to_string().contains(expected), "{k}={v}: {e}");
         }
     }
 
@@ -553,7 +594,7 @@ mod tests {
         )
         .unwrap();
         let e = check_value("GLIBC_TUNABLES", "glibc.malloc.arena_mx=2").unwrap_err();
-        assert!(e.contains("no glibc.malloc.arena_mx"), "{e}");
+        assert!(e.to_string().contains("no glibc.malloc.arena_mx"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,8 @@
 #[cfg(feature = "testing")]
 use std::fmt;
 
+use thiserror::Error;
+
 use crate::protocol::{Phase, Role};
 
 /// The environment variable that injects a fault (the launch scrubs it from
@@ -78,6 +80,35 @@ fn is_master_phase(point: Point) -> bool {
     matches!(point, Point::At(Phase::Started | Phase::Preloaded))
 }
 
+/// Why a fault's spelling is refused.
+#[derive(Debug, Error, PartialEq, Eq, Clone)]
+pub enum FaultError {
+    /// A fault asked of a build without the `testing` feature.
+    #[error(
+        "{FAULT_ENV}={value:?}: this allocbench is built without fault injection, which only its own tests turn on (feature `testing` of allocbench-workloads)"
+    )]
+    NotBuilt {
+        /// The value as written.
+        value: String,
+    },
+    /// Not `KIND@PHASE[#WORKER]` with a known kind and phase.
+    #[error(
+        "{FAULT_ENV}={value:?}: expected KIND@PHASE[#WORKER], KIND one of segv, abort, double-free, kill, hang, exit"
+    )]
+    Malformed {
+        /// The value as written.
+        value: String,
+    },
+    /// A worker index on one of the master's phases.
+    #[error(
+        "{FAULT_ENV}={value:?}: #WORKER applies only to the workers' phases forked, steady, drained and trimmed"
+    )]
+    WorkerOnMaster {
+        /// The value as written.
+        value: String,
+    },
+}
+
 /// A fault to inject, or none (always none without the `testing` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Fault(#[cfg(feature = "testing")] Option<(Kind, Point, u32)>);
@@ -85,23 +116,16 @@ pub struct Fault(#[cfg(feature = "testing")] Option<(Kind, Point, u32)>);
 impl Fault {
     /// Reads a fault from `KIND@PHASE[#WORKER]`, as [`FAULT_ENV`] holds it;
     /// refuses every fault without the `testing` feature.
-    pub fn parse(s: &str) -> Result<Fault, String> {
+    pub fn parse(s: &str) -> Result<Fault, FaultError> {
         #[cfg(feature = "testing")]
         return Fault::parse_injected(s);
         #[cfg(not(feature = "testing"))]
-        Err(format!(
-            "{FAULT_ENV}={s:?}: this allocbench is built without fault injection, which only \
-             its own tests turn on (feature `testing` of allocbench-workloads)"
-        ))
+        Err(FaultError::NotBuilt { value: s.into() })
     }
 
     #[cfg(feature = "testing")]
-    fn parse_injected(s: &str) -> Result<Fault, String> {
-        let bad = || {
-            format!(
-                "{FAULT_ENV}={s:?}: expected KIND@PHASE[#WORKER], KIND one of segv, abort, double-free, kill, hang, exit"
-            )
-        };
+    fn parse_injected(s: &str) -> Result<Fault, FaultError> {
+        let bad = || FaultError::Malformed { value: s.into() };
         let (kind, rest) = s.split_once('@').ok_or_else(bad)?;
         let kind = Kind::ALL
             .into_iter()
@@ -117,9 +141,7 @@ impl Fault {
         };
         // The master has no worker index: a given one would be ignored.
         if index.is_some() && is_master_phase(phase) {
-            return Err(format!(
-                "{FAULT_ENV}={s:?}: #WORKER applies only to the workers' phases forked, steady, drained and trimmed"
-            ));
+            return Err(FaultError::WorkerOnMaster { value: s.into() });
         }
         Ok(Fault(Some((kind, phase, index.unwrap_or(0)))))
     }
@@ -137,7 +159,7 @@ impl Fault {
     }
 
     /// The fault [`FAULT_ENV`] asks for; none when it is unset or empty.
-    pub fn from_env() -> Result<Fault, String> {
+    pub fn from_env() -> Result<Fault, FaultError> {
         match std::env::var(FAULT_ENV) {
             Ok(s) if !s.is_empty() => Fault::parse(&s),
             _ => Ok(Fault::default()),
@@ -250,7 +272,8 @@ mod tests {
         // "abort@preloaded#3" used to be accepted and the index
         // silently ignored.
         let e = Fault::parse("abort@preloaded#3").unwrap_err();
-        assert!(e.contains("#WORKER applies only"), "{e}");
+        assert!(matches!(e, FaultError::WorkerOnMaster { .. }), "{e}");
+        assert!(e.to_string().contains("#WORKER applies only"), "{e}");
         assert!(Fault::parse("abort@started#0").is_err());
         assert_eq!(
             Fault::parse("abort@preloaded").unwrap().to_string(),

@@ -21,11 +21,11 @@ pub mod fault;
 pub mod protocol;
 mod spec;
 
-pub use engine::run_master;
+pub use engine::{EngineError, run_master};
 pub use protocol::{Event, Phase, PhaseReport, Role};
 pub use spec::{
-    Focus, Lifecycle, MAX_PROCESSES, MAX_THREADS, MixPhase, PreforkHook, SizeBand, SpecError,
-    Workload, WorkloadSpec, parse_size, workload, workloads,
+    Focus, Lifecycle, MAX_PROCESSES, MAX_THREADS, MixPhase, PreforkHook, SizeBand, SizeError,
+    SpecError, Workload, WorkloadSpec, parse_size, workload, workloads,
 };
 
 /// Merges a latency histogram sent as (value, count) pairs into `into`.

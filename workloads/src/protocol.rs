@@ -274,13 +274,16 @@ impl Channel {
     /// Reports reaching `phase` and, until the harness says continue, calls
     /// `tick` every `period` (on a fixed schedule: a slow tick does not
     /// shift the next ones); returns the ticks made.
-    pub fn phase_ticking(
+    pub fn phase_ticking<E>(
         &mut self,
         phase: Phase,
         report: PhaseReport,
         period: Duration,
-        tick: &mut dyn FnMut() -> Result<(), String>,
-    ) -> std::io::Result<u64> {
+        tick: &mut dyn FnMut() -> Result<(), E>,
+    ) -> std::io::Result<u64>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
         self.send(&Event::Phase {
             phase,
             report: Box::new(report),

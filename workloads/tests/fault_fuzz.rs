@@ -98,7 +98,7 @@ proptest! {
         if MASTER_PHASES.contains(&phase) && worker.is_some() {
             prop_assert!(parsed.is_err(), "{} accepted", text);
         } else {
-            let fault = parsed.map_err(TestCaseError::fail)?;
+            let fault = parsed.map_err(|e| TestCaseError::fail(e.to_string()))?;
             let expected = match MASTER_PHASES.contains(&phase) {
                 true => format!("{kind}@{phase}"),
                 false => format!("{kind}@{phase}#{}", worker.unwrap_or(0)),

@@ -20,7 +20,8 @@ pub use identity::{
     glibc_version, mimalloc_version_string, probe,
 };
 pub use release::{
-    SNMALLOC_NO_RELEASE, background_thread, release, release_thread, set_background_thread,
+    ReleaseError, SNMALLOC_NO_RELEASE, background_thread, release, release_thread,
+    set_background_thread,
 };
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};

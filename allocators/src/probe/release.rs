@@ -4,6 +4,38 @@
 use super::{
     Active, MallctlFn, builtin_mallctl, detected, mallctl_call, mallctl_read, malloc_trim,
 };
+use thiserror::Error;
+
+/// Why the release call or a background-thread setting could not be made.
+#[derive(Debug, Error, PartialEq, Eq, Clone)]
+pub enum ReleaseError {
+    /// A tcmalloc without `MallocExtension_ReleaseFreeMemory`.
+    #[error("this tcmalloc has no MallocExtension_ReleaseFreeMemory")]
+    NoTcmallocRelease,
+    /// An allocator the probe does not recognise.
+    #[error(
+        "no release call is known for the allocator in {}",
+        library.as_deref().unwrap_or("this process")
+    )]
+    Unknown {
+        /// The object that defines `malloc`, if known.
+        library: Option<String>,
+    },
+    /// jemalloc's `arena.<all>.purge` failed.
+    #[error("jemalloc refused mallctl(\"arena.<all>.purge\")")]
+    PurgeRefused,
+    /// Background threads asked of another allocator than jemalloc.
+    #[error("background threads are a jemalloc setting; this process does not run on jemalloc")]
+    NotJemalloc,
+    /// jemalloc's `background_thread` mallctl failed.
+    #[error("jemalloc refused background_thread={on} (error {rc})")]
+    BackgroundThreadRefused {
+        /// The setting asked for.
+        on: bool,
+        /// The mallctl's return code.
+        rc: i32,
+    },
+}
 
 /// What [`release`] reports for snmalloc, which has no release call.
 pub const SNMALLOC_NO_RELEASE: &str = "none (snmalloc has no release call)";
@@ -17,7 +49,7 @@ pub const SNMALLOC_NO_RELEASE: &str = "none (snmalloc has no release call)";
 /// and snmalloc decommits free chunks by itself (`madvise(MADV_FREE)`) beyond
 /// a cache of up to 2 MiB per thread. Nothing is called, and the call is
 /// reported as [`SNMALLOC_NO_RELEASE`].
-pub fn release() -> Result<&'static str, String> {
+pub fn release() -> Result<&'static str, ReleaseError> {
     match detected().active {
         Active::Glibc => {
             // SAFETY: malloc_trim is safe to call at any time.
@@ -45,29 +77,22 @@ pub fn release() -> Result<&'static str, String> {
             unsafe { f() };
             Ok("MallocExtension_ReleaseFreeMemory()")
         }
-        Active::Tcmalloc { release: None, .. } => {
-            Err("this tcmalloc has no MallocExtension_ReleaseFreeMemory".into())
-        }
+        Active::Tcmalloc { release: None, .. } => Err(ReleaseError::NoTcmallocRelease),
         Active::BuiltinSnmalloc | Active::Snmalloc { .. } => Ok(SNMALLOC_NO_RELEASE),
-        Active::Unknown => Err(format!(
-            "no release call is known for the allocator in {}",
-            detected().library.as_deref().unwrap_or("this process")
-        )),
+        Active::Unknown => Err(ReleaseError::Unknown {
+            library: detected().library.clone(),
+        }),
     }
 }
 
 /// Turns jemalloc's background threads on or off (`background_thread`).
 /// An error for other allocators.
-pub fn set_background_thread(on: bool) -> Result<(), String> {
-    let mallctl =
-        match detected().active {
-            Active::BuiltinJemalloc => builtin_mallctl(),
-            Active::Jemalloc { mallctl } => mallctl,
-            _ => return Err(
-                "background threads are a jemalloc setting; this process does not run on jemalloc"
-                    .into(),
-            ),
-        };
+pub fn set_background_thread(on: bool) -> Result<(), ReleaseError> {
+    let mallctl = match detected().active {
+        Active::BuiltinJemalloc => builtin_mallctl(),
+        Active::Jemalloc { mallctl } => mallctl,
+        _ => return Err(ReleaseError::NotJemalloc),
+    };
     let mut value = on;
     // SAFETY: background_thread takes a bool.
     let rc = unsafe {
@@ -82,9 +107,7 @@ pub fn set_background_thread(on: bool) -> Result<(), String> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(format!(
-            "jemalloc refused background_thread={on} (error {rc})"
-        ))
+        Err(ReleaseError::BackgroundThreadRefused { on, rc })
     }
 }
 
@@ -116,12 +139,12 @@ pub fn release_thread() {
     }
 }
 
-fn jemalloc_purge(mallctl: MallctlFn) -> Result<&'static str, String> {
+fn jemalloc_purge(mallctl: MallctlFn) -> Result<&'static str, ReleaseError> {
     mallctl_call(mallctl, c"thread.tcache.flush");
     // 4096 is MALLCTL_ARENAS_ALL.
     if mallctl_call(mallctl, c"arena.4096.purge") {
         Ok("mallctl(\"arena.<all>.purge\")")
     } else {
-        Err("jemalloc refused mallctl(\"arena.<all>.purge\")".into())
+        Err(ReleaseError::PurgeRefused)
     }
 }

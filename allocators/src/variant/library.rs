@@ -277,7 +277,10 @@ pub fn check_shared_object(path: &Path) -> Result<(), LibraryProblem> {
     match elf.is_pie() {
         Ok(false) => Ok(()),
         Ok(true) => Err(LibraryProblem::Executable { path: shown }),
-        Err(what) => Err(LibraryProblem::Damaged { path: shown, what }),
+        Err(what) => Err(LibraryProblem::Damaged {
+            path: shown,
+            what: what.to_string(),
+        }),
     }
 }
 #[cfg(test)]

@@ -147,7 +147,7 @@ pub enum VariantError {
         /// The value as written.
         value: String,
         /// The format the allocator reads.
-        expected: String,
+        expected: crate::settings::Expected,
     },
     /// A variable only another allocator family reads: the variant would
     /// measure its allocator's defaults under a tuned name.

@@ -18,14 +18,45 @@ pub const MIN_EXCESS: i64 = 1 << 20;
 /// Reports keyed by (role, worker index, phase).
 pub type Reports = HashMap<(Role, u32, Phase), PhaseReport>;
 
-fn find(phases: &[PhaseSample], name: Phase) -> Result<&PhaseSample, String> {
+/// Why a cell's figures cannot be computed: a sample or report they need
+/// is missing.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// No sample at a boundary.
+    #[error("no {0} sample")]
+    NoSample(PhaseName),
+    /// A sample that missed a process.
+    #[error("the {phase} sample is incomplete: {missed}")]
+    Incomplete {
+        /// The boundary.
+        phase: PhaseName,
+        /// Why the process was missed, as the sample records it.
+        missed: String,
+    },
+    /// The baseline sample has no master.
+    #[error("no master sample at the fork")]
+    NoMasterAtFork,
+    /// A serving process that did not report at `steady`.
+    #[error("{role:?} {index} sent no steady report")]
+    NoSteadyReport {
+        /// Master or worker.
+        role: Role,
+        /// Its index.
+        index: u32,
+    },
+}
+
+fn find(phases: &[PhaseSample], name: Phase) -> Result<&PhaseSample, MetricsError> {
     let name = PhaseName::from(name);
     let p = phases
         .iter()
         .find(|p| p.name == name)
-        .ok_or_else(|| format!("no {name} sample"))?;
+        .ok_or(MetricsError::NoSample(name))?;
     if let Some(missed) = p.processes.iter().find_map(|p| p.missed.as_ref()) {
-        return Err(format!("the {name} sample is incomplete: {missed}"));
+        return Err(MetricsError::Incomplete {
+            phase: name,
+            missed: missed.clone(),
+        });
     }
     Ok(p)
 }
@@ -70,7 +101,7 @@ pub fn compute(
     timeline: &Timeline,
     reports: &Reports,
     spec: &WorkloadSpec,
-) -> Result<Metrics, String> {
+) -> Result<Metrics, MetricsError> {
     let forks = spec.processes > 0;
     let forked = find(
         phases,
@@ -82,7 +113,7 @@ pub fn compute(
     )?;
     let steady = find(phases, Phase::Steady)?;
     let trimmed = find(phases, Phase::Trimmed)?;
-    let master_rss_forked = forked.master().ok_or("no master sample at the fork")?.rss;
+    let master_rss_forked = forked.master().ok_or(MetricsError::NoMasterAtFork)?.rss;
     let serving = |p: &PhaseSample| {
         if forks {
             p.workers_sum()
@@ -101,7 +132,7 @@ pub fn compute(
         .map(|&(role, i)| {
             reports
                 .get(&(role, i, Phase::Steady))
-                .ok_or_else(|| format!("{role:?} {i} sent no steady report"))
+                .ok_or(MetricsError::NoSteadyReport { role, index: i })
         })
         .collect::<Result<_, _>>()?;
 
@@ -543,7 +574,8 @@ mod tests {
             &WorkloadSpec::server(),
         )
         .unwrap_err();
-        assert!(err.contains("incomplete"), "{err}");
+        assert!(matches!(err, MetricsError::Incomplete { .. }), "{err}");
+        assert!(err.to_string().contains("incomplete"), "{err}");
     }
 }
 

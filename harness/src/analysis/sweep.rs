@@ -187,17 +187,58 @@ pub fn fit(cells: &[CellResult]) -> Fitted {
         let mine: Vec<&CellResult> = cells.iter().filter(|c| c.variant == v).collect();
         match fit_variant(v, &mine) {
             Ok(f) => out.fits.push(f),
+            // The reason is stored in the document as text.
             Err(reason) => out.unfitted.push(Unfitted {
                 variant: v.to_string(),
-                reason,
+                reason: reason.to_string(),
             }),
         }
     }
     out
 }
 
+/// How many of a variant's cells failed, said before why its model cannot
+/// be fitted ("" when none did).
+#[derive(Debug, Clone, Copy)]
+struct Failed {
+    failed: usize,
+    of: usize,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.failed > 0 {
+            write!(f, "{} of its {} cells failed; ", self.failed, self.of)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Why a variant's model cannot be fitted (an [`Unfitted`]'s reason).
+#[derive(Debug, thiserror::Error)]
+enum FitError {
+    /// Cells of several sweeps.
+    #[error(
+        "its cells come from {0} workload configurations (sizes, seed, workload or CPU pinning differ); fit the cells of one sweep"
+    )]
+    Configurations(usize),
+    /// Too few process or thread counts.
+    #[error(
+        "{failed}the model needs finished cells with at least two process counts (of 1 or more) and two thread counts; there are processes {processes:?} and threads {threads:?}"
+    )]
+    Grid {
+        failed: Failed,
+        processes: std::collections::BTreeSet<u32>,
+        threads: std::collections::BTreeSet<u32>,
+    },
+    /// A grid the least squares cannot solve.
+    #[error("{failed}the model cannot be fitted to this grid")]
+    Singular { failed: Failed },
+}
+
 /// The model for one variant's cells, or why it cannot be fitted.
-fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, String> {
+fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, FitError> {
     let failed = mine.iter().filter(|c| c.status != Status::Ok).count();
     let ok: Vec<&CellResult> = mine
         .iter()
@@ -205,20 +246,15 @@ fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, String> {
         .filter(|c| c.status == Status::Ok && c.metrics.is_some())
         .filter(|c| shape(c).is_some_and(|(p, _)| p > 0))
         .collect();
-    let failures = if failed > 0 {
-        format!("{failed} of its {} cells failed; ", mine.len())
-    } else {
-        String::new()
+    let failed = Failed {
+        failed,
+        of: mine.len(),
     };
     let mut configurations: Vec<String> = ok.iter().map(|c| sweep_configuration(c)).collect();
     configurations.sort();
     configurations.dedup();
     if configurations.len() > 1 {
-        return Err(format!(
-            "its cells come from {} workload configurations (sizes, seed, workload or CPU pinning differ); \
-             fit the cells of one sweep",
-            configurations.len()
-        ));
+        return Err(FitError::Configurations(configurations.len()));
     }
     let mut grid: Vec<(u32, u32)> = Vec::new();
     for c in &ok {
@@ -230,10 +266,11 @@ fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, String> {
     let ps: std::collections::BTreeSet<u32> = grid.iter().map(|g| g.0).collect();
     let ts: std::collections::BTreeSet<u32> = grid.iter().map(|g| g.1).collect();
     if ps.len() < 2 || ts.len() < 2 {
-        return Err(format!(
-            "{failures}the model needs finished cells with at least two process counts (of 1 or more) \
-             and two thread counts; there are processes {ps:?} and threads {ts:?}"
-        ));
+        return Err(FitError::Grid {
+            failed,
+            processes: ps,
+            threads: ts,
+        });
     }
     let mut points = Vec::new();
     for &(p, t) in &grid {
@@ -263,8 +300,7 @@ fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, String> {
         .iter()
         .map(|p| (f64::from(p.processes), f64::from(p.threads), p.measured))
         .collect();
-    let (coef, r2) = least_squares(&data)
-        .ok_or_else(|| format!("{failures}the model cannot be fitted to this grid"))?;
+    let (coef, r2) = least_squares(&data).ok_or(FitError::Singular { failed })?;
     let static_bytes = median(
         ok.iter()
             .filter_map(|c| master_anon_forked(c).map(|b| b as f64))
@@ -290,9 +326,29 @@ fn fit_variant(v: &str, mine: &[&CellResult]) -> Result<Fit, String> {
     Ok(f)
 }
 
+/// Why `--variants` selects no cells of a sweep.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SelectError {
+    /// Names the sweep does not have.
+    #[error(
+        "--variants: {} not in the sweep (it has {})",
+        if missing.len() == 1 { format!("{} is", missing[0]) } else { format!("{} are", missing.join(", ")) },
+        have.join(", ")
+    )]
+    Missing {
+        /// The names not in the sweep.
+        missing: Vec<String>,
+        /// The sweep's variants.
+        have: Vec<String>,
+    },
+    /// Only blank names.
+    #[error("--variants: no variant given")]
+    NoneGiven,
+}
+
 /// The cells of the variants named in `list` (all cells when it is empty),
 /// or which of the names the sweep does not have.
-pub fn select(cells: &[CellResult], list: &[String]) -> Result<Vec<CellResult>, String> {
+pub fn select(cells: &[CellResult], list: &[String]) -> Result<Vec<CellResult>, SelectError> {
     if list.is_empty() {
         return Ok(cells.to_vec());
     }
@@ -313,18 +369,13 @@ pub fn select(cells: &[CellResult], list: &[String]) -> Result<Vec<CellResult>, 
         .filter(|n| !have.contains(n))
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "--variants: {} not in the sweep (it has {})",
-            if missing.len() == 1 {
-                format!("{} is", missing[0])
-            } else {
-                format!("{} are", missing.join(", "))
-            },
-            have.join(", ")
-        ));
+        return Err(SelectError::Missing {
+            missing: missing.iter().map(|s| s.to_string()).collect(),
+            have: have.iter().map(|s| s.to_string()).collect(),
+        });
     }
     if names.is_empty() {
-        return Err("--variants: no variant given".into());
+        return Err(SelectError::NoneGiven);
     }
     Ok(cells
         .iter()
@@ -514,7 +565,7 @@ mod tests {
         assert_eq!(select(&cells, &[]).unwrap().len(), 18);
         let e = select(&cells, &names(&["jemalloc", "mimalloc"])).unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "--variants: mimalloc is not in the sweep (it has glibc, jemalloc)"
         );
     }

@@ -121,19 +121,33 @@ impl Verdict {
     }
 }
 
+/// Why a process could not be checked (a [`Verdict::Unknown`]'s reason).
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("cannot read process {pid}: {source}")]
+    Process {
+        pid: i32,
+        #[source]
+        source: procfs::ProcError,
+    },
+    #[error("cannot read /proc/{pid}/{file}: {source}")]
+    File {
+        pid: i32,
+        file: &'static str,
+        #[source]
+        source: procfs::ProcError,
+    },
+}
+
 /// Checks process `pid`, whose program started with `environ`.
 pub fn check(expect: &Expect, pid: i32, environ: &Environ) -> Verdict {
-    let read = || -> Result<(Vec<PathBuf>, Option<bool>), String> {
-        let process = Process::new(pid).map_err(|e| format!("cannot read process {pid}: {e}"))?;
-        let maps = process
-            .maps()
-            .map_err(|e| format!("cannot read /proc/{pid}/maps: {e}"))?;
+    let file = |file| move |source| ReadError::File { pid, file, source };
+    let read = || -> Result<(Vec<PathBuf>, Option<bool>), ReadError> {
+        let process = Process::new(pid).map_err(|source| ReadError::Process { pid, source })?;
+        let maps = process.maps().map_err(file("maps"))?;
         let mapped = mapped_files(maps);
         let thp = if expect.thp_disable {
-            process
-                .status()
-                .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?
-                .thp_enabled
+            process.status().map_err(file("status"))?.thp_enabled
         } else {
             None
         };
@@ -144,7 +158,7 @@ pub fn check(expect: &Expect, pid: i32, environ: &Environ) -> Verdict {
             let mapped: Vec<&Path> = mapped.iter().map(PathBuf::as_path).collect();
             judge(expect, &mapped, environ, thp)
         }
-        Err(e) => Verdict::Unknown(e),
+        Err(e) => Verdict::Unknown(e.to_string()),
     }
 }
 

@@ -166,7 +166,7 @@ fn inspect_process(
         Family::Glibc if library.is_none() => match glibc_arenas(s.pid, &heaps) {
             Ok(n) => Some(n),
             Err(e) => {
-                errors.push(e);
+                errors.push(e.to_string());
                 None
             }
         },
@@ -318,21 +318,45 @@ fn heap_candidates(maps: &procfs::process::MemoryMaps) -> Vec<u64> {
     out
 }
 
+/// Why glibc's arenas of a process could not be counted.
+#[derive(Debug, thiserror::Error)]
+enum ArenaError {
+    /// `/proc/PID/mem` cannot be opened.
+    #[error("/proc/{pid}/mem: {source} (the arenas need it)")]
+    Open {
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A heap's first word cannot be read.
+    #[error("/proc/{pid}/mem at {heap:#x}: {source}")]
+    Read {
+        pid: i32,
+        heap: u64,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// glibc's arenas in process `pid`: the main arena, and one per distinct
 /// arena pointer (`heap_info.ar_ptr`, a heap's first word) among its heaps
 /// whose arena lies in one of them.
-fn glibc_arenas(pid: i32, heaps: &[u64]) -> Result<u32, String> {
+fn glibc_arenas(pid: i32, heaps: &[u64]) -> Result<u32, ArenaError> {
     if heaps.is_empty() {
         return Ok(1);
     }
     use std::os::unix::fs::FileExt;
     let mem = std::fs::File::open(format!("/proc/{pid}/mem"))
-        .map_err(|e| format!("/proc/{pid}/mem: {e} (the arenas need it)"))?;
+        .map_err(|source| ArenaError::Open { pid, source })?;
     let mut arenas: Vec<u64> = Vec::new();
     for &h in heaps {
         let mut word = [0u8; 8];
         mem.read_exact_at(&mut word, h)
-            .map_err(|e| format!("/proc/{pid}/mem at {h:#x}: {e}"))?;
+            .map_err(|source| ArenaError::Read {
+                pid,
+                heap: h,
+                source,
+            })?;
         let ar = u64::from_ne_bytes(word);
         let in_a_heap = heaps.iter().any(|&s| (s..s + HEAP_MAX).contains(&ar));
         if in_a_heap && !arenas.contains(&ar) {

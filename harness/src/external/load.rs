@@ -19,16 +19,34 @@ use crate::exec::cell::{StderrTail, describe_exit};
 use crate::exec::contain::{self, Targets};
 use crate::exec::interrupt;
 
+/// Why a load command cannot be split into words.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SplitError {
+    /// An unclosed quote or a trailing backslash.
+    #[error("--load: cannot split {0:?} into words (an unclosed quote or a trailing backslash)")]
+    Unsplittable(String),
+    /// No words.
+    #[error("--load: the command is empty")]
+    Empty,
+}
+
+/// The load command could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the load command {program}: {source}")]
+pub struct LoadStartError {
+    /// The program.
+    pub program: String,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Splits a load command into its words, as a POSIX shell would (quotes and
 /// backslashes), without running a shell.
-pub fn split(cmd: &str) -> Result<Vec<String>, String> {
-    let words = shlex::split(cmd).ok_or_else(|| {
-        format!(
-            "--load: cannot split {cmd:?} into words (an unclosed quote or a trailing backslash)"
-        )
-    })?;
+pub fn split(cmd: &str) -> Result<Vec<String>, SplitError> {
+    let words = shlex::split(cmd).ok_or_else(|| SplitError::Unsplittable(cmd.into()))?;
     if words.is_empty() {
-        return Err("--load: the command is empty".into());
+        return Err(SplitError::Empty);
     }
     Ok(words)
 }
@@ -79,7 +97,7 @@ impl Load {
         words: &[String],
         metric: Option<Regex>,
         watchdog: Arc<Watchdog>,
-    ) -> Result<Load, String> {
+    ) -> Result<Load, LoadStartError> {
         let mut cmd = Command::new(&words[0]);
         cmd.args(&words[1..])
             .stdin(Stdio::null())
@@ -109,8 +127,10 @@ impl Load {
                 Ok(())
             });
         }
-        let mut child = contain::spawn(&mut cmd)
-            .map_err(|e| format!("cannot start the load command {}: {e}", words[0]))?;
+        let mut child = contain::spawn(&mut cmd).map_err(|source| LoadStartError {
+            program: words[0].clone(),
+            source,
+        })?;
         let pgid = child.id() as i32;
         interrupt::register(pgid);
         let stdout = StderrTail::collect(child.stdout.take().expect("stdout is piped"));

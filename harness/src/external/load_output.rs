@@ -295,14 +295,24 @@ fn by_metric(lines: &[String], re: &Regex) -> LoadFigures {
     }
 }
 
+/// Why a `--load-metric` regex cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricRegexError {
+    /// It does not compile.
+    #[error("--load-metric: {0}")]
+    Invalid(#[source] regex::Error),
+    /// It has no group to read the number from.
+    #[error(
+        "--load-metric {0:?}: no capture group; put the number in one, as in 'Throughput: ([0-9.]+)', or name it (?P<rps>…)"
+    )]
+    NoGroup(String),
+}
+
 /// Checks a `--load-metric` regex: it compiles and has a group to read.
-pub fn metric_regex(s: &str) -> Result<Regex, String> {
-    let re = Regex::new(s).map_err(|e| format!("--load-metric: {e}"))?;
+pub fn metric_regex(s: &str) -> Result<Regex, MetricRegexError> {
+    let re = Regex::new(s).map_err(MetricRegexError::Invalid)?;
     if re.captures_len() < 2 {
-        return Err(format!(
-            "--load-metric {s:?}: no capture group; put the number in one, as in \
-             'Throughput: ([0-9.]+)', or name it (?P<rps>…)"
-        ));
+        return Err(MetricRegexError::NoGroup(s.into()));
     }
     Ok(re)
 }
@@ -458,6 +468,7 @@ mod tests {
         assert!(
             metric_regex(r"Requests/sec: \d+")
                 .unwrap_err()
+                .to_string()
                 .contains("no capture group")
         );
         assert!(metric_regex(r"(?:x)").is_err());

@@ -12,6 +12,7 @@
 //! reads it.
 
 mod check;
+mod error;
 pub mod inspect;
 mod load;
 mod load_output;
@@ -37,12 +38,13 @@ pub use load_output::LoadFigures;
 pub use plan::{MeasurePlan, MeasureVariant, Ready, builtin_library, plan};
 pub use record::compute;
 
-use crate::exec::cell::{StderrTail, describe_exit};
+use crate::exec::cell::StderrTail;
 use crate::exec::contain;
 use crate::exec::interrupt;
 use crate::exec::runner::{Outcome, Sink, new_document, own_cpu_s};
 use crate::results::{CellResult, PhaseSample, Status, Timeline, TimelinePhase};
 use crate::sample::timeline::{Depth, TimelineSampler};
+pub use error::MeasureError;
 use load::{Load, LoadOutcome};
 use proc::peek_exit;
 use track::{Checking, Tracker};
@@ -225,7 +227,8 @@ fn run_row(
             ));
             cell.status = Status::Ok;
         }
-        Err(e) => cell.error = Some(e),
+        // The reason is stored in the document as text.
+        Err(e) => cell.error = Some(e.to_string()),
     }
     cell.measure = Some(record);
     cell.wall_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -249,23 +252,18 @@ impl<'a> Row<'a> {
         v: &MeasureVariant,
         log: &'a dyn Fn(&str),
         t0: Instant,
-    ) -> Result<Row<'a>, String> {
+    ) -> Result<Row<'a>, MeasureError> {
         if let Ready::Port(port) = plan.ready
             && port_open(port)
         {
-            return Err(format!(
-                "port {port} is open before the command started: another process listens there"
-            ));
+            return Err(MeasureError::PortInUse(port));
         }
         let mut cmd = Command::new(&plan.command[0]);
         cmd.args(&plan.command[1..]).stdin(Stdio::null());
         // stdout and stderr into one pipe: servers log to either, and the
         // last lines explain a failure.
-        let (reader, writer) =
-            std::io::pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
-        let writer2 = writer
-            .try_clone()
-            .map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
+        let (reader, writer) = std::io::pipe().map_err(MeasureError::Pipe)?;
+        let writer2 = writer.try_clone().map_err(MeasureError::Pipe)?;
         cmd.stdout(writer).stderr(writer2);
         v.launch.apply(&mut cmd);
         let thp_disable = v.variant.thp_disable;
@@ -300,8 +298,10 @@ impl<'a> Row<'a> {
                 Ok(())
             });
         }
-        let child = contain::spawn(&mut cmd)
-            .map_err(|e| format!("cannot start {}: {e}", plan.command[0]))?;
+        let child = contain::spawn(&mut cmd).map_err(|source| MeasureError::Start {
+            program: plan.command[0].clone(),
+            source,
+        })?;
         // The pipe's write ends live in the Command: drop them, or the
         // output never reaches its end.
         drop(cmd);
@@ -424,7 +424,7 @@ impl<'a> Row<'a> {
     /// phase sample); one found without the variant once is checked again
     /// before the row fails (an exec caught before the dynamic linker
     /// mapped the library).
-    fn settle_checks(&self) -> Result<(), String> {
+    fn settle_checks(&self) -> Result<(), MeasureError> {
         for _ in 0..5 {
             if !self.tracker().unsettled() {
                 break;
@@ -434,19 +434,19 @@ impl<'a> Row<'a> {
             self.tracker().refresh(t);
         }
         match self.tracker().not_in_effect() {
-            Some(why) => Err(why),
+            Some(why) => Err(MeasureError::NotInEffect(why)),
             None => Ok(()),
         }
     }
 
     /// Fails when the command has ended, a process of the server runs
     /// without the variant, or the run was interrupted.
-    fn watch(&self, stage: &str) -> Result<(), String> {
+    fn watch(&self, stage: &'static str) -> Result<(), MeasureError> {
         if interrupt::interrupted() {
-            return Err("interrupted".into());
+            return Err(MeasureError::Interrupted);
         }
         if let Some(why) = self.tracker().not_in_effect() {
-            return Err(why);
+            return Err(MeasureError::NotInEffect(why));
         }
         if let Some(status) = peek_exit(self.root) {
             if status.success() && self.daemonized() {
@@ -456,20 +456,11 @@ impl<'a> Row<'a> {
             self.output.wait_closed(Duration::from_millis(500));
             // The first lines too: an interpreter prints the error first
             // and its backtrace after.
-            let lines: Vec<String> = self.output.lines();
-            let output = match lines.len() {
-                0 => String::new(),
-                1..=6 => format!("; its output: {}", lines.join(" | ")),
-                n => format!(
-                    "; its output began: {} … and ended: {}",
-                    lines[..2].join(" | "),
-                    lines[n - 4..].join(" | ")
-                ),
-            };
-            return Err(format!(
-                "the command {} {stage}{output}",
-                describe_exit(status)
-            ));
+            return Err(MeasureError::Ended {
+                status,
+                stage,
+                lines: self.output.lines(),
+            });
         }
         Ok(())
     }
@@ -501,7 +492,7 @@ impl<'a> Row<'a> {
     }
 
     /// Waits until `until`, watching the command.
-    fn wait_until(&self, until: Instant, stage: &str) -> Result<(), String> {
+    fn wait_until(&self, until: Instant, stage: &'static str) -> Result<(), MeasureError> {
         loop {
             self.watch(stage)?;
             let left = until.saturating_duration_since(Instant::now());
@@ -512,7 +503,7 @@ impl<'a> Row<'a> {
         }
     }
 
-    fn drive(&mut self) -> Result<(), String> {
+    fn drive(&mut self) -> Result<(), MeasureError> {
         let plan = self.plan;
         match plan.ready {
             Ready::Port(port) => {
@@ -523,10 +514,10 @@ impl<'a> Row<'a> {
                         break;
                     }
                     if Instant::now() >= deadline {
-                        return Err(format!(
-                            "port {port} never opened within {} s",
-                            plan.timeout.as_secs_f64()
-                        ));
+                        return Err(MeasureError::PortNeverOpened {
+                            port,
+                            timeout: plan.timeout,
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -550,11 +541,8 @@ impl<'a> Row<'a> {
             self.output.wait_closed(Duration::from_millis(200));
             self.watch("before it was ready")?;
             return Err(match &self.plan.ignore {
-                Some(re) => format!(
-                    "no process of the server to check: --ignore-process {re} matches every \
-                     process but the launchers"
-                ),
-                None => "no process of the command runs".into(),
+                Some(re) => MeasureError::IgnoredAll(re.to_string()),
+                None => MeasureError::NoProcess,
             });
         }
         let checks = self.tracker().check_summary();
@@ -597,13 +585,14 @@ impl<'a> Row<'a> {
 
     /// Runs the load command to its end (or its timeout). The row fails
     /// only if the measured command does meanwhile.
-    fn run_load(&self, words: &[String]) -> Result<LoadOutcome, String> {
+    fn run_load(&self, words: &[String]) -> Result<LoadOutcome, MeasureError> {
         let mut load =
             match Load::start(words, self.plan.load_metric.clone(), self.watchdog.clone()) {
                 Ok(l) => l,
                 Err(e) => {
+                    // Kept in the record as text.
                     return Ok(LoadOutcome {
-                        error: Some(e),
+                        error: Some(e.to_string()),
                         ..LoadOutcome::default()
                     });
                 }
@@ -614,7 +603,7 @@ impl<'a> Row<'a> {
         let outcome = loop {
             let left = tracker().load_tree();
             if let Err(e) = self.watch("during the load") {
-                load.kill(e.clone(), &left);
+                load.kill(e.to_string(), &left);
                 tracker().set_load(None);
                 return Err(e);
             }

@@ -89,15 +89,41 @@ fn seconds(flag: &str, v: Option<f64>, default: f64) -> anyhow::Result<f64> {
     Ok(v)
 }
 
+/// Why a built-in allocator's preload library cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BuiltinLibraryError {
+    /// This executable cannot be found.
+    #[error("cannot find allocbench: {0}")]
+    Exe(#[source] std::io::Error),
+    /// The library is there but cannot be preloaded.
+    #[error(transparent)]
+    Unusable(#[from] allocbench_allocators::LibraryProblem),
+    /// The library is not built.
+    #[error(
+        "{file} is not next to {} (looked in {} and {}/deps); build it once with `{build}` at the workspace root (`cargo run -- measure` builds only the allocbench package)",
+        exe.display(),
+        exe.parent().unwrap_or(std::path::Path::new("/")).display(),
+        exe.parent().unwrap_or(std::path::Path::new("/")).display()
+    )]
+    NotBuilt {
+        /// The library's file name.
+        file: String,
+        /// The running allocbench.
+        exe: PathBuf,
+        /// The command that builds it.
+        build: &'static str,
+    },
+}
+
 /// Where the preload library of a built-in allocator is: next to the
 /// running allocbench, or in its `deps/` (where cargo writes it first).
-pub fn builtin_library(file: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find allocbench: {e}"))?;
+pub fn builtin_library(file: &str) -> Result<PathBuf, BuiltinLibraryError> {
+    let exe = std::env::current_exe().map_err(BuiltinLibraryError::Exe)?;
     let dir = exe.parent().unwrap_or(std::path::Path::new("/"));
     for d in [dir.to_path_buf(), dir.join("deps")] {
         let p = d.join(file);
         if p.is_file() {
-            check_shared_object(&p).map_err(|e| e.to_string())?;
+            check_shared_object(&p)?;
             return Ok(p.canonicalize().unwrap_or(p));
         }
     }
@@ -106,13 +132,11 @@ pub fn builtin_library(file: &str) -> Result<PathBuf, String> {
     } else {
         "cargo build"
     };
-    Err(format!(
-        "{file} is not next to {} (looked in {} and {}/deps); build it once with `{build}` at the \
-         workspace root (`cargo run -- measure` builds only the allocbench package)",
-        exe.display(),
-        dir.display(),
-        dir.display()
-    ))
+    Err(BuiltinLibraryError::NotBuilt {
+        file: file.into(),
+        exe,
+        build,
+    })
 }
 
 /// Checks the arguments; every problem is a usage error (exit code 2).

@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::Row;
 use super::STOP_GRACE;
 use super::proc::{peek_exit, signal_group};
+use super::{MeasureError, Row};
 use crate::exec::cell::{NOT_IN_EFFECT, describe_exit};
 use crate::exec::contain::{self, Targets};
 use crate::exec::interrupt;
@@ -19,7 +19,7 @@ impl Row<'_> {
     /// when the command has ended. Whatever the outcome, nothing of the
     /// tree is left running (what it forked during the stop included) and
     /// the root is reaped.
-    pub(super) fn stop(&mut self, outcome: Result<(), String>) -> Result<(), String> {
+    pub(super) fn stop(&mut self, outcome: Result<(), MeasureError>) -> Result<(), MeasureError> {
         let pgid = self.root;
         // The root is not reaped until the end, so its group id is ours.
         let tree = |known: Vec<(i32, u64)>| Targets {
@@ -94,7 +94,7 @@ impl Row<'_> {
                 .into_iter()
                 .find(|l| NOT_IN_EFFECT.iter().any(|p| l.contains(p)))
         {
-            return Err(format!("variant is not in effect as defined: {line}"));
+            return Err(MeasureError::Rejected(line));
         }
         outcome
     }

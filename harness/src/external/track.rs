@@ -21,7 +21,7 @@ use super::watchdog::Watchdog;
 use crate::exec::contain;
 use crate::results::measure::MeasuredProcess;
 use crate::results::{Mem, Millis, ProcessRole, ProcessSample, TreeSample};
-use crate::sample::cow::CowBaseline;
+use crate::sample::cow::{CowBaseline, CowError};
 use crate::sample::smaps::{SampleError, sample, sample_counters};
 use crate::sample::stat::{Image, Stat, all_stats};
 use crate::sample::timeline::Depth;
@@ -199,7 +199,7 @@ impl Tracker {
         }
 
         // One capture per parent per walk, shared by its new children.
-        let mut captured: HashMap<i32, Result<Arc<CowBaseline>, String>> = HashMap::new();
+        let mut captured: HashMap<i32, Result<Arc<CowBaseline>, CowError>> = HashMap::new();
         let mut live = Vec::with_capacity(order.len());
         for (s, parent, depth, adopted) in order {
             let known = self
@@ -242,18 +242,15 @@ impl Tracker {
                         } else {
                             match captured
                                 .entry(ppid)
-                                .or_insert_with(|| {
-                                    CowBaseline::capture(ppid)
-                                        .map(Arc::new)
-                                        .map_err(|e| e.to_string())
-                                })
+                                .or_insert_with(|| CowBaseline::capture(ppid).map(Arc::new))
                                 .clone()
                             {
                                 Ok(b) => {
                                     baseline = Some((b, s.image));
                                     cow_baseline_ms = Some(t_ms);
                                 }
-                                Err(e) => cow_missed = Some(e),
+                                // Kept in the record as text.
+                                Err(e) => cow_missed = Some(e.to_string()),
                             }
                         }
                     }

@@ -44,9 +44,14 @@ pub struct Watchdog {
     child: Mutex<Option<Child>>,
 }
 
+/// The watchdog process could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the watchdog: {0}")]
+pub struct WatchdogError(#[source] pub std::io::Error);
+
 impl Watchdog {
-    pub fn start() -> Result<Watchdog, String> {
-        let fail = |e: std::io::Error| format!("cannot start the watchdog: {e}");
+    pub fn start() -> Result<Watchdog, WatchdogError> {
+        let fail = WatchdogError;
         let exe = std::env::current_exe().map_err(fail)?;
         let (reader, writer) = std::io::pipe().map_err(fail)?;
         let child = contain::spawn(

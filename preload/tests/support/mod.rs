@@ -245,7 +245,8 @@ const PROBE_CHILD: &str = "ALLOCBENCH_PRELOAD_PROBE_CHILD";
 pub fn probe_test_main(lib: &Library) {
     if std::env::var_os(PROBE_CHILD).is_some() {
         let id = allocbench_allocators::probe();
-        let release = allocbench_allocators::release();
+        // The error crosses to the parent as text.
+        let release = allocbench_allocators::release().map_err(|e| e.to_string());
         println!(
             "{}",
             serde_json::to_string(&(id, release)).expect("serialisable")

@@ -27,6 +27,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::heap::Rng;
+use super::{EngineError, sys};
 use crate::spec::{Lifecycle, WorkloadSpec};
 
 static RETIRING: AtomicBool = AtomicBool::new(false);
@@ -49,7 +50,7 @@ extern "C" fn on_quit(_: libc::c_int) {
 
 /// Makes SIGQUIT a graceful stop in this worker, as Unicorn's and
 /// gunicorn's workers take it.
-pub(crate) fn install_retire_handler() -> Result<(), String> {
+pub(crate) fn install_retire_handler() -> Result<(), EngineError> {
     let action = SigAction::new(
         SigHandler::Handler(on_quit),
         SaFlags::SA_RESTART,
@@ -59,7 +60,7 @@ pub(crate) fn install_retire_handler() -> Result<(), String> {
     // async-signal-safe.
     unsafe { signal::sigaction(Signal::SIGQUIT, &action) }
         .map(|_| ())
-        .map_err(|e| format!("sigaction(SIGQUIT): {e}"))
+        .map_err(sys("sigaction(SIGQUIT)"))
 }
 
 /// A slot's worker is serving.
@@ -110,7 +111,7 @@ pub(crate) struct Board {
 
 impl Board {
     /// Maps a board for `slots` slots (before the first fork).
-    pub(crate) fn new(slots: usize) -> Result<Board, String> {
+    pub(crate) fn new(slots: usize) -> Result<Board, EngineError> {
         let len = SLOTS_AT + slots * size_of::<Slot>();
         // SAFETY: a fresh anonymous mapping, no address hint; checked below.
         let p = unsafe {
@@ -124,10 +125,10 @@ impl Board {
             )
         };
         if p == libc::MAP_FAILED {
-            return Err(format!(
-                "mmap of the lifecycle board: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(EngineError::Io {
+                what: "mmap of the lifecycle board",
+                source: std::io::Error::last_os_error(),
+            });
         }
         // Zeroed pages are valid atomics: every slot SERVING, nothing served.
         let board = Board {
@@ -314,11 +315,10 @@ pub(crate) fn reap(block: bool) -> Result<Option<Ended>, ()> {
 /// pending until [`wait_child`] takes it; the workers forked after inherit
 /// the mask, which a mold relies on. A master that polled instead would wake
 /// hundreds of times a second and steal time slices from its workers.
-pub(crate) fn block_sigchld() -> Result<(), String> {
+pub(crate) fn block_sigchld() -> Result<(), EngineError> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
-    set.thread_block()
-        .map_err(|e| format!("blocking SIGCHLD: {e}"))
+    set.thread_block().map_err(sys("blocking SIGCHLD"))
 }
 
 /// Sleeps until a SIGCHLD is pending (a child ended, or a worker asked to
@@ -352,7 +352,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// must drop.
 pub(crate) trait Forker {
     /// Forks generation `generation` of `slot`; returns the child's pid.
-    fn fork_worker(&mut self, slot: u32, generation: u32) -> Result<i32, String>;
+    fn fork_worker(&mut self, slot: u32, generation: u32) -> Result<i32, EngineError>;
     /// Tells the harness a child ended.
     fn report(&mut self, ended: &Ended, slot: u32);
 }
@@ -366,7 +366,7 @@ pub(crate) fn master_loop(
     spec: &WorkloadSpec,
     board: &Board,
     forker: &mut dyn Forker,
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let replaces = matches!(
         spec.lifecycle,
         Lifecycle::Requests { .. } | Lifecycle::Memory { .. }
@@ -448,12 +448,12 @@ pub(crate) fn mold_loop(
     board: &Board,
     own_slot: u32,
     forker: &mut dyn Forker,
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let Lifecycle::Refork {
         max_unavailable, ..
     } = spec.lifecycle
     else {
-        return Err("a mold without a refork policy".into());
+        return Err(EngineError::NoReforkPolicy);
     };
     let me = std::process::id() as i32;
     let forked_by = nix::unistd::getppid().as_raw();
@@ -492,16 +492,16 @@ pub(crate) fn mold_loop(
         if parent != forked_by && parent != board.master() {
             // Orphaned with the master gone (allocbench was killed): end
             // with it, and the workers with this mold.
-            return Err("the master exited".into());
+            return Err(EngineError::MasterExited);
         }
         if !adopted && parent == board.master() {
             // Forked by the master, or adopted by it when the older mold
             // exited: die with the master again, as a worker does.
             adopted = true;
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-                .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+                .map_err(sys("prctl(PR_SET_PDEATHSIG)"))?;
             if nix::unistd::getppid().as_raw() != board.master() {
-                return Err("the master exited".into());
+                return Err(EngineError::MasterExited);
             }
         }
         let next_mold = board.mold();

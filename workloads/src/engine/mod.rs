@@ -17,7 +17,9 @@ use std::time::Instant;
 use allocbench_allocators as allocators;
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
-use crate::fault::Fault;
+use thiserror::Error;
+
+use crate::fault::{Fault, FaultError};
 use crate::protocol::{Channel, Event, Phase, PhaseReport, Role};
 use crate::spec::{Lifecycle, PreforkHook, WorkloadSpec};
 // For the benchmark helpers (`crate::bench`).
@@ -32,22 +34,93 @@ use lifecycle::{Board, Ended, Forker};
 pub(crate) use serve::latency_histogram;
 use serve::{Served, Start, with_pool};
 
+/// Why a process of the cell stopped: what the master, a worker or a mold
+/// prints on stderr before it exits with an error.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// A fault asked for in the environment that cannot be injected.
+    #[error(transparent)]
+    Fault(#[from] FaultError),
+    /// A bad allocator selection in the environment.
+    #[error(transparent)]
+    Selection(#[from] allocators::SelectionError),
+    /// The allocator's release call failed.
+    #[error(transparent)]
+    Release(#[from] allocators::ReleaseError),
+    /// An I/O error: on the connection to the harness (`what` is
+    /// `connect` or the phase reported), or of a system call.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A system call that failed (`fork`, `prctl(...)`, ...).
+    #[error("{call}: {source}")]
+    Sys {
+        /// The call.
+        call: &'static str,
+        /// Its error.
+        #[source]
+        source: nix::Error,
+    },
+    /// A master without workers that claimed a refork.
+    #[error("the master cannot become a mold")]
+    MasterMold,
+    /// Threads in the master (or a mold) before a fork.
+    #[error(
+        "the master runs other threads ({}); forking it would copy held locks into the workers",
+        threads.join(", ")
+    )]
+    OtherThreads {
+        /// The other threads' names.
+        threads: Vec<String>,
+    },
+    /// A worker whose parent had exited by the time it started.
+    #[error("the process that forked this worker exited before it started")]
+    ForkerExited,
+    /// A mold whose serving threads did not end.
+    #[error("the mold cannot fork: {0}")]
+    MoldCannotFork(#[source] Box<EngineError>),
+    /// A serving thread that ended before the pool asked it to.
+    #[error("a serving thread ended early")]
+    ThreadEnded,
+    /// A mold under a policy that does not refork.
+    #[error("a mold without a refork policy")]
+    NoReforkPolicy,
+    /// A mold or worker whose master is gone.
+    #[error("the master exited")]
+    MasterExited,
+}
+
+/// An [`EngineError::Io`] of `what`.
+fn io(what: &'static str) -> impl Fn(std::io::Error) -> EngineError {
+    move |source| EngineError::Io { what, source }
+}
+
+/// An [`EngineError::Sys`] of `call`.
+fn sys(call: &'static str) -> impl Fn(nix::Error) -> EngineError {
+    move |source| EngineError::Sys { call, source }
+}
+
 /// Runs a whole cell's process tree from the master's side. Called in the
 /// process the harness spawned; returns only in the master.
-pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
+pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), EngineError> {
     let fault = Fault::from_env()?;
-    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
-    let mut ch = Some(Channel::connect(socket, Role::Master, 0).map_err(|e| io("connect", e))?);
+    let mut ch = Some(Channel::connect(socket, Role::Master, 0).map_err(io("connect"))?);
 
     if std::env::var_os(allocators::THP_DISABLE_ENV).is_some() {
         // Inherited by every worker across fork.
-        nix::sys::prctl::set_thp_disable(true)
-            .map_err(|e| format!("prctl(PR_SET_THP_DISABLE): {e}"))?;
+        nix::sys::prctl::set_thp_disable(true).map_err(sys("prctl(PR_SET_THP_DISABLE)"))?;
     }
     let identity = allocators::probe();
     if let Err(e) = allocators::selection() {
-        let _ = chan(&mut ch).send(&Event::Error { message: e.clone() });
-        return Err(e);
+        let _ = chan(&mut ch).send(&Event::Error {
+            message: e.to_string(),
+        });
+        return Err(e.into());
     }
     fault.at(Role::Master, 0, Phase::Started);
     chan(&mut ch)
@@ -63,7 +136,7 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
                 ..Default::default()
             },
         )
-        .map_err(|e| io("started", e))?;
+        .map_err(io("started"))?;
 
     let mut rng = Rng::new(spec.seed, 0);
     let heap = StaticHeap::preload(spec, &mut rng);
@@ -78,7 +151,7 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
                 ..Default::default()
             },
         )
-        .map_err(|e| io("preloaded", e))?;
+        .map_err(io("preloaded"))?;
 
     let release_call = apply_hook(spec, &mut rng)?;
     if spec.processes == 0 {
@@ -99,7 +172,7 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
             Start::default(),
             None,
         )? {
-            Outcome::Mold(_) => Err("the master cannot become a mold".into()),
+            Outcome::Mold(_) => Err(EngineError::MasterMold),
             Outcome::Done => Ok(()),
         };
     }
@@ -112,10 +185,10 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
         // Workers and molds whose mold exits are the master's to reap.
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-            return Err(format!(
-                "prctl(PR_SET_CHILD_SUBREAPER): {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(EngineError::Io {
+                what: "prctl(PR_SET_CHILD_SUBREAPER)",
+                source: std::io::Error::last_os_error(),
+            });
         }
     }
     let ctx = Ctx {
@@ -148,7 +221,7 @@ pub fn run_master(spec: &WorkloadSpec, socket: &str) -> Result<(), String> {
                 ..Default::default()
             }),
         })
-        .map_err(|e| io("forked", e))?;
+        .map_err(io("forked"))?;
 
     // Like a preforking server's master: wait for the workers, report each.
     lifecycle::master_loop(spec, &board, &mut spawner)?;
@@ -181,7 +254,7 @@ struct Spawner<'a, 'c> {
 }
 
 impl Forker for Spawner<'_, '_> {
-    fn fork_worker(&mut self, slot: u32, generation: u32) -> Result<i32, String> {
+    fn fork_worker(&mut self, slot: u32, generation: u32) -> Result<i32, EngineError> {
         let quota = self
             .quotas
             .then(|| lifecycle::draw_quota(self.ctx.spec, slot, generation))
@@ -222,7 +295,7 @@ impl Forker for Spawner<'_, '_> {
                 unsafe { libc::_exit(code) };
             }
             Ok(ForkResult::Parent { child }) => Ok(child.as_raw()),
-            Err(e) => Err(format!("fork: {e}")),
+            Err(e) => Err(sys("fork")(e)),
         }
     }
 
@@ -242,10 +315,10 @@ fn chan(ch: &mut Option<Channel>) -> &mut Channel {
     ch.as_mut().expect("the master keeps its channel")
 }
 
-fn apply_hook(spec: &WorkloadSpec, rng: &mut Rng) -> Result<Option<String>, String> {
+fn apply_hook(spec: &WorkloadSpec, rng: &mut Rng) -> Result<Option<String>, EngineError> {
     match spec.prefork {
         PreforkHook::None | PreforkHook::Freeze => Ok(None),
-        PreforkHook::Trim => allocators::release().map(|c| Some(c.to_string())),
+        PreforkHook::Trim => Ok(Some(allocators::release()?.to_string())),
         PreforkHook::Warmup => {
             // A burst of 100 requests' worth of objects, all live at once,
             // then freed.
@@ -261,10 +334,10 @@ fn apply_hook(spec: &WorkloadSpec, rng: &mut Rng) -> Result<Option<String>, Stri
 /// The master may fork only when its own code runs one thread: a lock held
 /// by another thread would be copied locked into the workers. jemalloc's
 /// background threads are the exception: jemalloc stops them around fork.
-fn ensure_single_threaded() -> Result<(), String> {
+fn ensure_single_threaded() -> Result<(), EngineError> {
     let mut others = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").map_err(|e| format!("/proc/self/task: {e}"))? {
-        let task = task.map_err(|e| format!("/proc/self/task: {e}"))?;
+    for task in std::fs::read_dir("/proc/self/task").map_err(io("/proc/self/task"))? {
+        let task = task.map_err(io("/proc/self/task"))?;
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         let comm = comm.trim();
         if task.file_name().to_string_lossy() != std::process::id().to_string()
@@ -274,10 +347,7 @@ fn ensure_single_threaded() -> Result<(), String> {
         }
     }
     if !others.is_empty() {
-        return Err(format!(
-            "the master runs other threads ({}); forking it would copy held locks into the workers",
-            others.join(", ")
-        ));
+        return Err(EngineError::OtherThreads { threads: others });
     }
     Ok(())
 }
@@ -315,9 +385,8 @@ fn serve_phases(
     generation: u32,
     start: Start,
     worker: Option<&Worker>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, EngineError> {
     let (spec, fault) = (ctx.spec, ctx.fault);
-    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
     // Distinct random streams for every thread of every process.
     let stream = 1
         + u64::from(index) * 1_000_003
@@ -350,7 +419,7 @@ fn serve_phases(
                     requests,
                     live_bytes,
                 })
-                .map_err(|e| io("progress", e))
+                .map_err(io("progress"))
             })?;
             served.add(&now);
             if served.requests == left {
@@ -366,7 +435,7 @@ fn serve_phases(
                         // Die no more with the forker: an older mold exits
                         // once its workers are replaced.
                         nix::sys::prctl::set_pdeathsig(None)
-                            .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+                            .map_err(sys("prctl(PR_SET_PDEATHSIG)"))?;
                         board.publish_mold();
                         break Some("mold");
                     }
@@ -393,7 +462,7 @@ fn serve_phases(
                 checksum: served.checksum,
                 reason: reason.into(),
             })
-            .map_err(|e| io("retired", e))?;
+            .map_err(io("retired"))?;
             slot.served.fetch_add(served.requests, Ordering::AcqRel);
             slot.retired_ns
                 .store(lifecycle::monotonic_ns(), Ordering::Release);
@@ -432,7 +501,7 @@ fn serve_phases(
                 ..Default::default()
             },
         )
-        .map_err(|e| io("steady", e))?;
+        .map_err(io("steady"))?;
 
         pool.drain();
         fault.at(role, index, Phase::Drained);
@@ -445,11 +514,10 @@ fn serve_phases(
             let period = std::time::Duration::from_secs_f64(1.0 / spec.idle_trickle_rps);
             let n = ch
                 .phase_ticking(Phase::Drained, drained, period, &mut || pool.trickle())
-                .map_err(|e| io("drained", e))?;
+                .map_err(io("drained"))?;
             Some(n)
         } else {
-            ch.phase(Phase::Drained, drained)
-                .map_err(|e| io("drained", e))?;
+            ch.phase(Phase::Drained, drained).map_err(io("drained"))?;
             None
         };
 
@@ -464,7 +532,7 @@ fn serve_phases(
                 ..Default::default()
             },
         )
-        .map_err(|e| io("trimmed", e))?;
+        .map_err(io("trimmed"))?;
         Ok(Outcome::Done)
     })
 }
@@ -476,12 +544,12 @@ fn pairs(h: &hdrhistogram::Histogram<u64>) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
+fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), EngineError> {
     // Die with the forker, as the master dies with the harness.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+        .map_err(sys("prctl(PR_SET_PDEATHSIG)"))?;
     if getppid() != w.parent {
-        return Err("the process that forked this worker exited before it started".into());
+        return Err(EngineError::ForkerExited);
     }
     let board = ctx.board.expect("a worker has a board");
     let slot = board.slot(w.slot);
@@ -492,7 +560,6 @@ fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
     slot.pid.store(getpid().as_raw(), Ordering::Release);
     slot.generation.store(w.generation, Ordering::Release);
     slot.state.store(lifecycle::SERVING, Ordering::Release);
-    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
     let mut ch = Channel::connect_as(
         ctx.socket,
         Role::Worker,
@@ -500,7 +567,7 @@ fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
         w.generation,
         w.parent.as_raw(),
     )
-    .map_err(|e| io("connect", e))?;
+    .map_err(io("connect"))?;
     if std::env::var_os(allocators::WORKER_BACKGROUND_THREAD_ENV).is_some() {
         allocators::set_background_thread(true)?;
     }
@@ -509,7 +576,7 @@ fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
         // serving at once.
         ctx.fault.at(Role::Worker, w.slot, Phase::Forked);
         ch.phase(Phase::Forked, PhaseReport::default())
-            .map_err(|e| io("forked", e))?;
+            .map_err(io("forked"))?;
     }
     match serve_phases(
         &mut ch,
@@ -527,7 +594,12 @@ fn run_worker(ctx: &Ctx, w: &Worker, start: Start) -> Result<(), String> {
 
 /// A worker that claimed a refork: with its serving threads ended and their
 /// caches kept, it forks every slot's next generation from itself.
-fn become_mold(ctx: &Ctx, w: &Worker, ch: Channel, caches: Vec<Vec<Block>>) -> Result<(), String> {
+fn become_mold(
+    ctx: &Ctx,
+    w: &Worker,
+    ch: Channel,
+    caches: Vec<Vec<Block>>,
+) -> Result<(), EngineError> {
     // It stopped dying with its forker when it claimed the refork (an older
     // mold exits once its workers are replaced and the master adopts it);
     // `mold_loop` ties it to the master again.
@@ -537,7 +609,7 @@ fn become_mold(ctx: &Ctx, w: &Worker, ch: Channel, caches: Vec<Vec<Block>>) -> R
     while let Err(e) = ensure_single_threaded() {
         tries += 1;
         if tries > 100 {
-            return Err(format!("the mold cannot fork: {e}"));
+            return Err(EngineError::MoldCannotFork(Box::new(e)));
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use allocbench_allocators as allocators;
 use hdrhistogram::Histogram;
 
+use super::EngineError;
 use super::heap::{Block, Global, Mix, Rng, StaticHeap};
 use crate::spec::WorkloadSpec;
 
@@ -410,8 +411,6 @@ enum PoolKind<'a> {
     },
 }
 
-const ENDED: &str = "a serving thread ended early";
-
 impl Pool<'_> {
     /// Serves `requests` requests (fewer when the process is asked to
     /// retire), calling `progress` with the requests this pool has served
@@ -420,8 +419,8 @@ impl Pool<'_> {
     pub(crate) fn serve(
         &mut self,
         requests: u64,
-        progress: &mut dyn FnMut(u64, u64) -> Result<(), String>,
-    ) -> Result<Served, String> {
+        progress: &mut dyn FnMut(u64, u64) -> Result<(), EngineError>,
+    ) -> Result<Served, EngineError> {
         match &mut self.0 {
             PoolKind::Inline { state, served } => {
                 let mut last = Instant::now();
@@ -449,7 +448,7 @@ impl Pool<'_> {
                 let threads = commands.len() as u64;
                 for (t, c) in commands.iter().enumerate() {
                     c.send(Command::Serve(share(requests, threads, t as u64)))
-                        .map_err(|_| ENDED.to_string())?;
+                        .map_err(|_| EngineError::ThreadEnded)?;
                 }
                 let mut total = Served::empty();
                 let mut done = 0;
@@ -471,7 +470,9 @@ impl Pool<'_> {
                                 return Err(e);
                             }
                         }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ENDED.into()),
+                        Err(mpsc::RecvTimeoutError::Disconnected) => {
+                            return Err(EngineError::ThreadEnded);
+                        }
                     }
                 }
                 Ok(total)
@@ -504,7 +505,7 @@ impl Pool<'_> {
 
     /// Serves one request of the idle trickle, on the serving threads in
     /// turn (their heaps hold what the drain freed).
-    pub(crate) fn trickle(&mut self) -> Result<(), String> {
+    pub(crate) fn trickle(&mut self) -> Result<(), EngineError> {
         match &mut self.0 {
             PoolKind::Inline { state, .. } => {
                 std::hint::black_box(state.trickle());
@@ -520,10 +521,10 @@ impl Pool<'_> {
                 *next = to + 1;
                 commands[to]
                     .send(Command::Trickle)
-                    .map_err(|_| ENDED.to_string())?;
+                    .map_err(|_| EngineError::ThreadEnded)?;
                 match replies.recv() {
                     Ok(_) => Ok(()),
-                    Err(_) => Err(ENDED.into()),
+                    Err(_) => Err(EngineError::ThreadEnded),
                 }
             }
         }
@@ -541,14 +542,15 @@ impl Pool<'_> {
 
     /// Ends the serving threads and returns their caches, in thread order,
     /// for a mold to hand to the workers it forks.
-    pub(crate) fn surrender(&mut self) -> Result<Vec<Vec<Block>>, String> {
+    pub(crate) fn surrender(&mut self) -> Result<Vec<Vec<Block>>, EngineError> {
         match &mut self.0 {
             PoolKind::Inline { state, .. } => Ok(vec![state.take_cache()]),
             PoolKind::Threads {
                 commands, replies, ..
             } => {
                 for c in commands.iter() {
-                    c.send(Command::Surrender).map_err(|_| ENDED.to_string())?;
+                    c.send(Command::Surrender)
+                        .map_err(|_| EngineError::ThreadEnded)?;
                 }
                 // Replies come in any order; a cache is a cache, but keep
                 // them in thread order for reproducibility: collect and let
@@ -558,7 +560,7 @@ impl Pool<'_> {
                     match replies.recv() {
                         Ok(Reply::Cache(c)) => caches.push(c),
                         Ok(_) => {}
-                        Err(_) => return Err(ENDED.into()),
+                        Err(_) => return Err(EngineError::ThreadEnded),
                     }
                 }
                 commands.clear();

@@ -187,13 +187,13 @@ impl FromStr for Lifecycle {
                     Some((s, c)) => (s, Some(c)),
                     None => (value, None),
                 };
-                let limit = parse_size(size).map_err(|e| invalid(given, e))?;
+                let limit = parse_size(size).map_err(|e| invalid(given, e.to_string()))?;
                 if limit < 1 << 20 {
                     return Err(invalid(given, "the limit must be at least 1MiB"));
                 }
                 let check = match check {
                     None => DEFAULT_MEMORY_CHECK,
-                    Some(c) => parse_interval(c).map_err(|e| invalid(given, e))?,
+                    Some(c) => parse_interval(c).map_err(|e| invalid(given, e.to_string()))?,
                 };
                 if check < Duration::from_millis(10) || check > Duration::from_secs(60) {
                     return Err(invalid(
@@ -270,8 +270,44 @@ impl schemars::JsonSchema for Lifecycle {
     }
 }
 
+/// Why a memory size does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum SizeError {
+    /// No number in front.
+    #[error("{given:?} is not a size (examples: 2GiB, 512MiB, 1.5G)")]
+    NotASize {
+        /// The size as written.
+        given: String,
+    },
+    /// A unit that is not B, KiB, MiB, GiB or TiB (or their short forms).
+    #[error("{given:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB or TiB)")]
+    UnknownUnit {
+        /// The size as written.
+        given: String,
+        /// The unit, lower-cased.
+        unit: String,
+    },
+    /// Less than a byte, or more than 2^63.
+    #[error("{given:?} is not a usable size")]
+    Unusable {
+        /// The size as written.
+        given: String,
+    },
+}
+
+/// Why a check interval does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+enum IntervalError {
+    /// Neither `ms` nor `s` at the end.
+    #[error("the check interval {given:?} needs a unit: 250ms or 1s")]
+    NoUnit { given: String },
+    /// Not a positive number in front of the unit.
+    #[error("{given:?} is not an interval (examples: 250ms, 1s)")]
+    NotAnInterval { given: String },
+}
+
 /// Parses a memory size: `2GiB`, `512MiB`, `1.5G`, `2048M`, `64k`, or bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, SizeError> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -279,7 +315,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let (num, unit) = t.split_at(split);
     let value: f64 = num
         .parse()
-        .map_err(|_| format!("{s:?} is not a size (examples: 2GiB, 512MiB, 1.5G)"))?;
+        .map_err(|_| SizeError::NotASize { given: s.into() })?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,
@@ -287,14 +323,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
         "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         other => {
-            return Err(format!(
-                "{s:?}: unknown unit {other:?} (use B, KiB, MiB, GiB or TiB)"
-            ));
+            return Err(SizeError::UnknownUnit {
+                given: s.into(),
+                unit: other.into(),
+            });
         }
     };
     let bytes = value * mult;
     if !(bytes.is_finite() && bytes >= 1.0 && bytes < 2f64.powi(63)) {
-        return Err(format!("{s:?} is not a usable size"));
+        return Err(SizeError::Unusable { given: s.into() });
     }
     Ok(bytes as u64)
 }
@@ -310,22 +347,20 @@ fn format_size(bytes: u64) -> String {
 }
 
 /// `250ms`, `1.5s`, `2s`.
-fn parse_interval(s: &str) -> Result<Duration, String> {
+fn parse_interval(s: &str) -> Result<Duration, IntervalError> {
     let t = s.trim();
     let (num, scale) = if let Some(ms) = t.strip_suffix("ms") {
         (ms, 1e-3)
     } else if let Some(sec) = t.strip_suffix('s') {
         (sec, 1.0)
     } else {
-        return Err(format!(
-            "the check interval {s:?} needs a unit: 250ms or 1s"
-        ));
+        return Err(IntervalError::NoUnit { given: s.into() });
     };
     match num.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v * scale < 1e6 => {
             Ok(Duration::from_secs_f64(v * scale))
         }
-        _ => Err(format!("{s:?} is not an interval (examples: 250ms, 1s)")),
+        _ => Err(IntervalError::NotAnInterval { given: s.into() }),
     }
 }
 

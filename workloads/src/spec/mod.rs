@@ -10,7 +10,7 @@ mod lifecycle;
 mod presets;
 mod validate;
 
-pub use lifecycle::{Lifecycle, parse_size};
+pub use lifecycle::{Lifecycle, SizeError, parse_size};
 pub use presets::{Focus, Workload, workload, workloads};
 
 use std::fmt;

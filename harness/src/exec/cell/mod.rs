@@ -5,6 +5,7 @@
 //! reason; its whole process tree is killed and the run goes on.
 
 mod channel;
+mod error;
 mod gate;
 mod restarts;
 mod stderr;
@@ -33,11 +34,12 @@ use crate::sample::timeline::{
     Sampling, SharedTree, TimelineSampler, TreeState, push_point, sample_tree,
 };
 use channel::{Acceptor, Incoming};
+pub use error::CellError;
 pub use gate::{BusyGate, Hold};
 use restarts::Restarts;
 pub(crate) use stderr::StderrTail;
 pub(crate) use verify::NOT_IN_EFFECT;
-pub use verify::{describe_exit, verify_allocator, verify_arenas, verify_thp};
+pub use verify::{VerifyError, describe_exit, verify_allocator, verify_arenas, verify_thp};
 
 /// Everything one cell needs to run.
 #[derive(Debug, Clone)]
@@ -135,7 +137,7 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
         machine: None,
     };
     let outcome = match launch {
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(CellError::from(e)),
         Ok(launch) => match CellRun::start(plan, gate, observe, &launch) {
             Err(e) => Err(e),
             Ok(mut run) => {
@@ -157,6 +159,7 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
                 match outcome {
                     Ok(()) => {
                         metrics::compute(&result.phases, &result.timeline, &run.reports, &plan.spec)
+                            .map_err(CellError::from)
                             .and_then(|m| {
                                 verify_arenas(&plan.variant, m.arenas)?;
                                 // The master counts its arenas before any
@@ -179,7 +182,8 @@ pub fn run_cell(plan: &CellPlan, gate: &Hold, observe: &dyn Fn(&str)) -> CellRes
     gate.release();
     match outcome {
         Ok(()) => result.status = Status::Ok,
-        Err(e) => result.error = Some(e),
+        // The reason is stored in the document as text.
+        Err(e) => result.error = Some(e.to_string()),
     }
     result.wall_ms = t0.elapsed().as_secs_f64() * 1e3;
     result
@@ -191,12 +195,11 @@ impl<'a> CellRun<'a> {
         gate: &'a Hold<'a>,
         observe: &'a dyn Fn(&str),
         launch: &allocbench_allocators::Launch,
-    ) -> Result<CellRun<'a>, String> {
+    ) -> Result<CellRun<'a>, CellError> {
         let (tx, rx) = mpsc::channel();
-        let (acceptor, socket) =
-            Acceptor::start(tx).map_err(|e| format!("cannot open the cell's socket: {e}"))?;
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find allocbench: {e}"))?;
-        let spec = serde_json::to_string(&plan.spec).map_err(|e| e.to_string())?;
+        let (acceptor, socket) = Acceptor::start(tx).map_err(CellError::Socket)?;
+        let exe = std::env::current_exe().map_err(CellError::Exe)?;
+        let spec = serde_json::to_string(&plan.spec)?;
         let mut cmd = Command::new(exe);
         cmd.args(["__worker", "--socket", &socket, "--spec-json", &spec])
             .stdin(Stdio::null())
@@ -239,8 +242,7 @@ impl<'a> CellRun<'a> {
                 Ok(())
             });
         }
-        let mut child = contain::spawn(&mut cmd)
-            .map_err(|e| format!("cannot start the worker process: {e}"))?;
+        let mut child = contain::spawn(&mut cmd).map_err(CellError::Spawn)?;
         interrupt::register(child.id() as i32);
         let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
         let master_pid = child.id() as i32;
@@ -278,19 +280,15 @@ impl<'a> CellRun<'a> {
         })
     }
 
-    fn drive(&mut self) -> Result<(), String> {
+    fn drive(&mut self) -> Result<(), CellError> {
         let workers = self.plan.spec.processes;
         self.barrier(Phase::Started, true, 0)?;
         let identity = self
             .reports
             .get(&(Role::Master, 0, Phase::Started))
             .and_then(|r| r.allocator.clone())
-            .ok_or("the master did not report its allocator")?;
-        let preload = self
-            .plan
-            .variant
-            .preload_path()
-            .map_err(|e| e.to_string())?;
+            .ok_or(CellError::NoAllocator)?;
+        let preload = self.plan.variant.preload_path()?;
         verify_allocator(&self.plan.variant, &identity, preload.as_deref())?;
         self.record(Phase::Started.into());
         self.continue_all(Phase::Started);
@@ -362,18 +360,17 @@ impl<'a> CellRun<'a> {
         }
         let status = self.master_status.expect("checked above");
         if !status.success() {
-            return Err(format!(
-                "master {} {} at exit",
-                self.master_pid,
-                describe_exit(status)
-            ));
+            return Err(CellError::MasterAtExit {
+                pid: self.master_pid,
+                status,
+            });
         }
         Ok(())
     }
 
     /// Waits until the master (if `master`) and `workers` workers have all
     /// reached `phase`.
-    fn barrier(&mut self, phase: Phase, master: bool, workers: u32) -> Result<(), String> {
+    fn barrier(&mut self, phase: Phase, master: bool, workers: u32) -> Result<(), CellError> {
         self.set_now(phase.into());
         (self.observe)(&format!("{}: {}", self.plan.variant.name, phase.name()));
         let deadline = Instant::now() + self.plan.phase_timeout;
@@ -396,7 +393,7 @@ impl<'a> CellRun<'a> {
     }
 
     /// Handles what arrives until `until`, failing on any fault.
-    fn pump_until(&mut self, until: Instant) -> Result<(), String> {
+    fn pump_until(&mut self, until: Instant) -> Result<(), CellError> {
         while Instant::now() < until {
             self.pump_once(until)?;
         }
@@ -405,42 +402,41 @@ impl<'a> CellRun<'a> {
 
     /// Handles one message or one tick; fails the cell on a timeout after
     /// `deadline`.
-    fn pump(&mut self, deadline: Instant) -> Result<(), String> {
+    fn pump(&mut self, deadline: Instant) -> Result<(), CellError> {
         if Instant::now() >= deadline {
-            return Err(format!(
-                "timed out in phase {} after {}",
-                self.now,
-                crate::units::seconds(self.plan.phase_timeout.as_secs_f64())
-            ));
+            return Err(CellError::Timeout {
+                phase: self.now,
+                timeout: self.plan.phase_timeout,
+            });
         }
         self.pump_once(deadline)
     }
 
-    fn pump_once(&mut self, until: Instant) -> Result<(), String> {
+    fn pump_once(&mut self, until: Instant) -> Result<(), CellError> {
         const TICK: Duration = Duration::from_millis(20);
         if interrupt::interrupted() {
-            return Err("interrupted".into());
+            return Err(CellError::Interrupted);
         }
         let wait = until.saturating_duration_since(Instant::now()).min(TICK);
         match self.rx.recv_timeout(wait) {
             Ok(msg) => self.handle(msg)?,
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return Err("lost the cell's socket".into()),
+            Err(RecvTimeoutError::Disconnected) => return Err(CellError::SocketLost),
         }
         self.check_processes()
     }
 
-    fn handle(&mut self, msg: Incoming) -> Result<(), String> {
+    fn handle(&mut self, msg: Incoming) -> Result<(), CellError> {
         match msg {
             Incoming::Connected { conn, writer } => {
                 self.pending.insert(conn, writer);
             }
             Incoming::Event { conn, event } => return self.handle_event(conn, event),
             Incoming::Garbage { conn, line } => {
-                return Err(format!(
-                    "{} sent a line that is not an event: {line:?}",
-                    self.who(conn)
-                ));
+                return Err(CellError::Garbage {
+                    who: self.who(conn),
+                    line,
+                });
             }
             Incoming::Closed { conn } => {
                 if let Some(p) = self.procs.get_mut(&conn) {
@@ -460,7 +456,7 @@ impl<'a> CellRun<'a> {
         }
     }
 
-    fn handle_event(&mut self, conn: usize, event: Event) -> Result<(), String> {
+    fn handle_event(&mut self, conn: usize, event: Event) -> Result<(), CellError> {
         match event {
             Event::Hello {
                 pid,
@@ -472,7 +468,7 @@ impl<'a> CellRun<'a> {
                 let writer = self
                     .pending
                     .remove(&conn)
-                    .ok_or("a hello on an unknown connection")?;
+                    .ok_or(CellError::UnknownConnection)?;
                 if role == Role::Worker {
                     self.on_worker_hello(pid, index, generation);
                 }
@@ -503,7 +499,7 @@ impl<'a> CellRun<'a> {
                 let p = self
                     .procs
                     .get_mut(&conn)
-                    .ok_or("a phase event before hello")?;
+                    .ok_or(CellError::BeforeHello("phase"))?;
                 p.reached = Some(phase);
                 let (role, index) = (p.role, p.index);
                 let base = self.restarts.base(index);
@@ -535,7 +531,10 @@ impl<'a> CellRun<'a> {
                 }
             }
             Event::Error { message } => {
-                return Err(format!("{}: {message}", self.who(conn)));
+                return Err(CellError::Reported {
+                    who: self.who(conn),
+                    message,
+                });
             }
         }
         Ok(())
@@ -543,19 +542,18 @@ impl<'a> CellRun<'a> {
 
     /// Notices processes that ended without telling: the master's own exit
     /// status, and connections closed with no exit report.
-    fn check_processes(&mut self) -> Result<(), String> {
+    fn check_processes(&mut self) -> Result<(), CellError> {
         if self.master_status.is_none()
             && let Ok(Some(status)) = self.child.try_wait()
         {
             contain::reaped(self.master_pid);
             self.master_status = Some(status);
             if self.now != TimelinePhase::Exit {
-                return Err(format!(
-                    "master {} {} in phase {}",
-                    self.master_pid,
-                    describe_exit(status),
-                    self.now
-                ));
+                return Err(CellError::MasterEnded {
+                    pid: self.master_pid,
+                    status,
+                    phase: self.now,
+                });
             }
         }
         // Give the master a moment to report why a worker's connection closed.
@@ -565,10 +563,10 @@ impl<'a> CellRun<'a> {
                 && p.exit.is_none()
                 && p.closed_at.is_some_and(|t| t.elapsed() > GRACE)
             {
-                return Err(format!(
-                    "worker {} closed its connection in phase {} without an exit report",
-                    p.pid, self.now
-                ));
+                return Err(CellError::Closed {
+                    pid: p.pid,
+                    phase: self.now,
+                });
             }
             if p.role == Role::Worker
                 && p.retired.is_none()
@@ -576,10 +574,11 @@ impl<'a> CellRun<'a> {
                 && p.exit_at.is_some_and(|t| t.elapsed() > GRACE)
             {
                 let (status, _) = p.exit.as_ref().expect("exit_at comes with exit");
-                return Err(format!(
-                    "worker {} {status} in phase {} before it served its requests",
-                    p.pid, self.now
-                ));
+                return Err(CellError::EndedEarly {
+                    pid: p.pid,
+                    status: status.clone(),
+                    phase: self.now,
+                });
             }
         }
         self.restarts.check_early_exits(GRACE)
@@ -634,7 +633,7 @@ impl<'a> CellRun<'a> {
     /// Ends the cell: on failure, kills the whole tree; always reaps the
     /// master, and kills whatever the tree left behind (a process that
     /// left it, adopted by allocbench), so nothing is left running.
-    fn finish(&mut self, outcome: Result<(), String>) -> Result<(), String> {
+    fn finish(&mut self, outcome: Result<(), CellError>) -> Result<(), CellError> {
         let pgid = self.master_pid;
         let mut targets = Targets {
             adopted: true,
@@ -661,12 +660,15 @@ impl<'a> CellRun<'a> {
             .iter()
             .find(|l| NOT_IN_EFFECT.iter().any(|p| l.contains(p)));
         match (outcome, rejected) {
-            (Ok(()), Some(line)) => Err(format!(
-                "variant {} is not in effect as defined: {line}",
-                self.plan.variant.name
-            )),
+            (Ok(()), Some(line)) => Err(CellError::NotInEffect {
+                variant: self.plan.variant.name.clone(),
+                line: line.clone(),
+            }),
             (Err(e), _) if tail.is_empty() => Err(e),
-            (Err(e), _) => Err(format!("{e} (stderr: {})", tail.last().expect("non-empty"))),
+            (Err(e), _) => Err(CellError::WithStderr {
+                error: Box::new(e),
+                line: tail.last().expect("non-empty").clone(),
+            }),
             (ok, None) => ok,
         }
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use allocbench_workloads::{Phase, PhaseReport, Role};
 
-use super::CellRun;
+use super::{CellError, CellRun};
 use crate::results::Restart;
 use crate::results::TreeSample;
 
@@ -40,9 +40,12 @@ impl Restarts {
 
     /// Fails on an exit reported for a pid that never said hello within
     /// `grace`.
-    pub(super) fn check_early_exits(&self, grace: Duration) -> Result<(), String> {
+    pub(super) fn check_early_exits(&self, grace: Duration) -> Result<(), CellError> {
         match self.early.iter().find(|e| e.2.elapsed() > grace) {
-            Some((pid, status, _)) => Err(format!("worker {pid} {status} before it connected")),
+            Some((pid, status, _)) => Err(CellError::EndedBeforeConnecting {
+                pid: *pid,
+                status: status.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -100,16 +103,16 @@ impl CellRun<'_> {
         latency_ns: Vec<(u64, u64)>,
         checksum: u64,
         reason: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), CellError> {
         let t_ms = self.t0.elapsed().as_secs_f64() * 1e3;
         let policy = !self.plan.spec.lifecycle.is_none();
         let who = self.who(conn);
         let p = self
             .procs
             .get_mut(&conn)
-            .ok_or("a retired event before hello")?;
+            .ok_or(CellError::BeforeHello("retired"))?;
         if p.role != Role::Worker || !policy {
-            return Err(format!("{who} retired without a lifecycle policy"));
+            return Err(CellError::RetiredWithoutPolicy { who });
         }
         p.retired = Some(reason.clone());
         let (pid, index, generation) = (p.pid, p.index, p.generation);
@@ -148,14 +151,18 @@ impl CellRun<'_> {
         pid: i32,
         status: String,
         success: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), CellError> {
         {
             let mut tree = self.lock_tree();
             tree.workers.retain(|&(w, _)| w != pid);
             tree.molds.retain(|&(w, _)| w != pid);
         }
         if !success {
-            return Err(format!("worker {pid} {status} in phase {}", self.now));
+            return Err(CellError::WorkerFailed {
+                pid,
+                status,
+                phase: self.now,
+            });
         }
         match self.procs.values_mut().find(|p| p.pid == pid) {
             Some(p) => {
