@@ -420,11 +420,12 @@ struct Held {
 
 /// Waits until the cell of `harness` holds `workers` serving workers, all
 /// waiting at steady (the same in two looks 200 ms apart, no CPU used
-/// between them), forked by a mold if `mold`, by the master if not.
-fn wait_held(cell: &mut HeldCell, workers: usize, mold: bool) -> Held {
+/// between them), forked by a mold if `mold`, by the master if not; fails
+/// after `patience`.
+fn wait_held(cell: &mut HeldCell, workers: usize, mold: bool, patience: Duration) -> Held {
     let child = &mut cell.child;
     let harness = child.id() as i32;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + patience;
     let mut before: Option<Vec<(Proc, String)>> = None;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -700,11 +701,28 @@ fn the_molds_workers_share_the_pages_it_dirtied_and_the_masters_do_not() {
     // (800 of 1000 requests), so that the new workers serve few requests
     // and keep most of its pages, and replaces both others at once (/2),
     // before they serve their last request.
-    let mut cell = HeldCell::spawn(
-        "held-refork",
-        &["--processes", "3", "--lifecycle", "refork=800/2"],
-    );
-    let held = wait_held(&mut cell, 3, true);
+    // On a loaded machine a worker can serve its last request before the
+    // mold asks it to retire; it then waits at steady as the master's, and
+    // the tree is never held as wanted: run the cell again (a few times).
+    let (cell, held) = (1..=3)
+        .find_map(|attempt| {
+            let mut cell = HeldCell::spawn(
+                "held-refork",
+                &["--processes", "3", "--lifecycle", "refork=800/2"],
+            );
+            let patience = Duration::from_secs(if attempt < 3 { 20 } else { 60 });
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                wait_held(&mut cell, 3, true, patience)
+            })) {
+                Ok(held) => Some((cell, held)),
+                Err(_) if attempt < 3 => {
+                    cell.stop();
+                    None
+                }
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        })
+        .unwrap();
     let mold = held.mold.unwrap();
     assert_eq!(status_ppid(mold), held.master);
     let mut skipped = false;
@@ -735,7 +753,7 @@ fn the_molds_workers_share_the_pages_it_dirtied_and_the_masters_do_not() {
         "held-requests",
         &["--processes", "3", "--lifecycle", "requests=300"],
     );
-    let held = wait_held(&mut cell, 3, false);
+    let held = wait_held(&mut cell, 3, false, Duration::from_secs(60));
     for (i, &a) in held.workers.iter().enumerate() {
         assert_eq!(status_ppid(a), held.master);
         for &b in &held.workers[i + 1..] {
