@@ -16,7 +16,7 @@ use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use allocbench::results::{CellResult, ProcessRole, Restart, Status};
-use allocbench_workloads::Lifecycle;
+use allocbench_workloads::{Lifecycle, RetireReason};
 use common::*;
 
 /// Small sizes for the lifecycle cells: two single-threaded workers of a
@@ -148,7 +148,7 @@ fn requests_n_restarts_each_slot_ceil_m_over_n_minus_one_times() {
             );
             for r in rs {
                 assert_eq!(
-                    (r.reason.as_str(), r.requests),
+                    (r.reason.name(), r.requests),
                     ("quota", 300),
                     "{what}: {r:?}"
                 );
@@ -183,7 +183,7 @@ fn requests_with_jitter_draw_each_quota_within_the_band() {
     check_common(&c, 2, 1000);
     assert!(!c.timeline.restarts.is_empty());
     for r in &c.timeline.restarts {
-        assert_eq!(r.reason, "quota", "{r:?}");
+        assert_eq!(r.reason, RetireReason::Quota, "{r:?}");
         assert!((250..=350).contains(&r.requests), "{r:?}");
     }
     for (slot, rs) in by_slot(&c) {
@@ -292,7 +292,7 @@ fn a_memory_limit_asks_workers_over_it_within_the_check_interval() {
         let restarts = &c.timeline.restarts;
         assert!(!restarts.is_empty(), "no worker was asked to retire");
         for r in restarts {
-            assert_eq!(r.reason, "asked", "{r:?}");
+            assert_eq!(r.reason, RetireReason::Asked, "{r:?}");
         }
         for (slot, rs) in by_slot(&c) {
             let generations: Vec<u32> = rs.iter().map(|r| r.generation).collect();
@@ -641,8 +641,14 @@ fn refork_makes_one_mold_and_replaces_every_other_worker() {
     );
     check_common(&c, 3, 3000);
     let rs = &c.timeline.restarts;
-    let molds: Vec<&Restart> = rs.iter().filter(|r| r.reason == "mold").collect();
-    let asked: Vec<&Restart> = rs.iter().filter(|r| r.reason == "asked").collect();
+    let molds: Vec<&Restart> = rs
+        .iter()
+        .filter(|r| r.reason == RetireReason::Mold)
+        .collect();
+    let asked: Vec<&Restart> = rs
+        .iter()
+        .filter(|r| r.reason == RetireReason::Asked)
+        .collect();
     assert_eq!((molds.len(), asked.len(), rs.len()), (1, 2, 3), "{rs:?}");
     let mold = molds[0];
     assert_eq!((mold.generation, mold.requests), (0, 300), "{mold:?}");
@@ -889,7 +895,7 @@ fn compare_keeps_a_reforks_points_together_in_its_list() {
         .timeline
         .restarts
         .iter()
-        .filter(|r| r.reason == "mold")
+        .filter(|r| r.reason == RetireReason::Mold)
         .collect();
     assert_eq!(molds.len(), 2, "{:?}", doc.cells[0].timeline.restarts);
     assert_eq!((molds[0].generation, molds[0].requests), (0, 50));
@@ -946,7 +952,7 @@ fn many_reforks_in_a_row_do_not_fail_the_cell() {
         .timeline
         .restarts
         .iter()
-        .filter(|r| r.reason == "mold")
+        .filter(|r| r.reason == RetireReason::Mold)
         .count();
     assert_eq!(molds, 20);
 }

@@ -22,7 +22,7 @@ pub mod protocol;
 mod spec;
 
 pub use engine::{EngineError, run_master};
-pub use protocol::{Event, Phase, PhaseReport, Role};
+pub use protocol::{Event, Phase, PhaseReport, RetireReason, Role};
 pub use spec::{
     Focus, Lifecycle, MAX_PROCESSES, MAX_THREADS, MixPhase, PreforkHook, SizeBand, SizeError,
     SpecError, Workload, WorkloadSpec, parse_size, workload, workloads,

@@ -136,6 +136,37 @@ pub struct PhaseReport {
     pub idle_requests: Option<u64>,
 }
 
+/// Why a worker stopped serving before its slot's requests ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RetireReason {
+    /// It served its quota (`requests=N`).
+    Quota,
+    /// It was told to by SIGQUIT: over the memory limit, or replaced by a
+    /// mold.
+    Asked,
+    /// It became the mold, which forks the next workers.
+    Mold,
+}
+
+impl RetireReason {
+    /// Its name in JSON and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            RetireReason::Quota => "quota",
+            RetireReason::Asked => "asked",
+            RetireReason::Mold => "mold",
+        }
+    }
+}
+
+impl std::fmt::Display for RetireReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A message from a process of a cell to the harness.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -195,10 +226,8 @@ pub enum Event {
         latency_ns: Vec<(u64, u64)>,
         /// Checksum of the bytes it read back.
         checksum: u64,
-        /// `quota` (served its `requests=N`), `asked` (told to by SIGQUIT:
-        /// over the memory limit, or replaced by a mold) or `mold` (became
-        /// the mold).
-        reason: String,
+        /// Why it stopped serving.
+        reason: RetireReason,
     },
     /// The process cannot go on; it exits after sending this.
     Error {

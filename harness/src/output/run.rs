@@ -55,7 +55,7 @@ fn in_phase_order(cell: &CellResult, map: &std::collections::BTreeMap<String, f6
 fn restarts(cell: &CellResult) -> String {
     let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
     for r in &cell.timeline.restarts {
-        *by.entry(r.reason.as_str()).or_default() += 1;
+        *by.entry(r.reason.name()).or_default() += 1;
     }
     let n = cell.timeline.restarts.len();
     if by.is_empty() {

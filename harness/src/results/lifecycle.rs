@@ -1,7 +1,7 @@
 //! Worker lifecycles in result documents: a restart on the timeline, and
 //! how a cell's server ran for messages.
 
-use allocbench_workloads::{Lifecycle, PreforkHook};
+use allocbench_workloads::{Lifecycle, PreforkHook, RetireReason};
 use serde::{Deserialize, Serialize};
 
 use super::Millis;
@@ -30,7 +30,7 @@ pub struct Restart {
     pub generation: u32,
     /// `quota` (served its `requests=N`), `asked` (SIGQUIT: over the memory
     /// limit, or replaced by a mold) or `mold` (became the mold).
-    pub reason: String,
+    pub reason: RetireReason,
     /// Requests it served.
     pub requests: u64,
 }

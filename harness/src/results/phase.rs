@@ -59,9 +59,14 @@ impl fmt::Display for PhaseName {
     }
 }
 
+/// A phase sample's name that is none of [`PhaseName`]'s.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("unknown phase name {0:?}")]
+pub struct UnknownPhaseName(pub String);
+
 impl FromStr for PhaseName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<PhaseName, String> {
+    type Err = UnknownPhaseName;
+    fn from_str(s: &str) -> Result<PhaseName, UnknownPhaseName> {
         if s == "loaded" {
             return Ok(PhaseName::Loaded);
         }
@@ -73,7 +78,7 @@ impl FromStr for PhaseName {
             .and_then(|n| n.parse::<f64>().ok())
             .filter(|n| n.is_finite() && *n >= 0.0)
             .map(PhaseName::Idle)
-            .ok_or_else(|| format!("unknown phase name {s:?}"))
+            .ok_or_else(|| UnknownPhaseName(s.to_string()))
     }
 }
 

@@ -20,23 +20,42 @@ impl std::fmt::Display for Shard {
     }
 }
 
+/// Why a `--shard` value is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ShardError {
+    /// Not two whole numbers around a `/`.
+    #[error("{0:?} is not K/N (shard K of N, K counting from 0: 0/4 … 3/4)")]
+    NotKOfN(String),
+    /// N out of 1 to 10,000.
+    #[error("{0:?}: N must be 1 to 10000 shards")]
+    Count(String),
+    /// K not below N.
+    #[error("{given:?}: shards count from 0, so K must be below N (0 to {last})")]
+    Index {
+        /// The value as given.
+        given: String,
+        /// The last shard, N − 1.
+        last: u32,
+    },
+}
+
 impl std::str::FromStr for Shard {
-    type Err = String;
+    type Err = ShardError;
 
     /// `K/N`: 1 ≤ N ≤ 10,000 and 0 ≤ K < N.
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let bad = || format!("{s:?} is not K/N (shard K of N, K counting from 0: 0/4 … 3/4)");
+    fn from_str(s: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError::NotKOfN(s.to_string());
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let k: u32 = k.trim().parse().map_err(|_| bad())?;
         let n: u32 = n.trim().parse().map_err(|_| bad())?;
         if !(1..=10_000).contains(&n) {
-            return Err(format!("{s:?}: N must be 1 to 10000 shards"));
+            return Err(ShardError::Count(s.to_string()));
         }
         if k >= n {
-            return Err(format!(
-                "{s:?}: shards count from 0, so K must be below N (0 to {})",
-                n - 1
-            ));
+            return Err(ShardError::Index {
+                given: s.to_string(),
+                last: n - 1,
+            });
         }
         Ok(Shard { index: k, count: n })
     }

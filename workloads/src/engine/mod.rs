@@ -20,7 +20,7 @@ use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 use thiserror::Error;
 
 use crate::fault::{Fault, FaultError};
-use crate::protocol::{Channel, Event, Phase, PhaseReport, Role};
+use crate::protocol::{Channel, Event, Phase, PhaseReport, RetireReason, Role};
 use crate::spec::{Lifecycle, PreforkHook, WorkloadSpec};
 // For the benchmark helpers (`crate::bench`).
 #[cfg(feature = "testing")]
@@ -426,7 +426,7 @@ fn serve_phases(
                 break None;
             }
             if lifecycle::retiring() {
-                break Some("asked");
+                break Some(RetireReason::Asked);
             }
             match worker.and_then(|w| w.refork) {
                 Some((point, n)) if served.requests >= n => {
@@ -437,13 +437,13 @@ fn serve_phases(
                         nix::sys::prctl::set_pdeathsig(None)
                             .map_err(sys("prctl(PR_SET_PDEATHSIG)"))?;
                         board.publish_mold();
-                        break Some("mold");
+                        break Some(RetireReason::Mold);
                     }
                     // Another worker is the mold: serve on until replaced.
                 }
                 Some(_) => {}
                 // `requests=N`: the quota is served.
-                None if worker.and_then(|w| w.quota).is_some() => break Some("quota"),
+                None if worker.and_then(|w| w.quota).is_some() => break Some(RetireReason::Quota),
                 // Nothing ends this worker early: serve on.
                 None => {}
             }
@@ -451,7 +451,7 @@ fn serve_phases(
         if let Some(reason) = retire {
             let slot = slot.expect("only a worker retires");
             fault.at_retire(index);
-            let caches = if reason == "mold" {
+            let caches = if reason == RetireReason::Mold {
                 Some(pool.surrender()?)
             } else {
                 None
@@ -460,14 +460,14 @@ fn serve_phases(
                 requests: served.requests,
                 latency_ns: pairs(&served.histogram),
                 checksum: served.checksum,
-                reason: reason.into(),
+                reason,
             })
             .map_err(io("retired"))?;
             slot.served.fetch_add(served.requests, Ordering::AcqRel);
             slot.retired_ns
                 .store(lifecycle::monotonic_ns(), Ordering::Release);
             slot.state.store(lifecycle::RETIRED, Ordering::Release);
-            if reason == "asked" {
+            if reason == RetireReason::Asked {
                 lifecycle::tell_mold(ctx.board.expect("a worker has a board"));
             }
             return Ok(caches.map_or(Outcome::Done, Outcome::Mold));

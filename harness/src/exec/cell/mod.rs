@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use allocbench_allocators::Variant;
 use allocbench_workloads::protocol::CONTINUE;
-use allocbench_workloads::{Event, Phase, PhaseReport, Role, WorkloadSpec};
+use allocbench_workloads::{Event, Phase, PhaseReport, RetireReason, Role, WorkloadSpec};
 
 use crate::analysis::metrics;
 use crate::exec::contain::{self, Targets};
@@ -71,7 +71,7 @@ struct Proc {
     /// have retired first; its `Retired` may arrive just after).
     exit_at: Option<Instant>,
     /// Why it stopped serving early (`--lifecycle`), if it did.
-    retired: Option<String>,
+    retired: Option<RetireReason>,
 }
 
 struct CellRun<'a> {

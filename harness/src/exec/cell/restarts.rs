@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use allocbench_workloads::{Phase, PhaseReport, Role};
+use allocbench_workloads::{Phase, PhaseReport, RetireReason, Role};
 
 use super::{CellError, CellRun};
 use crate::results::Restart;
@@ -102,7 +102,7 @@ impl CellRun<'_> {
         requests: u64,
         latency_ns: Vec<(u64, u64)>,
         checksum: u64,
-        reason: String,
+        reason: RetireReason,
     ) -> Result<(), CellError> {
         let t_ms = self.t0.elapsed().as_secs_f64() * 1e3;
         let policy = !self.plan.spec.lifecycle.is_none();
@@ -114,9 +114,9 @@ impl CellRun<'_> {
         if p.role != Role::Worker || !policy {
             return Err(CellError::RetiredWithoutPolicy { who });
         }
-        p.retired = Some(reason.clone());
+        p.retired = Some(reason);
         let (pid, index, generation) = (p.pid, p.index, p.generation);
-        let mold = reason == "mold";
+        let mold = reason == RetireReason::Mold;
         let base = self.restarts.retired(
             Restart {
                 t_ms,
@@ -182,7 +182,7 @@ impl CellRun<'_> {
             .procs
             .values()
             .filter(|p| p.role == Role::Worker && p.index == index && p.generation < generation)
-            .filter(|p| p.retired.as_deref().is_some_and(|r| r != "mold"))
+            .filter(|p| p.retired.is_some_and(|r| r != RetireReason::Mold))
             .map(|p| p.pid)
             .collect();
         let mut tree = self.lock_tree();
