@@ -5,10 +5,19 @@
 
 use allocbench_allocators::bench::BenchAllocator;
 
-// One test function, so no other test thread allocates while glibc's
-// counters are compared.
+use crate::common::alone;
+
+// One test function, alone in a test process, so no other test thread
+// allocates while glibc's counters are compared.
 #[test]
 fn each_bench_entry_is_served_by_the_allocator_it_names() {
+    alone(
+        "bench_identity::each_bench_entry_is_served_by_the_allocator_it_names",
+        each_bench_entry_is_served,
+    );
+}
+
+fn each_bench_entry_is_served() {
     let je = BenchAllocator::Jemalloc.claims();
     assert!(je.builtin_jemalloc, "{je:?}");
     assert!(!je.builtin_mimalloc && !je.glibc_counted, "{je:?}");

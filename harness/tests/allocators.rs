@@ -1,9 +1,8 @@
 //! Each variant's worker reports the allocator that really serves it.
 
-mod common;
-
 use allocbench::results::Status;
-use common::*;
+
+use crate::common::{self, *};
 
 #[test]
 fn builtin_jemalloc_and_mimalloc_report_themselves() {

@@ -1,9 +1,7 @@
 //! Bad input is refused before any work: exit code 2, a message naming the
 //! problem, and no result rows.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn refused(args: &[&str], needles: &[&str]) {
     let r = run(args);

@@ -3,9 +3,6 @@
 //! processes left its group and session; a command that floods its output
 //! keeps allocbench's memory bounded and its document written.
 
-mod common;
-
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,7 +10,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use allocbench::results::{ProcessRole, Status};
-use common::{allocbench, cmdline, run_with, running_where, temp_dir};
+
+use crate::common::{allocbench, cmdline, free_port, run_with, running_where, temp_dir};
 
 fn server() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
@@ -29,15 +27,6 @@ fn server() -> &'static Path {
         assert!(status.success(), "cc failed");
         exe
     })
-}
-
-fn free_port() -> u16 {
-    // Below the ephemeral range, apart from measure.rs's ports.
-    let base = 30_000 + std::process::id() * 89 % 2_000;
-    (0..2_000)
-        .map(|n| (base + n) as u16)
-        .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
-        .expect("a free port")
 }
 
 /// Polls `cond` until it holds (10 s at most).

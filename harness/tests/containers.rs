@@ -2,14 +2,13 @@
 //! CPU and memory limits, and glibc sizes its arenas from the CPUs online,
 //! not from the affinity nor from the cgroup's CPU limit.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use allocbench::results::{CellResult, Document};
 use allocbench::sample::cgroup::{self, Place, Version};
-use common::*;
+
+use crate::common::*;
 
 const GIB: u64 = 1 << 30;
 

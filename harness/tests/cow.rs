@@ -5,8 +5,6 @@
 //! processes cross-check the harness's smaps_rollup readings and tree sums
 //! against a plain reading of /proc.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -14,6 +12,8 @@ use allocbench::results::cow::{CowCount, CowSample, MappingKind};
 use allocbench::results::{ProcessRole, Status};
 use allocbench::sample::cow::CowBaseline;
 use allocbench::sample::timeline::{TreeState, sample_tree};
+
+use crate::common;
 
 /// Compiles the test's C program once per test process.
 fn cow_child() -> &'static std::path::Path {

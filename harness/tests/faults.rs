@@ -1,10 +1,9 @@
 //! Faults lose nothing: a crashed or hung worker fails its own cell with the
 //! reason, the other cells run, and no process is left behind.
 
-mod common;
-
 use allocbench::results::Status;
-use common::*;
+
+use crate::common::*;
 
 /// A variants file with one glibc variant that injects `fault`.
 fn faulty(name: &str, fault: &str) -> String {

@@ -2,17 +2,17 @@
 //! snapshots (`tests/snapshots/`): the committed `results/json/*` (compare
 //! documents of every preset), a small sweep and a small `measure` run
 //! (`tests/fixtures/`). A change to any table, Markdown, CSV or JSON output
-//! shows here as a diff; `INSTA_UPDATE=always cargo test --test golden`
-//! rewrites the snapshots after a reviewed change.
-
-mod common;
+//! shows here as a diff; `INSTA_UPDATE=always cargo test -p allocbench
+//! --test integration golden::` rewrites the snapshots after a reviewed
+//! change.
 
 use std::path::{Path, PathBuf};
 
 use allocbench::cli::Format;
 use allocbench::output::{View, view_text};
 use allocbench::results::Document;
-use common::*;
+
+use crate::common::*;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,9 +1,10 @@
 //! `--help` of allocbench and of each command, as a user sees it, against
 //! reviewed snapshots (`tests/snapshots/`): a flag, heading, default or
 //! example that changes is a visible diff. After a deliberate change:
-//! `INSTA_UPDATE=always cargo test -p allocbench --test help`, review the
-//! diff, commit the `.snap` files. Otherwise a missing or different snapshot
-//! fails the test (insta writes a `.snap.new` beside it, or nothing on CI).
+//! `INSTA_UPDATE=always cargo test -p allocbench --test integration help::`,
+//! review the diff, commit the `.snap` files. Otherwise a missing or
+//! different snapshot fails the test (insta writes a `.snap.new` beside it,
+//! or nothing on CI).
 
 use std::process::{Command, Stdio};
 

@@ -2,15 +2,14 @@
 //! against a known answer, a preload that took and one that did not, and
 //! a server whose processes disagree.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-use common::{run, temp_dir};
 use serde_json::Value;
+
+use crate::common::{self, run, temp_dir};
 
 fn program() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();

@@ -3,13 +3,11 @@
 //! no regular files or too big, and a stderr or stdout that cannot be
 //! written. Nothing here may hang, panic, or lose a finished run's results.
 
-mod common;
-
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;

@@ -9,15 +9,14 @@
 //!
 //! A cell's policy is `cells[].lifecycle`, checked against its spec's.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use allocbench::results::{CellResult, ProcessRole, Restart, Status};
 use allocbench_workloads::{Lifecycle, RetireReason};
-use common::*;
+
+use crate::common::{self, *};
 
 /// Small sizes for the lifecycle cells: two single-threaded workers of a
 /// thousand requests each.
@@ -65,11 +64,17 @@ fn lifecycle(c: &CellResult) -> &Lifecycle {
     &c.lifecycle
 }
 
-/// The cell's restarts by slot, each slot's in the order heard.
+/// The cell's restarts by slot, each slot's by generation. The timeline
+/// lists them in the order heard, and each worker reports on a connection
+/// of its own: on a busy machine the harness can read a generation's
+/// retirement before its predecessor's (`[0, 2, 1]`).
 fn by_slot(c: &CellResult) -> BTreeMap<u32, Vec<&Restart>> {
     let mut slots: BTreeMap<u32, Vec<&Restart>> = BTreeMap::new();
     for r in &c.timeline.restarts {
         slots.entry(r.index).or_default().push(r);
+    }
+    for rs in slots.values_mut() {
+        rs.sort_by_key(|r| r.generation);
     }
     slots
 }

@@ -1,9 +1,7 @@
 //! Sizes and counts beyond what a run can be are refused before any work,
 //! naming the flag or the limit (exit code 2).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn refused(args: &[&str], needles: &[&str]) {
     let r = run(args);

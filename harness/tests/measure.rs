@@ -4,17 +4,18 @@
 //! re-forked; commands that fail; variants not in effect; the built-in
 //! jemalloc through its preload library; workers on huge pages.
 
-mod common;
-
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use allocbench::results::{CellResult, Document, PhaseSample, ProcessRole, Status};
-use common::{Run, allocbench, cmdline, run, run_with, running, running_where, state, temp_dir};
+
+use crate::common::{
+    self, Run, allocbench, cmdline, free_port, run, run_with, running, running_where, state,
+    temp_dir,
+};
 
 const WORKERS: usize = 3;
 /// Pages the master preloads, and pages each worker writes after the fork.
@@ -40,20 +41,6 @@ fn compile(name: &str, extra: &[&str]) -> PathBuf {
 fn server() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| compile("prefork_server", &[]))
-}
-
-/// A port nothing listens on now, below the ephemeral range (from 32768)
-/// so that no client connection of a parallel test takes it meanwhile.
-fn free_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let base = 20_000 + std::process::id() * 97 % 10_000;
-    loop {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let port = (base + n % 2_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// The server's command line, after `--`.
@@ -692,6 +679,8 @@ fn wrk_and_ab_are_read_for_real() {
         eprintln!("skipped: python3 is not installed (it serves the requests)");
         return;
     }
+    // Its server is a python3: not while servers.rs reads a server's PSS.
+    let _python = common::interpreter_pages();
     let tools = [
         ("wrk", "wrk -t1 -c2 -d1s --latency"),
         ("ab", "ab -q -n 300 -c 2"),
@@ -871,8 +860,12 @@ fn a_wrapper_that_drops_the_preload_fails_the_row_naming_the_process() {
 #[test]
 fn a_worker_without_the_variable_fails_the_row_unless_ignored() {
     // The shell forks two workers; one runs without the variant's variable.
-    let script = "(env -u MALLOC_ARENA_MAX sleep 30) & (sleep 31) & wait";
-    let command = ["sh".to_string(), "-c".into(), script.into()];
+    // Each sleep is told apart by its duration, whose fraction is this test
+    // process's id: no other test's sleep is counted below.
+    let tag = std::process::id();
+    let (nap, nap_too) = (format!("30.{tag}"), format!("31.{tag}"));
+    let script = format!("(env -u MALLOC_ARENA_MAX sleep {nap}) & (sleep {nap_too}) & wait");
+    let command = ["sh".to_string(), "-c".into(), script];
     let mut head = vec![
         "--variants",
         "glibc-arena2",
@@ -885,7 +878,7 @@ fn a_worker_without_the_variable_fails_the_row_unless_ignored() {
         "--format",
         "json",
     ];
-    let sleeps = || running_argv(&["sleep", "30"]).len() + running_argv(&["sleep", "31"]).len();
+    let sleeps = || running_argv(&["sleep", &nap]).len() + running_argv(&["sleep", &nap_too]).len();
     let r = measure(&head, &command);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let doc = r.doc();
@@ -899,7 +892,8 @@ fn a_worker_without_the_variable_fails_the_row_unless_ignored() {
     assert_eq!(sleeps(), 0);
 
     // Not part of the server: measured, its check shown, not required.
-    head.extend(["--ignore-process", "^sleep 30$"]);
+    let ignore = format!("^sleep 30\\.{tag}$");
+    head.extend(["--ignore-process", &ignore]);
     let r = measure(&head, &command);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = r.doc();
@@ -1453,6 +1447,8 @@ fn thp_disabled_is_checked_in_the_command() {
 
     // PR_SET_THP_DISABLE is 41; 0 turns THP on again.
     let on_again = "import ctypes, time\nctypes.CDLL(None).prctl(41, 0, 0, 0, 0)\ntime.sleep(60)";
+    // A python3 of its own: not while servers.rs reads a server's PSS.
+    let _python = common::interpreter_pages();
     let r = measure(&head, &["python3".into(), "-c".into(), on_again.into()]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let doc = r.doc();

@@ -1,9 +1,8 @@
 //! The phases of a cell, in order, and the sums and documents built on them.
 
-mod common;
-
 use allocbench::results::{Document, ProcessRole, Status};
-use common::*;
+
+use crate::common::*;
 
 fn one_cell(variant: &str, extra: &[&str]) -> Document {
     let r = run(&with_small(

@@ -1,8 +1,6 @@
 //! `--plot DIR`: SVG charts written after a run, linked from the Markdown.
 
-mod common;
-
-use common::{run, temp_dir, with_small};
+use crate::common::{run, temp_dir, with_small};
 
 fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -1,10 +1,9 @@
 //! Memory given back to the OS, idle timing, the timeline and growth, with
 //! known answers.
 
-mod common;
-
 use allocbench::results::{Document, Status};
-use common::*;
+
+use crate::common::*;
 
 fn spec_file(name: &str, text: &str) -> String {
     let dir = temp_dir(name);

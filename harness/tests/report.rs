@@ -2,11 +2,9 @@
 //! configuration (never merged), anything else refused; and the published
 //! `results/README.md` is exactly what it renders from the committed JSON.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 /// A small comparison's result document, written to `dir/name`.
 fn result_file(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {

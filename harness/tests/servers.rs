@@ -11,23 +11,14 @@
 //! They run the allocbench that cargo builds for the tests: glibc and
 //! jemalloc-so need no preload library of the workspace.
 
-mod common;
-
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use allocbench::results::{CellResult, Document, ProcessRole, Status};
-use common::{allocbench, run_with, running_where, temp_dir};
+
+use crate::common::{allocbench, free_port, interpreter_pages, run_with, running_where, temp_dir};
 
 const WORKERS: usize = 2;
-
-/// One server at a time: processes of two servers would share the pages of
-/// their program and libraries (libruby, python3), and one starting or
-/// stopping between our read and measure's would move the other's PSS by
-/// more than the 1% compared.
-static ONE_SERVER: Mutex<()> = Mutex::new(());
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -74,16 +65,6 @@ fn jemalloc_so() -> allocbench_allocators::Variant {
         .into_iter()
         .find(|v| v.name == "jemalloc-so")
         .expect("the jemalloc-so preset")
-}
-
-/// A port nothing listens on now, below the ephemeral range (from 32768)
-/// so that no client connection takes it meanwhile.
-fn free_port() -> u16 {
-    let base = 10_000 + std::process::id() * 89 % 8_000;
-    (0..2_000)
-        .map(|n| (base + n) as u16)
-        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
-        .expect("a free port")
 }
 
 /// No process of the server on `port` runs once allocbench has exited (its
@@ -235,7 +216,8 @@ fn unicorn_under_glibc_and_jemalloc() {
     if !servers_installed(&["ruby", "unicorn", "wrk", "python3"]) {
         return;
     }
-    let _one = ONE_SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    // One server at a time, and no other python3 or ruby meanwhile.
+    let _one = interpreter_pages();
     let dir = examples().join("unicorn");
     let command = [
         "unicorn".to_string(),
@@ -252,7 +234,8 @@ fn gunicorn_under_glibc_and_jemalloc() {
     if !servers_installed(&["gunicorn", "wrk", "python3"]) {
         return;
     }
-    let _one = ONE_SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    // One server at a time, and no other python3 or ruby meanwhile.
+    let _one = interpreter_pages();
     let port = free_port();
     let command = [
         "gunicorn".to_string(),
@@ -277,7 +260,8 @@ fn a_wrapper_that_drops_the_preload_fails_the_row() {
     if !servers_installed(&["ruby", "unicorn", "python3"]) {
         return;
     }
-    let _one = ONE_SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    // One server at a time, and no other python3 or ruby meanwhile.
+    let _one = interpreter_pages();
     let port = free_port();
     let json = temp_dir("servers-wrapper").join("measure.json");
     let mut cmd = allocbench();

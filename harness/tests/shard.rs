@@ -2,13 +2,12 @@
 //! shards, merged, and compared; machines of other shapes kept apart;
 //! documents that cannot be merged refused.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use allocbench::results::{Document, Status};
-use common::{compare, run, with_small};
+
+use crate::common::{self, compare, run, with_small};
 
 /// Two variants × two hooks × two repetitions: four comparisons.
 const MATRIX: &[&str] = &[

@@ -1,8 +1,6 @@
 //! Threads against processes: arenas in the threaded workload, sweeps, plans.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn threaded(variants: &str, extra: &[&str]) -> allocbench::results::Document {
     let mut args = vec![

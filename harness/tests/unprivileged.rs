@@ -1,10 +1,8 @@
 //! The harness never needs root: it reads only its own children's /proc.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn an_ordinary_user_gets_every_metric() {

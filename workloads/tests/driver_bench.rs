@@ -11,6 +11,8 @@ use std::marker::PhantomData;
 use allocbench_workloads::WorkloadSpec;
 use allocbench_workloads::bench::{Driver, Jemalloc, LibcMalloc, Mimalloc, TrivialAlloc};
 
+use crate::common::alone;
+
 /// The server preset's requests over a small static heap, every cacheable
 /// object kept (so many blocks are live after serving).
 fn driver(retain_share: f64) -> Driver {
@@ -22,12 +24,18 @@ fn driver(retain_share: f64) -> Driver {
     .unwrap()
 }
 
-// One test function, so no other test thread frees glibc memory while the
-// `system` entry's owner check compares glibc's counters.
+// One test function, alone in a test process, so no other test thread
+// frees glibc memory while the `system` entry's owner check compares
+// glibc's counters.
 #[test]
 fn driver_bench_entries_measure_what_they_name() {
-    the_trivial_allocator_gets_every_allocation_and_free();
-    each_real_allocator_entry_allocates_through_the_allocator_it_names();
+    alone(
+        "driver_bench::driver_bench_entries_measure_what_they_name",
+        || {
+            the_trivial_allocator_gets_every_allocation_and_free();
+            each_real_allocator_entry_allocates_through_the_allocator_it_names();
+        },
+    );
 }
 
 fn the_trivial_allocator_gets_every_allocation_and_free() {

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use allocbench::results::Document;
 
@@ -145,11 +147,15 @@ pub fn assert_no_workers_left(harness_pid: u32) {
     }
 }
 
-/// A fresh temporary directory for one test.
+/// A fresh temporary directory for one test, of its own even where two
+/// tests of this process pass the same `name` (`plots` in phases.rs and
+/// plots.rs): a number counted per process tells them apart.
 pub fn temp_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let parent = std::env::temp_dir().join("allocbench-tests");
     sweep_dead(&parent);
-    let d = parent.join(format!("{name}-{}", std::process::id()));
+    let d = parent.join(format!("{name}-{n}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -190,4 +196,34 @@ pub fn debian_jemalloc() -> Option<PathBuf> {
         println!("skipped: no libjemalloc.so.2 here (scripts/install-allocators installs it)");
     }
     found
+}
+
+/// A port nothing listens on now, below the ephemeral range (from 32768)
+/// so that no client connection takes it meanwhile. Every test of this
+/// process takes its ports here, each a different one: two tests that ran
+/// side by side could otherwise both find the same port free and both
+/// start a server on it.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 10_000;
+    const COUNT: u32 = 22_000;
+    let base = std::process::id() * 97 % COUNT;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (base + n) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Held by each test whose processes run the interpreters of the real
+/// servers of servers.rs (python3, ruby), one such test at a time: their
+/// processes share the pages of the program and its libraries, so one
+/// starting or stopping between servers.rs's own reading of a server's PSS
+/// and allocbench's moves the server's PSS by more than the 1% compared.
+/// A test that failed while holding it does not stop the others.
+pub fn interpreter_pages() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
 }
