@@ -6,15 +6,19 @@ use allocbench_workloads::{Focus, Lifecycle, PreforkHook};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::choose;
 use crate::analysis::questions::Answer;
 use crate::analysis::report::{Group, Machine, Report};
-use crate::output::measure_report;
-use crate::output::{Markup, Table, render};
+use crate::output::Table;
 use crate::results::environment::Environment;
 use crate::results::metric::MetricId;
 use crate::results::summary::SummaryRow;
 use crate::results::{Document, FORMAT_VERSION, Status};
+
+mod html;
+mod markdown;
+pub use html::html;
+pub(super) use html::html_table;
+pub use markdown::markdown;
 
 /// A value with its ratio to the baseline and the ratio's spread (not for
 /// shares, whose ratios mean nothing, nor for the baseline itself).
@@ -392,138 +396,6 @@ pub fn write_plots(report: &Report, dir: &Path) -> anyhow::Result<Plots> {
     Ok(out)
 }
 
-/// The report as Markdown; chart links relative to `output`, the file the
-/// report goes to.
-pub fn markdown(report: &Report, plots: &Plots, output: Option<&Path>) -> String {
-    let mut out = String::from("# allocbench results\n\n");
-    let choices = choose::choose(report);
-    if !choices.is_empty() {
-        out.push_str("## What to choose\n\n");
-        out.push_str(
-            "Each line is derived from the tables below by a rule written in allocbench's \
-             code (`allocbench report`); it holds for the machine and the configuration named \
-             (processes, threads, GVL or not, the pre-fork hook, idle time), and nowhere else \
-             until measured there. Measured on:\n\n",
-        );
-        for m in &report.machines {
-            out.push_str(&format!("- {}: {}\n", m.label, caveat(m)));
-        }
-        out.push('\n');
-        for advice in &choices {
-            out.push_str(&format!("**{}**\n\n", advice.at));
-            if !advice.table.is_empty() {
-                out.push_str(&render(&answers(&advice.table), Markup::Markdown));
-                out.push_str("\n\n");
-            }
-            for line in &advice.lines {
-                out.push_str(&format!("- {line}\n"));
-            }
-            out.push('\n');
-        }
-    }
-    let servers = measure_report::server_choices(report);
-    if !servers.is_empty() {
-        out.push_str("## What to choose for this server\n\n");
-        out.push_str(
-            "Derived from each measured command's table below by the rule named on the line; \
-             it holds for that command, its load and the machine it ran on.\n\n",
-        );
-        for (at, lines) in &servers {
-            out.push_str(&format!("**{at}**\n\n"));
-            for line in lines {
-                out.push_str(&format!("- {line}\n"));
-            }
-            out.push('\n');
-        }
-    }
-    out.push_str("## Machines\n\n");
-    for (i, m) in report.machines.iter().enumerate() {
-        out.push_str(&format!("**{}**\n\n", m.label));
-        for l in environment_lines(report, i) {
-            out.push_str(&format!("- {l}\n"));
-        }
-        out.push('\n');
-    }
-    out.push_str("## Variants\n\n");
-    out.push_str(&render(&variants_table(report), Markup::Markdown));
-    out.push('\n');
-    out.push_str("## Tables\n\n");
-    if report.groups.iter().any(|g| !measure_report::is_measure(g)) {
-        out.push_str(
-            "Medians over the repetitions; in brackets the ratio to glibc (or to the \
-         first variant when glibc did not run), paired by repetition, ± the median absolute \
-         deviation of those ratios. Memory is anonymous PSS summed over the process tree; \
-         `CoW copied` the pages the workers inherited and now hold as their own copies; \
-         `arenas` the largest arena count a serving process reported; `growth` the slope of \
-         tree PSS per 1,000 requests over the second half of serving and its `verdict`; \
-         `frag start`/`end` the serving processes' private memory (USS) grown since the fork \
-         over the bytes they hold live, at the first and last timeline point while serving; \
-         `huge` (when a variant has more than 1 MiB of it) `AnonHugePages` summed over the \
-         tree at steady (a huge page shared after the fork counts in each process that maps it); \
-         `returned` the share of the tree's growth of anonymous PSS since the fork given back \
-         to the OS when the workers freed their caches (drained) and after the allocator's \
-         release call (trimmed).\n\n",
-        );
-    }
-    for g in &report.groups {
-        out.push_str(&format!("### {}\n\n", g.title));
-        if measure_report::is_measure(g) {
-            for (label, table, notes) in measure_report::report_tables(report, g, false) {
-                if !label.is_empty() {
-                    out.push_str(&format!("{label}\n\n"));
-                }
-                out.push_str(&table);
-                out.push('\n');
-                out.push_str(&notes);
-            }
-        } else {
-            out.push_str(&render(&group_table(report, g), Markup::Markdown));
-        }
-        if let Some(files) = plots.get(&g.title) {
-            out.push('\n');
-            for (caption, path) in files {
-                out.push_str(&format!(
-                    "![{caption}]({})\n\n",
-                    crate::plot::link(path, output)
-                ));
-            }
-        }
-        let failed = failed_cells(g);
-        if !failed.is_empty() && !measure_report::is_measure(g) {
-            out.push_str("\nFailed cells:\n\n");
-            for f in failed {
-                out.push_str(&format!("- {f}\n"));
-            }
-        }
-        out.push('\n');
-    }
-    out.push_str("## Sources\n\n");
-    for s in &report.sources {
-        // A document that recorded no duration (a measure document from
-        // before it did) says nothing rather than "(0 s)".
-        let took = if s.wall_s > 0.0 {
-            format!(" ({})", crate::units::seconds(s.wall_s))
-        } else {
-            String::new()
-        };
-        out.push_str(&format!(
-            "- `{}`: `allocbench {}`{took}\n",
-            s.path, s.command
-        ));
-        if !s.merged.is_empty() {
-            out.push_str(&format!("  merged from: {}\n", s.merged.join("; ")));
-        }
-    }
-    out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The questions of a configuration as a table.
 fn answers(table: &[Answer]) -> Table {
     let mut t = Table::new(&[("question", false), ("answer", false), ("figures", false)]);
@@ -535,118 +407,6 @@ fn answers(table: &[Answer]) -> Table {
         ]);
     }
     t
-}
-
-pub(super) fn html_table(t: &Table) -> String {
-    let mut out = String::from("<table>\n<tr>");
-    for h in &t.headers {
-        out.push_str(&format!("<th>{}</th>", escape(h)));
-    }
-    out.push_str("</tr>\n");
-    for r in &t.rows {
-        out.push_str("<tr>");
-        for (i, c) in r.iter().enumerate() {
-            let align = if t.right[i] {
-                " style=\"text-align:right\""
-            } else {
-                ""
-            };
-            out.push_str(&format!("<td{align}>{}</td>", escape(c)));
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</table>\n");
-    out
-}
-
-/// The report as one HTML page, plots embedded.
-pub fn html(report: &Report, plots: &Plots) -> String {
-    let mut out = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>allocbench results</title>\n\
-         <style>body{font-family:sans-serif;max-width:90em;margin:auto}table{border-collapse:collapse}\
-         td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>\n<h1>allocbench results</h1>\n",
-    );
-    let choices = choose::choose(report);
-    if !choices.is_empty() {
-        out.push_str("<h2>What to choose</h2>\n<ul>\n");
-        for m in &report.machines {
-            out.push_str(&format!(
-                "<li>{}: {}</li>\n",
-                escape(&m.label),
-                escape(&caveat(m))
-            ));
-        }
-        out.push_str("</ul>\n");
-        for advice in &choices {
-            out.push_str(&format!("<h3>{}</h3>\n", escape(&advice.at)));
-            if !advice.table.is_empty() {
-                out.push_str(&html_table(&answers(&advice.table)));
-            }
-            out.push_str("<ul>\n");
-            for line in &advice.lines {
-                out.push_str(&format!("<li>{}</li>\n", escape(line)));
-            }
-            out.push_str("</ul>\n");
-        }
-    }
-    let servers = measure_report::server_choices(report);
-    if !servers.is_empty() {
-        out.push_str("<h2>What to choose for this server</h2>\n");
-        for (at, lines) in &servers {
-            out.push_str(&format!("<h3>{}</h3>\n<ul>\n", escape(at)));
-            for line in lines {
-                out.push_str(&format!("<li>{}</li>\n", escape(line)));
-            }
-            out.push_str("</ul>\n");
-        }
-    }
-    out.push_str("<h2>Machines</h2>\n");
-    for (i, m) in report.machines.iter().enumerate() {
-        out.push_str(&format!("<h3>{}</h3>\n<ul>\n", escape(&m.label)));
-        for l in environment_lines(report, i) {
-            out.push_str(&format!("<li>{}</li>\n", escape(&l)));
-        }
-        out.push_str("</ul>\n");
-    }
-    out.push_str("<h2>Variants</h2>\n");
-    out.push_str(&html_table(&variants_table(report)));
-    for g in &report.groups {
-        out.push_str(&format!("<h2>{}</h2>\n", escape(&g.title)));
-        if measure_report::is_measure(g) {
-            for (label, table, notes) in measure_report::report_tables(report, g, true) {
-                if !label.is_empty() {
-                    out.push_str(&format!("<p>{}</p>\n", escape(&label)));
-                }
-                out.push_str(&table);
-                out.push_str(&format!("<pre>{}</pre>\n", escape(notes.trim())));
-            }
-        } else {
-            out.push_str(&html_table(&group_table(report, g)));
-        }
-        for (caption, path) in plots.get(&g.title).into_iter().flatten() {
-            match std::fs::read_to_string(path) {
-                Ok(svg) => out.push_str(&format!(
-                    "<figure>{svg}<figcaption>{}</figcaption></figure>\n",
-                    escape(caption)
-                )),
-                Err(_) => out.push_str(&format!(
-                    "<p>{}: {} is missing</p>\n",
-                    escape(caption),
-                    escape(&path.display().to_string())
-                )),
-            }
-        }
-        let failed = failed_cells(g);
-        if !failed.is_empty() && !measure_report::is_measure(g) {
-            out.push_str("<p>Failed cells:</p>\n<ul>\n");
-            for f in failed {
-                out.push_str(&format!("<li>{}</li>\n", escape(&f)));
-            }
-            out.push_str("</ul>\n");
-        }
-    }
-    out.push_str("</body></html>\n");
-    out
 }
 
 #[cfg(test)]
