@@ -4,11 +4,19 @@
 //! measures the defaults under the variant's name. So a variant's settings
 //! are checked when it is defined, before any run.
 
-use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+//! The checks are grouped by allocator: glibc's in `glibc.rs`, mimalloc's
+//! in `mimalloc.rs`; jemalloc's and tcmalloc's, a few lines each, are here.
+
+mod glibc;
+mod mimalloc;
 
 use thiserror::Error;
+
+use glibc::{GLIBC_MALLOC_TUNABLE, check_tunables, tunable_pairs};
+pub use glibc::{
+    GLIBC_NUMERIC, glibc_arena_limit, glibc_malloc_setting, glibc_number, known_tunables,
+};
+use mimalloc::check_mimalloc;
 
 /// An allocator family: who reads which variables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,21 +83,6 @@ impl Family {
     }
 }
 
-/// glibc's malloc variables that hold a number (the environment aliases of
-/// its `glibc.malloc.*` tunables).
-pub const GLIBC_NUMERIC: &[&str] = &[
-    "MALLOC_ARENA_MAX",
-    "MALLOC_ARENA_TEST",
-    "MALLOC_MMAP_THRESHOLD_",
-    "MALLOC_TRIM_THRESHOLD_",
-    "MALLOC_TOP_PAD_",
-    "MALLOC_MMAP_MAX_",
-    "MALLOC_PERTURB_",
-];
-
-/// The prefix of glibc's malloc tunables in `GLIBC_TUNABLES`.
-const GLIBC_MALLOC_TUNABLE: &str = "glibc.malloc.";
-
 /// The family that alone reads `name` (set to `value`), or `None` when any
 /// process may read it or it is unknown. For `GLIBC_TUNABLES` only its
 /// malloc tunables are glibc malloc's: the others apply to every program.
@@ -111,23 +104,6 @@ pub fn reader(name: &str, value: &str) -> Option<Family> {
     } else {
         None
     }
-}
-
-/// A number as glibc's tunables read it (`_dl_strtoul`): decimal or `0x`
-/// hexadecimal. A leading `0` means octal to glibc, so `010` (8, not 10) is
-/// refused, as are signs and anything after the digits.
-pub fn glibc_number(s: &str) -> Option<u64> {
-    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        return u64::from_str_radix(hex, 16).ok();
-    }
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
-    {
-        return None;
-    }
-    s.parse().ok()
 }
 
 /// What a malformed value of a known variable should have been: the error
@@ -177,66 +153,6 @@ pub enum Expected {
     MiSize,
 }
 
-/// The `name=value` pairs of a `GLIBC_TUNABLES` value (a pair without `=`
-/// has an empty value).
-fn tunable_pairs(value: &str) -> impl Iterator<Item = (&str, &str)> {
-    value
-        .split(':')
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-}
-
-/// The tunables this glibc knows, from `ld.so --list-tunables` (the
-/// dynamic linker that loads allocbench, which loads its workers too);
-/// `None` when it cannot be run (then only the syntax is checked).
-pub fn known_tunables() -> Option<&'static BTreeSet<String>> {
-    static KNOWN: OnceLock<Option<BTreeSet<String>>> = OnceLock::new();
-    KNOWN
-        .get_or_init(|| {
-            let ld_so = crate::elf::own_interpreter()?;
-            let out = Command::new(ld_so)
-                .arg("--list-tunables")
-                .env_clear()
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .output()
-                .ok()?;
-            if !out.status.success() {
-                return None;
-            }
-            let names: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .map(|(name, _)| name.trim().to_string())
-                .filter(|name| name.starts_with("glibc."))
-                .collect();
-            (!names.is_empty()).then_some(names)
-        })
-        .as_ref()
-}
-
-fn check_tunables(value: &str) -> Result<(), Expected> {
-    if value.is_empty() {
-        return Ok(());
-    }
-    for pair in value.split(':') {
-        let Some((name, v)) = pair.split_once('=').filter(|(n, _)| !n.is_empty()) else {
-            return Err(Expected::TunablePair { pair: pair.into() });
-        };
-        if let Some(known) = known_tunables()
-            && !known.contains(name)
-        {
-            return Err(Expected::UnknownTunable { name: name.into() });
-        }
-        if name.starts_with(GLIBC_MALLOC_TUNABLE) && glibc_number(v).is_none() {
-            return Err(Expected::TunableNumber {
-                name: name.into(),
-                value: v.into(),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// `key:value` pairs separated by `,`, keys of letters, digits and `_`, as
 /// jemalloc's option parser reads them.
 fn check_malloc_conf(value: &str) -> Result<(), Expected> {
@@ -254,142 +170,6 @@ fn check_malloc_conf(value: &str) -> Result<(), Expected> {
         }
     }
     Ok(())
-}
-
-/// How mimalloc reads an option's value.
-#[derive(Clone, Copy)]
-enum MiKind {
-    Bool,
-    Number,
-    /// A number of bytes, or of KiB, MiB, … with a suffix.
-    Size,
-}
-
-/// mimalloc's documented options (`mi_option_t`, v2 and v3, with their
-/// legacy names, and Debian's 2.0.9) and how each value is read.
-fn mimalloc_option(option: &str) -> Option<MiKind> {
-    use MiKind::*;
-    const OPTIONS: &[(&str, MiKind)] = &[
-        ("show_errors", Bool),
-        ("show_stats", Bool),
-        ("verbose", Bool),
-        ("eager_commit", Bool),
-        ("deprecated_eager_commit", Bool),
-        ("arena_eager_commit", Number),
-        ("eager_region_commit", Number),
-        ("purge_decommits", Bool),
-        ("reset_decommits", Bool),
-        ("allow_large_os_pages", Bool),
-        ("large_os_pages", Bool),
-        ("reserve_huge_os_pages", Number),
-        ("reserve_huge_os_pages_at", Number),
-        ("reserve_os_memory", Size),
-        ("segment_cache", Number),
-        ("deprecated_segment_cache", Number),
-        ("page_reset", Bool),
-        ("deprecated_page_reset", Bool),
-        ("abandoned_page_purge", Bool),
-        ("abandoned_page_reset", Bool),
-        ("abandoned_page_decommit", Bool),
-        ("deprecated_abandoned_page_purge", Bool),
-        ("segment_reset", Bool),
-        ("deprecated_segment_reset", Bool),
-        ("eager_commit_delay", Number),
-        ("deprecated_eager_commit_delay", Number),
-        ("purge_delay", Number),
-        ("reset_delay", Number),
-        ("decommit_delay", Number),
-        ("use_numa_nodes", Number),
-        ("disallow_os_alloc", Bool),
-        ("limit_os_alloc", Bool),
-        ("os_tag", Number),
-        ("max_errors", Number),
-        ("max_warnings", Number),
-        ("max_segment_reclaim", Number),
-        ("deprecated_max_segment_reclaim", Number),
-        ("allow_decommit", Bool),
-        ("segment_decommit_delay", Number),
-        ("destroy_on_exit", Bool),
-        ("arena_reserve", Size),
-        ("arena_purge_mult", Number),
-        ("purge_extend_delay", Number),
-        ("decommit_extend_delay", Number),
-        ("deprecated_purge_extend_delay", Number),
-        ("disallow_arena_alloc", Bool),
-        ("retry_on_oom", Number),
-        ("visit_abandoned", Bool),
-        ("guarded_min", Number),
-        ("guarded_max", Number),
-        ("guarded_precise", Bool),
-        ("guarded_sample_rate", Number),
-        ("guarded_sample_seed", Number),
-        ("target_segments_per_thread", Number),
-        ("generic_collect", Number),
-        // v2: a boolean; v3: -1, 0 or 1 (the legacy name of
-        // page_reclaim_on_free).
-        ("abandoned_reclaim_on_free", Number),
-        ("page_reclaim_on_free", Number),
-        ("page_full_retain", Number),
-        ("page_max_candidates", Number),
-        ("max_vabits", Number),
-        ("pagemap_commit", Bool),
-        ("page_commit_on_demand", Number),
-        ("page_max_reclaim", Number),
-        ("page_cross_thread_max_reclaim", Number),
-        ("allow_thp", Number),
-        ("minimal_purge_size", Size),
-        ("arena_max_object_size", Size),
-        ("arena_is_numa_local", Bool),
-    ];
-    OPTIONS
-        .iter()
-        .find(|(name, _)| *name == option)
-        .map(|&(_, kind)| kind)
-}
-
-fn is_integer(s: &str) -> bool {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && s.parse::<i64>().is_ok()
-}
-
-fn check_mimalloc(option: &str, value: &str) -> Result<(), Expected> {
-    let upper = value.to_ascii_uppercase();
-    match mimalloc_option(option) {
-        // Unknown (another version's): mimalloc ignores it.
-        None => Ok(()),
-        Some(MiKind::Bool) => {
-            let words = ["1", "0", "TRUE", "FALSE", "ON", "OFF", "YES", "NO"];
-            if words.contains(&upper.as_str()) {
-                Ok(())
-            } else {
-                Err(Expected::MiBool)
-            }
-        }
-        Some(MiKind::Number) => {
-            if is_integer(value) {
-                Ok(())
-            } else {
-                Err(Expected::MiNumber)
-            }
-        }
-        Some(MiKind::Size) => {
-            let digits_end = upper
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(upper.len());
-            let (digits, unit) = upper.split_at(digits_end);
-            let unit_ok = [
-                "", "B", "K", "KB", "KIB", "M", "MB", "MIB", "G", "GB", "GIB",
-            ]
-            .into_iter()
-            .chain(["T", "TB", "TIB"])
-            .any(|u| u == unit);
-            if !digits.is_empty() && digits.parse::<u64>().is_ok() && unit_ok {
-                Ok(())
-            } else {
-                Err(Expected::MiSize)
-            }
-        }
-    }
 }
 
 /// Checks the value of a variable whose format is known; the error says
@@ -422,66 +202,9 @@ pub fn check_value(name: &str, value: &str) -> Result<(), Expected> {
     }
 }
 
-/// The arena limit a glibc variant sets: `glibc.malloc.arena_max` in
-/// `GLIBC_TUNABLES` (the last one; it takes precedence over the alias, as
-/// in glibc), else `MALLOC_ARENA_MAX`. Returns the limit and the setting as
-/// written, for messages.
-pub fn glibc_arena_limit<'a>(
-    env: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Option<(u64, String)> {
-    glibc_malloc_setting(env, "MALLOC_ARENA_MAX", "glibc.malloc.arena_max")
-}
-
-/// A number a glibc variant sets for malloc: the tunable `tunable` in
-/// `GLIBC_TUNABLES` (the last one), else its alias variable `alias`, as
-/// glibc reads them. Returns the number and the setting as written.
-pub fn glibc_malloc_setting<'a>(
-    env: impl IntoIterator<Item = (&'a str, &'a str)>,
-    alias: &str,
-    tunable: &str,
-) -> Option<(u64, String)> {
-    let mut from_alias = None;
-    let mut from_tunable = None;
-    for (k, v) in env {
-        if k == alias {
-            from_alias = glibc_number(v).map(|n| (n, format!("{k}={v}")));
-        } else if k == "GLIBC_TUNABLES" {
-            for (name, value) in tunable_pairs(v) {
-                if name == tunable
-                    && let Some(n) = glibc_number(value)
-                {
-                    from_tunable = Some((n, format!("GLIBC_TUNABLES {name}={value}")));
-                }
-            }
-        }
-    }
-    from_tunable.or(from_alias)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glibc_numbers_are_what_glibc_reads_unambiguously() {
-        for (s, n) in [("0", 0), ("2", 2), ("131072", 131072), ("0x20000", 131072)] {
-            assert_eq!(glibc_number(s), Some(n), "{s}");
-        }
-        for s in [
-            "",
-            "-1",
-            "+2",
-            "2k",
-            "two",
-            "010",
-            "0x",
-            "0xg",
-            " 2",
-            "99999999999999999999",
-        ] {
-            assert_eq!(glibc_number(s), None, "{s}");
-        }
-    }
 
     #[test]
     fn families_of_library_names() {
@@ -582,63 +305,5 @@ mod tests {
             let e = check_value(k, v).expect_err(&format!("{k}={v}"));
             assert!(e.to_string().contains(expected), "{k}={v}: {e}");
         }
-    }
-
-    #[test]
-    fn tunable_names_are_this_glibcs() {
-        let known = known_tunables().expect("ld.so --list-tunables runs here");
-        assert!(known.contains("glibc.malloc.arena_max"), "{known:?}");
-        check_value(
-            "GLIBC_TUNABLES",
-            "glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=0x20000",
-        )
-        .unwrap();
-        let e = check_value("GLIBC_TUNABLES", "glibc.malloc.arena_mx=2").unwrap_err();
-        assert!(e.to_string().contains("no glibc.malloc.arena_mx"), "{e}");
-    }
-
-    #[test]
-    fn arena_limits_prefer_the_tunable() {
-        let limit = |env: &[(&'static str, &'static str)]| glibc_arena_limit(env.iter().copied());
-        assert_eq!(limit(&[]), None);
-        assert_eq!(
-            limit(&[("MALLOC_ARENA_MAX", "2")]),
-            Some((2, "MALLOC_ARENA_MAX=2".into()))
-        );
-        assert_eq!(
-            limit(&[
-                ("GLIBC_TUNABLES", "glibc.malloc.arena_max=1"),
-                ("MALLOC_ARENA_MAX", "4"),
-            ]),
-            Some((1, "GLIBC_TUNABLES glibc.malloc.arena_max=1".into()))
-        );
-        assert_eq!(
-            limit(&[("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")]),
-            None
-        );
-    }
-
-    #[test]
-    fn any_malloc_setting_is_read_as_the_arena_limit_is() {
-        let test = |env: &[(&'static str, &'static str)]| {
-            glibc_malloc_setting(
-                env.iter().copied(),
-                "MALLOC_ARENA_TEST",
-                "glibc.malloc.arena_test",
-            )
-            .map(|(n, _)| n)
-        };
-        assert_eq!(test(&[("MALLOC_ARENA_MAX", "2")]), None);
-        assert_eq!(test(&[("MALLOC_ARENA_TEST", "0x10")]), Some(16));
-        assert_eq!(
-            test(&[
-                (
-                    "GLIBC_TUNABLES",
-                    "glibc.malloc.arena_max=2:glibc.malloc.arena_test=20"
-                ),
-                ("MALLOC_ARENA_TEST", "4"),
-            ]),
-            Some(20)
-        );
     }
 }
