@@ -232,7 +232,13 @@ fn the_toggle_turns_the_timer_off_and_on_in_windows_while_serving() {
         if k > 0 {
             assert_eq!(w.start_ms, ws[k - 1].end_ms);
         }
-        assert!(w.requests > 0 && w.rate() > 0.0);
+        // Windows close at the first tick past their end, so a late tick
+        // (a loaded machine) can leave one a tick long, shorter than the
+        // workers' 20 ms progress reports: only windows of at least half
+        // their length must have seen requests.
+        if w.end_ms - w.start_ms >= 100.0 {
+            assert!(w.requests > 0 && w.rate() > 0.0, "window {k}: {w:?}");
+        }
         // The timer sampled in the on windows and not in the off ones.
         let points = t
             .t_ms
@@ -246,7 +252,8 @@ fn the_toggle_turns_the_timer_off_and_on_in_windows_while_serving() {
             assert_eq!(points, 0, "window {k} is off but has {points} points");
         }
     }
-    assert!(ws.iter().map(|w| w.requests).sum::<u64>() <= steady.requests);
+    let served: u64 = ws.iter().map(|w| w.requests).sum();
+    assert!(served > 0 && served <= steady.requests, "{served} requests");
 }
 
 fn growth_of(spec: &str) -> String {

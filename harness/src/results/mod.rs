@@ -400,7 +400,7 @@ pub struct Metrics {
     /// serving phase (timeline), in bytes per 1,000 requests.
     pub growth_bytes_per_1k_requests: Option<f64>,
     /// `plateau` or `growing` (see `docs/metrics.md`; the threshold is in
-    /// `metrics.rs`).
+    /// `analysis/metrics/timeline.rs`).
     pub growth_verdict: Option<GrowthVerdict>,
     /// Sum over workers at steady of inherited bytes copied since the fork
     /// (pagemap, exact to the page).
