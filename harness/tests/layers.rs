@@ -165,3 +165,28 @@ fn no_source_file_is_over_600_lines() {
         .collect();
     assert!(long.is_empty(), "{}", long.join("\n"));
 }
+
+#[test]
+fn every_test_file_is_a_module_of_its_crates_test_binary() {
+    // With `autotests = false`, a file of `tests/` that `tests.rs` does not
+    // name is never compiled nor run.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for krate in ["harness", "workloads", "allocators"] {
+        let dir = root.join(krate).join("tests");
+        let main = std::fs::read_to_string(dir.join("tests.rs")).unwrap();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let Some(name) = p.file_stem().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let topic = p.extension().is_some_and(|x| x == "rs") && name != "tests";
+            let helpers = p.is_dir() && p.join("mod.rs").exists();
+            if topic || helpers {
+                assert!(
+                    main.lines().any(|l| l.trim() == format!("mod {name};")),
+                    "{krate}/tests/{name} is not a module of {krate}/tests/tests.rs"
+                );
+            }
+        }
+    }
+}

@@ -376,6 +376,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn retire_reasons_are_named_in_json_as_in_messages() {
+        for r in [RetireReason::Quota, RetireReason::Asked, RetireReason::Mold] {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.name()));
+            assert_eq!(serde_json::from_str::<RetireReason>(&json).unwrap(), r);
+        }
+    }
+
+    #[test]
     fn events_round_trip_as_tagged_json() {
         let e = Event::Phase {
             phase: Phase::Steady,

@@ -1,7 +1,8 @@
 //! "What to choose": recommendations derived from the report's tables by
-//! rules written here, each naming the row it rests on and the conditions it
-//! holds under. Nothing is written by hand: a rule that finds no rows says
-//! nothing.
+//! rules (here the helpers they share and `choose()`, which runs them by the
+//! workload's focus; the rules by question in `choose/`), each naming the
+//! row it rests on and the conditions it holds under. Nothing is written by
+//! hand: a rule that finds no rows says nothing.
 
 use super::questions::{self, Answer};
 use super::report::{Group, Report};

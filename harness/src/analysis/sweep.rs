@@ -1,5 +1,6 @@
 //! Threads against processes: sweeps of a processes × threads grid, the
-//! memory model fitted to them, and plans for a memory budget.
+//! memory model fitted to them (the fit in `sweep/model.rs`), and plans for
+//! a memory budget.
 //!
 //! The model is the seed article's `processes × (static + threads ×
 //! processing)`, corrected for copy-on-write sharing. Over a forking tree,

@@ -1,8 +1,8 @@
 //! The comparison tables. One run per cell: a row per cell, figures relative
 //! to the baseline variant (`glibc` when it ran, else the first variant) of
-//! the same workload, hook, write mode and repetition. Several repetitions:
-//! a row per variant with medians, ratios with their spread, and the
-//! coefficient of variation.
+//! the same workload, hook, write mode and repetition. Several repetitions
+//! (`compare/summary.rs`): a row per variant with medians, ratios with their
+//! spread, and the coefficient of variation.
 
 use allocbench_workloads::{Lifecycle, PreforkHook};
 use std::collections::BTreeSet;

@@ -1,6 +1,7 @@
-//! `allocbench report`: the report (grouped in `analysis::report`) rendered
-//! as Markdown, HTML or CSV, with its tables, the "What to choose" rules'
-//! lines and links to the charts.
+//! `allocbench report`: the report's tables (grouped in
+//! `analysis::report`), the "What to choose" rules' lines and links to the
+//! charts, rendered as Markdown (`report/markdown.rs`), HTML
+//! (`report/html.rs`) or CSV (`report_csv.rs`).
 
 use allocbench_workloads::{Focus, Lifecycle, PreforkHook};
 use std::collections::BTreeMap;

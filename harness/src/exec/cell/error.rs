@@ -56,6 +56,17 @@ pub enum CellError {
     /// Ctrl-C or SIGTERM.
     #[error("interrupted")]
     Interrupted,
+    /// A slot's workers reported more requests than it has (a report
+    /// counted twice).
+    #[error("worker slot {slot} reported {counted} requests of {requests}")]
+    CountedTwice {
+        /// The slot.
+        slot: u32,
+        /// What its workers reported, retired ones included.
+        counted: u64,
+        /// The requests each slot serves.
+        requests: u64,
+    },
     /// The thread that accepts the processes' connections ended.
     #[error("lost the cell's socket")]
     SocketLost,

@@ -386,7 +386,9 @@ impl<'a> CellRun<'a> {
                 .values()
                 .filter(|p| p.role == Role::Worker && p.reached == Some(phase))
                 .count();
-            if master_done && workers_done == workers as usize && self.served_whole(phase, workers)
+            if master_done
+                && workers_done == workers as usize
+                && self.served_whole(phase, workers)?
             {
                 return Ok(());
             }
@@ -398,24 +400,32 @@ impl<'a> CellRun<'a> {
     /// are accounted for: its last worker's report and those of the workers
     /// it replaced. Each worker speaks on its own connection, read by its
     /// own thread, so a retired worker's report can be handled after its
-    /// successor's `steady`; the slot's figures wait for it.
-    fn served_whole(&mut self, phase: Phase, workers: u32) -> bool {
+    /// successor's `steady`; the slot's figures wait for it. A slot that
+    /// counts more than its requests fails the cell at once.
+    fn served_whole(&mut self, phase: Phase, workers: u32) -> Result<bool, CellError> {
         if phase != Phase::Steady || self.plan.spec.lifecycle.is_none() {
-            return true;
+            return Ok(true);
         }
         let each = self.plan.spec.requests;
         let served = |i: u32| {
             let last = self.reports.get(&(Role::Worker, i, Phase::Steady));
             self.restarts.base(i) + last.and_then(|r| r.requests).unwrap_or(0)
         };
+        if let Some(slot) = (0..workers).find(|&i| served(i) > each) {
+            return Err(CellError::CountedTwice {
+                slot,
+                counted: served(slot),
+                requests: each,
+            });
+        }
         if !(0..workers).all(|i| served(i) == each) {
-            return false;
+            return Ok(false);
         }
         let mut tree = self.lock_tree();
         for r in tree.requests.iter_mut().take(workers as usize) {
             *r = each;
         }
-        true
+        Ok(true)
     }
 
     fn lock_tree(&self) -> std::sync::MutexGuard<'_, TreeState> {
