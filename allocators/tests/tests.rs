@@ -3,6 +3,8 @@
 //! process and run side by side on the test threads; a test that must have
 //! the process to itself runs through `common::alone`.
 
+// The helpers are the workloads crate's own: one copy for both.
+#[path = "../../workloads/tests/common/mod.rs"]
 mod common;
 
 mod bench_identity;

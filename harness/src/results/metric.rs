@@ -434,17 +434,6 @@ mod tests {
     /// rewrites it.
     #[test]
     fn docs_metrics_md_is_generated_from_the_registry() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md");
-        let want = markdown();
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &want).unwrap();
-        }
-        let got = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            got == want,
-            "docs/metrics.md is not what the registry generates: run \
-             `UPDATE_DOCS=1 cargo test -p allocbench --lib metric`"
-        );
+        crate::results::check_generated_doc("docs/metrics.md", &markdown(), "metric");
     }
 }

@@ -13,6 +13,26 @@ pub mod model;
 pub mod phase;
 #[cfg(test)]
 mod schema;
+
+/// Checks that the committed doc at `path` (from the workspace root) is
+/// `want`, what the code generates; `UPDATE_DOCS=1` rewrites it first.
+/// `test` is the test filter that regenerates it, for the message.
+#[cfg(test)]
+fn check_generated_doc(path: &str, want: &str, test: &str) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, want).unwrap();
+    }
+    let got = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        got == want,
+        "{path} is not what the code generates: run \
+         `UPDATE_DOCS=1 cargo test -p allocbench --lib {test}`"
+    );
+}
 pub mod shard;
 pub mod summary;
 mod timeline;

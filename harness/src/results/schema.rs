@@ -182,18 +182,7 @@ mod tests {
 
     #[test]
     fn docs_result_schema_json_is_generated_from_the_types() {
-        let path = workspace().join("docs/result.schema.json");
-        let want = schema_json();
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &want).unwrap();
-        }
-        let got = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            got == want,
-            "docs/result.schema.json is not what the types generate: run \
-             `UPDATE_DOCS=1 cargo test -p allocbench --lib schema`"
-        );
+        crate::results::check_generated_doc("docs/result.schema.json", &schema_json(), "schema");
     }
 
     #[test]
